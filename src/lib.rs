@@ -1,4 +1,17 @@
 //! auth-server: a small, synchronous authentication backend for browser
-//! front ends. See ARCHITECTURE.md for the map of these modules.
+//! front ends. ARCHITECTURE.md maps these modules and the path of a request.
 
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod cookies;
+pub mod cors;
+pub mod error;
+pub mod handlers;
 pub mod http;
+pub mod log;
+pub mod passwords;
+pub mod router;
+pub mod sessions;
+pub mod storage;
+pub mod validation;

@@ -1,1 +1,91 @@
-fn main() {}
+//! Start-up and shutdown: read the settings, open the database, bind, serve
+//! until SIGINT or SIGTERM. Everything else lives in the library's modules.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use auth_server::app::App;
+use auth_server::config::Settings;
+use auth_server::http::{Limits, Server};
+use auth_server::log::Logger;
+use auth_server::storage::Database;
+use serde_json::json;
+
+fn main() -> ExitCode {
+    // Exit code 2 for a bad setting, as the contract says; 1 for anything
+    // else that stops the server from starting.
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("auth-server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = Logger::new(settings.log_format);
+    if settings.bcrypt_cost < 10 {
+        log.line(
+            "warning",
+            &[("message", json!(format!(
+                "BCRYPT_COST={} is below 10, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
+                settings.bcrypt_cost
+            )))],
+        );
+    }
+
+    let db = match Database::open(&settings.database_path) {
+        Ok(db) => db,
+        Err(error) => {
+            eprintln!(
+                "auth-server: cannot open the database {}: {error}",
+                settings.database_path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let limits = Limits {
+        max_connections: settings.max_connections,
+        ..Limits::default()
+    };
+    let server = match Server::bind((settings.host, settings.port), limits) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!(
+                "auth-server: cannot listen on {}:{}: {error}",
+                settings.host, settings.port
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let address = match server.local_addr() {
+        Ok(address) => address,
+        Err(error) => {
+            eprintln!("auth-server: cannot read the bound address: {error}");
+            return ExitCode::from(1);
+        }
+    };
+
+    let stop = server.stop_handle();
+    if let Err(error) = ctrlc::set_handler(move || stop.stop()) {
+        eprintln!("auth-server: cannot install the signal handler: {error}");
+        return ExitCode::from(1);
+    }
+
+    let app = Arc::new(App::new(settings, db, log));
+    // The dummy hash for unknown-user logins, made off the start-up path.
+    let warm = Arc::clone(&app);
+    std::thread::spawn(move || warm.passwords.warm_up());
+
+    // The socket already accepts (connections queue in the backlog), so
+    // whoever reads this line can connect at once.
+    println!("listening on http://{address}");
+    let _ = std::io::stdout().flush();
+
+    match server.serve(app) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("auth-server: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -89,3 +89,19 @@ pub trait Service: Send + Sync + 'static {
         eprintln!("{message}");
     }
 }
+
+/// A service shared with other threads (for example a warm-up task) serves
+/// just the same.
+impl<S: Service> Service for std::sync::Arc<S> {
+    fn handle(&self, request: &Request) -> Response {
+        (**self).handle(request)
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Response {
+        (**self).refusal(refusal)
+    }
+
+    fn log_error(&self, message: &str) {
+        (**self).log_error(message)
+    }
+}

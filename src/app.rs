@@ -1,0 +1,243 @@
+//! The application as the HTTP layer sees it: shared state, and the path
+//! every request takes through it.
+//!
+//! `handle` is the whole pipeline in order: check the origin, route, check
+//! the body's type, call the endpoint, then add the headers every response
+//! carries and log one line.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::config::Settings;
+use crate::cookies::CookiePolicy;
+use crate::cors::{Cors, Origin};
+use crate::error::ApiError;
+use crate::handlers;
+use crate::http::{Refusal, Request, Response, Service};
+use crate::log::Logger;
+use crate::passwords::PasswordHasher;
+use crate::router::{self, Resolved};
+use crate::sessions::{Lifetimes, SessionStore};
+use crate::storage::Database;
+
+/// Everything a handler may use, built once at start-up and shared by all
+/// connection threads.
+pub struct App {
+    pub settings: Settings,
+    pub db: Database,
+    pub sessions: SessionStore,
+    pub passwords: PasswordHasher,
+    pub cookies: CookiePolicy,
+    pub cors: Cors,
+    pub log: Logger,
+}
+
+impl App {
+    pub fn new(settings: Settings, db: Database, log: Logger) -> App {
+        let lifetimes = Lifetimes {
+            idle_secs: settings.session_idle_timeout_secs,
+            absolute_secs: settings.session_absolute_timeout_secs,
+            remember_secs: settings.remember_me_timeout_secs,
+        };
+        App {
+            sessions: SessionStore::new(lifetimes, settings.max_sessions),
+            passwords: PasswordHasher::new(settings.bcrypt_cost),
+            cookies: CookiePolicy {
+                secure: settings.cookie_secure,
+                same_site: settings.cookie_same_site,
+            },
+            cors: Cors::new(settings.cors_origins.clone()),
+            settings,
+            db,
+            log,
+        }
+    }
+}
+
+/// What an endpoint gets besides the shared state.
+pub struct Context<'r> {
+    pub request: &'r Request,
+    /// One clock reading per request, so every check in it agrees.
+    pub now: i64,
+    pub client_ip: IpAddr,
+    /// The value of the route's `{name}` segment, if it has one.
+    pub parameter: Option<&'r str>,
+}
+
+impl Context<'_> {
+    pub fn user_agent(&self) -> &str {
+        self.request.header("user-agent").unwrap_or("")
+    }
+}
+
+/// A successful answer: `{"success": true, "message", "data"}`.
+pub struct Reply {
+    pub status: u16,
+    pub message: &'static str,
+    pub data: Option<Value>,
+    pub set_cookie: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(message: &'static str) -> Reply {
+        Reply {
+            status: 200,
+            message,
+            data: None,
+            set_cookie: None,
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
+    pub fn with_data(mut self, data: Value) -> Reply {
+        self.data = Some(data);
+        self
+    }
+
+    pub fn with_cookie(mut self, set_cookie: String) -> Reply {
+        self.set_cookie = Some(set_cookie);
+        self
+    }
+
+    fn into_response(self) -> Response {
+        let mut body = json!({ "success": true, "message": self.message });
+        if let Some(data) = self.data {
+            body["data"] = data;
+        }
+        let mut response = json_response(self.status, &body);
+        if let Some(cookie) = self.set_cookie {
+            response.headers.push(("Set-Cookie".into(), cookie));
+        }
+        response
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
+    Response::new(status)
+        .with_header("Content-Type", "application/json")
+        .with_body(body.to_string())
+}
+
+fn error_response(error: &ApiError) -> Response {
+    let mut response = json_response(error.parts().0, &error.body());
+    response.headers.extend(error.headers());
+    response
+}
+
+impl App {
+    /// Parse, check, act: everything that decides the response.
+    fn respond(&self, request: &Request, origin: &Origin) -> Result<Response, ApiError> {
+        if Cors::forbids(origin, &request.method) {
+            return Err(ApiError::OriginNotAllowed);
+        }
+        let (endpoint, parameter) = match router::resolve(&request.method, &request.path)? {
+            Resolved::Options(allow) => return Ok(Cors::preflight(origin, &allow)),
+            Resolved::Endpoint(endpoint, parameter) => (endpoint, parameter),
+        };
+        // A JSON content type cannot be sent cross-origin without a
+        // preflight, so refusing every other type closes the "simple
+        // request" route around CORS (OWASP CSRF Prevention Cheat Sheet).
+        if !request.body.is_empty() && !is_json(request) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let context = Context {
+            request,
+            now: clock::now(),
+            client_ip: request.peer.ip(),
+            parameter,
+        };
+        handlers::dispatch(self, endpoint, &context).map(Reply::into_response)
+    }
+
+    /// The headers on every response, errors and refusals included.
+    /// Returns the request id it assigned.
+    fn finish(&self, response: &mut Response, origin: &Origin) -> String {
+        Cors::add_headers(origin, response);
+        // A JSON API is never a page: nothing may render, frame, cache or
+        // sniff it (OWASP REST Security and HTTP Headers cheat sheets).
+        for (name, value) in [
+            ("X-Content-Type-Options", "nosniff"),
+            ("Cache-Control", "no-store"),
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+        ] {
+            response.headers.push((name.into(), value.into()));
+        }
+        let request_id = new_request_id();
+        response
+            .headers
+            .push(("X-Request-Id".into(), request_id.clone()));
+        request_id
+    }
+}
+
+/// 64 random bits in hex: unique enough to find one request in the logs, and
+/// unlike a counter it says nothing about how busy the server is.
+fn new_request_id() -> String {
+    let value = getrandom::u64().unwrap_or_else(|_| clock::now() as u64);
+    format!("{value:016x}")
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(request: &Request) -> bool {
+    request.header("content-type").is_some_and(|value| {
+        let media_type = value.split(';').next().unwrap_or("").trim();
+        media_type.eq_ignore_ascii_case("application/json")
+    })
+}
+
+impl Service for App {
+    fn handle(&self, request: &Request) -> Response {
+        let started = Instant::now();
+        let origin = self.cors.origin(request);
+        let mut response = self
+            .respond(request, &origin)
+            .unwrap_or_else(|error| error_response(&error));
+        let request_id = self.finish(&mut response, &origin);
+        // The path only: a query string may carry what should never be
+        // logged (OWASP ASVS 4.0.3 V7.1.1).
+        self.log.line(
+            "request",
+            &[
+                ("method", json!(request.method)),
+                ("path", json!(request.path)),
+                ("status", json!(response.status)),
+                (
+                    "duration_ms",
+                    json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+                ),
+                ("request_id", json!(request_id)),
+                ("client", json!(request.peer.ip().to_string())),
+            ],
+        );
+        response
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Response {
+        let mut response = error_response(&ApiError::Http(refusal));
+        let request_id = self.finish(&mut response, &Origin::Absent);
+        self.log.line(
+            "refused",
+            &[
+                ("status", json!(response.status)),
+                ("request_id", json!(request_id)),
+            ],
+        );
+        response
+    }
+
+    fn log_error(&self, message: &str) {
+        self.log.line("error", &[("message", json!(message))]);
+    }
+}

@@ -1,0 +1,325 @@
+//! Settings, read once from the environment at start-up.
+//!
+//! Every variable of the contract's table is here with its default. A bad
+//! value is a start-up error naming the variable and what it accepts: a
+//! server that guesses what an operator meant is a server misconfigured in
+//! silence.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_path: PathBuf,
+    pub cors_origins: Vec<String>,
+    pub bcrypt_cost: u32,
+    pub password_min_length: usize,
+    pub registrations_per_hour: u32,
+    pub login_failures_per_ip: u32,
+    pub cookie_secure: bool,
+    pub cookie_same_site: SameSite,
+    pub session_idle_timeout_secs: i64,
+    pub session_absolute_timeout_secs: i64,
+    pub remember_me_timeout_secs: i64,
+    pub trust_proxy: bool,
+    pub max_connections: usize,
+    pub hash_workers: usize,
+    pub audit_retention_days: u32,
+    pub max_sessions: usize,
+    pub log_format: LogFormat,
+}
+
+/// A variable whose value cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SettingError {
+    pub variable: &'static str,
+    pub accepts: String,
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: expected {}", self.variable, self.accepts)
+    }
+}
+
+const DEFAULT_CORS_ORIGINS: &str =
+    "http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173,http://127.0.0.1:5173";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings, SettingError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
+        let vars = Vars(&lookup);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let settings = Settings {
+            host: vars.parsed(
+                "HOST",
+                "0.0.0.0",
+                "an IP address such as 0.0.0.0 or 127.0.0.1",
+            )?,
+            port: vars.parsed("PORT", "8080", "a port number from 0 to 65535")?,
+            database_path: PathBuf::from(vars.text("DATABASE_PATH", "auth.db")),
+            cors_origins: parse_origins(&vars.text("CORS_ORIGINS", DEFAULT_CORS_ORIGINS))?,
+            bcrypt_cost: vars.in_range("BCRYPT_COST", 12, 4, 31)?,
+            password_min_length: vars.in_range("PASSWORD_MIN_LENGTH", 12, 8, 64)?,
+            registrations_per_hour: vars.in_range("REGISTRATIONS_PER_HOUR", 20, 0, 1_000_000)?,
+            login_failures_per_ip: vars.in_range("LOGIN_FAILURES_PER_IP", 100, 1, 1_000_000)?,
+            cookie_secure: vars.boolean("COOKIE_SECURE", false)?,
+            cookie_same_site: match vars.text("COOKIE_SAMESITE", "Lax").as_str() {
+                "Strict" => SameSite::Strict,
+                "Lax" => SameSite::Lax,
+                "None" => SameSite::None,
+                _ => return Err(error("COOKIE_SAMESITE", "Strict, Lax or None")),
+            },
+            session_idle_timeout_secs: vars.in_range(
+                "SESSION_IDLE_TIMEOUT_SECS",
+                1800,
+                1,
+                MAX_SECS,
+            )?,
+            session_absolute_timeout_secs: vars.in_range(
+                "SESSION_ABSOLUTE_TIMEOUT_SECS",
+                43200,
+                1,
+                MAX_SECS,
+            )?,
+            remember_me_timeout_secs: vars.in_range(
+                "REMEMBER_ME_TIMEOUT_SECS",
+                2_592_000,
+                1,
+                MAX_SECS,
+            )?,
+            trust_proxy: vars.boolean("TRUST_PROXY", false)?,
+            max_connections: vars.in_range("MAX_CONNECTIONS", 512, 1, 65_536)?,
+            hash_workers: vars.in_range("HASH_WORKERS", cores, 1, 1024)?,
+            audit_retention_days: vars.in_range("AUDIT_RETENTION_DAYS", 90, 1, 36_500)?,
+            max_sessions: vars.in_range("MAX_SESSIONS", 100_000, 1, 100_000_000)?,
+            log_format: match vars.text("LOG_FORMAT", "text").as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(error("LOG_FORMAT", "text or json")),
+            },
+        };
+        // Browsers ignore a SameSite=None cookie without Secure (RFC 6265bis),
+        // so this combination would fail every login silently.
+        if settings.cookie_same_site == SameSite::None && !settings.cookie_secure {
+            return Err(error(
+                "COOKIE_SAMESITE",
+                "Strict or Lax unless COOKIE_SECURE=true (None requires Secure)",
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+/// Ten years: a bound that keeps time arithmetic far from overflow.
+const MAX_SECS: i64 = 10 * 365 * 24 * 3600;
+
+fn error(variable: &'static str, accepts: &str) -> SettingError {
+    SettingError {
+        variable,
+        accepts: accepts.to_string(),
+    }
+}
+
+/// The environment, with the defaults and the parsing rules.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn text(&self, name: &str, default: &str) -> String {
+        (self.0)(name).unwrap_or_else(|| default.to_string())
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: &str,
+        accepts: &str,
+    ) -> Result<T, SettingError> {
+        self.text(name, default)
+            .trim()
+            .parse()
+            .map_err(|_| error(name, accepts))
+    }
+
+    fn in_range<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, SettingError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let accepts = format!("a whole number from {min} to {max}");
+        match (self.0)(name) {
+            None => Ok(default),
+            Some(raw) => match raw.trim().parse::<T>() {
+                Ok(value) if value >= min && value <= max => Ok(value),
+                _ => Err(error(name, &accepts)),
+            },
+        }
+    }
+
+    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, SettingError> {
+        match (self.0)(name).as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(_) => Err(error(name, "true or false")),
+        }
+    }
+}
+
+/// Exact origins, `scheme://host[:port]`. A wildcard with credentials is
+/// forbidden by the Fetch standard and would hand every site the user's
+/// session; `null` is what sandboxed and file pages send, so allowing it
+/// allows anyone (MDN, Access-Control-Allow-Origin; OWASP ASVS 4.0.3 V14.5.3).
+fn parse_origins(raw: &str) -> Result<Vec<String>, SettingError> {
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if origin == "*" {
+            return Err(error(
+                "CORS_ORIGINS",
+                "exact origins such as https://app.example.com; `*` is refused because credentialed requests cannot use a wildcard",
+            ));
+        }
+        if !is_origin(origin) {
+            return Err(error(
+                "CORS_ORIGINS",
+                "comma-separated origins of the form http(s)://host[:port], without path or trailing slash",
+            ));
+        }
+        origins.push(origin.to_string());
+    }
+    Ok(origins)
+}
+
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, authority)) = text.split_once("://") else {
+        return false;
+    };
+    // The port follows the last colon, unless that colon is inside an IPv6
+    // literal such as [::1].
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.host.to_string(), "0.0.0.0");
+        assert_eq!(s.database_path, PathBuf::from("auth.db"));
+        assert_eq!(s.cors_origins.len(), 4);
+        assert_eq!(s.bcrypt_cost, 12);
+        assert_eq!(s.password_min_length, 12);
+        assert_eq!(s.cookie_same_site, SameSite::Lax);
+        assert!(!s.cookie_secure);
+        assert_eq!(s.session_idle_timeout_secs, 1800);
+        assert_eq!(s.session_absolute_timeout_secs, 43200);
+        assert_eq!(s.max_connections, 512);
+        assert_eq!(s.max_sessions, 100_000);
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("PORT", "70000"),
+            ("PORT", "eighty"),
+            ("HOST", "example.com"),
+            ("BCRYPT_COST", "3"),
+            ("BCRYPT_COST", "32"),
+            ("PASSWORD_MIN_LENGTH", "7"),
+            ("COOKIE_SECURE", "yes"),
+            ("COOKIE_SAMESITE", "lax"),
+            ("LOG_FORMAT", "xml"),
+            ("MAX_CONNECTIONS", "0"),
+            ("SESSION_IDLE_TIMEOUT_SECS", "-5"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn wildcard_and_malformed_origins_are_refused() {
+        for bad in [
+            "*",
+            "null",
+            "http://a.com/",
+            "a.com",
+            "ftp://a.com",
+            "http://a.com:99999",
+        ] {
+            let err = settings(&[("CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "CORS_ORIGINS", "{bad}");
+        }
+        let ok =
+            settings(&[("CORS_ORIGINS", "https://app.example.com, http://[::1]:3000")]).unwrap();
+        assert_eq!(
+            ok.cors_origins,
+            ["https://app.example.com", "http://[::1]:3000"]
+        );
+    }
+
+    #[test]
+    fn samesite_none_requires_secure() {
+        assert_eq!(
+            settings(&[("COOKIE_SAMESITE", "None")])
+                .unwrap_err()
+                .variable,
+            "COOKIE_SAMESITE"
+        );
+        assert!(settings(&[("COOKIE_SAMESITE", "None"), ("COOKIE_SECURE", "true")]).is_ok());
+    }
+}

@@ -1,0 +1,119 @@
+//! The session cookie: reading `sid` from `Cookie` headers and writing the
+//! `Set-Cookie` that sets or clears it.
+
+use crate::config::SameSite;
+use crate::http::Request;
+use crate::sessions::Token;
+
+/// A short, generic name that says nothing about the software behind it
+/// (OWASP Session Management Cheat Sheet, "Session ID Name Fingerprinting").
+pub const SESSION_COOKIE: &str = "sid";
+
+/// How the cookie is written; from the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct CookiePolicy {
+    pub secure: bool,
+    pub same_site: SameSite,
+}
+
+impl CookiePolicy {
+    /// `HttpOnly` keeps the token from page scripts (an XSS cannot read
+    /// it); `Path=/` with no `Domain` keeps it on this host; `SameSite` is
+    /// always explicit (OWASP ASVS 4.0.3 V3.4.2–V3.4.5). `Max-Age` only
+    /// for "remember me": otherwise the browser forgets it when closed.
+    pub fn set(&self, token: &Token, max_age_secs: Option<i64>) -> String {
+        let mut cookie = format!("{SESSION_COOKIE}={}; {}", token.encode(), self.attributes());
+        if let Some(max_age) = max_age_secs {
+            cookie.push_str(&format!("; Max-Age={max_age}"));
+        }
+        cookie
+    }
+
+    /// An empty cookie that expires at once.
+    pub fn clear(&self) -> String {
+        format!("{SESSION_COOKIE}=; {}; Max-Age=0", self.attributes())
+    }
+
+    fn attributes(&self) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "HttpOnly; Path=/; SameSite={}{secure}",
+            self.same_site.as_str()
+        )
+    }
+}
+
+/// Every `sid` value that is shaped like a token, in the order sent. A cookie
+/// is untrusted input: anything else, however long or odd, is ignored, and
+/// the server never adopts a token it did not issue (OWASP Session
+/// Management Cheat Sheet).
+pub fn session_tokens(request: &Request) -> Vec<Token> {
+    request
+        .header_values("cookie")
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == SESSION_COOKIE)
+        .filter_map(|(_, value)| Token::decode(value.trim_matches('"')))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_with_cookies(values: &[&[u8]]) -> Request {
+        Request {
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            version: crate::http::Version::Http11,
+            headers: values
+                .iter()
+                .map(|v| ("cookie".to_string(), v.to_vec()))
+                .collect(),
+            body: Vec::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn set_and_clear_have_the_contract_attributes() {
+        let policy = CookiePolicy {
+            secure: false,
+            same_site: SameSite::Lax,
+        };
+        let token = Token::decode(&"A".repeat(43)).unwrap();
+        assert_eq!(
+            policy.set(&token, None),
+            format!("sid={}; HttpOnly; Path=/; SameSite=Lax", "A".repeat(43))
+        );
+        let secure = CookiePolicy {
+            secure: true,
+            same_site: SameSite::None,
+        };
+        assert!(
+            secure
+                .set(&token, Some(60))
+                .ends_with("; SameSite=None; Secure; Max-Age=60")
+        );
+        assert_eq!(
+            policy.clear(),
+            "sid=; HttpOnly; Path=/; SameSite=Lax; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn finds_tokens_among_other_cookies_and_ignores_junk() {
+        let good = format!("{}E", "A".repeat(42));
+        let header = format!("theme=dark; sid=short; sid={good}; other=1");
+        let tokens = session_tokens(&request_with_cookies(&[
+            header.as_bytes(),
+            b"sid=\xff\xfe",
+            b"sid=",
+        ]));
+        assert_eq!(tokens, vec![Token::decode(&good).unwrap()]);
+        let huge = format!("sid={}", "C".repeat(70_000));
+        assert!(session_tokens(&request_with_cookies(&[huge.as_bytes()])).is_empty());
+    }
+}

@@ -1,0 +1,174 @@
+//! Cross-origin rules for a credentialed browser front end on another origin.
+//!
+//! An origin either is, exactly, one of `CORS_ORIGINS`, or gets no
+//! `Access-Control-Allow-*` header at all: no wildcard, no `null`, no
+//! reflection, no suffix matching (OWASP ASVS 4.0.3 V14.5.3; MDN,
+//! "Access-Control-Allow-Origin"). CORS only tells browsers what a page may
+//! read; it is not authentication, which every protected route still does
+//! itself (ASVS 4.0.3 V14.5.2).
+
+use crate::http::{Request, Response};
+
+/// How long a browser may cache a preflight answer, in seconds.
+const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
+
+pub struct Cors {
+    allowed_origins: Vec<String>,
+}
+
+/// What the request's `Origin` header says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// No `Origin` header: not a cross-origin browser request (curl, a
+    /// same-origin GET).
+    Absent,
+    /// Exactly one `Origin`, on the allowlist.
+    Allowed(String),
+    /// Present and not allowed (unlisted, `null`, repeated, not UTF-8).
+    Other,
+}
+
+impl Cors {
+    pub fn new(allowed_origins: Vec<String>) -> Cors {
+        Cors { allowed_origins }
+    }
+
+    pub fn origin(&self, request: &Request) -> Origin {
+        let mut values = request.header_values("origin");
+        match (values.next(), values.next()) {
+            (None, _) => Origin::Absent,
+            (Some(value), None) => match std::str::from_utf8(value) {
+                Ok(origin) if self.allowed_origins.iter().any(|o| o == origin) => {
+                    Origin::Allowed(origin.to_string())
+                }
+                _ => Origin::Other,
+            },
+            (Some(_), Some(_)) => Origin::Other,
+        }
+    }
+
+    /// A state-changing request from a page on another, unlisted origin is
+    /// refused before any work: this is the server-side CSRF check of the
+    /// OWASP CSRF Prevention Cheat Sheet ("Verifying Origin With Standard
+    /// Headers"). Requests without `Origin` come from non-browser clients or
+    /// same-origin navigations and pass.
+    pub fn forbids(origin: &Origin, method: &str) -> bool {
+        *origin == Origin::Other && matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+    }
+
+    /// Adds the CORS headers every response carries. `Vary: Origin` is on
+    /// all of them, errors included, so a cache never serves one origin's
+    /// answer to another (MDN, "CORS and caching").
+    pub fn add_headers(origin: &Origin, response: &mut Response) {
+        response.headers.push(("Vary".into(), "Origin".into()));
+        if let Origin::Allowed(origin) = origin {
+            response
+                .headers
+                .push(("Access-Control-Allow-Origin".into(), origin.clone()));
+            response
+                .headers
+                .push(("Access-Control-Allow-Credentials".into(), "true".into()));
+        }
+    }
+
+    /// The answer to `OPTIONS`: 204 with `Allow`, and for an allowed origin
+    /// the preflight grant for exactly the path's methods and the one header
+    /// a JSON client needs (MDN, "Preflighted requests").
+    pub fn preflight(origin: &Origin, allow: &str) -> Response {
+        let mut response = Response::new(204).with_header("Allow", allow);
+        if matches!(origin, Origin::Allowed(_)) {
+            response
+                .headers
+                .push(("Access-Control-Allow-Methods".into(), allow.into()));
+            response
+                .headers
+                .push(("Access-Control-Allow-Headers".into(), "Content-Type".into()));
+            response.headers.push((
+                "Access-Control-Max-Age".into(),
+                PREFLIGHT_MAX_AGE_SECS.to_string(),
+            ));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(origins: &[&[u8]]) -> Request {
+        Request {
+            method: "POST".into(),
+            path: "/api/login".into(),
+            query: None,
+            version: crate::http::Version::Http11,
+            headers: origins
+                .iter()
+                .map(|o| ("origin".to_string(), o.to_vec()))
+                .collect(),
+            body: Vec::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn only_exact_listed_origins_are_allowed() {
+        let cors = Cors::new(vec!["https://app.example.com".into()]);
+        assert_eq!(
+            cors.origin(&request(&[b"https://app.example.com"])),
+            Origin::Allowed("https://app.example.com".into())
+        );
+        for other in [
+            &b"https://app.example.com.evil.net"[..],
+            b"http://app.example.com",
+            b"https://app.example.com/",
+            b"null",
+            b"HTTPS://APP.EXAMPLE.COM",
+            b"\xff",
+        ] {
+            assert_eq!(cors.origin(&request(&[other])), Origin::Other, "{other:?}");
+        }
+        assert_eq!(cors.origin(&request(&[])), Origin::Absent);
+        assert_eq!(
+            cors.origin(&request(&[
+                b"https://app.example.com",
+                b"https://app.example.com"
+            ])),
+            Origin::Other
+        );
+    }
+
+    #[test]
+    fn only_unsafe_methods_from_other_origins_are_forbidden() {
+        assert!(Cors::forbids(&Origin::Other, "POST"));
+        assert!(Cors::forbids(&Origin::Other, "DELETE"));
+        assert!(!Cors::forbids(&Origin::Other, "GET"));
+        assert!(!Cors::forbids(&Origin::Absent, "POST"));
+        assert!(!Cors::forbids(&Origin::Allowed("x".into()), "POST"));
+    }
+
+    #[test]
+    fn other_origins_get_no_allow_headers() {
+        let mut response = Response::new(200);
+        Cors::add_headers(&Origin::Other, &mut response);
+        assert_eq!(response.header("Vary"), Some("Origin"));
+        assert!(
+            response
+                .headers
+                .iter()
+                .all(|(n, _)| !n.starts_with("Access-Control"))
+        );
+        let preflight = Cors::preflight(&Origin::Other, "POST, OPTIONS");
+        assert!(
+            preflight
+                .headers
+                .iter()
+                .all(|(n, _)| !n.starts_with("Access-Control"))
+        );
+        let preflight = Cors::preflight(&Origin::Allowed("x".into()), "POST, OPTIONS");
+        assert_eq!(
+            preflight.header("Access-Control-Allow-Methods"),
+            Some("POST, OPTIONS")
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Every way a request can fail, and the one place that maps each to the
+//! contract's status code and `error.code`.
+//!
+//! Messages are fixed texts written for the client: no error from SQLite, the
+//! operating system or a parser is ever copied into a response, so nothing
+//! leaks a path, a query or a stack (OWASP ASVS 4.0.3 V7.4.1).
+
+use std::collections::BTreeMap;
+
+use crate::http::Refusal;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiError {
+    InvalidJson,
+    /// Field name → what is wrong with it; every bad field at once.
+    Validation(BTreeMap<String, String>),
+    InvalidCredentials,
+    Unauthenticated,
+    OriginNotAllowed,
+    NotFound,
+    /// The methods the route does allow: the `Allow` header's value.
+    MethodNotAllowed(String),
+    UsernameTaken,
+    EmailTaken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// Seconds until the client may try again.
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
+    /// Something on our side failed; the detail goes to the log, not the client.
+    Internal,
+    /// Overloaded or the database is unavailable.
+    ServiceUnavailable {
+        retry_after_secs: u64,
+    },
+    /// A refusal by the HTTP layer itself.
+    Http(Refusal),
+}
+
+impl ApiError {
+    /// One field's problem, as a validation error.
+    pub fn field(name: &str, problem: &str) -> ApiError {
+        ApiError::Validation(BTreeMap::from([(name.to_string(), problem.to_string())]))
+    }
+
+    /// The status, the `error.code` and the message of the contract.
+    pub fn parts(&self) -> (u16, &'static str, &'static str) {
+        match self {
+            ApiError::InvalidJson => (
+                400,
+                "invalid_json",
+                "The request body must be one JSON object in UTF-8, each key once.",
+            ),
+            ApiError::Validation(_) => (
+                400,
+                "validation_error",
+                "Some fields are missing or invalid.",
+            ),
+            ApiError::InvalidCredentials => {
+                (401, "invalid_credentials", "Invalid username or password.")
+            }
+            ApiError::Unauthenticated => (401, "unauthenticated", "You are not signed in."),
+            ApiError::OriginNotAllowed => (
+                403,
+                "origin_not_allowed",
+                "This origin may not make this request.",
+            ),
+            ApiError::NotFound => (404, "not_found", "There is nothing here."),
+            ApiError::MethodNotAllowed(_) => (
+                405,
+                "method_not_allowed",
+                "This method is not allowed here.",
+            ),
+            ApiError::UsernameTaken => (409, "username_taken", "That username is taken."),
+            ApiError::EmailTaken => (
+                409,
+                "email_taken",
+                "That email address is already registered.",
+            ),
+            ApiError::PayloadTooLarge => {
+                (413, "payload_too_large", "The request body is over 16 KiB.")
+            }
+            ApiError::UnsupportedMediaType => (
+                415,
+                "unsupported_media_type",
+                "The request body must be sent as application/json.",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                429,
+                "too_many_requests",
+                "Too many attempts. Try again later.",
+            ),
+            ApiError::Internal => (500, "internal_error", "Something went wrong on our side."),
+            ApiError::ServiceUnavailable { .. } => (
+                503,
+                "service_unavailable",
+                "The service is busy or unavailable. Try again shortly.",
+            ),
+            ApiError::Http(refusal) => refusal_parts(*refusal),
+        }
+    }
+
+    /// The extra headers a few errors carry.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        match self {
+            ApiError::MethodNotAllowed(allow) => vec![("Allow".into(), allow.clone())],
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::ServiceUnavailable { retry_after_secs } => {
+                vec![("Retry-After".into(), retry_after_secs.to_string())]
+            }
+            ApiError::Http(Refusal::Overloaded) => vec![("Retry-After".into(), "1".into())],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON envelope: `{"success": false, "error": {...}}`.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code, message) = self.parts();
+        let mut error = serde_json::json!({ "code": code, "message": message });
+        if let ApiError::Validation(fields) = self {
+            error["fields"] = serde_json::json!(fields);
+        }
+        serde_json::json!({ "success": false, "error": error })
+    }
+}
+
+fn refusal_parts(refusal: Refusal) -> (u16, &'static str, &'static str) {
+    let status = refusal.status();
+    match refusal {
+        Refusal::BadRequest => (status, "bad_request", "The request is malformed."),
+        Refusal::Timeout => (
+            status,
+            "request_timeout",
+            "The request took too long to arrive.",
+        ),
+        Refusal::PayloadTooLarge => (
+            status,
+            "payload_too_large",
+            "The request body is over 16 KiB.",
+        ),
+        Refusal::HeadersTooLarge => (
+            status,
+            "headers_too_large",
+            "The request headers are too large.",
+        ),
+        Refusal::NotImplemented => (
+            status,
+            "not_implemented",
+            "Transfer-Encoding is not supported.",
+        ),
+        Refusal::Overloaded => (
+            status,
+            "service_unavailable",
+            "The server is busy. Try again shortly.",
+        ),
+        Refusal::VersionNotSupported => (status, "http_version_not_supported", "Use HTTP/1.1."),
+        Refusal::InternalError => (
+            status,
+            "internal_error",
+            "Something went wrong on our side.",
+        ),
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    /// A database failure the handler did not expect. `database is locked`
+    /// and similar are the service being busy; anything else is internal.
+    fn from(error: rusqlite::Error) -> ApiError {
+        match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                ApiError::ServiceUnavailable {
+                    retry_after_secs: 1,
+                }
+            }
+            _ => ApiError::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_code_message_and_fields() {
+        let mut fields = BTreeMap::new();
+        fields.insert("username".to_string(), "is required".to_string());
+        fields.insert("email".to_string(), "must be a string".to_string());
+        let body = ApiError::Validation(fields).body();
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "validation_error");
+        assert_eq!(body["error"]["fields"]["username"], "is required");
+        assert_eq!(body["error"]["fields"]["email"], "must be a string");
+        assert!(ApiError::NotFound.body()["error"].get("fields").is_none());
+    }
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        assert_eq!(ApiError::InvalidCredentials.parts().0, 401);
+        assert_eq!(ApiError::OriginNotAllowed.parts().0, 403);
+        assert_eq!(
+            ApiError::UsernameTaken.parts(),
+            (409, "username_taken", "That username is taken.")
+        );
+        assert_eq!(
+            ApiError::Http(Refusal::NotImplemented).parts().1,
+            "not_implemented"
+        );
+        assert_eq!(ApiError::Http(Refusal::Overloaded).headers()[0].1, "1");
+        assert_eq!(
+            ApiError::MethodNotAllowed("GET, HEAD".into()).headers(),
+            vec![("Allow".to_string(), "GET, HEAD".to_string())]
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The route table: which method and path reach which endpoint.
+//!
+//! One table, read top to bottom, is the whole API surface; 404 and 405 (with
+//! the `Allow` header) fall out of it, and so does the answer to `OPTIONS`.
+
+use crate::error::ApiError;
+
+/// Everything the API does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Register,
+    Login,
+    Logout,
+    User,
+    Dashboard,
+    Health,
+}
+
+/// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
+/// path segment and is handed to the endpoint.
+pub const ROUTES: &[(&str, &str, Endpoint)] = &[
+    ("POST", "/api/register", Endpoint::Register),
+    ("POST", "/api/login", Endpoint::Login),
+    ("POST", "/api/logout", Endpoint::Logout),
+    ("GET", "/api/user", Endpoint::User),
+    ("GET", "/api/dashboard", Endpoint::Dashboard),
+    ("GET", "/api/health", Endpoint::Health),
+];
+
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved<'p> {
+    /// An endpoint, with the value of its `{name}` segment if it has one.
+    Endpoint(Endpoint, Option<&'p str>),
+    /// `OPTIONS` on a known path: the methods it allows.
+    Options(String),
+}
+
+/// Resolves a request. `HEAD` is served by the `GET` route (the HTTP layer
+/// drops the body), and unsafe methods the table does not list, TRACE
+/// included, are 405 (OWASP ASVS 4.0.3 V14.5.1).
+pub fn resolve<'p>(method: &str, path: &'p str) -> Result<Resolved<'p>, ApiError> {
+    let lookup_method = if method == "HEAD" { "GET" } else { method };
+    let mut allowed: Vec<&str> = Vec::new();
+    for &(route_method, pattern, endpoint) in ROUTES {
+        let Some(parameter) = match_pattern(pattern, path) else {
+            continue;
+        };
+        if route_method == lookup_method {
+            return Ok(Resolved::Endpoint(endpoint, parameter));
+        }
+        allowed.push(route_method);
+        if route_method == "GET" {
+            allowed.push("HEAD");
+        }
+    }
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    allowed.push("OPTIONS");
+    let allow = allowed.join(", ");
+    if method == "OPTIONS" {
+        Ok(Resolved::Options(allow))
+    } else {
+        Err(ApiError::MethodNotAllowed(allow))
+    }
+}
+
+/// `Some(parameter)` when `path` fits `pattern`.
+fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Option<&'p str>> {
+    let mut parameter = None;
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(parameter),
+            (Some(p), Some(s)) if p.starts_with('{') && !s.is_empty() => parameter = Some(s),
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_each_route() {
+        for &(method, path, endpoint) in ROUTES {
+            assert_eq!(
+                resolve(method, path),
+                Ok(Resolved::Endpoint(endpoint, None))
+            );
+        }
+        assert_eq!(
+            resolve("HEAD", "/api/user"),
+            Ok(Resolved::Endpoint(Endpoint::User, None))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        for path in [
+            "/",
+            "/api",
+            "/api/",
+            "/api/user/",
+            "/api/users",
+            "/API/user",
+            "/api//user",
+        ] {
+            assert_eq!(resolve("GET", path), Err(ApiError::NotFound), "{path}");
+        }
+        assert_eq!(
+            resolve("PUT", "/api/login"),
+            Err(ApiError::MethodNotAllowed("POST, OPTIONS".into()))
+        );
+        assert_eq!(
+            resolve("GET", "/api/logout"),
+            Err(ApiError::MethodNotAllowed("POST, OPTIONS".into()))
+        );
+        assert_eq!(
+            resolve("TRACE", "/api/user"),
+            Err(ApiError::MethodNotAllowed("GET, HEAD, OPTIONS".into()))
+        );
+        assert_eq!(
+            resolve("get", "/api/user"),
+            Err(ApiError::MethodNotAllowed("GET, HEAD, OPTIONS".into()))
+        );
+    }
+
+    #[test]
+    fn options_lists_the_methods() {
+        assert_eq!(
+            resolve("OPTIONS", "/api/login"),
+            Ok(Resolved::Options("POST, OPTIONS".into()))
+        );
+        assert_eq!(resolve("OPTIONS", "/nope"), Err(ApiError::NotFound));
+    }
+
+    #[test]
+    fn parameters_match_one_segment() {
+        assert_eq!(
+            match_pattern("/api/sessions/{id}", "/api/sessions/abc"),
+            Some(Some("abc"))
+        );
+        assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/"), None);
+        assert_eq!(
+            match_pattern("/api/sessions/{id}", "/api/sessions/a/b"),
+            None
+        );
+        assert_eq!(match_pattern("/api/user", "/api/user"), Some(None));
+    }
+}

@@ -1,0 +1,412 @@
+//! Server-side sessions: a map from a random token to who is signed in, in
+//! memory, behind one mutex.
+//!
+//! The cookie holds only the token; everything that matters (who, since when,
+//! until when) stays here, so the server alone decides when a session ends
+//! (NIST SP 800-63B §7.1; OWASP Session Management Cheat Sheet). Nothing
+//! outside this module knows how sessions are stored, so the map could be
+//! swapped for a shared store without touching the handlers.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+/// Sessions one user may hold; a login beyond it ends their least recently
+/// used one (documented per OWASP ASVS 5.0 V7.1.2).
+pub const MAX_SESSIONS_PER_USER: usize = 20;
+/// Longest user agent kept per session, so a client cannot make its session
+/// cost kilobytes.
+const MAX_USER_AGENT_CHARS: usize = 200;
+/// How often, at most, the whole map is swept for expired sessions.
+const SWEEP_INTERVAL_SECS: i64 = 60;
+
+/// 256 bits from the operating system's random source: guessing one live
+/// token among 100,000 takes about 2^239 tries (OWASP ASVS 5.0 V7.2.3 asks
+/// for 128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Token([u8; 32]);
+
+impl Token {
+    fn generate() -> Result<Token, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Token(bytes))
+    }
+
+    /// The cookie form: 43 characters of unpadded base64url.
+    pub fn encode(&self) -> String {
+        base64url_encode(&self.0)
+    }
+
+    /// Parses a cookie value; anything that is not exactly a token's shape is
+    /// `None`, and is then simply not found.
+    pub fn decode(text: &str) -> Option<Token> {
+        let bytes = base64url_decode(text)?;
+        Some(Token(bytes.try_into().ok()?))
+    }
+}
+
+/// How long sessions live.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    pub idle_secs: i64,
+    pub absolute_secs: i64,
+    /// Both idle and absolute lifetime of a "remember me" session.
+    pub remember_secs: i64,
+}
+
+/// One signed-in browser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// The end no activity can extend.
+    pub absolute_end: i64,
+    pub idle_secs: i64,
+    pub remember: bool,
+    /// The user's login before the one that made this session.
+    pub previous_login_at: Option<i64>,
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+impl Session {
+    /// When the session dies if left idle from now on; never past its
+    /// absolute end.
+    pub fn expires_at(&self) -> i64 {
+        (self.last_seen_at + self.idle_secs).min(self.absolute_end)
+    }
+
+    fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at()
+    }
+}
+
+/// What a login knows about the session it is opening.
+pub struct NewSession {
+    pub user_id: i64,
+    pub remember: bool,
+    pub previous_login_at: Option<i64>,
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+pub struct SessionStore {
+    lifetimes: Lifetimes,
+    max_sessions: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<Token, Session>,
+    /// The tokens of each user, so per-user limits and counts need not scan
+    /// every session.
+    by_user: HashMap<i64, Vec<Token>>,
+    last_sweep: i64,
+}
+
+impl SessionStore {
+    pub fn new(lifetimes: Lifetimes, max_sessions: usize) -> SessionStore {
+        SessionStore {
+            lifetimes,
+            max_sessions: max_sessions.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// A poisoned lock means a panic mid-update; the map is still a valid
+    /// map, so the store carries on rather than refusing every request.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Opens a session and returns its token. The user's least recently used
+    /// session is ended if they hold too many, and the store's least recently
+    /// used one if the store is full.
+    pub fn create(&self, new: NewSession, now: i64) -> Result<(Token, Session), getrandom::Error> {
+        let token = Token::generate()?;
+        let lifetime = if new.remember {
+            (self.lifetimes.remember_secs, self.lifetimes.remember_secs)
+        } else {
+            (self.lifetimes.idle_secs, self.lifetimes.absolute_secs)
+        };
+        let session = Session {
+            user_id: new.user_id,
+            created_at: now,
+            last_seen_at: now,
+            absolute_end: now.saturating_add(lifetime.1),
+            idle_secs: lifetime.0,
+            remember: new.remember,
+            previous_login_at: new.previous_login_at,
+            ip: new.ip,
+            user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
+        };
+
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        inner.drop_expired_of_user(new.user_id, now);
+        while inner.by_user.get(&new.user_id).map_or(0, Vec::len) >= MAX_SESSIONS_PER_USER {
+            let Some(oldest) =
+                inner.least_recently_used(inner.by_user.get(&new.user_id).into_iter().flatten())
+            else {
+                break;
+            };
+            inner.remove(&oldest);
+        }
+        if inner.sessions.len() >= self.max_sessions {
+            inner.sweep(now);
+        }
+        while inner.sessions.len() >= self.max_sessions {
+            let Some(oldest) = inner.least_recently_used(inner.sessions.keys()) else {
+                break;
+            };
+            inner.remove(&oldest);
+        }
+        inner.sessions.insert(token, session.clone());
+        inner.by_user.entry(new.user_id).or_default().push(token);
+        Ok((token, session))
+    }
+
+    /// The live session behind a token, with its idle timer restarted; an
+    /// expired session is removed and `None`.
+    pub fn authenticate(&self, token: &Token, now: i64) -> Option<Session> {
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        if !inner.sessions.get(token)?.is_live(now) {
+            inner.remove(token);
+            return None;
+        }
+        let session = inner.sessions.get_mut(token)?;
+        session.last_seen_at = now;
+        Some(session.clone())
+    }
+
+    /// Ends a session at once; unknown tokens are ignored.
+    pub fn end(&self, token: &Token) {
+        self.lock().remove(token);
+    }
+
+    /// How many live sessions the user holds.
+    pub fn count_for_user(&self, user_id: i64, now: i64) -> usize {
+        let inner = self.lock();
+        inner
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter(|t| inner.sessions.get(t).is_some_and(|s| s.is_live(now)))
+            .count()
+    }
+
+    /// All sessions held, live or not yet swept.
+    pub fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    fn remove(&mut self, token: &Token) {
+        let Some(session) = self.sessions.remove(token) else {
+            return;
+        };
+        if let Some(tokens) = self.by_user.get_mut(&session.user_id) {
+            tokens.retain(|t| t != token);
+            if tokens.is_empty() {
+                self.by_user.remove(&session.user_id);
+            }
+        }
+    }
+
+    fn least_recently_used<'a>(&self, tokens: impl Iterator<Item = &'a Token>) -> Option<Token> {
+        tokens
+            .filter_map(|t| self.sessions.get(t).map(|s| (s.last_seen_at, *t)))
+            .min_by_key(|(last_seen, _)| *last_seen)
+            .map(|(_, t)| t)
+    }
+
+    fn drop_expired_of_user(&mut self, user_id: i64, now: i64) {
+        let expired: Vec<Token> = self
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter(|t| self.sessions.get(t).is_none_or(|s| !s.is_live(now)))
+            .copied()
+            .collect();
+        for token in expired {
+            self.remove(&token);
+        }
+    }
+
+    /// Expired sessions would otherwise stay in memory until their token was
+    /// presented again, which for an abandoned browser is never.
+    fn sweep_if_due(&mut self, now: i64) {
+        if now - self.last_sweep >= SWEEP_INTERVAL_SECS {
+            self.sweep(now);
+        }
+    }
+
+    fn sweep(&mut self, now: i64) {
+        self.sessions.retain(|_, s| s.is_live(now));
+        let sessions = &self.sessions;
+        self.by_user.retain(|_, tokens| {
+            tokens.retain(|t| sessions.contains_key(t));
+            !tokens.is_empty()
+        });
+        self.last_sweep = now;
+    }
+}
+
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Unpadded base64url (RFC 4648 §5), small enough to write here rather than
+/// take a dependency for.
+fn base64url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(BASE64URL[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in text.bytes() {
+        let value = BASE64URL.iter().position(|&c| c == byte)? as u32;
+        acc = acc << 6 | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be zero, so each token has exactly one spelling.
+    (acc == 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIFETIMES: Lifetimes = Lifetimes {
+        idle_secs: 100,
+        absolute_secs: 1000,
+        remember_secs: 5000,
+    };
+
+    fn login(store: &SessionStore, user_id: i64, now: i64) -> Token {
+        let new = NewSession {
+            user_id,
+            remember: false,
+            previous_login_at: None,
+            ip: "127.0.0.1".parse().unwrap(),
+            user_agent: "test".into(),
+        };
+        store.create(new, now).unwrap().0
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_other_shapes() {
+        let token = Token::generate().unwrap();
+        let text = token.encode();
+        assert_eq!(text.len(), 43);
+        assert_eq!(Token::decode(&text), Some(token));
+        assert_eq!(Token::decode(&text[..42]), None);
+        assert_eq!(Token::decode(&format!("{text}A")), None);
+        assert_eq!(
+            Token::decode(&"+".repeat(43)),
+            None,
+            "base64, not base64url"
+        );
+        assert_eq!(Token::decode("é"), None);
+    }
+
+    #[test]
+    fn base64url_matches_rfc4648_vectors() {
+        assert_eq!(base64url_encode(b"f"), "Zg");
+        assert_eq!(base64url_encode(b"fo"), "Zm8");
+        assert_eq!(base64url_encode(b"foo"), "Zm9v");
+        assert_eq!(base64url_encode(b"foob"), "Zm9vYg");
+        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64url_decode("-_8"), Some(vec![0xfb, 0xff]));
+        assert_eq!(base64url_decode("-_9"), None, "non-zero leftover bits");
+    }
+
+    #[test]
+    fn idle_and_absolute_expiry() {
+        let store = SessionStore::new(LIFETIMES, 100);
+        let token = login(&store, 1, 0);
+        assert!(store.authenticate(&token, 99).is_some());
+        // Activity at 99 moved the idle end to 199.
+        assert!(store.authenticate(&token, 198).is_some());
+        assert!(store.authenticate(&token, 298).is_none());
+
+        let token = login(&store, 1, 0);
+        for now in (50..1000).step_by(50) {
+            assert!(store.authenticate(&token, now).is_some(), "alive at {now}");
+        }
+        assert!(
+            store.authenticate(&token, 1000).is_none(),
+            "absolute end reached"
+        );
+    }
+
+    #[test]
+    fn the_21st_login_ends_the_least_recently_used() {
+        let store = SessionStore::new(LIFETIMES, 1000);
+        let tokens: Vec<Token> = (0..20).map(|i| login(&store, 7, i)).collect();
+        // Use the first so that the second becomes the least recently used.
+        store.authenticate(&tokens[0], 30).unwrap();
+        login(&store, 7, 31);
+        assert_eq!(store.count_for_user(7, 31), 20);
+        assert!(store.authenticate(&tokens[1], 32).is_none());
+        assert!(store.authenticate(&tokens[0], 32).is_some());
+    }
+
+    #[test]
+    fn a_full_store_ends_its_least_recently_used() {
+        let store = SessionStore::new(LIFETIMES, 3);
+        let a = login(&store, 1, 0);
+        let b = login(&store, 2, 1);
+        let c = login(&store, 3, 2);
+        store.authenticate(&a, 3).unwrap();
+        login(&store, 4, 4);
+        assert_eq!(store.len(), 3);
+        assert!(store.authenticate(&b, 5).is_none());
+        assert!(store.authenticate(&a, 5).is_some());
+        assert!(store.authenticate(&c, 5).is_some());
+    }
+
+    #[test]
+    fn ending_and_sweeping_remove_sessions() {
+        let store = SessionStore::new(LIFETIMES, 100);
+        let token = login(&store, 1, 0);
+        store.end(&token);
+        assert!(store.authenticate(&token, 1).is_none());
+        login(&store, 2, 0);
+        // The next call after the sweep interval removes what has expired.
+        assert!(store.authenticate(&token, 500).is_none());
+        assert!(store.is_empty());
+    }
+}
