@@ -497,3 +497,86 @@ fn call<S: Service>(service: &S, request: &Request) -> Option<Response> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The parts of the model the real binary cannot show: a handler that
+    //! panics or returns an unwritable header. The rest is tested against
+    //! the binary in tests/http_layer.rs.
+
+    use super::*;
+
+    struct Faulty;
+
+    impl Service for Faulty {
+        fn handle(&self, request: &Request) -> Response {
+            match request.path.as_str() {
+                "/panic" => panic!("a handler bug"),
+                "/split" => Response::new(200).with_header("X-Injected", "a\r\nSet-Cookie: evil=1"),
+                _ => Response::new(200).with_body("fine"),
+            }
+        }
+
+        fn refusal(&self, refusal: Refusal) -> Response {
+            Response::new(refusal.status()).with_body(format!("refused {}", refusal.status()))
+        }
+
+        fn log_error(&self, _message: &str) {}
+    }
+
+    fn start() -> (SocketAddr, StopHandle, thread::JoinHandle<io::Result<()>>) {
+        let server = Server::bind("127.0.0.1:0", Limits::default()).unwrap();
+        let address = server.local_addr().unwrap();
+        let stop = server.stop_handle();
+        let running = thread::spawn(move || server.serve(Faulty));
+        (address, stop, running)
+    }
+
+    fn get(address: SocketAddr, path: &str) -> String {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    }
+
+    #[test]
+    fn a_panicking_handler_gets_500_and_the_server_carries_on() {
+        let (address, stop, running) = start();
+        let answer = get(address, "/panic");
+        assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
+        assert!(answer.contains("Connection: close\r\n"));
+        assert!(answer.ends_with("refused 500"));
+        assert!(
+            !answer.contains("a handler bug"),
+            "no panic text reaches the client"
+        );
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 200 ") && text.ends_with("fine"),
+            "{text}"
+        );
+        stop.stop();
+        running.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_header_with_cr_lf_is_never_written() {
+        let (address, stop, running) = start();
+        let answer = get(address, "/split");
+        assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
+        assert!(!answer.contains("evil"));
+        stop.stop();
+        running.join().unwrap().unwrap();
+    }
+}
