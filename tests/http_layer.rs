@@ -9,7 +9,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, read_reply, read_to_close};
+use common::{Server, read_reply, read_to_close};
 
 const HEALTH: &[u8] = b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n";
 
