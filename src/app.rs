@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::clock;
 use crate::config::Settings;
 use crate::cookies::CookiePolicy;
 use crate::cors::{Cors, Origin};
@@ -22,6 +21,8 @@ use crate::passwords::PasswordHasher;
 use crate::router::{self, Resolved};
 use crate::sessions::{Lifetimes, SessionStore};
 use crate::storage::Database;
+use crate::throttle::Throttle;
+use crate::{client_ip, clock};
 
 /// Everything a handler may use, built once at start-up and shared by all
 /// connection threads.
@@ -32,8 +33,13 @@ pub struct App {
     pub passwords: PasswordHasher,
     pub cookies: CookiePolicy,
     pub cors: Cors,
+    pub throttle: Throttle,
     pub log: Logger,
 }
+
+/// Hashes that may wait for a bcrypt worker, per worker. Short on purpose:
+/// a login that would wait seconds is better refused with 503 at once.
+const HASH_QUEUE_PER_WORKER: usize = 2;
 
 impl App {
     pub fn new(settings: Settings, db: Database, log: Logger) -> App {
@@ -44,7 +50,15 @@ impl App {
         };
         App {
             sessions: SessionStore::new(lifetimes, settings.max_sessions),
-            passwords: PasswordHasher::new(settings.bcrypt_cost),
+            passwords: PasswordHasher::new(
+                settings.bcrypt_cost,
+                settings.hash_workers,
+                settings.hash_workers * HASH_QUEUE_PER_WORKER,
+            ),
+            throttle: Throttle::new(
+                settings.login_failures_per_ip,
+                settings.registrations_per_hour,
+            ),
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
                 same_site: settings.cookie_same_site,
@@ -133,7 +147,12 @@ fn error_response(error: &ApiError) -> Response {
 
 impl App {
     /// Parse, check, act: everything that decides the response.
-    fn respond(&self, request: &Request, origin: &Origin) -> Result<Response, ApiError> {
+    fn respond(
+        &self,
+        request: &Request,
+        origin: &Origin,
+        client_ip: IpAddr,
+    ) -> Result<Response, ApiError> {
         if Cors::forbids(origin, &request.method) {
             return Err(ApiError::OriginNotAllowed);
         }
@@ -150,7 +169,7 @@ impl App {
         let context = Context {
             request,
             now: clock::now(),
-            client_ip: request.peer.ip(),
+            client_ip,
             parameter,
         };
         handlers::dispatch(self, endpoint, &context).map(Reply::into_response)
@@ -201,8 +220,9 @@ impl Service for App {
     fn handle(&self, request: &Request) -> Response {
         let started = Instant::now();
         let origin = self.cors.origin(request);
+        let client = client_ip::client_ip(request, self.settings.trust_proxy);
         let mut response = self
-            .respond(request, &origin)
+            .respond(request, &origin, client)
             .unwrap_or_else(|error| error_response(&error));
         let request_id = self.finish(&mut response, &origin);
         // The path only: a query string may carry what should never be
@@ -218,7 +238,7 @@ impl Service for App {
                     json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
                 ),
                 ("request_id", json!(request_id)),
-                ("client", json!(request.peer.ip().to_string())),
+                ("client", json!(client.to_string())),
             ],
         );
         response

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::http::Refusal;
+use crate::passwords::HashError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
@@ -160,6 +161,18 @@ fn refusal_parts(refusal: Refusal) -> (u16, &'static str, &'static str) {
             "internal_error",
             "Something went wrong on our side.",
         ),
+    }
+}
+
+impl From<HashError> for ApiError {
+    /// A full bcrypt pool is the service being busy: the client may retry.
+    fn from(error: HashError) -> ApiError {
+        match error {
+            HashError::Busy => ApiError::ServiceUnavailable {
+                retry_after_secs: 1,
+            },
+            HashError::Failed => ApiError::Internal,
+        }
     }
 }
 

@@ -73,10 +73,12 @@ fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         return Err(ApiError::Internal);
     };
 
-    let hash = app
-        .passwords
-        .hash(&password)
-        .map_err(|_| ApiError::Internal)?;
+    // Counted only once the form is valid, so a typo costs no quota; and
+    // before bcrypt, so a refused attempt costs the server nothing.
+    app.throttle
+        .register_attempt(cx.client_ip, cx.now)
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let hash = app.passwords.hash(&password)?;
     let user = match app.db.insert_user(&username, &email, &hash, cx.now) {
         Ok(user) => user,
         Err(InsertError::UsernameTaken) => return Err(ApiError::UsernameTaken),
@@ -119,6 +121,19 @@ fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         return Err(ApiError::Internal);
     };
 
+    // Throttled before the account is even looked up: the answer cannot
+    // depend on whether it exists.
+    if let Err(retry_after_secs) = app.throttle.check_login(&identifier, cx.client_ip, cx.now) {
+        app.log.line(
+            "login_throttled",
+            &[
+                ("identifier", json!(identifier)),
+                ("client", json!(cx.client_ip.to_string())),
+            ],
+        );
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+
     // A value with '@' can only be an email: usernames cannot contain one.
     let user = if identifier.contains('@') {
         app.db.user_by_email(&identifier.trim().to_lowercase())?
@@ -127,22 +142,23 @@ fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     };
     // Verified against a dummy hash when there is no user, so an unknown
     // name costs the same time and gets the same answer as a wrong password.
-    if !app
-        .passwords
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-    {
-        app.log.line(
-            "login_failed",
-            &[
-                ("identifier", json!(identifier)),
-                ("client", json!(cx.client_ip.to_string())),
-            ],
-        );
-        return Err(ApiError::InvalidCredentials);
-    }
-    let Some(user) = user else {
-        return Err(ApiError::InvalidCredentials);
+    let stored_hash = user.as_ref().map(|u| u.password_hash.as_str());
+    let user = match (app.passwords.verify(&password, stored_hash)?, user) {
+        (true, Some(user)) => user,
+        _ => {
+            app.throttle
+                .record_login_failure(&identifier, cx.client_ip, cx.now);
+            app.log.line(
+                "login_failed",
+                &[
+                    ("identifier", json!(identifier)),
+                    ("client", json!(cx.client_ip.to_string())),
+                ],
+            );
+            return Err(ApiError::InvalidCredentials);
+        }
     };
+    app.throttle.record_login_success(&identifier, cx.client_ip);
 
     // The stored hash is upgraded while the password is at hand, so raising
     // BCRYPT_COST reaches every active user.

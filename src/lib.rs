@@ -2,6 +2,7 @@
 //! front ends. ARCHITECTURE.md maps these modules and the path of a request.
 
 pub mod app;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod cookies;
@@ -14,4 +15,5 @@ pub mod passwords;
 pub mod router;
 pub mod sessions;
 pub mod storage;
+pub mod throttle;
 pub mod validation;

@@ -11,7 +11,10 @@
 //! contract accepts and which bcrypt does use in full. Checking the length
 //! here gives the contract's limit with nothing cut.
 
-use std::sync::OnceLock;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
 
 /// The most bytes of UTF-8 bcrypt reads.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -20,41 +23,89 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 /// hash to be checked against.
 const DUMMY_PASSWORD: &str = "not a real password, only here for timing";
 
+/// Why a password could not be hashed or checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HashError {
+    /// Every worker is busy and the queue is full: try again shortly.
+    Busy,
+    /// bcrypt failed (the OS random source, or a worker died).
+    Failed,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// bcrypt runs on its own small pool of threads with a short queue.
+///
+/// bcrypt is slow on purpose (about 200 ms at cost 12 on one core), so a
+/// flood of logins could otherwise occupy every core and every connection
+/// thread. With the pool, at most `workers` hashes run at once, a few more
+/// wait, and the rest are refused at once with 503; requests that need no
+/// hash never wait behind it.
 pub struct PasswordHasher {
     cost: u32,
     dummy_hash: OnceLock<String>,
+    jobs: SyncSender<Job>,
 }
 
 impl PasswordHasher {
-    pub fn new(cost: u32) -> PasswordHasher {
+    /// Starts `workers` hashing threads with room for `queue` waiting jobs.
+    pub fn new(cost: u32, workers: usize, queue: usize) -> PasswordHasher {
+        let (jobs, waiting) = mpsc::sync_channel::<Job>(queue);
+        let waiting = Arc::new(Mutex::new(waiting));
+        for n in 0..workers.max(1) {
+            let waiting = Arc::clone(&waiting);
+            // If a thread cannot start, the others still serve; with none,
+            // every job is answered Busy, never hung.
+            let _ = thread::Builder::new()
+                .name(format!("bcrypt-{n}"))
+                .spawn(move || work(&waiting));
+        }
         PasswordHasher {
             cost,
             dummy_hash: OnceLock::new(),
+            jobs,
         }
     }
 
-    /// A salted bcrypt hash at the configured cost.
-    pub fn hash(&self, password: &str) -> Result<String, bcrypt::BcryptError> {
+    /// Runs `job` on the pool and waits for its answer.
+    fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        let wrapped: Job = Box::new(move || {
+            let _ = answer.send(job());
+        });
+        self.jobs.try_send(wrapped).map_err(|_| HashError::Busy)?;
+        answered.recv().map_err(|_| HashError::Failed)
+    }
+
+    /// A salted bcrypt hash at the configured cost, computed on the pool.
+    pub fn hash(&self, password: &str) -> Result<String, HashError> {
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(bcrypt::BcryptError::Truncation(password.len()));
+            return Err(HashError::Failed);
         }
-        bcrypt::hash(password, self.cost)
+        let (password, cost) = (password.to_string(), self.cost);
+        self.run(move || bcrypt::hash(password, cost))?
+            .map_err(|_| HashError::Failed)
     }
 
     /// Whether `password` matches `stored`. With no stored hash (unknown
     /// user) a dummy hash of the same cost is checked anyway and the answer
     /// is no, so the time taken does not tell whether the account exists
     /// (OWASP Authentication Cheat Sheet, "Authentication Responses").
-    pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+    pub fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, HashError> {
         // Too long to have been registered: no stored hash can match it,
         // known user or not, so both answer at once.
         if password.len() > MAX_PASSWORD_BYTES {
-            return false;
+            return Ok(false);
         }
-        let hash = stored.unwrap_or_else(|| self.dummy_hash());
+        let is_real = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.dummy_hash()).to_string();
+        let password = password.to_string();
         // A malformed stored hash is a mismatch, never an error page.
-        let matches = bcrypt::verify(password, hash).unwrap_or(false);
-        matches && stored.is_some()
+        let matches = self.run(move || bcrypt::verify(password, &hash).unwrap_or(false))?;
+        Ok(matches && is_real)
     }
 
     /// Whether a stored hash was made at another cost and should be
@@ -72,10 +123,26 @@ impl PasswordHasher {
     }
 
     fn dummy_hash(&self) -> &str {
-        // Hashing a short ASCII string at a valid cost fails only if the OS
-        // random source does; the empty string then simply never verifies.
+        // Made off the pool, once. Hashing a short ASCII string at a valid
+        // cost fails only if the OS random source does; the empty string
+        // then simply never verifies.
         self.dummy_hash
-            .get_or_init(|| self.hash(DUMMY_PASSWORD).unwrap_or_default())
+            .get_or_init(|| bcrypt::hash(DUMMY_PASSWORD, self.cost).unwrap_or_default())
+    }
+}
+
+/// A worker: take the next job, run it, repeat until the hasher is gone.
+/// A job that panics loses only its own answer (the caller sees `Failed`).
+fn work(waiting: &Mutex<Receiver<Job>>) {
+    loop {
+        let next = waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .recv();
+        let Ok(job) = next else {
+            return;
+        };
+        let _ = catch_unwind(AssertUnwindSafe(job));
     }
 }
 
@@ -83,35 +150,49 @@ impl PasswordHasher {
 mod tests {
     use super::*;
 
+    fn hasher(cost: u32) -> PasswordHasher {
+        PasswordHasher::new(cost, 2, 4)
+    }
+
     #[test]
     fn verifies_and_refuses() {
-        let hasher = PasswordHasher::new(4);
+        let hasher = hasher(4);
         let hash = hasher.hash("correct horse battery staple").unwrap();
         assert!(hash.starts_with("$2b$04$"));
-        assert!(hasher.verify("correct horse battery staple", Some(&hash)));
-        assert!(!hasher.verify("correct horse battery stapl", Some(&hash)));
-        assert!(
-            !hasher.verify(DUMMY_PASSWORD, None),
+        assert_eq!(
+            hasher.verify("correct horse battery staple", Some(&hash)),
+            Ok(true)
+        );
+        assert_eq!(
+            hasher.verify("correct horse battery stapl", Some(&hash)),
+            Ok(false)
+        );
+        assert_eq!(
+            hasher.verify(DUMMY_PASSWORD, None),
+            Ok(false),
             "the dummy never admits anyone"
         );
-        assert!(!hasher.verify("x", Some("not a hash")));
+        assert_eq!(hasher.verify("x", Some("not a hash")), Ok(false));
     }
 
     #[test]
     fn never_truncates() {
-        let hasher = PasswordHasher::new(4);
+        let hasher = hasher(4);
         assert!(hasher.hash(&"a".repeat(73)).is_err());
         let hash = hasher.hash(&"a".repeat(72)).unwrap();
-        assert!(hasher.verify(&"a".repeat(72), Some(&hash)));
-        assert!(!hasher.verify(&format!("{}X", "a".repeat(72)), Some(&hash)));
+        assert_eq!(hasher.verify(&"a".repeat(72), Some(&hash)), Ok(true));
+        assert_eq!(
+            hasher.verify(&format!("{}X", "a".repeat(72)), Some(&hash)),
+            Ok(false)
+        );
         // All 72 bytes count: the last one changes the hash.
         let other = hasher.hash(&format!("{}b", "a".repeat(71))).unwrap();
-        assert!(!hasher.verify(&"a".repeat(72), Some(&other)));
+        assert_eq!(hasher.verify(&"a".repeat(72), Some(&other)), Ok(false));
     }
 
     #[test]
     fn same_password_different_salts() {
-        let hasher = PasswordHasher::new(4);
+        let hasher = hasher(4);
         assert_ne!(
             hasher.hash("same password").unwrap(),
             hasher.hash("same password").unwrap()
@@ -120,8 +201,27 @@ mod tests {
 
     #[test]
     fn rehash_when_cost_differs() {
-        let old = PasswordHasher::new(4).hash("pw").unwrap();
-        assert!(PasswordHasher::new(5).needs_rehash(&old));
-        assert!(!PasswordHasher::new(4).needs_rehash(&old));
+        let old = hasher(4).hash("pw").unwrap();
+        assert!(hasher(5).needs_rehash(&old));
+        assert!(!hasher(4).needs_rehash(&old));
+    }
+
+    #[test]
+    fn a_full_pool_answers_busy_at_once() {
+        // One worker, one queue slot, slow hashes: of eight at once, at most
+        // two are taken and the rest are refused without waiting.
+        let hasher = PasswordHasher::new(12, 1, 1);
+        let answers: Vec<Result<String, HashError>> = thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| hasher.hash("some password")))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let busy = answers
+            .iter()
+            .filter(|a| **a == Err(HashError::Busy))
+            .count();
+        assert!(busy >= 6, "{busy} busy of 8");
+        assert!(answers.iter().any(Result::is_ok));
     }
 }
