@@ -21,12 +21,12 @@ pub fn client_ip(request: &Request, trust_proxy: bool) -> IpAddr {
 
 /// The last address of a possibly repeated `X-Forwarded-For` (repeated
 /// headers are one comma-separated list, RFC 9110 §5.3); `None` if that
-/// entry is not a bare IP address.
+/// entry is not a bare IP address. Only the last entry is decoded, so bytes
+/// a client put further left cannot spoil the proxy's entry.
 pub fn rightmost_forwarded<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<IpAddr> {
     let last_value = values.last()?;
-    let text = std::str::from_utf8(last_value).ok()?;
-    let entry = text.rsplit(',').next()?.trim();
-    entry.parse().ok()
+    let entry = last_value.rsplit(|&b| b == b',').next()?;
+    std::str::from_utf8(entry).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -61,6 +61,11 @@ mod tests {
             assert_eq!(forwarded(&[bad]), None, "{bad:?}");
         }
         assert_eq!(rightmost_forwarded([&[0xffu8, 0xfe][..]].into_iter()), None);
+        let spoiled = b"\xff\xfe, 192.0.2.7";
+        assert_eq!(
+            rightmost_forwarded([&spoiled[..]].into_iter()),
+            "192.0.2.7".parse().ok()
+        );
         assert_eq!(forwarded(&[]), None);
     }
 }

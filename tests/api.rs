@@ -362,7 +362,10 @@ fn unknown_users_take_about_as_long_as_wrong_passwords() {
         let reply = server.request(
             "POST",
             "/api/login",
-            &[("Content-Type", "application/json"), ("X-Forwarded-For", &address)],
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", &address),
+            ],
             &json!({"username": name, "password": "wrong password!"}).to_string(),
         );
         assert_eq!(reply.status, 401);

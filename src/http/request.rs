@@ -371,4 +371,21 @@ mod tests {
         assert_eq!(request.header_values("cookie").count(), 2);
         assert_eq!(request.header("x-odd"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let _ = parse_head(&bytes, LIMITS);
+        }
+
+        #[test]
+        fn well_formed_heads_round_trip(method in "[A-Z]{1,7}", path in "/[a-z0-9/._-]{0,30}", length in 0u64..1_000_000) {
+            let text = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+            let (head, used) = parse(&text).unwrap().unwrap();
+            proptest::prop_assert_eq!(head.method, method);
+            proptest::prop_assert_eq!(head.path, path);
+            proptest::prop_assert_eq!(head.body_length, length);
+            proptest::prop_assert_eq!(used, text.len());
+        }
+    }
 }

@@ -1,0 +1,295 @@
+//! Throttling and overload, against the real binary: login locks, the
+//! per-address and per-identifier totals, registration limits, proxies, and
+//! the bcrypt pool refusing at once instead of starving the server.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, Reply, Server};
+use serde_json::json;
+
+/// A login attempt, optionally from an address given by a trusted proxy.
+fn login(server: &Server, identifier: &str, password: &str, forwarded_for: Option<&str>) -> Reply {
+    let body = json!({ "username": identifier, "password": password }).to_string();
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(address) = forwarded_for {
+        headers.push(("X-Forwarded-For", address));
+    }
+    server.request("POST", "/api/login", &headers, &body)
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply
+        .header("Retry-After")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds")
+}
+
+/// Statuses and Retry-After values of seven wrong-password attempts.
+fn failure_pattern(server: &Server, identifier: &str) -> Vec<(u16, Option<u64>)> {
+    (0..7)
+        .map(|_| {
+            let reply = login(server, identifier, "wrong password!", None);
+            (
+                reply.status,
+                reply.header("Retry-After").map(|v| v.parse().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn five_failures_lock_the_pair_even_against_the_right_password() {
+    let server = Server::start();
+    server.register("alice", PASSWORD);
+    for _ in 0..5 {
+        assert_eq!(login(&server, "alice", "wrong password!", None).status, 401);
+    }
+    let locked = login(&server, "alice", PASSWORD, None);
+    assert_eq!(
+        (locked.status, locked.code().as_str()),
+        (429, "too_many_requests")
+    );
+    assert_eq!(locked.header("Content-Type"), Some("application/json"));
+    let wait = retry_after(&locked);
+    assert!(
+        (890..=900).contains(&wait),
+        "until the 15-minute window frees a slot: {wait}"
+    );
+    assert!(locked.header("Set-Cookie").is_none());
+    // The lock is on the pair: the same account by email is another
+    // identifier, and other users are untouched.
+    server.register("bobby", PASSWORD);
+    assert_eq!(login(&server, "bobby", PASSWORD, None).status, 200);
+}
+
+#[test]
+fn unknown_identifiers_are_throttled_exactly_like_real_ones() {
+    let server = Server::start();
+    server.register("alice", PASSWORD);
+    let real = failure_pattern(&server, "alice");
+    let ghost = failure_pattern(&server, "ghost_5ab1");
+    let statuses = |p: &[(u16, Option<u64>)]| p.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+    assert_eq!(statuses(&real), [401, 401, 401, 401, 401, 429, 429]);
+    assert_eq!(statuses(&real), statuses(&ghost));
+    for ((_, a), (_, b)) in real.iter().zip(&ghost) {
+        match (a, b) {
+            (Some(a), Some(b)) => assert!(a.abs_diff(*b) <= 2, "Retry-After {a} vs {b}"),
+            (None, None) => {}
+            other => panic!("Retry-After present for one only: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_success_clears_the_pair() {
+    let server = Server::start();
+    server.register("alice", PASSWORD);
+    for _ in 0..4 {
+        assert_eq!(login(&server, "alice", "wrong password!", None).status, 401);
+    }
+    assert_eq!(login(&server, "alice", PASSWORD, None).status, 200);
+    for _ in 0..4 {
+        assert_eq!(
+            login(&server, "alice", "wrong password!", None).status,
+            401,
+            "the count restarted"
+        );
+    }
+    assert_eq!(login(&server, "alice", PASSWORD, None).status, 200);
+}
+
+#[test]
+fn one_address_is_limited_over_all_accounts() {
+    let server = Server::start_with(&[("LOGIN_FAILURES_PER_IP", "10")]);
+    for n in 0..10 {
+        assert_eq!(
+            login(&server, &format!("user{n}"), "wrong password!", None).status,
+            401
+        );
+    }
+    let reply = login(&server, "someone-else", "wrong password!", None);
+    assert_eq!(reply.status, 429, "password spraying is stopped");
+    assert!(retry_after(&reply) <= 900);
+}
+
+#[test]
+fn one_identifier_is_limited_over_all_addresses() {
+    let server = Server::start_with(&[("TRUST_PROXY", "true")]);
+    server.register("target", PASSWORD);
+    // 100 failures from 25 addresses, 4 each: no pair and no address locks.
+    for n in 0..100 {
+        let address = format!("203.0.113.{}", n / 4);
+        assert_eq!(
+            login(&server, "target", "wrong password!", Some(&address)).status,
+            401,
+            "attempt {n}"
+        );
+    }
+    let reply = login(&server, "target", PASSWORD, Some("198.51.100.1"));
+    assert_eq!(
+        reply.status, 429,
+        "the 101st attempt in the hour is not checked"
+    );
+    assert!((3590..=3600).contains(&retry_after(&reply)));
+}
+
+#[test]
+fn registrations_are_limited_per_address() {
+    let server = Server::start_with(&[("REGISTRATIONS_PER_HOUR", "3"), ("TRUST_PROXY", "true")]);
+    let register = |name: &str, address: &str| {
+        let body =
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        server.request(
+            "POST",
+            "/api/register",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", address),
+            ],
+            &body.to_string(),
+        )
+    };
+    assert_eq!(register("one", "192.0.2.1").status, 201);
+    assert_eq!(
+        register("one", "192.0.2.1").status,
+        409,
+        "a conflict counts too"
+    );
+    assert_eq!(register("two", "192.0.2.1").status, 201);
+    let refused = register("three", "192.0.2.1");
+    assert_eq!(
+        (refused.status, refused.code().as_str()),
+        (429, "too_many_requests")
+    );
+    assert!((3590..=3600).contains(&retry_after(&refused)));
+    // An invalid form does not use up the quota of another address.
+    assert_eq!(register("x", "192.0.2.2").status, 400);
+    assert_eq!(register("four", "192.0.2.2").status, 201);
+}
+
+#[test]
+fn a_trusted_proxy_gives_the_rightmost_address_and_an_untrusted_header_is_ignored() {
+    let proxied = Server::start_with(&[("TRUST_PROXY", "true")]);
+    for _ in 0..5 {
+        login(
+            &proxied,
+            "alice",
+            "wrong password!",
+            Some("1.1.1.1, 2.2.2.2"),
+        );
+    }
+    // The client may write anything to the left; the proxy's entry counts.
+    assert_eq!(
+        login(
+            &proxied,
+            "alice",
+            "wrong password!",
+            Some("9.9.9.9, 2.2.2.2")
+        )
+        .status,
+        429
+    );
+    assert_eq!(
+        login(
+            &proxied,
+            "alice",
+            "wrong password!",
+            Some("2.2.2.2, 3.3.3.3")
+        )
+        .status,
+        401
+    );
+    // Garbage falls back to the proxy's own address, and never crashes.
+    for garbage in ["", "unknown", "1.1.1.1,", "::::", "ä", "1.1.1.1:80"] {
+        assert!(
+            matches!(login(&proxied, "bob", "x", Some(garbage)).status, 401 | 429),
+            "{garbage:?}"
+        );
+    }
+
+    let direct = Server::start();
+    for n in 0..5 {
+        let fake = format!("10.0.0.{n}");
+        assert_eq!(
+            login(&direct, "alice", "wrong password!", Some(&fake)).status,
+            401
+        );
+    }
+    let reply = login(&direct, "alice", "wrong password!", Some("10.0.0.99"));
+    assert_eq!(
+        reply.status, 429,
+        "without TRUST_PROXY, X-Forwarded-For cannot pick an address"
+    );
+}
+
+#[test]
+fn a_bcrypt_flood_gets_503_at_once_and_never_blocks_other_requests() {
+    // One slow worker (cost 13: about half a second a hash) and a queue of two.
+    let server = Server::start_with(&[
+        ("BCRYPT_COST", "13"),
+        ("HASH_WORKERS", "1"),
+        ("TRUST_PROXY", "true"),
+    ]);
+    let cookie = server.signed_in_user("alice");
+    let flooders = 12;
+    let (results, slowest_user_check) = thread::scope(|scope| {
+        let user_checks = scope.spawn(|| {
+            thread::sleep(Duration::from_millis(100));
+            (0..10)
+                .map(|_| {
+                    let started = Instant::now();
+                    assert_eq!(server.get("/api/user", Some(&cookie)).status, 200);
+                    assert_eq!(server.get("/api/health", None).status, 200);
+                    thread::sleep(Duration::from_millis(20));
+                    started.elapsed()
+                })
+                .max()
+                .unwrap()
+        });
+        let handles: Vec<_> = (0..flooders)
+            .map(|n| {
+                let server = &server;
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let reply = login(
+                        server,
+                        "alice",
+                        "wrong password!",
+                        Some(&format!("192.0.2.{n}")),
+                    );
+                    (
+                        reply.status,
+                        reply.header("Retry-After").map(String::from),
+                        started.elapsed(),
+                    )
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        (results, user_checks.join().unwrap())
+    });
+    assert!(
+        slowest_user_check < Duration::from_millis(500),
+        "waited {slowest_user_check:?} behind bcrypt"
+    );
+    let refused: Vec<_> = results
+        .iter()
+        .filter(|(status, _, _)| *status == 503)
+        .collect();
+    assert!(refused.len() >= flooders - 4, "{results:?}");
+    for (_, retry, took) in &refused {
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(
+            *took < Duration::from_millis(400),
+            "refused at once, not after waiting: {took:?}"
+        );
+    }
+    assert!(
+        results.iter().any(|(status, _, _)| *status == 401),
+        "some were checked"
+    );
+}
