@@ -1,6 +1,6 @@
--- auth-server schema, version 1. Applied to a new database at start-up;
+-- auth-server schema, version 2. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
--- src/storage.rs migrates older files in place.
+-- src/storage.rs migrates older files in place (MIGRATIONS there).
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
@@ -14,5 +14,26 @@ CREATE TABLE users (
     password_hash TEXT    NOT NULL,
     created_at    INTEGER NOT NULL,          -- Unix seconds
     last_login_at INTEGER,                   -- Unix seconds; NULL until the first login
-    login_count   INTEGER NOT NULL DEFAULT 0
+    login_count   INTEGER NOT NULL DEFAULT 0,
+    -- Copied into every session at login and compared on every request:
+    -- bumping it (password change, disable, admin commands) ends all of the
+    -- user's sessions at once, even when another process made the change.
+    auth_epoch    INTEGER NOT NULL DEFAULT 0,
+    disabled      INTEGER NOT NULL DEFAULT 0  -- 1: cannot log in
 );
+
+-- What happened, for operators (`auth-server admin events`). Never a
+-- password, hash or token. user_id is a plain number, not a foreign key, so
+-- the trail outlives a deleted account.
+CREATE TABLE auth_events (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,            -- Unix seconds
+    event       TEXT    NOT NULL,            -- registered, login_ok, ...
+    user_id     INTEGER,
+    identifier  TEXT,                        -- the name or email tried
+    ip          TEXT,
+    user_agent  TEXT,
+    count       INTEGER NOT NULL DEFAULT 1   -- > 1 for aggregated throttled attempts
+);
+CREATE INDEX auth_events_at ON auth_events (at);
+CREATE INDEX auth_events_user ON auth_events (user_id, at);

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::audit::{Audit, AuthEvent};
 use crate::config::Settings;
 use crate::cookies::CookiePolicy;
 use crate::cors::{Cors, Origin};
@@ -34,6 +35,7 @@ pub struct App {
     pub cookies: CookiePolicy,
     pub cors: Cors,
     pub throttle: Throttle,
+    pub audit: Audit,
     pub log: Logger,
 }
 
@@ -64,9 +66,41 @@ impl App {
                 same_site: settings.cookie_same_site,
             },
             cors: Cors::new(settings.cors_origins.clone()),
+            audit: Audit::default(),
             settings,
             db,
             log,
+        }
+    }
+}
+
+impl App {
+    /// Records an auth event (log line and audit row) about this request.
+    pub fn event(
+        &self,
+        kind: &'static str,
+        user_id: Option<i64>,
+        identifier: Option<&str>,
+        cx: &Context,
+    ) {
+        let event = AuthEvent {
+            kind,
+            user_id,
+            identifier,
+            ip: Some(cx.client_ip),
+            user_agent: Some(cx.user_agent()),
+        };
+        self.audit.record(&self.db, &self.log, &event, cx.now);
+    }
+
+    /// Periodic upkeep, run by a background thread: writes the counted
+    /// throttled attempts and prunes old audit rows.
+    pub fn maintain(&self, prune: bool) {
+        let now = clock::now();
+        self.audit.flush(&self.db, &self.log, now);
+        if prune {
+            self.audit
+                .prune(&self.db, &self.log, self.settings.audit_retention_days, now);
         }
     }
 }

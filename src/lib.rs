@@ -1,7 +1,9 @@
 //! auth-server: a small, synchronous authentication backend for browser
 //! front ends. ARCHITECTURE.md maps these modules and the path of a request.
 
+pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

@@ -1,10 +1,13 @@
 //! Start-up and shutdown: read the settings, open the database, bind, serve
-//! until SIGINT or SIGTERM. Everything else lives in the library's modules.
+//! until SIGINT or SIGTERM; or run an admin command. Everything else lives in
+//! the library's modules.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
+use auth_server::admin;
 use auth_server::app::App;
 use auth_server::config::Settings;
 use auth_server::http::{Limits, Server};
@@ -12,7 +15,34 @@ use auth_server::log::Logger;
 use auth_server::storage::Database;
 use serde_json::json;
 
+/// How often the background upkeep runs, and how many of those between two
+/// prunings of the audit trail (an hour).
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
+const UPKEEPS_PER_PRUNE: u32 = 60;
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--help" | "-h") => {
+            println!(
+                "auth-server {}: a small authentication backend\n{}",
+                env!("CARGO_PKG_VERSION"),
+                admin::USAGE
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") => {
+            println!("auth-server {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some("admin") => {}
+        Some(other) => {
+            eprintln!("auth-server: unknown argument {other:?}\n{}", admin::USAGE);
+            return ExitCode::from(2);
+        }
+    }
+
     // Exit code 2 for a bad setting, as the contract says; 1 for anything
     // else that stops the server from starting.
     let settings = match Settings::from_env() {
@@ -22,14 +52,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.first().is_some_and(|a| a == "admin") {
+        return admin::run(&args[1..], &settings);
+    }
+    serve(settings)
+}
+
+fn serve(settings: Settings) -> ExitCode {
     let log = Logger::new(settings.log_format);
     if settings.bcrypt_cost < 10 {
         log.line(
             "warning",
-            &[("message", json!(format!(
-                "BCRYPT_COST={} is below 10, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
-                settings.bcrypt_cost
-            )))],
+            &[(
+                "message",
+                json!(format!(
+                    "BCRYPT_COST={} is below 10, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
+                    settings.bcrypt_cost
+                )),
+            )],
         );
     }
 
@@ -75,13 +115,23 @@ fn main() -> ExitCode {
     // The dummy hash for unknown-user logins, made off the start-up path.
     let warm = Arc::clone(&app);
     std::thread::spawn(move || warm.passwords.warm_up());
+    let upkeep = Arc::clone(&app);
+    std::thread::spawn(move || {
+        for round in 0u32.. {
+            upkeep.maintain(round % UPKEEPS_PER_PRUNE == 0);
+            std::thread::sleep(UPKEEP_INTERVAL);
+        }
+    });
 
     // The socket already accepts (connections queue in the backlog), so
     // whoever reads this line can connect at once.
     println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
 
-    match server.serve(app) {
+    let served = server.serve(Arc::clone(&app));
+    // Whatever was counted since the last upkeep reaches the audit trail.
+    app.maintain(false);
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("auth-server: {error}");

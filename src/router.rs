@@ -14,6 +14,11 @@ pub enum Endpoint {
     User,
     Dashboard,
     Health,
+    ChangePassword,
+    ListSessions,
+    RevokeSession,
+    LogoutAll,
+    DeleteAccount,
 }
 
 /// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
@@ -25,6 +30,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/api/user", Endpoint::User),
     ("GET", "/api/dashboard", Endpoint::Dashboard),
     ("GET", "/api/health", Endpoint::Health),
+    ("DELETE", "/api/user", Endpoint::DeleteAccount),
+    ("POST", "/api/user/password", Endpoint::ChangePassword),
+    ("GET", "/api/sessions", Endpoint::ListSessions),
+    ("DELETE", "/api/sessions/{id}", Endpoint::RevokeSession),
+    ("POST", "/api/logout-all", Endpoint::LogoutAll),
 ];
 
 /// Where a request goes.
@@ -87,12 +97,19 @@ mod tests {
 
     #[test]
     fn finds_each_route() {
-        for &(method, path, endpoint) in ROUTES {
+        for &(method, path, endpoint) in ROUTES.iter().filter(|(_, p, _)| !p.contains('{')) {
             assert_eq!(
                 resolve(method, path),
                 Ok(Resolved::Endpoint(endpoint, None))
             );
         }
+        assert_eq!(
+            resolve("DELETE", "/api/sessions/0123456789abcdef"),
+            Ok(Resolved::Endpoint(
+                Endpoint::RevokeSession,
+                Some("0123456789abcdef")
+            ))
+        );
         assert_eq!(
             resolve("HEAD", "/api/user"),
             Ok(Resolved::Endpoint(Endpoint::User, None))
@@ -122,11 +139,17 @@ mod tests {
         );
         assert_eq!(
             resolve("TRACE", "/api/user"),
+            Err(ApiError::MethodNotAllowed(
+                "GET, HEAD, DELETE, OPTIONS".into()
+            ))
+        );
+        assert_eq!(
+            resolve("get", "/api/dashboard"),
             Err(ApiError::MethodNotAllowed("GET, HEAD, OPTIONS".into()))
         );
         assert_eq!(
-            resolve("get", "/api/user"),
-            Err(ApiError::MethodNotAllowed("GET, HEAD, OPTIONS".into()))
+            resolve("GET", "/api/sessions/abc"),
+            Err(ApiError::MethodNotAllowed("DELETE, OPTIONS".into()))
         );
     }
 

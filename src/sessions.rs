@@ -59,6 +59,11 @@ pub struct Lifetimes {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub user_id: i64,
+    /// A random handle the user sees in their session list, so a session can
+    /// be named and revoked without ever showing its token.
+    pub public_id: u64,
+    /// The user's auth epoch at login (see schema.sql).
+    pub auth_epoch: i64,
     pub created_at: i64,
     pub last_seen_at: i64,
     /// The end no activity can extend.
@@ -86,6 +91,7 @@ impl Session {
 /// What a login knows about the session it is opening.
 pub struct NewSession {
     pub user_id: i64,
+    pub auth_epoch: i64,
     pub remember: bool,
     pub previous_login_at: Option<i64>,
     pub ip: IpAddr,
@@ -129,6 +135,7 @@ impl SessionStore {
     /// used one if the store is full.
     pub fn create(&self, new: NewSession, now: i64) -> Result<(Token, Session), getrandom::Error> {
         let token = Token::generate()?;
+        let public_id = getrandom::u64()?;
         let lifetime = if new.remember {
             (self.lifetimes.remember_secs, self.lifetimes.remember_secs)
         } else {
@@ -136,6 +143,8 @@ impl SessionStore {
         };
         let session = Session {
             user_id: new.user_id,
+            public_id,
+            auth_epoch: new.auth_epoch,
             created_at: now,
             last_seen_at: now,
             absolute_end: now.saturating_add(lifetime.1),
@@ -146,29 +155,30 @@ impl SessionStore {
             user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
         };
 
-        let mut inner = self.lock();
-        inner.sweep_if_due(now);
-        inner.drop_expired_of_user(new.user_id, now);
-        while inner.by_user.get(&new.user_id).map_or(0, Vec::len) >= MAX_SESSIONS_PER_USER {
-            let Some(oldest) =
-                inner.least_recently_used(inner.by_user.get(&new.user_id).into_iter().flatten())
-            else {
-                break;
-            };
-            inner.remove(&oldest);
-        }
-        if inner.sessions.len() >= self.max_sessions {
-            inner.sweep(now);
-        }
-        while inner.sessions.len() >= self.max_sessions {
-            let Some(oldest) = inner.least_recently_used(inner.sessions.keys()) else {
-                break;
-            };
-            inner.remove(&oldest);
-        }
-        inner.sessions.insert(token, session.clone());
-        inner.by_user.entry(new.user_id).or_default().push(token);
+        self.lock()
+            .insert(token, session.clone(), self.max_sessions, now);
         Ok((token, session))
+    }
+
+    /// Gives a session a new token and epoch, keeping everything else (its
+    /// age, its absolute end): a password change keeps the caller signed in
+    /// while every old token dies. `None` if the old token is not live.
+    pub fn rotate(
+        &self,
+        old: &Token,
+        auth_epoch: i64,
+        now: i64,
+    ) -> Result<Option<(Token, Session)>, getrandom::Error> {
+        let token = Token::generate()?;
+        let mut inner = self.lock();
+        let Some(mut session) = inner.sessions.get(old).filter(|s| s.is_live(now)).cloned() else {
+            return Ok(None);
+        };
+        inner.remove(old);
+        session.auth_epoch = auth_epoch;
+        session.last_seen_at = now;
+        inner.insert(token, session.clone(), self.max_sessions, now);
+        Ok(Some((token, session)))
     }
 
     /// The live session behind a token, with its idle timer restarted; an
@@ -188,6 +198,58 @@ impl SessionStore {
     /// Ends a session at once; unknown tokens are ignored.
     pub fn end(&self, token: &Token) {
         self.lock().remove(token);
+    }
+
+    /// Ends every session of a user except `keep`; returns how many ended.
+    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> usize {
+        let mut inner = self.lock();
+        let doomed: Vec<Token> = inner
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter(|t| Some(*t) != keep)
+            .copied()
+            .collect();
+        for token in &doomed {
+            inner.remove(token);
+        }
+        doomed.len()
+    }
+
+    /// Ends the user's session with that public id. `Some(token)` of the
+    /// session ended, `None` if the user holds no live session by that id.
+    pub fn end_by_public_id(&self, user_id: i64, public_id: u64, now: i64) -> Option<Token> {
+        let mut inner = self.lock();
+        let token = *inner.by_user.get(&user_id)?.iter().find(|t| {
+            inner
+                .sessions
+                .get(t)
+                .is_some_and(|s| s.public_id == public_id && s.is_live(now))
+        })?;
+        inner.remove(&token);
+        Some(token)
+    }
+
+    /// The user's live sessions, oldest first, with their tokens (for the
+    /// caller to tell which one is its own; tokens never leave the server).
+    pub fn live_for_user(&self, user_id: i64, now: i64) -> Vec<(Token, Session)> {
+        let inner = self.lock();
+        let mut sessions: Vec<(Token, Session)> = inner
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                inner
+                    .sessions
+                    .get(t)
+                    .filter(|s| s.is_live(now))
+                    .map(|s| (*t, s.clone()))
+            })
+            .collect();
+        sessions.sort_by_key(|(_, s)| s.created_at);
+        sessions
     }
 
     /// How many live sessions the user holds.
@@ -213,6 +275,33 @@ impl SessionStore {
 }
 
 impl Inner {
+    /// Adds a session, first making room: the user's least recently used
+    /// session goes if they hold too many, and the store's if it is full.
+    fn insert(&mut self, token: Token, session: Session, max_sessions: usize, now: i64) {
+        let user_id = session.user_id;
+        self.sweep_if_due(now);
+        self.drop_expired_of_user(user_id, now);
+        while self.by_user.get(&user_id).map_or(0, Vec::len) >= MAX_SESSIONS_PER_USER {
+            let Some(oldest) =
+                self.least_recently_used(self.by_user.get(&user_id).into_iter().flatten())
+            else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+        if self.sessions.len() >= max_sessions {
+            self.sweep(now);
+        }
+        while self.sessions.len() >= max_sessions {
+            let Some(oldest) = self.least_recently_used(self.sessions.keys()) else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+        self.sessions.insert(token, session);
+        self.by_user.entry(user_id).or_default().push(token);
+    }
+
     fn remove(&mut self, token: &Token) {
         let Some(session) = self.sessions.remove(token) else {
             return;
@@ -318,6 +407,7 @@ mod tests {
     fn login(store: &SessionStore, user_id: i64, now: i64) -> Token {
         let new = NewSession {
             user_id,
+            auth_epoch: 0,
             remember: false,
             previous_login_at: None,
             ip: "127.0.0.1".parse().unwrap(),
@@ -396,6 +486,45 @@ mod tests {
         assert!(store.authenticate(&b, 5).is_none());
         assert!(store.authenticate(&a, 5).is_some());
         assert!(store.authenticate(&c, 5).is_some());
+    }
+
+    #[test]
+    fn rotation_keeps_the_session_under_a_new_token() {
+        let store = SessionStore::new(LIFETIMES, 100);
+        let old = login(&store, 1, 0);
+        let other = login(&store, 1, 0);
+        let before = store.authenticate(&old, 5).unwrap();
+        assert_eq!(store.end_all_for_user(1, Some(&old)), 1);
+        assert!(store.authenticate(&other, 6).is_none());
+        let (new, after) = store.rotate(&old, 7, 8).unwrap().unwrap();
+        assert_ne!(new, old);
+        assert!(store.authenticate(&old, 9).is_none());
+        assert_eq!(
+            (after.created_at, after.absolute_end, after.public_id),
+            (before.created_at, before.absolute_end, before.public_id)
+        );
+        assert_eq!(store.authenticate(&new, 9).unwrap().auth_epoch, 7);
+    }
+
+    #[test]
+    fn sessions_are_listed_and_revoked_by_public_id_of_their_owner_only() {
+        let store = SessionStore::new(LIFETIMES, 100);
+        let mine = login(&store, 1, 0);
+        let theirs = login(&store, 2, 1);
+        let listed = store.live_for_user(1, 2);
+        assert_eq!(listed.len(), 1);
+        let their_id = store.live_for_user(2, 2)[0].1.public_id;
+        assert_eq!(
+            store.end_by_public_id(1, their_id, 3),
+            None,
+            "not mine to end"
+        );
+        assert!(store.authenticate(&theirs, 3).is_some());
+        assert_eq!(
+            store.end_by_public_id(1, listed[0].1.public_id, 3),
+            Some(mine)
+        );
+        assert!(store.live_for_user(1, 3).is_empty());
     }
 
     #[test]

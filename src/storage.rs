@@ -1,4 +1,5 @@
-//! Users in SQLite: the schema, its migrations, and every query, each a
+//! Users and auth events in SQLite: the schema, its migrations, and every
+//! query, each a
 //! prepared statement with bound parameters (no SQL is ever built from input,
 //! OWASP ASVS 4.0.3 V5.3.4).
 //!
@@ -15,7 +16,22 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// How to bring a file from the version before each entry to that entry's
+/// version. A new database gets `SCHEMA` directly; an old one runs every
+/// step above its version, in order, in one transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    "ALTER TABLE users ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE auth_events (
+         id INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL,
+         user_id INTEGER, identifier TEXT, ip TEXT, user_agent TEXT,
+         count INTEGER NOT NULL DEFAULT 1);
+     CREATE INDEX auth_events_at ON auth_events (at);
+     CREATE INDEX auth_events_user ON auth_events (user_id, at);",
+)];
 
 /// A user row as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +43,22 @@ pub struct User {
     pub created_at: i64,
     pub last_login_at: Option<i64>,
     pub login_count: i64,
+    /// Sessions carry the epoch of their login; a different one here means
+    /// the account changed since and the session is over.
+    pub auth_epoch: i64,
+    pub disabled: bool,
+}
+
+/// One row of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<i64>,
+    pub identifier: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub count: i64,
 }
 
 /// Why a new user could not be stored.
@@ -90,6 +122,8 @@ impl Database {
                 created_at: now,
                 last_login_at: None,
                 login_count: 0,
+                auth_epoch: 0,
+                disabled: false,
             }),
             Err(error) => Err(classify_insert_error(error)),
         }
@@ -150,6 +184,93 @@ impl Database {
         Ok(())
     }
 
+    /// Sets a new password hash and ends every session of the user by
+    /// bumping the epoch. Returns the new epoch, or `None` if the user is gone.
+    pub fn change_password(&self, id: i64, password_hash: &str) -> rusqlite::Result<Option<i64>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "UPDATE users SET password_hash = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1 RETURNING auth_epoch",
+        )?;
+        statement
+            .query_row(params![id, password_hash], |row| row.get(0))
+            .optional()
+    }
+
+    /// Disables or enables an account; either way its sessions end.
+    pub fn set_disabled(&self, id: i64, disabled: bool) -> rusqlite::Result<bool> {
+        let connection = self.lock();
+        let changed = connection
+            .prepare_cached(
+                "UPDATE users SET disabled = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1",
+            )?
+            .execute(params![id, disabled])?;
+        Ok(changed == 1)
+    }
+
+    /// Deletes an account; its username and email are free again.
+    pub fn delete_user(&self, id: i64) -> rusqlite::Result<bool> {
+        let connection = self.lock();
+        let deleted = connection
+            .prepare_cached("DELETE FROM users WHERE id = ?1")?
+            .execute([id])?;
+        Ok(deleted == 1)
+    }
+
+    pub fn list_users(&self) -> rusqlite::Result<Vec<User>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached("SELECT * FROM users ORDER BY id")?;
+        statement.query_map([], user_from_row)?.collect()
+    }
+
+    pub fn insert_event(&self, event: &Event) -> rusqlite::Result<()> {
+        let connection = self.lock();
+        connection
+            .prepare_cached(
+                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                event.at,
+                event.event,
+                event.user_id,
+                event.identifier,
+                event.ip,
+                event.user_agent,
+                event.count
+            ])?;
+        Ok(())
+    }
+
+    /// The newest events first, of one user or of all.
+    pub fn events(&self, user_id: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Event>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT at, event, user_id, identifier, ip, user_agent, count FROM auth_events
+             WHERE ?1 IS NULL OR user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+        )?;
+        statement
+            .query_map(params![user_id, limit], |row| {
+                Ok(Event {
+                    at: row.get(0)?,
+                    event: row.get(1)?,
+                    user_id: row.get(2)?,
+                    identifier: row.get(3)?,
+                    ip: row.get(4)?,
+                    user_agent: row.get(5)?,
+                    count: row.get(6)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// Deletes events older than `before`; returns how many.
+    pub fn prune_events(&self, before: i64) -> rusqlite::Result<usize> {
+        let connection = self.lock();
+        connection
+            .prepare_cached("DELETE FROM auth_events WHERE at < ?1")?
+            .execute([before])
+    }
+
     /// A read that touches the file, for the health check.
     pub fn check(&self) -> rusqlite::Result<()> {
         let connection = self.lock();
@@ -169,6 +290,8 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         created_at: row.get("created_at")?,
         last_login_at: row.get("last_login_at")?,
         login_count: row.get("login_count")?,
+        auth_epoch: row.get("auth_epoch")?,
+        disabled: row.get("disabled")?,
     })
 }
 
@@ -207,6 +330,10 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     let result = (|| {
         if version == 0 {
             connection.execute_batch(SCHEMA)?;
+        } else {
+            for (_, step) in MIGRATIONS.iter().filter(|(to, _)| *to > version) {
+                connection.execute_batch(step)?;
+            }
         }
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)
     })();
@@ -258,6 +385,50 @@ mod tests {
         let (after_second, previous) = db.record_login(user.id, 20).unwrap().unwrap();
         assert_eq!((after_second.login_count, previous), (2, Some(10)));
         assert!(db.record_login(999, 30).unwrap().is_none());
+    }
+
+    #[test]
+    fn epochs_move_on_every_change_that_ends_sessions() {
+        let db = database();
+        let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
+        assert_eq!(db.change_password(user.id, "h2").unwrap(), Some(1));
+        assert!(db.set_disabled(user.id, true).unwrap());
+        let after = db.user_by_id(user.id).unwrap().unwrap();
+        assert_eq!(
+            (
+                after.auth_epoch,
+                after.disabled,
+                after.password_hash.as_str()
+            ),
+            (2, true, "h2")
+        );
+        assert!(db.delete_user(user.id).unwrap());
+        assert_eq!(db.change_password(user.id, "h3").unwrap(), None);
+        db.insert_user("alice", "a@example.com", "h", 2)
+            .expect("name and email free again");
+    }
+
+    #[test]
+    fn events_are_listed_newest_first_and_pruned() {
+        let db = database();
+        for (at, user_id) in [(10, Some(1)), (20, None), (30, Some(1))] {
+            let event = Event {
+                at,
+                event: "login_failed".into(),
+                user_id,
+                identifier: Some("alice".into()),
+                ip: Some("127.0.0.1".into()),
+                user_agent: None,
+                count: 1,
+            };
+            db.insert_event(&event).unwrap();
+        }
+        let all = db.events(None, 10).unwrap();
+        assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [30, 20, 10]);
+        assert_eq!(db.events(Some(1), 10).unwrap().len(), 2);
+        assert_eq!(db.events(None, 1).unwrap().len(), 1);
+        assert_eq!(db.prune_events(25).unwrap(), 2);
+        assert_eq!(db.events(None, 10).unwrap().len(), 1);
     }
 
     #[test]

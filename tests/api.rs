@@ -652,7 +652,7 @@ fn unknown_routes_404_and_wrong_methods_405_with_allow() {
     assert_eq!(reply.header("Allow"), Some("POST, OPTIONS"));
     let reply = server.request("TRACE", "/api/user", &[], "");
     assert_eq!(reply.status, 405);
-    assert_eq!(reply.header("Allow"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(reply.header("Allow"), Some("GET, HEAD, DELETE, OPTIONS"));
     // Logging out is never a GET, so a link cannot log anyone out.
     let cookie = server.signed_in_user("alice");
     assert_eq!(server.get("/api/logout", Some(&cookie)).status, 405);

@@ -1,0 +1,254 @@
+//! `auth-server admin ...`: look up, lock, unlock or remove an account, set
+//! its password, and read the audit trail, from a shell.
+//!
+//! It opens the same SQLite file as the server (WAL lets both work at once)
+//! and every change bumps the user's auth epoch, which the server compares
+//! on each request: the user's live sessions end at once, although they live
+//! in the other process's memory.
+//!
+//! Exit codes: 0 done, 1 no such user or refused, 2 usage.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use crate::audit::{Audit, AuthEvent};
+use crate::clock;
+use crate::config::Settings;
+use crate::log::Logger;
+use crate::passwords::PasswordHasher;
+use crate::storage::{Database, User};
+use crate::validation;
+
+pub const USAGE: &str = "\
+usage: auth-server                 serve (settings from the environment; see README)
+       auth-server admin users                         list accounts
+       auth-server admin user NAME                     show one account (NAME: username or email)
+       auth-server admin disable NAME                  block logins and end its sessions
+       auth-server admin enable NAME                   allow logins again
+       auth-server admin delete NAME                   delete the account and end its sessions
+       auth-server admin set-password NAME             new password from standard input
+       auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
+       auth-server --help | --version";
+
+/// What went wrong, and so the exit code.
+enum Failure {
+    Usage(String),
+    Refused(String),
+}
+
+pub fn run(args: &[String], settings: &Settings) -> ExitCode {
+    let db = match Database::open(&settings.database_path) {
+        Ok(db) => db,
+        Err(error) => {
+            eprintln!(
+                "auth-server: cannot open the database {}: {error}",
+                settings.database_path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut out = std::io::stdout().lock();
+    let result = match words.as_slice() {
+        ["users"] => list_users(&db, &mut out),
+        ["user", name] => find(&db, name).map(|user| show_user(&user, &mut out)),
+        ["disable", name] => set_disabled(&db, settings, name, true),
+        ["enable", name] => set_disabled(&db, settings, name, false),
+        ["delete", name] => delete(&db, settings, name),
+        ["set-password", name] => set_password(&db, settings, name),
+        ["events", options @ ..] => events(&db, options, &mut out),
+        _ => Err(Failure::Usage("unknown admin command".into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(message)) => {
+            eprintln!("auth-server: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("auth-server: {message}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn database_failure(error: rusqlite::Error) -> Failure {
+    Failure::Refused(format!("database error: {error}"))
+}
+
+/// A user by username, or by email when the name has an `@`.
+fn find(db: &Database, name: &str) -> Result<User, Failure> {
+    let found = if name.contains('@') {
+        db.user_by_email(&name.trim().to_lowercase())
+    } else {
+        db.user_by_username(name)
+    };
+    found
+        .map_err(database_failure)?
+        .ok_or_else(|| Failure::Refused(format!("no user named {name:?}")))
+}
+
+fn optional_time(time: Option<i64>) -> String {
+    time.map_or_else(|| "-".to_string(), clock::rfc3339)
+}
+
+fn list_users(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
+    let users = db.list_users().map_err(database_failure)?;
+    let _ = writeln!(
+        out,
+        "id\tusername\temail\tcreated_at\tlast_login_at\tlogins\tstatus"
+    );
+    for user in users {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            user.id,
+            user.username,
+            user.email,
+            clock::rfc3339(user.created_at),
+            optional_time(user.last_login_at),
+            user.login_count,
+            if user.disabled { "disabled" } else { "active" }
+        );
+    }
+    Ok(())
+}
+
+fn show_user(user: &User, out: &mut impl Write) {
+    let _ = writeln!(out, "id: {}", user.id);
+    let _ = writeln!(out, "username: {}", user.username);
+    let _ = writeln!(out, "email: {}", user.email);
+    let _ = writeln!(out, "created_at: {}", clock::rfc3339(user.created_at));
+    let _ = writeln!(out, "last_login_at: {}", optional_time(user.last_login_at));
+    let _ = writeln!(out, "login_count: {}", user.login_count);
+    let _ = writeln!(
+        out,
+        "status: {}",
+        if user.disabled { "disabled" } else { "active" }
+    );
+}
+
+/// Writes an `admin_*` audit row for a change made from the shell.
+fn audit(db: &Database, settings: &Settings, kind: &'static str, user: &User) {
+    let event = AuthEvent {
+        kind,
+        user_id: Some(user.id),
+        identifier: Some(&user.username),
+        ip: None,
+        user_agent: Some("auth-server admin"),
+    };
+    Audit::default().record(db, &Logger::new(settings.log_format), &event, clock::now());
+}
+
+fn set_disabled(
+    db: &Database,
+    settings: &Settings,
+    name: &str,
+    disabled: bool,
+) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    db.set_disabled(user.id, disabled)
+        .map_err(database_failure)?;
+    audit(
+        db,
+        settings,
+        if disabled {
+            "admin_disabled"
+        } else {
+            "admin_enabled"
+        },
+        &user,
+    );
+    println!(
+        "{} {}",
+        user.username,
+        if disabled {
+            "disabled; its sessions have ended"
+        } else {
+            "enabled"
+        }
+    );
+    Ok(())
+}
+
+fn delete(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    db.delete_user(user.id).map_err(database_failure)?;
+    audit(db, settings, "admin_deleted", &user);
+    println!("{} deleted; its sessions have ended", user.username);
+    Ok(())
+}
+
+/// Reads the new password from standard input (one line; only the line
+/// ending is removed), so it never appears in a process list or shell
+/// history, and applies the registration rules.
+fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|error| {
+            Failure::Refused(format!(
+                "cannot read the password from standard input: {error}"
+            ))
+        })?;
+    let password = line
+        .strip_suffix('\n')
+        .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    validation::check_new_password(
+        password,
+        settings.password_min_length,
+        &user.username,
+        &user.email,
+    )
+    .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
+    let hash = PasswordHasher::new(settings.bcrypt_cost, 1, 1)
+        .hash(password)
+        .map_err(|_| Failure::Refused("cannot hash the password".into()))?;
+    db.change_password(user.id, &hash)
+        .map_err(database_failure)?;
+    audit(db, settings, "admin_password_set", &user);
+    println!("password of {} set; its sessions have ended", user.username);
+    Ok(())
+}
+
+fn events(db: &Database, options: &[&str], out: &mut impl Write) -> Result<(), Failure> {
+    let (mut user_id, mut limit) = (None, 50u32);
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match (*option, rest.next()) {
+            ("--user", Some(name)) => user_id = Some(find(db, name)?.id),
+            ("--limit", Some(n)) => {
+                limit = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Failure::Usage(format!("--limit takes a positive whole number, not {n:?}"))
+                })?;
+            }
+            _ => return Err(Failure::Usage(format!("unknown events option {option:?}"))),
+        }
+    }
+    let rows = db.events(user_id, limit).map_err(database_failure)?;
+    let _ = writeln!(
+        out,
+        "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount"
+    );
+    for row in rows {
+        let text = |v: &Option<String>| {
+            v.clone()
+                .unwrap_or_else(|| "-".into())
+                .replace(['\t', '\n', '\r'], " ")
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            clock::rfc3339(row.at),
+            row.event,
+            row.user_id.map_or_else(|| "-".into(), |id| id.to_string()),
+            text(&row.identifier),
+            text(&row.ip),
+            text(&row.user_agent),
+            row.count
+        );
+    }
+    Ok(())
+}
