@@ -36,27 +36,17 @@ enum Failure {
     Refused(String),
 }
 
-pub fn run(args: &[String], settings: &Settings) -> ExitCode {
-    let db = match Database::open(&settings.database_path) {
-        Ok(db) => db,
-        Err(error) => {
-            eprintln!(
-                "auth-server: cannot open the database {}: {error}",
-                settings.database_path.display()
-            );
-            return ExitCode::from(1);
-        }
-    };
+pub fn run(args: &[String], settings: &Settings, db: &Database) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut out = std::io::stdout().lock();
     let result = match words.as_slice() {
-        ["users"] => list_users(&db, &mut out),
-        ["user", name] => find(&db, name).map(|user| show_user(&user, &mut out)),
-        ["disable", name] => set_disabled(&db, settings, name, true),
-        ["enable", name] => set_disabled(&db, settings, name, false),
-        ["delete", name] => delete(&db, settings, name),
-        ["set-password", name] => set_password(&db, settings, name),
-        ["events", options @ ..] => events(&db, options, &mut out),
+        ["users"] => list_users(db, &mut out),
+        ["user", name] => find(db, name).map(|user| show_user(&user, &mut out)),
+        ["disable", name] => set_disabled(db, settings, name, true),
+        ["enable", name] => set_disabled(db, settings, name, false),
+        ["delete", name] => delete(db, settings, name),
+        ["set-password", name] => set_password(db, settings, name),
+        ["events", options @ ..] => events(db, options, &mut out),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     match result {

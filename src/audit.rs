@@ -48,8 +48,7 @@ impl Audit {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Logs the event and stores it. A database that cannot take the row
-    /// costs the trail one row, not the user their request.
+    /// Logs the event and stores it.
     pub fn record(&self, db: &Database, log: &Logger, event: &AuthEvent, now: i64) {
         log.line(
             event.kind,
@@ -68,15 +67,7 @@ impl Audit {
             user_agent: event.user_agent.filter(|ua| !ua.is_empty()).map(clip),
             count: 1,
         };
-        if let Err(error) = db.insert_event(&row) {
-            log.line(
-                "error",
-                &[(
-                    "message",
-                    json!(format!("audit: cannot store an event: {error}")),
-                )],
-            );
-        }
+        store(db, log, &row);
     }
 
     /// Counts one throttled login attempt, to be written by `flush`.
@@ -111,15 +102,7 @@ impl Audit {
                 user_agent: None,
                 count,
             };
-            if let Err(error) = db.insert_event(&row) {
-                log.line(
-                    "error",
-                    &[(
-                        "message",
-                        json!(format!("audit: cannot store an event: {error}")),
-                    )],
-                );
-            }
+            store(db, log, &row);
         }
     }
 
@@ -134,6 +117,20 @@ impl Audit {
                 &[("message", json!(format!("audit: cannot prune: {error}")))],
             ),
         }
+    }
+}
+
+/// A database that cannot take the row costs the trail one row, not the
+/// user their request.
+fn store(db: &Database, log: &Logger, row: &Event) {
+    if let Err(error) = db.insert_event(row) {
+        log.line(
+            "error",
+            &[(
+                "message",
+                json!(format!("audit: cannot store an event: {error}")),
+            )],
+        );
     }
 }
 

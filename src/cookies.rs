@@ -63,18 +63,14 @@ mod tests {
     use super::*;
 
     fn request_with_cookies(values: &[&[u8]]) -> Request {
-        Request {
-            method: "GET".into(),
-            path: "/".into(),
-            query: None,
-            version: crate::http::Version::Http11,
-            headers: values
+        Request::new(
+            "GET",
+            "/",
+            values
                 .iter()
                 .map(|v| ("cookie".to_string(), v.to_vec()))
                 .collect(),
-            body: Vec::new(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-        }
+        )
     }
 
     #[test]

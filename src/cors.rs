@@ -97,18 +97,14 @@ mod tests {
     use super::*;
 
     fn request(origins: &[&[u8]]) -> Request {
-        Request {
-            method: "POST".into(),
-            path: "/api/login".into(),
-            query: None,
-            version: crate::http::Version::Http11,
-            headers: origins
+        Request::new(
+            "POST",
+            "/api/login",
+            origins
                 .iter()
                 .map(|o| ("origin".to_string(), o.to_vec()))
                 .collect(),
-            body: Vec::new(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-        }
+        )
     }
 
     #[test]

@@ -52,13 +52,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let db = match Database::open(&settings.database_path) {
+        Ok(db) => db,
+        Err(error) => {
+            eprintln!(
+                "auth-server: cannot open the database {}: {error}",
+                settings.database_path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
     if args.first().is_some_and(|a| a == "admin") {
-        return admin::run(&args[1..], &settings);
+        return admin::run(&args[1..], &settings, &db);
     }
-    serve(settings)
+    serve(settings, db)
 }
 
-fn serve(settings: Settings) -> ExitCode {
+fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
     if settings.bcrypt_cost < 10 {
         log.line(
@@ -73,16 +83,6 @@ fn serve(settings: Settings) -> ExitCode {
         );
     }
 
-    let db = match Database::open(&settings.database_path) {
-        Ok(db) => db,
-        Err(error) => {
-            eprintln!(
-                "auth-server: cannot open the database {}: {error}",
-                settings.database_path.display()
-            );
-            return ExitCode::from(1);
-        }
-    };
     let limits = Limits {
         max_connections: settings.max_connections,
         ..Limits::default()

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use auth_server::cookies::session_tokens;
 use auth_server::cors::{Cors, Origin};
-use auth_server::http::{Request, Version};
+use auth_server::http::Request;
 use auth_server::router::{self, ROUTES, Resolved};
 use auth_server::sessions::Token;
 use auth_server::validation::{self, Fields};
@@ -13,15 +13,7 @@ use auth_server::{client_ip, error::ApiError};
 use proptest::prelude::*;
 
 fn request_with(headers: Vec<(String, Vec<u8>)>) -> Request {
-    Request {
-        method: "POST".into(),
-        path: "/api/login".into(),
-        query: None,
-        version: Version::Http11,
-        headers,
-        body: Vec::new(),
-        peer: "127.0.0.1:9".parse().unwrap(),
-    }
+    Request::new("POST", "/api/login", headers)
 }
 
 fn token_text() -> impl Strategy<Value = String> {
