@@ -49,6 +49,12 @@ pub enum Resolved<'p> {
 /// Resolves a request. `HEAD` is served by the `GET` route (the HTTP layer
 /// drops the body), and unsafe methods the table does not list, TRACE
 /// included, are 405 (OWASP ASVS 4.0.3 V14.5.1).
+///
+/// ```
+/// use auth_server::router::{resolve, Endpoint, Resolved};
+/// assert_eq!(resolve("GET", "/api/user"), Ok(Resolved::Endpoint(Endpoint::User, None)));
+/// assert!(resolve("GET", "/api/nope").is_err());
+/// ```
 pub fn resolve<'p>(method: &str, path: &'p str) -> Result<Resolved<'p>, ApiError> {
     let lookup_method = if method == "HEAD" { "GET" } else { method };
     let mut allowed: Vec<&str> = Vec::new();

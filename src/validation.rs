@@ -133,6 +133,12 @@ impl Fields {
 /// 3–32 ASCII letters, digits, `_`, `.`, `-`, starting with a letter or
 /// digit: an allowlist, so no look-alike Unicode or markup gets in
 /// (OWASP Input Validation Cheat Sheet; ASVS 4.0.3 V5.1.3).
+///
+/// ```
+/// use auth_server::validation::check_username;
+/// assert!(check_username("alice_1").is_ok());
+/// assert!(check_username("<script>").is_err());
+/// ```
 pub fn check_username(username: &str) -> Result<(), &'static str> {
     let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
     if !(3..=32).contains(&username.len()) {
