@@ -127,6 +127,9 @@ pub struct Reply {
     pub message: &'static str,
     pub data: Option<Value>,
     pub set_cookie: Option<String>,
+    /// A JSON document sent as it is, outside the envelope (the OpenAPI
+    /// description, which tools read directly).
+    pub document: Option<&'static str>,
 }
 
 impl Reply {
@@ -136,6 +139,14 @@ impl Reply {
             message,
             data: None,
             set_cookie: None,
+            document: None,
+        }
+    }
+
+    pub fn document(json_text: &'static str) -> Reply {
+        Reply {
+            document: Some(json_text),
+            ..Reply::ok("")
         }
     }
 
@@ -155,6 +166,11 @@ impl Reply {
     }
 
     fn into_response(self) -> Response {
+        if let Some(document) = self.document {
+            return Response::new(self.status)
+                .with_header("Content-Type", "application/json")
+                .with_body(document);
+        }
         let mut body = json!({ "success": true, "message": self.message });
         if let Some(data) = self.data {
             body["data"] = data;

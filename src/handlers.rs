@@ -26,8 +26,12 @@ pub fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, Ap
         Endpoint::RevokeSession => revoke_session(app, cx),
         Endpoint::LogoutAll => logout_all(app, cx),
         Endpoint::DeleteAccount => delete_account(app, cx),
+        Endpoint::OpenApi => Ok(Reply::document(OPENAPI)),
     }
 }
+
+/// The OpenAPI 3.1 description of this API (`openapi.json` at the top level).
+const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The user object of the contract. Never the hash.
 fn user_json(user: &User) -> Value {

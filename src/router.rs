@@ -19,6 +19,7 @@ pub enum Endpoint {
     RevokeSession,
     LogoutAll,
     DeleteAccount,
+    OpenApi,
 }
 
 /// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
@@ -35,6 +36,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/api/sessions", Endpoint::ListSessions),
     ("DELETE", "/api/sessions/{id}", Endpoint::RevokeSession),
     ("POST", "/api/logout-all", Endpoint::LogoutAll),
+    ("GET", "/api/openapi.json", Endpoint::OpenApi),
 ];
 
 /// Where a request goes.

@@ -867,3 +867,59 @@ fn other_origins_get_nothing_and_cannot_change_state() {
         "the cross-origin registration created nobody"
     );
 }
+
+// ---- the OpenAPI document -----------------------------------------------------
+
+#[test]
+fn the_openapi_document_is_served_and_matches_the_router_both_ways() {
+    let server = Server::start();
+    let reply = server.get("/api/openapi.json", None);
+    assert_eq!(reply.status, 200);
+    let served = reply.json();
+    let file: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    assert_eq!(served, file, "the file at the top level is what is served");
+    assert_eq!(served["openapi"], "3.1.0");
+
+    let documented: HashSet<(String, String)> = served["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, operations)| {
+            operations
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "post", "put", "patch", "delete"].contains(&k.as_str()))
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let routed: HashSet<(String, String)> = auth_server::router::ROUTES
+        .iter()
+        .map(|(method, path, _)| (method.to_string(), path.to_string()))
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
+
+    // Every error code the server can send is in the document's enum.
+    let codes: HashSet<&str> = served["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let api = include_str!("../src/error.rs");
+    for code in api
+        .split('"')
+        .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_') && s.contains('_'))
+    {
+        assert!(codes.contains(code), "{code} is not documented");
+    }
+}
