@@ -1,0 +1,178 @@
+// A real browser across origins: examples/demo/ served from one port on
+// localhost, the real auth-server binary on another, driven in headless
+// Chromium. A screenshot of every step goes to e2e/output/.
+//
+//   AUTH_SERVER_BIN=target/debug/auth-server node --test e2e/demo.test.mjs
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const output = join(root, "e2e", "output");
+const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "auth-server");
+const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const PASSWORD = "correct horse battery staple";
+
+let api, apiUrl, demoUrl, evilUrl, browser, dataDir;
+let apiLog = "";
+const staticServers = [];
+
+/** Serves one HTML text on 127.0.0.1 at a free port. */
+function serve(html) {
+  return new Promise((resolve) => {
+    const server = createServer((request, response) => {
+      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      response.end(html);
+    });
+    server.listen(0, "127.0.0.1", () => {
+      staticServers.push(server);
+      resolve(server.address().port);
+    });
+  });
+}
+
+/** Starts auth-server on a free port and resolves with its port. */
+function startApi(allowedOrigin) {
+  dataDir = mkdtempSync(join(tmpdir(), "auth-server-e2e-"));
+  api = spawn(binary, [], {
+    env: {
+      HOST: "127.0.0.1",
+      PORT: "0",
+      DATABASE_PATH: join(dataDir, "auth.db"),
+      BCRYPT_COST: "4",
+      CORS_ORIGINS: allowedOrigin,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  api.stderr.on("data", (chunk) => { apiLog += chunk; });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    api.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const match = seen.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (match) resolve(Number(match[1]));
+    });
+    api.on("exit", (code) => reject(new Error(`auth-server exited with ${code}`)));
+  });
+}
+
+before(async () => {
+  rmSync(output, { recursive: true, force: true });
+  mkdirSync(output, { recursive: true });
+  const demoPort = await serve(readFileSync(join(root, "examples", "demo", "index.html"), "utf8"));
+  // "localhost" for the page and the API: different origins (ports), the
+  // same site, so the SameSite=Lax cookie travels with credentialed fetches.
+  const apiPort = await startApi(`http://localhost:${demoPort}`);
+  apiUrl = `http://localhost:${apiPort}`;
+  demoUrl = `http://localhost:${demoPort}/?api=${encodeURIComponent(apiUrl)}`;
+  // A page on an origin that is not allowed, trying to use the session.
+  const evilPort = await serve(`<!doctype html><script>
+    window.attack = async () => {
+      const outcome = {};
+      try {
+        const r = await fetch("${apiUrl}/api/user", { credentials: "include" });
+        outcome.read = await r.text();
+      } catch (e) { outcome.read = "blocked: " + e.name; }
+      try {
+        await fetch("${apiUrl}/api/logout", { method: "POST", credentials: "include",
+          headers: { "Content-Type": "application/json" }, body: "{}" });
+        outcome.logout = "sent";
+      } catch (e) { outcome.logout = "blocked: " + e.name; }
+      try {
+        await fetch("${apiUrl}/api/logout", { method: "POST", credentials: "include", mode: "no-cors" });
+        outcome.simplePost = "sent";
+      } catch (e) { outcome.simplePost = "blocked: " + e.name; }
+      return outcome;
+    };
+  </script>`);
+  evilUrl = `http://localhost:${evilPort}/`;
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--disable-quic"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  api?.kill("SIGTERM");
+  for (const server of staticServers) server.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function snap(page, name) {
+  await page.screenshot({ path: join(output, `${name}.png`), fullPage: true });
+}
+
+test("the demo page registers, logs in, survives a reload and logs out across origins", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+
+  await page.goto(demoUrl);
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+  await snap(page, "1-signed-out");
+
+  await page.fill("#register-form [name=username]", "alice");
+  await page.fill("#register-form [name=email]", "alice@example.com");
+  await page.fill("#register-form [name=password]", PASSWORD);
+  await page.click("#register");
+  await page.waitForSelector("#status:has-text('Registered alice')");
+  await snap(page, "2-registered");
+  // Chromium sends preflights itself; the API's log shows them.
+  assert.match(apiLog, /method=OPTIONS path=\/api\/register status=204/, "a JSON POST is preflighted");
+
+  await page.fill("#login-form [name=username]", "alice");
+  await page.fill("#login-form [name=password]", PASSWORD);
+  await page.click("#login");
+  await page.waitForSelector("#whoami:has-text('alice')");
+  await page.waitForSelector("#sessions li");
+  await snap(page, "3-signed-in");
+
+  // The cookie is set for the API's host, HttpOnly, and unreadable by the page.
+  const cookies = await context.cookies(apiUrl);
+  const sid = cookies.find((c) => c.name === "sid");
+  assert.ok(sid, "the session cookie is stored");
+  assert.equal(sid.httpOnly, true);
+  assert.equal(sid.sameSite, "Lax");
+  assert.equal(await page.evaluate(() => document.cookie), "", "page scripts cannot see it");
+
+  const dashboard = JSON.parse(await page.textContent("#dashboard"));
+  assert.equal(dashboard.user.username, "alice");
+  assert.equal(dashboard.stats.active_sessions, 1);
+  assert.match(await page.textContent("#sessions"), /this browser/);
+
+  await page.reload();
+  await page.waitForSelector("#whoami:has-text('alice')");
+  await snap(page, "4-after-reload");
+
+  // Another origin, in the same browser with the same cookie jar, can neither
+  // read the user nor log them out.
+  const evil = await context.newPage();
+  await evil.goto(evilUrl);
+  const outcome = await evil.evaluate(() => window.attack());
+  await snap(evil, "5-other-origin");
+  assert.match(outcome.read, /^blocked/, `the other origin read: ${outcome.read}`);
+  assert.match(outcome.logout, /^blocked/, "the JSON POST failed its preflight");
+  // The form-like POST needs no preflight and reaches the API with the
+  // cookie, where the Origin check refuses it.
+  assert.match(apiLog, /method=POST path=\/api\/logout status=403/);
+  await page.reload();
+  await page.waitForSelector("#whoami:has-text('alice')");
+
+  await page.click("#logout");
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+  await snap(page, "6-logged-out");
+  const after = await context.cookies(apiUrl);
+  assert.ok(!after.some((c) => c.name === "sid" && c.value), "logout cleared the cookie");
+  await page.reload();
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+  await context.close();
+});
