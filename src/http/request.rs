@@ -85,6 +85,9 @@ pub(crate) struct Head {
     pub keep_alive: bool,
 }
 
+/// The most headers any configuration may allow (HTTP.md: 64).
+pub const MAX_HEADERS_CEILING: usize = 64;
+
 /// The limits that apply while parsing a head.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeadLimits {
@@ -98,8 +101,10 @@ pub(crate) struct HeadLimits {
 /// the head is complete and takes the first `n` bytes, and `Err(refusal)` when
 /// the request must be refused and the connection closed.
 pub(crate) fn parse_head(buf: &[u8], limits: HeadLimits) -> Result<Option<(Head, usize)>, Refusal> {
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut parsed = httparse::Request::new(&mut slots);
+    // On the stack: this runs for every request, and a heap allocation of
+    // this size makes glibc's malloc consolidate its free lists each time.
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS_CEILING];
+    let mut parsed = httparse::Request::new(&mut slots[..limits.max_headers.min(MAX_HEADERS_CEILING)]);
     let head_length = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {

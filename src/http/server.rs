@@ -23,6 +23,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// The request line and headers together.
     pub max_head_bytes: usize,
+    /// At most `MAX_HEADERS_CEILING` (64).
     pub max_headers: usize,
     /// A larger declared `Content-Length` gets 413 without being read.
     pub max_body_bytes: u64,
