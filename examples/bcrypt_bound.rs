@@ -20,5 +20,9 @@ fn main() {
     }
     let one = started.elapsed().as_secs_f64() / f64::from(verifies);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("cost {cost}: one verify {:.1} ms; bound {:.2} logins/s on {cores} cores", one * 1000.0, cores as f64 / one);
+    println!(
+        "cost {cost}: one verify {:.1} ms; bound {:.2} logins/s on {cores} cores",
+        one * 1000.0,
+        cores as f64 / one
+    );
 }

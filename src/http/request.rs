@@ -104,7 +104,8 @@ pub(crate) fn parse_head(buf: &[u8], limits: HeadLimits) -> Result<Option<(Head,
     // On the stack: this runs for every request, and a heap allocation of
     // this size makes glibc's malloc consolidate its free lists each time.
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS_CEILING];
-    let mut parsed = httparse::Request::new(&mut slots[..limits.max_headers.min(MAX_HEADERS_CEILING)]);
+    let mut parsed =
+        httparse::Request::new(&mut slots[..limits.max_headers.min(MAX_HEADERS_CEILING)]);
     let head_length = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
