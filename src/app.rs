@@ -171,15 +171,13 @@ impl Reply {
 
     fn into_response(self) -> Response {
         if let Some(document) = self.document {
-            return Response::new(self.status)
-                .with_header("Content-Type", "application/json")
-                .with_body(document);
+            return json_response(self.status, document);
         }
         let mut body = json!({ "success": true, "message": self.message });
         if let Some(data) = self.data {
             body["data"] = data;
         }
-        let mut response = json_response(self.status, &body);
+        let mut response = json_response(self.status, body.to_string());
         if let Some(cookie) = self.set_cookie {
             response.headers.push(("Set-Cookie".into(), cookie));
         }
@@ -187,14 +185,14 @@ impl Reply {
     }
 }
 
-fn json_response(status: u16, body: &Value) -> Response {
+fn json_response(status: u16, body: impl Into<Vec<u8>>) -> Response {
     Response::new(status)
         .with_header("Content-Type", "application/json")
-        .with_body(body.to_string())
+        .with_body(body)
 }
 
 fn error_response(error: &ApiError) -> Response {
-    let mut response = json_response(error.parts().0, &error.body());
+    let mut response = json_response(error.parts().0, error.body().to_string());
     response.headers.extend(error.headers());
     response
 }

@@ -114,9 +114,9 @@ fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 /// The one place a password is checked: throttled first, then verified
-/// (against a dummy hash when there is no usable account, so the answer
-/// and its timing are the same for a wrong password, an unknown name and a
-/// disabled account), and counted either way.
+/// (against a dummy hash when there is no account), and counted either way.
+/// A wrong password, an unknown name and a disabled account get the same
+/// answer after the same amount of bcrypt work.
 fn check_password(
     app: &App,
     cx: &Context,
