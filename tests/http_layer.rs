@@ -146,7 +146,7 @@ fn head_is_answered_like_get_without_a_body() {
 }
 
 #[test]
-fn deadlines_idle_head_and_body() {
+fn deadlines_idle_head_body_and_write() {
     let server = Server::start();
     thread::scope(|scope| {
         // An idle keep-alive connection is closed after 5 s, silently.
@@ -195,6 +195,41 @@ fn deadlines_idle_head_and_body() {
             assert!(
                 elapsed >= Duration::from_secs(9) && elapsed < Duration::from_secs(15),
                 "{elapsed:?}"
+            );
+        });
+        // A client that sends requests and never reads the answers: once the
+        // socket buffers are full the write stalls, and after 10 s the
+        // server gives up on the connection instead of holding its thread.
+        scope.spawn(|| {
+            let mut stream = server.connect();
+            let request = b"GET /api/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n";
+            let started = Instant::now();
+            stream
+                .set_write_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            // Keep pipelining until our own send buffer is full too.
+            while stream.write_all(request).is_ok() && started.elapsed() < Duration::from_secs(5) {}
+            thread::sleep(Duration::from_secs(13).saturating_sub(started.elapsed()));
+            // Now read: the answers that fitted in the buffers, then the end.
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut total = 0;
+            let mut chunk = [0u8; 65536];
+            // Closed means end of stream, or a reset (the server closed with
+            // our unread requests still in its buffer); a timeout means the
+            // connection is still open.
+            let ending = loop {
+                match std::io::Read::read(&mut stream, &mut chunk) {
+                    Ok(0) => break None,
+                    Ok(n) => total += n,
+                    Err(error) => break Some(error.kind()),
+                }
+            };
+            assert!(total > 0, "some answers were written before the stall");
+            assert!(
+                matches!(ending, None | Some(std::io::ErrorKind::ConnectionReset)),
+                "the server closed the stalled connection: {ending:?}"
             );
         });
         // A body that stops arriving: 408 within 10 s of the head.

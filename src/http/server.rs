@@ -580,4 +580,31 @@ mod tests {
         stop.stop();
         running.join().unwrap().unwrap();
     }
+
+    #[test]
+    fn accept_errors_are_logged_at_most_once_a_second() {
+        struct Recorder(std::sync::Mutex<Vec<String>>);
+        impl Service for Recorder {
+            fn handle(&self, _: &Request) -> Response {
+                Response::new(200)
+            }
+            fn refusal(&self, refusal: Refusal) -> Response {
+                Response::new(refusal.status())
+            }
+            fn log_error(&self, message: &str) {
+                self.0.lock().unwrap().push(message.to_string());
+            }
+        }
+        let recorder = Recorder(std::sync::Mutex::new(Vec::new()));
+        let mut log = RateLimitedLog::default();
+        for _ in 0..1000 {
+            log.log(&recorder, "accept failed: too many open files");
+        }
+        assert_eq!(recorder.0.lock().unwrap().len(), 1);
+        log.last = Some(Instant::now() - Duration::from_secs(2));
+        log.log(&recorder, "accept failed: too many open files");
+        let lines = recorder.0.lock().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].contains("and 999 more"), "{}", lines[1]);
+    }
 }
