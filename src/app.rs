@@ -179,7 +179,7 @@ impl Reply {
         }
         let mut response = json_response(self.status, body.to_string());
         if let Some(cookie) = self.set_cookie {
-            response.headers.push(("Set-Cookie".into(), cookie));
+            response.add_header("Set-Cookie", cookie);
         }
         response
     }
@@ -243,12 +243,10 @@ impl App {
             ("X-Frame-Options", "DENY"),
             ("Referrer-Policy", "no-referrer"),
         ] {
-            response.headers.push((name.into(), value.into()));
+            response.add_header(name, value);
         }
         let request_id = new_request_id();
-        response
-            .headers
-            .push(("X-Request-Id".into(), request_id.clone()));
+        response.add_header("X-Request-Id", request_id.clone());
         request_id
     }
 }

@@ -60,14 +60,10 @@ impl Cors {
     /// all of them, errors included, so a cache never serves one origin's
     /// answer to another (MDN, "CORS and caching").
     pub fn add_headers(origin: &Origin, response: &mut Response) {
-        response.headers.push(("Vary".into(), "Origin".into()));
+        response.add_header("Vary", "Origin");
         if let Origin::Allowed(origin) = origin {
-            response
-                .headers
-                .push(("Access-Control-Allow-Origin".into(), origin.clone()));
-            response
-                .headers
-                .push(("Access-Control-Allow-Credentials".into(), "true".into()));
+            response.add_header("Access-Control-Allow-Origin", origin.clone());
+            response.add_header("Access-Control-Allow-Credentials", "true");
         }
     }
 
@@ -77,16 +73,9 @@ impl Cors {
     pub fn preflight(origin: &Origin, allow: &str) -> Response {
         let mut response = Response::new(204).with_header("Allow", allow);
         if matches!(origin, Origin::Allowed(_)) {
-            response
-                .headers
-                .push(("Access-Control-Allow-Methods".into(), allow.into()));
-            response
-                .headers
-                .push(("Access-Control-Allow-Headers".into(), "Content-Type".into()));
-            response.headers.push((
-                "Access-Control-Max-Age".into(),
-                PREFLIGHT_MAX_AGE_SECS.to_string(),
-            ));
+            response.add_header("Access-Control-Allow-Methods", allow);
+            response.add_header("Access-Control-Allow-Headers", "Content-Type");
+            response.add_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE_SECS.to_string());
         }
         response
     }

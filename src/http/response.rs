@@ -24,8 +24,13 @@ impl Response {
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
-        self.headers.push((name.to_string(), value.into()));
+        self.add_header(name, value);
         self
+    }
+
+    /// Adds a header to a response that is already built.
+    pub fn add_header(&mut self, name: &str, value: impl Into<String>) {
+        self.headers.push((name.to_string(), value.into()));
     }
 
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {

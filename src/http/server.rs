@@ -267,7 +267,7 @@ impl Drop for ConnectionSlot {
 fn refuse_overloaded<S: Service>(mut stream: TcpStream, service: &S) {
     let mut response = service.refusal(Refusal::Overloaded);
     if response.header("Retry-After").is_none() {
-        response.headers.push(("Retry-After".into(), "1".into()));
+        response.add_header("Retry-After", "1");
     }
     if stream.set_nonblocking(true).is_err() {
         return;
