@@ -11,13 +11,13 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use crate::audit::{Audit, AuthEvent};
-use crate::clock;
-use crate::config::Settings;
-use crate::log::Logger;
-use crate::passwords::PasswordHasher;
+use crate::auth::passwords::PasswordHasher;
+use crate::auth::validation;
+use crate::storage::audit::{Audit, AuthEvent};
 use crate::storage::{Database, User};
-use crate::validation;
+use crate::support::clock;
+use crate::support::config::Settings;
+use crate::support::log::Logger;
 
 pub const USAGE: &str = "\
 usage: auth-server                 serve (settings from the environment; see README)
@@ -68,12 +68,7 @@ fn database_failure(error: rusqlite::Error) -> Failure {
 
 /// A user by username, or by email when the name has an `@`.
 fn find(db: &Database, name: &str) -> Result<User, Failure> {
-    let found = if name.contains('@') {
-        db.user_by_email(&name.trim().to_lowercase())
-    } else {
-        db.user_by_username(name)
-    };
-    found
+    db.user_by_identifier(name)
         .map_err(database_failure)?
         .ok_or_else(|| Failure::Refused(format!("no user named {name:?}")))
 }

@@ -2,17 +2,20 @@
 //! until SIGINT or SIGTERM; or run an admin command. Everything else lives in
 //! the library's modules.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_server::admin;
-use auth_server::app::App;
-use auth_server::config::Settings;
+use auth_server::api::app::App;
+use auth_server::auth::passwords::MIN_PRODUCTION_COST;
 use auth_server::http::{Limits, Server};
-use auth_server::log::Logger;
 use auth_server::storage::Database;
+use auth_server::support::config::Settings;
+use auth_server::support::log::Logger;
 use serde_json::json;
 
 /// How often the background upkeep runs, and how many of those between two
@@ -70,13 +73,13 @@ fn main() -> ExitCode {
 
 fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
-    if settings.bcrypt_cost < 10 {
+    if settings.bcrypt_cost < MIN_PRODUCTION_COST {
         log.line(
             "warning",
             &[(
                 "message",
                 json!(format!(
-                    "BCRYPT_COST={} is below 10, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
+                    "BCRYPT_COST={} is below {MIN_PRODUCTION_COST}, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
                     settings.bcrypt_cost
                 )),
             )],

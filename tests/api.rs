@@ -893,7 +893,7 @@ fn the_openapi_document_is_served_and_matches_the_router_both_ways() {
                 .map(move |method| (method.to_uppercase(), path.clone()))
         })
         .collect();
-    let routed: HashSet<(String, String)> = auth_server::router::ROUTES
+    let routed: HashSet<(String, String)> = auth_server::api::router::ROUTES
         .iter()
         .map(|(method, path, _)| (method.to_string(), path.to_string()))
         .collect();
@@ -915,7 +915,7 @@ fn the_openapi_document_is_served_and_matches_the_router_both_ways() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    let api = include_str!("../src/error.rs");
+    let api = include_str!("../src/api/error.rs");
     for code in api
         .split('"')
         .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_') && s.contains('_'))

@@ -3,13 +3,14 @@
 
 use std::net::IpAddr;
 
-use auth_server::cookies::session_tokens;
-use auth_server::cors::{Cors, Origin};
+use auth_server::api::cookies::session_tokens;
+use auth_server::api::cors::{Cors, Origin};
+use auth_server::api::fields::Fields;
+use auth_server::api::router::{self, ROUTES, Resolved};
+use auth_server::api::{client_ip, error::ApiError};
+use auth_server::auth::sessions::Token;
+use auth_server::auth::validation;
 use auth_server::http::Request;
-use auth_server::router::{self, ROUTES, Resolved};
-use auth_server::sessions::Token;
-use auth_server::validation::{self, Fields};
-use auth_server::{client_ip, error::ApiError};
 use proptest::prelude::*;
 
 fn request_with(headers: Vec<(String, Vec<u8>)>) -> Request {
@@ -43,9 +44,9 @@ proptest! {
     #[test]
     fn json_bodies_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Ok(mut fields) = Fields::parse(&bytes) {
-            fields.required_string("username");
+            let username = fields.required_string("username");
             fields.optional_bool("remember");
-            let _ = fields.finish(&["username", "remember"]);
+            let _ = fields.finish(&["username", "remember"], username);
         }
     }
 
@@ -60,7 +61,7 @@ proptest! {
             prop_assert_eq!(read.as_ref(), Some(value));
         }
         let known: Vec<&str> = values.keys().map(String::as_str).collect();
-        prop_assert!(fields.finish(&known).is_ok());
+        prop_assert!(fields.finish(&known, Some(())).is_ok());
     }
 
     #[test]

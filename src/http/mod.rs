@@ -36,7 +36,7 @@ mod server;
 
 pub use request::{Request, Version};
 pub use response::{Response, reason_phrase};
-pub use server::{Limits, Server, StopHandle};
+pub use server::{DEFAULT_MAX_BODY_BYTES, Limits, Server, StopHandle};
 
 /// Why the layer answered a request itself instead of calling the handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

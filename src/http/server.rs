@@ -15,8 +15,11 @@ use super::request::{HeadLimits, parse_head};
 use super::response::{encode, headers_are_writable};
 use super::{Refusal, Request, Response, Service, Version};
 
-/// Every bound the server enforces. The defaults are those of
-/// `shared/spec/HTTP.md`; tests shorten the timeouts.
+/// The request body limit of the contract: 16 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024;
+
+/// Every bound the server enforces. The defaults are the rules written in
+/// docs/http.md; tests shorten the timeouts.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Connections served at once; one more is answered 503 and closed.
@@ -47,7 +50,7 @@ impl Default for Limits {
             max_connections: 512,
             max_head_bytes: 8 * 1024,
             max_headers: 64,
-            max_body_bytes: 16 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(5),

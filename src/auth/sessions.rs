@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+
+use crate::support::lock::lock;
 
 /// Sessions one user may hold; a login beyond it ends their least recently
 /// used one (documented per OWASP ASVS 5.0 V7.1.2).
@@ -122,14 +124,6 @@ impl SessionStore {
         }
     }
 
-    /// A poisoned lock means a panic mid-update; the map is still a valid
-    /// map, so the store carries on rather than refusing every request.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Opens a session and returns its token. The user's least recently used
     /// session is ended if they hold too many, and the store's least recently
     /// used one if the store is full.
@@ -155,8 +149,7 @@ impl SessionStore {
             user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
         };
 
-        self.lock()
-            .insert(token, session.clone(), self.max_sessions, now);
+        lock(&self.inner).insert(token, session.clone(), self.max_sessions, now);
         Ok((token, session))
     }
 
@@ -170,7 +163,7 @@ impl SessionStore {
         now: i64,
     ) -> Result<Option<(Token, Session)>, getrandom::Error> {
         let token = Token::generate()?;
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let Some(mut session) = inner.sessions.get(old).filter(|s| s.is_live(now)).cloned() else {
             return Ok(None);
         };
@@ -184,7 +177,7 @@ impl SessionStore {
     /// The live session behind a token, with its idle timer restarted; an
     /// expired session is removed and `None`.
     pub fn authenticate(&self, token: &Token, now: i64) -> Option<Session> {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         inner.sweep_if_due(now);
         if !inner.sessions.get(token)?.is_live(now) {
             inner.remove(token);
@@ -197,12 +190,12 @@ impl SessionStore {
 
     /// Ends a session at once; unknown tokens are ignored.
     pub fn end(&self, token: &Token) {
-        self.lock().remove(token);
+        lock(&self.inner).remove(token);
     }
 
     /// Ends every session of a user except `keep`; returns how many ended.
     pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> usize {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let doomed: Vec<Token> = inner
             .by_user
             .get(&user_id)
@@ -220,7 +213,7 @@ impl SessionStore {
     /// Ends the user's session with that public id. `Some(token)` of the
     /// session ended, `None` if the user holds no live session by that id.
     pub fn end_by_public_id(&self, user_id: i64, public_id: u64, now: i64) -> Option<Token> {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let token = *inner.by_user.get(&user_id)?.iter().find(|t| {
             inner
                 .sessions
@@ -234,7 +227,7 @@ impl SessionStore {
     /// The user's live sessions, oldest first, with their tokens (for the
     /// caller to tell which one is its own; tokens never leave the server).
     pub fn live_for_user(&self, user_id: i64, now: i64) -> Vec<(Token, Session)> {
-        let inner = self.lock();
+        let inner = lock(&self.inner);
         let mut sessions: Vec<(Token, Session)> = inner
             .by_user
             .get(&user_id)
@@ -254,7 +247,7 @@ impl SessionStore {
 
     /// How many live sessions the user holds.
     pub fn count_for_user(&self, user_id: i64, now: i64) -> usize {
-        let inner = self.lock();
+        let inner = lock(&self.inner);
         inner
             .by_user
             .get(&user_id)
@@ -266,7 +259,7 @@ impl SessionStore {
 
     /// All sessions held, live or not yet swept.
     pub fn len(&self) -> usize {
-        self.lock().sessions.len()
+        lock(&self.inner).sessions.len()
     }
 
     pub fn is_empty(&self) -> bool {

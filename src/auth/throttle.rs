@@ -21,7 +21,9 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+
+use crate::support::lock::lock;
 
 /// Failures one identifier may have from one address per window.
 pub const PAIR_FAILURES: usize = 5;
@@ -46,9 +48,12 @@ pub struct Window<K> {
 }
 
 impl<K: Hash + Eq + Clone> Window<K> {
+    /// A limit below 1 is taken as 1: a window that allows nothing would
+    /// have no event whose expiry frees a slot (and no `Retry-After` to
+    /// give). A limit that is off is a window not built, or not asked.
     pub fn new(limit: usize, window_secs: i64, max_keys: usize) -> Window<K> {
         Window {
-            limit,
+            limit: limit.max(1),
             window_secs,
             max_keys: max_keys.max(1),
             events: HashMap::new(),
@@ -165,13 +170,6 @@ impl Throttle {
         }
     }
 
-    /// The counters stay consistent under a panic elsewhere; carry on.
-    fn lock(&self) -> MutexGuard<'_, Tables> {
-        self.tables
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn key(&self, identifier: &str) -> IdentifierKey {
         self.hasher.hash_one(identifier.trim().to_lowercase())
     }
@@ -182,7 +180,7 @@ impl Throttle {
     /// only slow the attacker down until the guess that succeeds.
     pub fn check_login(&self, identifier: &str, address: IpAddr, now: i64) -> Result<(), u64> {
         let key = self.key(identifier);
-        let tables = self.lock();
+        let tables = lock(&self.tables);
         let waits = [
             tables.pairs.check(&(key, address), now),
             tables.addresses.check(&address, now),
@@ -196,7 +194,7 @@ impl Throttle {
 
     pub fn record_login_failure(&self, identifier: &str, address: IpAddr, now: i64) {
         let key = self.key(identifier);
-        let mut tables = self.lock();
+        let mut tables = lock(&self.tables);
         tables.pairs.record((key, address), now);
         tables.addresses.record(address, now);
         tables.identifiers.record(key, now);
@@ -208,7 +206,7 @@ impl Throttle {
     /// bad ones elsewhere.
     pub fn record_login_success(&self, identifier: &str, address: IpAddr) {
         let key = self.key(identifier);
-        self.lock().pairs.clear(&(key, address));
+        lock(&self.tables).pairs.clear(&(key, address));
     }
 
     /// Counts a registration attempt from `address`, or refuses it with the
@@ -218,7 +216,7 @@ impl Throttle {
         if !self.registrations_enabled {
             return Ok(());
         }
-        let mut tables = self.lock();
+        let mut tables = lock(&self.tables);
         tables.registrations.check(&address, now)?;
         tables.registrations.record(address, now);
         Ok(())
@@ -228,6 +226,14 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_limit_is_one_and_never_panics() {
+        let mut window: Window<u8> = Window::new(0, 60, 10);
+        assert_eq!(window.check(&1, 100), Ok(()));
+        window.record(1, 100);
+        assert_eq!(window.check(&1, 110), Err(50));
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

@@ -1,9 +1,9 @@
 //! The session cookie: reading `sid` from `Cookie` headers and writing the
 //! `Set-Cookie` that sets or clears it.
 
-use crate::config::SameSite;
+use crate::auth::sessions::Token;
 use crate::http::Request;
-use crate::sessions::Token;
+use crate::support::config::SameSite;
 
 /// A short, generic name that says nothing about the software behind it
 /// (OWASP Session Management Cheat Sheet, "Session ID Name Fingerprinting").

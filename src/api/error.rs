@@ -6,9 +6,25 @@
 //! leaks a path, a query or a stack (OWASP ASVS 4.0.3 V7.4.1).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
-use crate::http::Refusal;
-use crate::passwords::HashError;
+use crate::auth::passwords::HashError;
+use crate::http::{DEFAULT_MAX_BODY_BYTES, Refusal};
+
+/// `Retry-After` for a moment's overload (a full queue, a locked database,
+/// all connection slots taken): the next second may well succeed.
+pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
+/// `Retry-After` when storage is failing (disk full, read-only, I/O
+/// errors): an operator has to act, so clients should not hammer it.
+pub const RETRY_AFTER_STORAGE_SECS: u64 = 5;
+
+/// The 413 message, written from the limit itself so the two cannot differ.
+static BODY_TOO_LARGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "The request body is over {} KiB.",
+        DEFAULT_MAX_BODY_BYTES / 1024
+    )
+});
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
@@ -23,23 +39,45 @@ pub enum ApiError {
     MethodNotAllowed(String),
     UsernameTaken,
     EmailTaken,
-    PayloadTooLarge,
     UnsupportedMediaType,
     /// Seconds until the client may try again.
     TooManyRequests {
         retry_after_secs: u64,
     },
-    /// Something on our side failed; the detail goes to the log, not the client.
-    Internal,
-    /// Overloaded or the database is unavailable.
+    /// Something on our side failed. `cause` goes to the log with the
+    /// request id, never to the client.
+    Internal {
+        cause: String,
+    },
+    /// Overloaded, or storage failing in a way that may pass (disk full,
+    /// read-only, locked): the same request can succeed later.
     ServiceUnavailable {
         retry_after_secs: u64,
+        cause: String,
     },
     /// A refusal by the HTTP layer itself.
     Http(Refusal),
 }
 
 impl ApiError {
+    /// A moment's overload: retry in a second.
+    pub fn busy(cause: impl Into<String>) -> ApiError {
+        ApiError::ServiceUnavailable {
+            retry_after_secs: RETRY_AFTER_BUSY_SECS,
+            cause: cause.into(),
+        }
+    }
+
+    /// What the log must say about a 5xx; `None` for a client's mistake.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            ApiError::Internal { cause } | ApiError::ServiceUnavailable { cause, .. } => {
+                Some(cause)
+            }
+            _ => None,
+        }
+    }
+
     /// One field's problem, as a validation error.
     pub fn field(name: &str, problem: &str) -> ApiError {
         ApiError::Validation(BTreeMap::from([(name.to_string(), problem.to_string())]))
@@ -79,9 +117,6 @@ impl ApiError {
                 "email_taken",
                 "That email address is already registered.",
             ),
-            ApiError::PayloadTooLarge => {
-                (413, "payload_too_large", "The request body is over 16 KiB.")
-            }
             ApiError::UnsupportedMediaType => (
                 415,
                 "unsupported_media_type",
@@ -92,7 +127,9 @@ impl ApiError {
                 "too_many_requests",
                 "Too many attempts. Try again later.",
             ),
-            ApiError::Internal => (500, "internal_error", "Something went wrong on our side."),
+            ApiError::Internal { .. } => {
+                (500, "internal_error", "Something went wrong on our side.")
+            }
             ApiError::ServiceUnavailable { .. } => (
                 503,
                 "service_unavailable",
@@ -107,10 +144,14 @@ impl ApiError {
         match self {
             ApiError::MethodNotAllowed(allow) => vec![("Allow".into(), allow.clone())],
             ApiError::TooManyRequests { retry_after_secs }
-            | ApiError::ServiceUnavailable { retry_after_secs } => {
+            | ApiError::ServiceUnavailable {
+                retry_after_secs, ..
+            } => {
                 vec![("Retry-After".into(), retry_after_secs.to_string())]
             }
-            ApiError::Http(Refusal::Overloaded) => vec![("Retry-After".into(), "1".into())],
+            ApiError::Http(Refusal::Overloaded) => {
+                vec![("Retry-After".into(), RETRY_AFTER_BUSY_SECS.to_string())]
+            }
             _ => Vec::new(),
         }
     }
@@ -135,11 +176,7 @@ fn refusal_parts(refusal: Refusal) -> (u16, &'static str, &'static str) {
             "request_timeout",
             "The request took too long to arrive.",
         ),
-        Refusal::PayloadTooLarge => (
-            status,
-            "payload_too_large",
-            "The request body is over 16 KiB.",
-        ),
+        Refusal::PayloadTooLarge => (status, "payload_too_large", BODY_TOO_LARGE.as_str()),
         Refusal::HeadersTooLarge => (
             status,
             "headers_too_large",
@@ -165,28 +202,38 @@ fn refusal_parts(refusal: Refusal) -> (u16, &'static str, &'static str) {
 }
 
 impl From<HashError> for ApiError {
-    /// A full bcrypt pool is the service being busy: the client may retry.
+    /// A full bcrypt queue is the service being busy: the client may retry.
     fn from(error: HashError) -> ApiError {
         match error {
-            HashError::Busy => ApiError::ServiceUnavailable {
-                retry_after_secs: 1,
+            HashError::Busy { retry_after_secs } => ApiError::ServiceUnavailable {
+                retry_after_secs,
+                cause: "the bcrypt queue is full".into(),
             },
-            HashError::Failed => ApiError::Internal,
+            HashError::Failed(cause) => ApiError::Internal {
+                cause: format!("bcrypt: {cause}"),
+            },
         }
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
-    /// A database failure the handler did not expect. `database is locked`
-    /// and similar are the service being busy; anything else is internal.
+    /// A database failure the handler did not expect. What can pass by
+    /// itself (locked, busy) or once an operator acts (disk full, read-only
+    /// file, I/O errors) is 503 with `Retry-After`: the request did not
+    /// happen and may be sent again. Anything else (corruption, a bug) is
+    /// 500. Either way the SQLite error text is the logged cause.
     fn from(error: rusqlite::Error) -> ApiError {
+        use rusqlite::ErrorCode as Code;
+        let cause = format!("database: {error}");
         match error.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Some(Code::DatabaseBusy | Code::DatabaseLocked) => ApiError::busy(cause),
+            Some(Code::DiskFull | Code::ReadOnly | Code::SystemIoFailure | Code::CannotOpen) => {
                 ApiError::ServiceUnavailable {
-                    retry_after_secs: 1,
+                    retry_after_secs: RETRY_AFTER_STORAGE_SECS,
+                    cause,
                 }
             }
-            _ => ApiError::Internal,
+            _ => ApiError::Internal { cause },
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Users and auth events in SQLite: the schema, its migrations, and every
-//! query, each a
-//! prepared statement with bound parameters (no SQL is ever built from input,
+//! query, each a prepared statement with bound parameters (no SQL is ever built from input,
 //! OWASP ASVS 4.0.3 V5.3.4).
 //!
 //! One connection behind a mutex: SQLite writes one transaction at a time
@@ -8,13 +7,17 @@
 //! never happens while the lock is held.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+pub mod audit;
+
+use crate::support::lock::lock;
+
 /// The schema of a new database, embedded in the binary.
-const SCHEMA: &str = include_str!("../schema.sql");
+const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -91,15 +94,6 @@ impl Database {
         })
     }
 
-    /// The connection. A panic elsewhere while it was held cannot have left
-    /// a transaction half-done (SQLite rolls back), so a poisoned lock is
-    /// taken over rather than failing every later request.
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Stores a new user. Uniqueness is the database's to decide, so two
     /// simultaneous registrations of one name have exactly one winner.
     pub fn insert_user(
@@ -109,7 +103,7 @@ impl Database {
         password_hash: &str,
         now: i64,
     ) -> Result<User, InsertError> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let inserted = connection
             .prepare_cached("INSERT INTO users (username, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)")
             .and_then(|mut statement| statement.execute(params![username, email, password_hash, now]));
@@ -149,8 +143,19 @@ impl Database {
         )
     }
 
+    /// The account a person means by `identifier`: an email when it has an
+    /// `@` (usernames cannot contain one), otherwise a username. The one
+    /// lookup both the login and the admin command use.
+    pub fn user_by_identifier(&self, identifier: &str) -> rusqlite::Result<Option<User>> {
+        if identifier.contains('@') {
+            self.user_by_email(&identifier.trim().to_lowercase())
+        } else {
+            self.user_by_username(identifier)
+        }
+    }
+
     fn query_user(&self, sql: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<User>> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let mut statement = connection.prepare_cached(sql)?;
         statement.query_row([key], user_from_row).optional()
     }
@@ -158,7 +163,7 @@ impl Database {
     /// Records a successful login and returns the user as it now is, with
     /// the time of the login before this one.
     pub fn record_login(&self, id: i64, now: i64) -> rusqlite::Result<Option<(User, Option<i64>)>> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let previous: Option<Option<i64>> = connection
             .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1")?
             .query_row([id], |row| row.get(0))
@@ -177,7 +182,7 @@ impl Database {
 
     /// Replaces a hash, for example with one at the configured cost.
     pub fn set_password_hash(&self, id: i64, password_hash: &str) -> rusqlite::Result<()> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         connection
             .prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
             .execute(params![id, password_hash])?;
@@ -187,7 +192,7 @@ impl Database {
     /// Sets a new password hash and ends every session of the user by
     /// bumping the epoch. Returns the new epoch, or `None` if the user is gone.
     pub fn change_password(&self, id: i64, password_hash: &str) -> rusqlite::Result<Option<i64>> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let mut statement = connection.prepare_cached(
             "UPDATE users SET password_hash = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1 RETURNING auth_epoch",
         )?;
@@ -198,7 +203,7 @@ impl Database {
 
     /// Disables or enables an account; either way its sessions end.
     pub fn set_disabled(&self, id: i64, disabled: bool) -> rusqlite::Result<bool> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let changed = connection
             .prepare_cached(
                 "UPDATE users SET disabled = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1",
@@ -209,7 +214,7 @@ impl Database {
 
     /// Deletes an account; its username and email are free again.
     pub fn delete_user(&self, id: i64) -> rusqlite::Result<bool> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let deleted = connection
             .prepare_cached("DELETE FROM users WHERE id = ?1")?
             .execute([id])?;
@@ -217,13 +222,13 @@ impl Database {
     }
 
     pub fn list_users(&self) -> rusqlite::Result<Vec<User>> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let mut statement = connection.prepare_cached("SELECT * FROM users ORDER BY id")?;
         statement.query_map([], user_from_row)?.collect()
     }
 
     pub fn insert_event(&self, event: &Event) -> rusqlite::Result<()> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         connection
             .prepare_cached(
                 "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count)
@@ -243,7 +248,7 @@ impl Database {
 
     /// The newest events first, of one user or of all.
     pub fn events(&self, user_id: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Event>> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         let mut statement = connection.prepare_cached(
             "SELECT at, event, user_id, identifier, ip, user_agent, count FROM auth_events
              WHERE ?1 IS NULL OR user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
@@ -265,7 +270,7 @@ impl Database {
 
     /// Deletes events older than `before`; returns how many.
     pub fn prune_events(&self, before: i64) -> rusqlite::Result<usize> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         connection
             .prepare_cached("DELETE FROM auth_events WHERE at < ?1")?
             .execute([before])
@@ -273,7 +278,7 @@ impl Database {
 
     /// A read that touches the file, for the health check.
     pub fn check(&self) -> rusqlite::Result<()> {
-        let connection = self.lock();
+        let connection = lock(&self.connection);
         connection
             .prepare_cached("SELECT count(*) FROM users")?
             .query_row([], |row| row.get::<_, i64>(0))?;
@@ -443,8 +448,7 @@ mod tests {
             .unwrap();
         let reopened = Database::open(&path).unwrap();
         assert!(reopened.user_by_username("alice").unwrap().is_some());
-        let version: i64 = reopened
-            .lock()
+        let version: i64 = lock(&reopened.connection)
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);

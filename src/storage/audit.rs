@@ -9,12 +9,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use serde_json::json;
 
-use crate::log::Logger;
 use crate::storage::{Database, Event};
+use crate::support::lock::lock;
+use crate::support::log::Logger;
 
 /// Longest identifier and user agent stored, in characters.
 const MAX_TEXT_CHARS: usize = 254;
@@ -42,12 +43,6 @@ fn clip(text: &str) -> String {
 }
 
 impl Audit {
-    fn pending(&self) -> MutexGuard<'_, HashMap<(String, String), i64>> {
-        self.throttled
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Logs the event and stores it.
     pub fn record(&self, db: &Database, log: &Logger, event: &AuthEvent, now: i64) {
         log.line(
@@ -72,7 +67,7 @@ impl Audit {
 
     /// Counts one throttled login attempt, to be written by `flush`.
     pub fn count_throttled(&self, identifier: &str, ip: IpAddr) {
-        let mut pending = self.pending();
+        let mut pending = lock(&self.throttled);
         let mut key = (clip(identifier), ip.to_string());
         if !pending.contains_key(&key) && pending.len() >= MAX_PENDING {
             key = (OVERFLOW_KEY.to_string(), String::new());
@@ -83,7 +78,7 @@ impl Audit {
     /// Writes the counted throttled attempts, one row (and one log line) per
     /// identifier and address.
     pub fn flush(&self, db: &Database, log: &Logger, now: i64) {
-        let pending = std::mem::take(&mut *self.pending());
+        let pending = std::mem::take(&mut *lock(&self.throttled));
         for ((identifier, ip), count) in pending {
             log.line(
                 "login_throttled",
@@ -137,13 +132,12 @@ fn store(db: &Database, log: &Logger, row: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LogFormat;
     use std::path::Path;
 
     #[test]
     fn throttled_attempts_become_one_row_per_pair() {
         let db = Database::open(Path::new(":memory:")).unwrap();
-        let log = Logger::new(LogFormat::Json);
+        let log = Logger::silent();
         let audit = Audit::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..1000 {
@@ -176,7 +170,7 @@ mod tests {
         for n in 0..(MAX_PENDING + 500) {
             audit.count_throttled(&format!("user{n}"), ip);
         }
-        let pending = audit.pending();
+        let pending = lock(&audit.throttled);
         assert_eq!(pending.len(), MAX_PENDING + 1);
         assert_eq!(pending[&(OVERFLOW_KEY.to_string(), String::new())], 500);
     }
@@ -184,7 +178,7 @@ mod tests {
     #[test]
     fn old_events_are_pruned() {
         let db = Database::open(Path::new(":memory:")).unwrap();
-        let log = Logger::new(LogFormat::Json);
+        let log = Logger::silent();
         let audit = Audit::default();
         let agent = "x".repeat(1000);
         let event = AuthEvent {

@@ -1,141 +1,17 @@
-//! What a request body must look like: one JSON object with the expected
-//! fields, and the rules for usernames, emails and passwords.
-//!
-//! Every problem is collected before answering, so a form can show all of
-//! them at once. Unknown fields are refused rather than ignored: a typo such
-//! as `remember_me` should not silently mean "no", and no field can be
-//! smuggled into an account (mass assignment, OWASP ASVS 4.0.3 V13.2.2).
+//! The rules for usernames, emails and passwords: pure functions from a
+//! value to the problem with it, shared by the API and the admin command.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt;
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::Value;
-
-use crate::error::ApiError;
-use crate::passwords::MAX_PASSWORD_BYTES;
-
-/// A request body's top-level fields. Built only from a JSON object whose
-/// keys are all different: with `{"password": "a", "password": "b"}` two
-/// parsers in a chain could each see a different password.
-pub struct Fields {
-    values: BTreeMap<String, Value>,
-    problems: BTreeMap<String, String>,
-}
-
-struct UniqueKeyObject(BTreeMap<String, Value>);
-
-impl<'de> Deserialize<'de> for UniqueKeyObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = UniqueKeyObject;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeyObject, A::Error> {
-                let mut values = BTreeMap::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if values.contains_key(&key) {
-                        return Err(de::Error::custom("duplicate key"));
-                    }
-                    values.insert(key, map.next_value()?);
-                }
-                Ok(UniqueKeyObject(values))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
-}
-
-impl Fields {
-    /// Parses a body that must be one JSON object in UTF-8. serde_json
-    /// refuses invalid UTF-8, lone surrogates and nesting over 128 levels.
-    pub fn parse(body: &[u8]) -> Result<Fields, ApiError> {
-        let UniqueKeyObject(values) =
-            serde_json::from_slice(body).map_err(|_| ApiError::InvalidJson)?;
-        Ok(Fields {
-            values,
-            problems: BTreeMap::new(),
-        })
-    }
-
-    fn problem(&mut self, field: &str, text: &str) {
-        self.problems
-            .entry(field.to_string())
-            .or_insert_with(|| text.to_string());
-    }
-
-    /// Records a problem found by a rule after reading.
-    pub fn reject(&mut self, field: &str, text: &str) {
-        self.problem(field, text);
-    }
-
-    /// A field that must be present and a string.
-    pub fn required_string(&mut self, field: &str) -> Option<String> {
-        match self.values.get(field) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                self.problem(field, "must be a string");
-                None
-            }
-            None => {
-                self.problem(field, "is required");
-                None
-            }
-        }
-    }
-
-    /// A string field that may be absent.
-    pub fn optional_string(&mut self, field: &str) -> Option<String> {
-        if self.values.contains_key(field) {
-            self.required_string(field)
-        } else {
-            None
-        }
-    }
-
-    /// A boolean that defaults to false when absent.
-    pub fn optional_bool(&mut self, field: &str) -> bool {
-        match self.values.get(field) {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.problem(field, "must be true or false");
-                false
-            }
-        }
-    }
-
-    /// Ends reading: any field not in `known` is a problem, and all problems
-    /// become one validation error.
-    pub fn finish(mut self, known: &[&str]) -> Result<(), ApiError> {
-        let unknown: Vec<String> = self
-            .values
-            .keys()
-            .filter(|k| !known.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for field in unknown {
-            self.problem(&field, "is not a known field");
-        }
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.problems))
-        }
-    }
-}
+use crate::auth::passwords::MAX_PASSWORD_BYTES;
 
 /// 3–32 ASCII letters, digits, `_`, `.`, `-`, starting with a letter or
 /// digit: an allowlist, so no look-alike Unicode or markup gets in
 /// (OWASP Input Validation Cheat Sheet; ASVS 4.0.3 V5.1.3).
 ///
 /// ```
-/// use auth_server::validation::check_username;
+/// use auth_server::auth::validation::check_username;
 /// assert!(check_username("alice_1").is_ok());
 /// assert!(check_username("<script>").is_err());
 /// ```
@@ -222,7 +98,7 @@ pub fn check_new_password(
 
 /// Django's list of 20,000 common passwords (BSD licence; see
 /// data/LICENSE-django-common-passwords.txt), lower-case, one a line.
-const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
 
 /// Whether a lower-cased password is on the common list, compared the way
 /// Django compares it (lower-cased, surrounding spaces ignored).
@@ -241,48 +117,6 @@ fn is_common(lowercase_password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fields_are_typed_and_reported_together() {
-        let mut fields =
-            Fields::parse(br#"{"username": 5, "remember": "yes", "extra": 1}"#).unwrap();
-        assert_eq!(fields.required_string("username"), None);
-        assert_eq!(fields.required_string("password"), None);
-        assert!(!fields.optional_bool("remember"));
-        let Err(ApiError::Validation(problems)) =
-            fields.finish(&["username", "password", "remember"])
-        else {
-            panic!("expected a validation error");
-        };
-        assert_eq!(problems["username"], "must be a string");
-        assert_eq!(problems["password"], "is required");
-        assert_eq!(problems["remember"], "must be true or false");
-        assert_eq!(problems["extra"], "is not a known field");
-    }
-
-    #[test]
-    fn bodies_that_are_not_one_clean_object_are_invalid_json() {
-        for body in [
-            &b""[..],
-            b"[]",
-            b"\"x\"",
-            b"{",
-            b"{\"a\":1,\"a\":2}",
-            b"{\"a\":\"\\ud800\"}",
-            b"{\"a\":\"\xff\"}",
-            b"{} {}",
-        ] {
-            assert!(
-                matches!(Fields::parse(body), Err(ApiError::InvalidJson)),
-                "{body:?}"
-            );
-        }
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
-        assert!(matches!(
-            Fields::parse(deep.as_bytes()),
-            Err(ApiError::InvalidJson)
-        ));
-    }
 
     #[test]
     fn usernames() {

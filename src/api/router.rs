@@ -3,7 +3,7 @@
 //! One table, read top to bottom, is the whole API surface; 404 and 405 (with
 //! the `Allow` header) fall out of it, and so does the answer to `OPTIONS`.
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 /// Everything the API does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,15 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/api/openapi.json", Endpoint::OpenApi),
 ];
 
+/// The path pattern of an endpoint, as the route table writes it: what the
+/// log names instead of the raw path, which may carry anything.
+pub fn pattern(endpoint: Endpoint) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(_, _, e)| *e == endpoint)
+        .map_or("unmatched", |(_, pattern, _)| pattern)
+}
+
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved<'p> {
@@ -53,7 +62,7 @@ pub enum Resolved<'p> {
 /// included, are 405 (OWASP ASVS 4.0.3 V14.5.1).
 ///
 /// ```
-/// use auth_server::router::{resolve, Endpoint, Resolved};
+/// use auth_server::api::router::{resolve, Endpoint, Resolved};
 /// assert_eq!(resolve("GET", "/api/user"), Ok(Resolved::Endpoint(Endpoint::User, None)));
 /// assert!(resolve("GET", "/api/nope").is_err());
 /// ```

@@ -1,0 +1,159 @@
+//! What every endpoint is given: the shared state ([`App`]), the request in
+//! hand ([`Context`]), and the shape of a successful answer ([`Reply`]).
+//!
+//! Built once at start-up and shared by all connection threads. Nothing
+//! here routes or writes responses; that is `pipeline`, one layer up.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::api::cookies::CookiePolicy;
+use crate::api::cors::Cors;
+use crate::auth::passwords::PasswordHasher;
+use crate::auth::sessions::{Lifetimes, SessionStore};
+use crate::auth::throttle::Throttle;
+use crate::http::Request;
+use crate::storage::Database;
+use crate::storage::audit::{Audit, AuthEvent};
+use crate::support::clock;
+use crate::support::config::Settings;
+use crate::support::log::Logger;
+
+/// Everything a handler may use.
+pub struct App {
+    pub settings: Settings,
+    pub db: Database,
+    pub sessions: SessionStore,
+    pub passwords: PasswordHasher,
+    pub cookies: CookiePolicy,
+    pub cors: Cors,
+    pub throttle: Throttle,
+    pub audit: Audit,
+    pub log: Logger,
+}
+
+/// Hashes that may wait for a bcrypt worker, per worker. Short on purpose:
+/// a login that would wait seconds is better refused with 503 at once.
+const HASH_QUEUE_PER_WORKER: usize = 2;
+
+impl App {
+    pub fn new(settings: Settings, db: Database, log: Logger) -> App {
+        let lifetimes = Lifetimes {
+            idle_secs: settings.session_idle_timeout_secs,
+            absolute_secs: settings.session_absolute_timeout_secs,
+            remember_secs: settings.remember_me_timeout_secs,
+        };
+        App {
+            sessions: SessionStore::new(lifetimes, settings.max_sessions),
+            passwords: PasswordHasher::new(
+                settings.bcrypt_cost,
+                settings.hash_workers,
+                settings.hash_workers * HASH_QUEUE_PER_WORKER,
+            ),
+            throttle: Throttle::new(
+                settings.login_failures_per_ip,
+                settings.registrations_per_hour,
+            ),
+            cookies: CookiePolicy {
+                secure: settings.cookie_secure,
+                same_site: settings.cookie_same_site,
+            },
+            cors: Cors::new(settings.cors_origins.clone()),
+            audit: Audit::default(),
+            settings,
+            db,
+            log,
+        }
+    }
+
+    /// Records an auth event (log line and audit row) about this request.
+    pub fn event(
+        &self,
+        kind: &'static str,
+        user_id: Option<i64>,
+        identifier: Option<&str>,
+        cx: &Context,
+    ) {
+        let event = AuthEvent {
+            kind,
+            user_id,
+            identifier,
+            ip: Some(cx.client_ip),
+            user_agent: Some(cx.user_agent()),
+        };
+        self.audit.record(&self.db, &self.log, &event, cx.now);
+    }
+
+    /// Periodic upkeep, run by a background thread: writes the counted
+    /// throttled attempts and prunes old audit rows.
+    pub fn maintain(&self, prune: bool) {
+        let now = clock::now();
+        self.audit.flush(&self.db, &self.log, now);
+        if prune {
+            self.audit
+                .prune(&self.db, &self.log, self.settings.audit_retention_days, now);
+        }
+    }
+}
+
+/// What an endpoint gets besides the shared state.
+pub struct Context<'r> {
+    pub request: &'r Request,
+    /// One clock reading per request, so every check in it agrees.
+    pub now: i64,
+    pub client_ip: IpAddr,
+    /// The value of the route's `{name}` segment, if it has one.
+    pub parameter: Option<&'r str>,
+}
+
+impl Context<'_> {
+    pub fn user_agent(&self) -> &str {
+        self.request.header("user-agent").unwrap_or("")
+    }
+}
+
+/// A successful answer: `{"success": true, "message", "data"}`.
+pub struct Reply {
+    pub status: u16,
+    pub message: &'static str,
+    pub data: Option<Value>,
+    pub set_cookie: Option<String>,
+    /// A JSON document sent as it is, outside the envelope (the OpenAPI
+    /// description, which tools read directly).
+    pub document: Option<&'static str>,
+}
+
+impl Reply {
+    pub fn ok(message: &'static str) -> Reply {
+        Reply {
+            status: 200,
+            message,
+            data: None,
+            set_cookie: None,
+            document: None,
+        }
+    }
+
+    pub fn document(json_text: &'static str) -> Reply {
+        Reply {
+            document: Some(json_text),
+            ..Reply::ok("")
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
+    pub fn with_data(mut self, data: Value) -> Reply {
+        self.data = Some(data);
+        self
+    }
+
+    pub fn with_cookie(mut self, set_cookie: String) -> Reply {
+        self.set_cookie = Some(set_cookie);
+        self
+    }
+}

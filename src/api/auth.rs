@@ -1,0 +1,133 @@
+//! Signing up, in and out: `POST /api/register`, `/api/login`,
+//! `/api/logout`.
+
+use serde_json::json;
+
+use crate::api::app::{App, Context, Reply};
+use crate::api::common::{check_new_password, check_password, session_cookie, too_many, user_json};
+use crate::api::cookies;
+use crate::api::error::ApiError;
+use crate::api::fields::Fields;
+use crate::auth::sessions::NewSession;
+use crate::auth::validation;
+use crate::storage::InsertError;
+
+pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let username = fields.required_string("username");
+    let email = fields.required_string("email");
+    let password = fields.required_string("password");
+
+    let username = username.filter(|u| match validation::check_username(u) {
+        Ok(()) => true,
+        Err(problem) => {
+            fields.reject("username", problem);
+            false
+        }
+    });
+    let email = email.and_then(|e| match validation::normalize_email(&e) {
+        Ok(normalized) => Some(normalized),
+        Err(problem) => {
+            fields.reject("email", problem);
+            None
+        }
+    });
+    if let Some(password) = &password {
+        let name = username.as_deref().unwrap_or("");
+        let address = email.as_deref().unwrap_or("");
+        check_new_password(app, &mut fields, "password", password, name, address);
+    }
+    let (username, email, password) = fields.finish(
+        &["username", "email", "password"],
+        (username, email, password),
+    )?;
+
+    // Counted only once the form is valid, so a typo costs no quota; and
+    // before bcrypt, so a refused attempt costs the server nothing.
+    app.throttle
+        .register_attempt(cx.client_ip, cx.now)
+        .map_err(too_many)?;
+    let hash = app.passwords.hash(&password)?;
+    let user = match app.db.insert_user(&username, &email, &hash, cx.now) {
+        Ok(user) => user,
+        Err(InsertError::UsernameTaken) => return Err(ApiError::UsernameTaken),
+        Err(InsertError::EmailTaken) => return Err(ApiError::EmailTaken),
+        Err(InsertError::Database(error)) => return Err(error.into()),
+    };
+    app.event("registered", Some(user.id), Some(&user.username), cx);
+    Ok(Reply::ok("Registered. You can now sign in.")
+        .with_status(201)
+        .with_data(json!({ "user": user_json(&user) })))
+}
+
+pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let identifier = match (
+        fields.optional_string("username"),
+        fields.optional_string("email"),
+    ) {
+        (Some(identifier), None) | (None, Some(identifier)) => Some(identifier),
+        (Some(_), Some(_)) => {
+            fields.reject("username", "give a username or an email, not both");
+            None
+        }
+        (None, None) => fields.required_string("username"),
+    };
+    let password = fields.required_string("password");
+    let remember = fields.optional_bool("remember");
+    let (identifier, password) = fields.finish(
+        &["username", "email", "password", "remember"],
+        (identifier, password),
+    )?;
+
+    let user = app.db.user_by_identifier(&identifier)?;
+    check_password(app, cx, &identifier, user.as_ref(), &password)?;
+    let Some(user) = user else {
+        return Err(ApiError::InvalidCredentials);
+    };
+
+    // The stored hash is upgraded while the password is at hand, so raising
+    // BCRYPT_COST reaches every active user.
+    if app.passwords.needs_rehash(&user.password_hash)
+        && let Ok(hash) = app.passwords.hash(&password)
+    {
+        app.db.set_password_hash(user.id, &hash)?;
+    }
+
+    // Whatever session the browser brought is ended, and a fresh token
+    // issued: an attacker who planted a token learns nothing (session
+    // fixation; OWASP ASVS 4.0.3 V3.2.1).
+    for token in cookies::session_tokens(cx.request) {
+        app.sessions.end(&token);
+    }
+    let Some((user, previous_login_at)) = app.db.record_login(user.id, cx.now)? else {
+        // Deleted between the check and now.
+        return Err(ApiError::InvalidCredentials);
+    };
+    let new_session = NewSession {
+        user_id: user.id,
+        auth_epoch: user.auth_epoch,
+        remember,
+        previous_login_at,
+        ip: cx.client_ip,
+        user_agent: cx.user_agent().to_string(),
+    };
+    let (token, session) = app
+        .sessions
+        .create(new_session, cx.now)
+        .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
+    app.event("login_ok", Some(user.id), Some(&identifier), cx);
+    Ok(Reply::ok("Signed in.")
+        .with_data(json!({ "user": user_json(&user) }))
+        .with_cookie(session_cookie(app, &token, &session, cx.now)))
+}
+
+pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    for token in cookies::session_tokens(cx.request) {
+        if let Some(session) = app.sessions.authenticate(&token, cx.now) {
+            app.event("logout", Some(session.user_id), None, cx);
+        }
+        app.sessions.end(&token);
+    }
+    Ok(Reply::ok("Signed out.").with_cookie(app.cookies.clear()))
+}

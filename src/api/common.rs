@@ -1,0 +1,109 @@
+//! What several endpoints share: the user object, the session cookie, the
+//! signed-in check, and the one place a password is checked.
+
+use serde_json::{Value, json};
+
+use crate::api::app::{App, Context};
+use crate::api::cookies;
+use crate::api::error::ApiError;
+use crate::api::fields::Fields;
+use crate::auth::sessions::{Session, Token};
+use crate::auth::validation;
+use crate::storage::User;
+use crate::support::clock;
+
+/// The user object of the contract. Never the hash.
+pub fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "created_at": clock::rfc3339(user.created_at),
+        "last_login_at": user.last_login_at.map(clock::rfc3339),
+    })
+}
+
+pub fn too_many(retry_after_secs: u64) -> ApiError {
+    ApiError::TooManyRequests { retry_after_secs }
+}
+
+/// Checks a new password against the registration rules, recording the
+/// problem on `field`.
+pub fn check_new_password(
+    app: &App,
+    fields: &mut Fields,
+    field: &str,
+    password: &str,
+    username: &str,
+    email: &str,
+) {
+    let min = app.settings.password_min_length;
+    if let Err(problem) = validation::check_new_password(password, min, username, email) {
+        fields.reject(field, &problem);
+    }
+}
+
+/// The `Set-Cookie` for a session: persistent (`Max-Age` = what is left of
+/// its life) only for "remember me".
+pub fn session_cookie(app: &App, token: &Token, session: &Session, now: i64) -> String {
+    let max_age = session.remember.then(|| session.absolute_end - now);
+    app.cookies.set(token, max_age)
+}
+
+/// The one place a password is checked: throttled first, then verified
+/// (against a dummy hash when there is no account), and counted either way.
+/// A wrong password, an unknown name and a disabled account get the same
+/// answer after the same amount of bcrypt work.
+pub fn check_password(
+    app: &App,
+    cx: &Context,
+    identifier: &str,
+    user: Option<&User>,
+    password: &str,
+) -> Result<(), ApiError> {
+    if let Err(retry_after_secs) = app.throttle.check_login(identifier, cx.client_ip, cx.now) {
+        app.audit.count_throttled(identifier, cx.client_ip);
+        return Err(too_many(retry_after_secs));
+    }
+    let stored_hash = user.map(|u| u.password_hash.as_str());
+    let matches = app.passwords.verify(password, stored_hash)?;
+    if matches && user.is_some_and(|u| !u.disabled) {
+        app.throttle.record_login_success(identifier, cx.client_ip);
+        return Ok(());
+    }
+    app.throttle
+        .record_login_failure(identifier, cx.client_ip, cx.now);
+    app.event("login_failed", user.map(|u| u.id), Some(identifier), cx);
+    Err(ApiError::InvalidCredentials)
+}
+
+/// The signed-in user behind a request.
+pub struct SignedIn {
+    pub token: Token,
+    pub session: Session,
+    pub user: User,
+}
+
+/// The first cookie token that names a live session of an existing,
+/// enabled user whose account has not changed since the login (same auth
+/// epoch); otherwise 401. Each success restarts the session's idle timer.
+pub fn signed_in(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
+    for token in cookies::session_tokens(cx.request) {
+        let Some(session) = app.sessions.authenticate(&token, cx.now) else {
+            continue;
+        };
+        match app.db.user_by_id(session.user_id)? {
+            Some(user) if !user.disabled && user.auth_epoch == session.auth_epoch => {
+                return Ok(SignedIn {
+                    token,
+                    session,
+                    user,
+                });
+            }
+            // Deleted, disabled, or changed (perhaps by another process):
+            // this session is over.
+            _ => app.sessions.end(&token),
+        }
+    }
+    Err(ApiError::Unauthenticated)
+}

@@ -1,0 +1,22 @@
+//! The API layer: what the JSON endpoints mean.
+//!
+//! From the top: [`pipeline`] (the HTTP layer's `Service`: origin check,
+//! routing, content type, dispatch, headers, logging), the handlers, one
+//! file per resource ([`auth`], [`account`], [`sessions`], [`health`]),
+//! what the handlers share ([`common`]), and below those the pieces
+//! ([`app`], [`router`], [`fields`], [`error`], [`cookies`], [`cors`],
+//! [`client_ip`]).
+
+pub mod account;
+pub mod app;
+pub mod auth;
+pub mod client_ip;
+pub mod common;
+pub mod cookies;
+pub mod cors;
+pub mod error;
+pub mod fields;
+pub mod health;
+pub mod pipeline;
+pub mod router;
+pub mod sessions;

@@ -1,0 +1,204 @@
+//! The path every request takes, in order: check the origin, route, check
+//! the body's type, call the endpoint, then add the headers every response
+//! carries and log one line (and, for a 5xx, one more with its cause).
+//!
+//! This is the top of the API layer and the only module that implements the
+//! HTTP layer's [`Service`]; the handlers below it never see a `Response`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::api::app::{App, Context, Reply};
+use crate::api::cors::{Cors, Origin};
+use crate::api::error::ApiError;
+use crate::api::router::{self, Endpoint, Resolved};
+use crate::api::{account, auth, client_ip, health, sessions};
+use crate::http::{Refusal, Request, Response, Service};
+use crate::support::clock;
+
+/// Which handler serves each endpoint of the route table.
+fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::Register => auth::register(app, cx),
+        Endpoint::Login => auth::login(app, cx),
+        Endpoint::Logout => auth::logout(app, cx),
+        Endpoint::User => account::current_user(app, cx),
+        Endpoint::Dashboard => account::dashboard(app, cx),
+        Endpoint::ChangePassword => account::change_password(app, cx),
+        Endpoint::DeleteAccount => account::delete_account(app, cx),
+        Endpoint::ListSessions => sessions::list_sessions(app, cx),
+        Endpoint::RevokeSession => sessions::revoke_session(app, cx),
+        Endpoint::LogoutAll => sessions::logout_all(app, cx),
+        Endpoint::Health => health::health(app),
+        Endpoint::OpenApi => Ok(health::openapi()),
+    }
+}
+
+/// Parse, check, act: everything that decides the response. On success,
+/// also the route pattern that matched (for the log).
+fn respond(
+    app: &App,
+    request: &Request,
+    origin: &Origin,
+    client_ip: IpAddr,
+    route: &mut &'static str,
+) -> Result<Response, ApiError> {
+    if Cors::forbids(origin, &request.method) {
+        return Err(ApiError::OriginNotAllowed);
+    }
+    let (endpoint, parameter) = match router::resolve(&request.method, &request.path)? {
+        Resolved::Options(allow) => return Ok(Cors::preflight(origin, &allow)),
+        Resolved::Endpoint(endpoint, parameter) => (endpoint, parameter),
+    };
+    *route = router::pattern(endpoint);
+    // A JSON content type cannot be sent cross-origin without a preflight,
+    // so refusing every other type closes the "simple request" route around
+    // CORS (OWASP CSRF Prevention Cheat Sheet).
+    if !request.body.is_empty() && !is_json(request) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let context = Context {
+        request,
+        now: clock::now(),
+        client_ip,
+        parameter,
+    };
+    dispatch(app, endpoint, &context).map(into_response)
+}
+
+fn into_response(reply: Reply) -> Response {
+    if let Some(document) = reply.document {
+        return json_response(reply.status, document);
+    }
+    let mut body = json!({ "success": true, "message": reply.message });
+    if let Some(data) = reply.data {
+        body["data"] = data;
+    }
+    let mut response = json_response(reply.status, body.to_string());
+    if let Some(cookie) = reply.set_cookie {
+        response.add_header("Set-Cookie", cookie);
+    }
+    response
+}
+
+fn json_response(status: u16, body: impl Into<Vec<u8>>) -> Response {
+    Response::new(status)
+        .with_header("Content-Type", "application/json")
+        .with_body(body)
+}
+
+fn error_response(error: &ApiError) -> Response {
+    let mut response = json_response(error.parts().0, error.body().to_string());
+    response.headers.extend(error.headers());
+    response
+}
+
+/// The headers on every response, errors and refusals included.
+fn finish(response: &mut Response, origin: &Origin, request_id: &str) {
+    Cors::add_headers(origin, response);
+    // A JSON API is never a page: nothing may render, frame, cache or sniff
+    // it (OWASP REST Security and HTTP Headers cheat sheets).
+    for (name, value) in [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", "no-store"),
+        (
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    ] {
+        response.add_header(name, value);
+    }
+    response.add_header("X-Request-Id", request_id.to_string());
+}
+
+/// 64 bits in hex, unique per process and unpredictable: a counter passed
+/// through a hash keyed with the process's random seed (no system call per
+/// request). Unlike a bare counter it says nothing about how busy the server
+/// is.
+fn new_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}", KEY.get_or_init(RandomState::new).hash_one(n))
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(request: &Request) -> bool {
+    request.header("content-type").is_some_and(|value| {
+        let media_type = value.split(';').next().unwrap_or("").trim();
+        media_type.eq_ignore_ascii_case("application/json")
+    })
+}
+
+impl Service for App {
+    fn handle(&self, request: &Request) -> Response {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let origin = self.cors.origin(request);
+        let client = client_ip::client_ip(request, self.settings.trust_proxy);
+        let mut route = "unmatched";
+        let mut response = match respond(self, request, &origin, client, &mut route) {
+            Ok(response) => response,
+            Err(error) => {
+                // Every 5xx says why, once, with what ties it to the
+                // request: the client only ever sees the fixed message.
+                if let Some(cause) = error.cause() {
+                    self.log.line(
+                        "error",
+                        &[
+                            ("request_id", json!(request_id)),
+                            ("route", json!(route)),
+                            ("status", json!(error.parts().0)),
+                            ("cause", json!(cause)),
+                        ],
+                    );
+                }
+                error_response(&error)
+            }
+        };
+        finish(&mut response, &origin, &request_id);
+        // The path only: a query string may carry what should never be
+        // logged (OWASP ASVS 4.0.3 V7.1.1).
+        self.log.line(
+            "request",
+            &[
+                ("method", json!(request.method)),
+                ("path", json!(request.path)),
+                ("status", json!(response.status)),
+                (
+                    "duration_ms",
+                    json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+                ),
+                ("request_id", json!(request_id)),
+                ("client", json!(client.to_string())),
+            ],
+        );
+        response
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Response {
+        let mut response = error_response(&ApiError::Http(refusal));
+        let request_id = new_request_id();
+        finish(&mut response, &Origin::Absent, &request_id);
+        self.log.line(
+            "refused",
+            &[
+                ("status", json!(response.status)),
+                ("request_id", json!(request_id)),
+            ],
+        );
+        response
+    }
+
+    fn log_error(&self, message: &str) {
+        self.log.line("error", &[("message", json!(message))]);
+    }
+}

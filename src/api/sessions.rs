@@ -1,0 +1,72 @@
+//! The account's sessions: `GET /api/sessions`, `DELETE /api/sessions/{id}`,
+//! `POST /api/logout-all`.
+
+use serde_json::{Value, json};
+
+use crate::api::app::{App, Context, Reply};
+use crate::api::common::{SignedIn, signed_in};
+use crate::api::error::ApiError;
+use crate::support::clock;
+
+/// The public handle of a session: 16 hex digits.
+fn public_id_text(public_id: u64) -> String {
+    format!("{public_id:016x}")
+}
+
+pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let SignedIn {
+        token: current,
+        user,
+        ..
+    } = signed_in(app, cx)?;
+    let sessions: Vec<Value> = app
+        .sessions
+        .live_for_user(user.id, cx.now)
+        .into_iter()
+        .map(|(token, session)| {
+            json!({
+                "id": public_id_text(session.public_id),
+                "created_at": clock::rfc3339(session.created_at),
+                "last_seen_at": clock::rfc3339(session.last_seen_at),
+                "expires_at": clock::rfc3339(session.expires_at()),
+                "ip": session.ip.to_string(),
+                "user_agent": session.user_agent,
+                "current": token == current,
+            })
+        })
+        .collect();
+    Ok(Reply::ok("ok").with_data(json!({ "sessions": sessions })))
+}
+
+pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let SignedIn {
+        token: current,
+        user,
+        ..
+    } = signed_in(app, cx)?;
+    // Anything that is not 16 hex digits names no session: 404, like an id
+    // of someone else's session, so ids cannot be probed.
+    let public_id = cx
+        .parameter
+        .filter(|id| id.len() == 16)
+        .and_then(|id| u64::from_str_radix(id, 16).ok())
+        .ok_or(ApiError::NotFound)?;
+    let ended = app
+        .sessions
+        .end_by_public_id(user.id, public_id, cx.now)
+        .ok_or(ApiError::NotFound)?;
+    app.event("session_revoked", Some(user.id), None, cx);
+    let reply = Reply::ok("Session ended.");
+    Ok(if ended == current {
+        reply.with_cookie(app.cookies.clear())
+    } else {
+        reply
+    })
+}
+
+pub fn logout_all(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let SignedIn { user, .. } = signed_in(app, cx)?;
+    app.sessions.end_all_for_user(user.id, None);
+    app.event("logged_out_everywhere", Some(user.id), None, cx);
+    Ok(Reply::ok("Signed out everywhere.").with_cookie(app.cookies.clear()))
+}

@@ -1,0 +1,8 @@
+//! The auth core: sessions, password hashing, throttling and the rules for
+//! what a username, email or password may be. Knows nothing of HTTP or JSON;
+//! the API layer above turns its answers into responses.
+
+pub mod passwords;
+pub mod sessions;
+pub mod throttle;
+pub mod validation;
