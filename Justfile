@@ -17,6 +17,10 @@ lint:
 ci:
     bash .ci/run
 
-# Load benchmarks (needs wrk); figures go into BENCHMARKS.md.
+# Load and footprint benchmarks (need wrk and curl); figures go into
+# BENCHMARKS.md with the command and the machine.
 bench:
-    bash benches/run.sh
+    bash benches/http_layer.sh
+    bash benches/throughput.sh
+    bash benches/login_flood.sh
+    python3 benches/footprint.py

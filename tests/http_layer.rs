@@ -1,4 +1,4 @@
-//! The HTTP layer's contract (shared/spec/HTTP.md), checked over raw TCP
+//! The HTTP layer's contract (docs/http.md), checked over raw TCP
 //! against the real binary with its real limits and deadlines.
 
 mod common;

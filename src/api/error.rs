@@ -224,7 +224,12 @@ impl From<rusqlite::Error> for ApiError {
     /// 500. Either way the SQLite error text is the logged cause.
     fn from(error: rusqlite::Error) -> ApiError {
         use rusqlite::ErrorCode as Code;
-        let cause = format!("database: {error}");
+        let cause = match &error {
+            rusqlite::Error::SqliteFailure(failure, _) => {
+                format!("database: {error} (SQLite code {})", failure.extended_code)
+            }
+            _ => format!("database: {error}"),
+        };
         match error.sqlite_error_code() {
             Some(Code::DatabaseBusy | Code::DatabaseLocked) => ApiError::busy(cause),
             Some(Code::DiskFull | Code::ReadOnly | Code::SystemIoFailure | Code::CannotOpen) => {
@@ -253,6 +258,29 @@ mod tests {
         assert_eq!(body["error"]["fields"]["username"], "is required");
         assert_eq!(body["error"]["fields"]["email"], "must be a string");
         assert!(ApiError::NotFound.body()["error"].get("fields").is_none());
+    }
+
+    #[test]
+    fn storage_trouble_is_503_and_other_database_errors_500() {
+        use rusqlite::ffi;
+        let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        for code in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_CANTOPEN,
+        ] {
+            let error = ApiError::from(failure(code));
+            assert_eq!(error.parts().0, 503, "{code}");
+            assert_eq!(error.headers()[0].1, RETRY_AFTER_STORAGE_SECS.to_string());
+        }
+        assert_eq!(
+            ApiError::from(failure(ffi::SQLITE_BUSY)).headers()[0].1,
+            RETRY_AFTER_BUSY_SECS.to_string()
+        );
+        let corrupt = ApiError::from(failure(ffi::SQLITE_CORRUPT));
+        assert_eq!(corrupt.parts().0, 500);
+        assert!(corrupt.cause().unwrap().starts_with("database: "));
     }
 
     #[test]

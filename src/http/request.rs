@@ -85,7 +85,7 @@ pub(crate) struct Head {
     pub keep_alive: bool,
 }
 
-/// The most headers any configuration may allow (HTTP.md: 64).
+/// The most headers any configuration may allow (docs/http.md: 64).
 pub const MAX_HEADERS_CEILING: usize = 64;
 
 /// The limits that apply while parsing a head.

@@ -193,7 +193,7 @@ impl Vars<'_> {
             None => Ok(default),
             Some("true" | "1") => Ok(true),
             Some("false" | "0") => Ok(false),
-            Some(_) => Err(error(name, "true or false")),
+            Some(_) => Err(error(name, "true, false, 1 or 0")),
         }
     }
 }
