@@ -1,6 +1,6 @@
 -- auth-server schema, version 2. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
--- src/storage.rs migrates older files in place (MIGRATIONS there).
+-- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
