@@ -9,7 +9,9 @@
 //! Exit codes: 0 done, 1 no such user or refused, 2 usage.
 
 use std::io::{BufRead, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::validation;
@@ -188,9 +190,10 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
         &user.email,
     )
     .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
-    let hash = PasswordHasher::new(settings.bcrypt_cost, 1, 1)
-        .hash(password)
-        .map_err(|_| Failure::Refused("cannot hash the password".into()))?;
+    // One hash, nobody else in the queue: the budget never matters.
+    let hash = PasswordHasher::new(settings.bcrypt_cost, 1, Duration::from_secs(60))
+        .hash(password, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .map_err(|error| Failure::Refused(format!("cannot hash the password: {error:?}")))?;
     db.change_password(user.id, &hash)
         .map_err(database_failure)?;
     audit(db, settings, "admin_password_set", &user);

@@ -88,6 +88,14 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
 
     let limits = Limits {
         max_connections: settings.max_connections,
+        // Behind a trusted proxy every connection comes from the proxy, so
+        // a per-address cap would cap everyone together; the proxy enforces
+        // it instead (nginx limit_conn; see deploy/).
+        max_connections_per_peer: if settings.trust_proxy {
+            usize::MAX
+        } else {
+            settings.max_connections_per_ip
+        },
         ..Limits::default()
     };
     let server = match Server::bind((settings.host, settings.port), limits) {

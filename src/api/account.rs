@@ -56,7 +56,7 @@ pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let (current, new) = fields.finish(&["current_password", "new_password"], (current, new))?;
 
     check_password(app, cx, &user.username, Some(&user), &current)?;
-    let hash = app.passwords.hash(&new)?;
+    let hash = app.passwords.hash(&new, cx.client_group)?;
     let Some(epoch) = app.db.change_password(user.id, &hash)? else {
         return Err(ApiError::Unauthenticated);
     };

@@ -5,6 +5,7 @@
 //! here routes or writes responses; that is `pipeline`, one layer up.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -33,10 +34,6 @@ pub struct App {
     pub log: Logger,
 }
 
-/// Hashes that may wait for a bcrypt worker, per worker. Short on purpose:
-/// a login that would wait seconds is better refused with 503 at once.
-const HASH_QUEUE_PER_WORKER: usize = 2;
-
 impl App {
     pub fn new(settings: Settings, db: Database, log: Logger) -> App {
         let lifetimes = Lifetimes {
@@ -49,7 +46,7 @@ impl App {
             passwords: PasswordHasher::new(
                 settings.bcrypt_cost,
                 settings.hash_workers,
-                settings.hash_workers * HASH_QUEUE_PER_WORKER,
+                Duration::from_secs(settings.hash_queue_wait_secs),
             ),
             throttle: Throttle::new(
                 settings.login_failures_per_ip,
@@ -103,6 +100,9 @@ pub struct Context<'r> {
     /// One clock reading per request, so every check in it agrees.
     pub now: i64,
     pub client_ip: IpAddr,
+    /// The client's address group (`http::address_group`: IPv6 by /64), the
+    /// key of every per-client rule: throttling and the hash queue's turns.
+    pub client_group: IpAddr,
     /// The value of the route's `{name}` segment, if it has one.
     pub parameter: Option<&'r str>,
 }

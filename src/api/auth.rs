@@ -45,9 +45,9 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // Counted only once the form is valid, so a typo costs no quota; and
     // before bcrypt, so a refused attempt costs the server nothing.
     app.throttle
-        .register_attempt(cx.client_ip, cx.now)
+        .register_attempt(cx.client_group, cx.now)
         .map_err(too_many)?;
-    let hash = app.passwords.hash(&password)?;
+    let hash = app.passwords.hash(&password, cx.client_group)?;
     let user = match app.db.insert_user(&username, &email, &hash, cx.now) {
         Ok(user) => user,
         Err(InsertError::UsernameTaken) => return Err(ApiError::UsernameTaken),
@@ -89,7 +89,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // The stored hash is upgraded while the password is at hand, so raising
     // BCRYPT_COST reaches every active user.
     if app.passwords.needs_rehash(&user.password_hash)
-        && let Ok(hash) = app.passwords.hash(&password)
+        && let Ok(hash) = app.passwords.hash(&password, cx.client_group)
     {
         app.db.set_password_hash(user.id, &hash)?;
     }

@@ -50,10 +50,11 @@ pub fn session_cookie(app: &App, token: &Token, session: &Session, now: i64) -> 
     app.cookies.set(token, max_age)
 }
 
-/// The one place a password is checked: throttled first, then verified
-/// (against a dummy hash when there is no account), and counted either way.
-/// A wrong password, an unknown name and a disabled account get the same
-/// answer after the same amount of bcrypt work.
+/// The one place a password is checked: a failure slot reserved first (or
+/// 429), then verified (against a dummy hash when there is no account), and
+/// the slot kept for a failure, given back for a success. A wrong password,
+/// an unknown name and a disabled account get the same answer after the
+/// same amount of bcrypt work.
 pub fn check_password(
     app: &App,
     cx: &Context,
@@ -61,18 +62,29 @@ pub fn check_password(
     user: Option<&User>,
     password: &str,
 ) -> Result<(), ApiError> {
-    if let Err(retry_after_secs) = app.throttle.check_login(identifier, cx.client_ip, cx.now) {
-        app.audit.count_throttled(identifier, cx.client_ip);
-        return Err(too_many(retry_after_secs));
-    }
+    let reservation = match app
+        .throttle
+        .reserve_login(identifier, cx.client_group, cx.now)
+    {
+        Ok(reservation) => reservation,
+        Err(retry_after_secs) => {
+            app.audit.count_throttled(identifier, cx.client_ip);
+            return Err(too_many(retry_after_secs));
+        }
+    };
     let stored_hash = user.map(|u| u.password_hash.as_str());
-    let matches = app.passwords.verify(password, stored_hash)?;
+    let matches = match app.passwords.verify(password, stored_hash, cx.client_group) {
+        Ok(matches) => matches,
+        Err(error) => {
+            // Not checked (the queue was full): not a failure either.
+            app.throttle.release(reservation);
+            return Err(error.into());
+        }
+    };
     if matches && user.is_some_and(|u| !u.disabled) {
-        app.throttle.record_login_success(identifier, cx.client_ip);
+        app.throttle.login_succeeded(reservation);
         return Ok(());
     }
-    app.throttle
-        .record_login_failure(identifier, cx.client_ip, cx.now);
     app.event("login_failed", user.map(|u| u.id), Some(identifier), cx);
     Err(ApiError::InvalidCredentials)
 }

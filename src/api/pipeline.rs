@@ -19,7 +19,7 @@ use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
 use crate::api::router::{self, Endpoint, Resolved};
 use crate::api::{account, auth, client_ip, health, sessions};
-use crate::http::{Refusal, Request, Response, Service};
+use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
 
 /// Which handler serves each endpoint of the route table.
@@ -67,6 +67,7 @@ fn respond(
         request,
         now: clock::now(),
         client_ip,
+        client_group: address_group(client_ip),
         parameter,
     };
     dispatch(app, endpoint, &context).map(into_response)

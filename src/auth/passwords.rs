@@ -11,12 +11,11 @@
 //! contract accepts and which bcrypt does use in full. Checking the length
 //! here gives the contract's limit with nothing cut.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use crate::support::lock::lock;
+use crate::auth::hash_queue::{HashQueue, QueueError};
 
 /// The most bytes of UTF-8 bcrypt reads.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -31,91 +30,90 @@ const DUMMY_PASSWORD: &str = "not a real password, only here for timing";
 /// Why a password could not be hashed or checked.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HashError {
-    /// Every worker is busy and the queue is full: try again in
+    /// The wait for a worker would be over the budget: try again in
     /// `retry_after_secs`.
     Busy { retry_after_secs: u64 },
     /// bcrypt failed (the OS random source, or a worker died): why.
     Failed(String),
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+impl From<QueueError> for HashError {
+    fn from(error: QueueError) -> HashError {
+        match error {
+            // Whole seconds, rounded up, at least one (RFC 9110 §10.2.3).
+            QueueError::OverBudget { expected_wait } => HashError::Busy {
+                retry_after_secs: expected_wait.as_secs_f64().ceil().max(1.0) as u64,
+            },
+            QueueError::WorkerStopped => HashError::Failed("a hash worker stopped".into()),
+        }
+    }
+}
 
-/// bcrypt runs on its own small pool of threads with a short queue.
-///
-/// bcrypt is slow on purpose (about 200 ms at cost 12 on one core), so a
-/// flood of logins could otherwise occupy every core and every connection
-/// thread. With the pool, at most `workers` hashes run at once, a few more
-/// wait, and the rest are refused at once with 503; requests that need no
-/// hash never wait behind it.
+/// bcrypt at the configured cost, run on the fair queue of
+/// [`crate::auth::hash_queue`], so requests that need no hash never wait
+/// behind it and a flood from one address cannot starve another.
 pub struct PasswordHasher {
     cost: u32,
     dummy_hash: OnceLock<String>,
-    jobs: SyncSender<Job>,
+    queue: HashQueue,
+}
+
+/// A first guess of one hash's time before any is measured: bcrypt doubles
+/// with each cost step, about 50 µs per unit on a current core (cost 12 ≈
+/// 200 ms). The running average replaces it within a few hashes.
+fn first_estimate(cost: u32) -> Duration {
+    Duration::from_micros(50).saturating_mul(1u32.checked_shl(cost).unwrap_or(u32::MAX))
 }
 
 impl PasswordHasher {
-    /// Starts `workers` hashing threads with room for `queue` waiting jobs.
-    pub fn new(cost: u32, workers: usize, queue: usize) -> PasswordHasher {
-        let (jobs, waiting) = mpsc::sync_channel::<Job>(queue);
-        let waiting = Arc::new(Mutex::new(waiting));
-        for n in 0..workers.max(1) {
-            let waiting = Arc::clone(&waiting);
-            // If a thread cannot start, the others still serve; with none,
-            // every job is answered Busy, never hung.
-            let _ = thread::Builder::new()
-                .name(format!("bcrypt-{n}"))
-                .spawn(move || work(&waiting));
-        }
+    /// `workers` hashing threads; a request waits at most about `budget`
+    /// for one of them.
+    pub fn new(cost: u32, workers: usize, budget: Duration) -> PasswordHasher {
         PasswordHasher {
             cost,
             dummy_hash: OnceLock::new(),
-            jobs,
+            queue: HashQueue::new(workers, budget, first_estimate(cost)),
         }
     }
 
-    /// Runs `job` on the pool and waits for its answer.
-    fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let (answer, answered) = mpsc::sync_channel(1);
-        let wrapped: Job = Box::new(move || {
-            let _ = answer.send(job());
-        });
-        self.jobs.try_send(wrapped).map_err(|_| HashError::Busy {
-            retry_after_secs: 1,
-        })?;
-        answered
-            .recv()
-            .map_err(|_| HashError::Failed("a hash worker stopped".into()))
-    }
-
-    /// A salted bcrypt hash at the configured cost, computed on the pool.
-    pub fn hash(&self, password: &str) -> Result<String, HashError> {
+    /// A salted bcrypt hash at the configured cost, computed in `client`'s
+    /// turn.
+    pub fn hash(&self, password: &str, client: IpAddr) -> Result<String, HashError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(HashError::Failed("a password over 72 bytes".into()));
         }
         let (password, cost) = (password.to_string(), self.cost);
-        self.run(move || bcrypt::hash(password, cost))?
+        self.queue
+            .run(client, move || bcrypt::hash(password, cost))?
             .map_err(|error| HashError::Failed(error.to_string()))
     }
 
-    /// Whether `password` matches `stored`. With no stored hash (unknown
-    /// user) a dummy hash of the same cost is checked anyway and the answer
-    /// is no, so the time taken does not tell whether the account exists
-    /// (OWASP Authentication Cheat Sheet, "Authentication Responses").
-    pub fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, HashError> {
-        // Too long to have been registered: no stored hash can match it,
-        // known user or not, so both answer at once.
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Ok(false);
-        }
-        let is_real = stored.is_some();
+    /// Whether `password` matches `stored`, checked in `client`'s turn.
+    ///
+    /// Every answer costs one bcrypt verify at the account's cost, so
+    /// neither the time nor the load tells a wrong password from an unknown
+    /// account or an overlong password (OWASP Authentication Cheat Sheet,
+    /// "Authentication Responses"): with no stored hash a dummy hash of the
+    /// configured cost is checked, and a password over 72 bytes, which no
+    /// stored hash can match, is replaced by one that cannot match either.
+    pub fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+        client: IpAddr,
+    ) -> Result<bool, HashError> {
+        let can_match = stored.is_some() && password.len() <= MAX_PASSWORD_BYTES;
         let hash = stored.unwrap_or_else(|| self.dummy_hash()).to_string();
-        let password = password.to_string();
+        let password = if password.len() <= MAX_PASSWORD_BYTES {
+            password.to_string()
+        } else {
+            DUMMY_PASSWORD.to_string()
+        };
         // A malformed stored hash is a mismatch, never an error page.
-        let matches = self.run(move || bcrypt::verify(password, &hash).unwrap_or(false))?;
-        Ok(matches && is_real)
+        let matches = self.queue.run(client, move || {
+            bcrypt::verify(password, &hash).unwrap_or(false)
+        })?;
+        Ok(matches && can_match)
     }
 
     /// Whether a stored hash was made at another cost and should be
@@ -127,13 +125,21 @@ impl PasswordHasher {
     }
 
     /// Computes the dummy hash ahead of the first unknown-user login, which
-    /// would otherwise take twice as long as any other.
+    /// would otherwise take twice as long as any other, and uses its time as
+    /// the queue's first measured average.
     pub fn warm_up(&self) {
+        let started = Instant::now();
         self.dummy_hash();
+        self.queue.set_average(started.elapsed());
+    }
+
+    /// Jobs waiting for a hash worker now.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.depth()
     }
 
     fn dummy_hash(&self) -> &str {
-        // Made off the pool, once. Hashing a short ASCII string at a valid
+        // Made off the queue, once. Hashing a short ASCII string at a valid
         // cost fails only if the OS random source does; the empty string
         // then simply never verifies.
         self.dummy_hash
@@ -141,94 +147,100 @@ impl PasswordHasher {
     }
 }
 
-/// A worker: take the next job, run it, repeat until the hasher is gone.
-/// A job that panics loses only its own answer (the caller sees `Failed`).
-fn work(waiting: &Mutex<Receiver<Job>>) {
-    loop {
-        let next = lock(waiting).recv();
-        let Ok(job) = next else {
-            return;
-        };
-        let _ = catch_unwind(AssertUnwindSafe(job));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
     fn hasher(cost: u32) -> PasswordHasher {
-        PasswordHasher::new(cost, 2, 4)
+        PasswordHasher::new(cost, 2, Duration::from_secs(5))
     }
 
     #[test]
     fn verifies_and_refuses() {
         let hasher = hasher(4);
-        let hash = hasher.hash("correct horse battery staple").unwrap();
+        let hash = hasher.hash("correct horse battery staple", ME).unwrap();
         assert!(hash.starts_with("$2b$04$"));
         assert_eq!(
-            hasher.verify("correct horse battery staple", Some(&hash)),
+            hasher.verify("correct horse battery staple", Some(&hash), ME),
             Ok(true)
         );
         assert_eq!(
-            hasher.verify("correct horse battery stapl", Some(&hash)),
+            hasher.verify("correct horse battery stapl", Some(&hash), ME),
             Ok(false)
         );
         assert_eq!(
-            hasher.verify(DUMMY_PASSWORD, None),
+            hasher.verify(DUMMY_PASSWORD, None, ME),
             Ok(false),
             "the dummy never admits anyone"
         );
-        assert_eq!(hasher.verify("x", Some("not a hash")), Ok(false));
+        assert_eq!(hasher.verify("x", Some("not a hash"), ME), Ok(false));
     }
 
     #[test]
     fn never_truncates() {
         let hasher = hasher(4);
-        assert!(hasher.hash(&"a".repeat(73)).is_err());
-        let hash = hasher.hash(&"a".repeat(72)).unwrap();
-        assert_eq!(hasher.verify(&"a".repeat(72), Some(&hash)), Ok(true));
+        assert!(hasher.hash(&"a".repeat(73), ME).is_err());
+        let hash = hasher.hash(&"a".repeat(72), ME).unwrap();
+        assert_eq!(hasher.verify(&"a".repeat(72), Some(&hash), ME), Ok(true));
         assert_eq!(
-            hasher.verify(&format!("{}X", "a".repeat(72)), Some(&hash)),
+            hasher.verify(&format!("{}X", "a".repeat(72)), Some(&hash), ME),
             Ok(false)
         );
         // All 72 bytes count: the last one changes the hash.
-        let other = hasher.hash(&format!("{}b", "a".repeat(71))).unwrap();
-        assert_eq!(hasher.verify(&"a".repeat(72), Some(&other)), Ok(false));
+        let other = hasher.hash(&format!("{}b", "a".repeat(71)), ME).unwrap();
+        assert_eq!(hasher.verify(&"a".repeat(72), Some(&other), ME), Ok(false));
+    }
+
+    #[test]
+    fn an_overlong_password_costs_a_verify_like_any_other() {
+        let hasher = PasswordHasher::new(10, 1, Duration::from_secs(5));
+        let hash = hasher.hash("correct horse battery staple", ME).unwrap();
+        let time = |password: &str| {
+            let started = Instant::now();
+            assert_eq!(hasher.verify(password, Some(&hash), ME), Ok(false));
+            started.elapsed()
+        };
+        let wrong = time("wrong horse battery staple");
+        let overlong = time(&"a".repeat(100));
+        // Generous: the two differ by noise, not by a whole hash.
+        assert!(overlong * 3 > wrong, "{overlong:?} vs {wrong:?}");
     }
 
     #[test]
     fn same_password_different_salts() {
         let hasher = hasher(4);
         assert_ne!(
-            hasher.hash("same password").unwrap(),
-            hasher.hash("same password").unwrap()
+            hasher.hash("same password", ME).unwrap(),
+            hasher.hash("same password", ME).unwrap()
         );
     }
 
     #[test]
     fn rehash_when_cost_differs() {
-        let old = hasher(4).hash("pw").unwrap();
+        let old = hasher(4).hash("pw", ME).unwrap();
         assert!(hasher(5).needs_rehash(&old));
         assert!(!hasher(4).needs_rehash(&old));
     }
 
     #[test]
-    fn a_full_pool_answers_busy_at_once() {
-        // One worker, one queue slot, slow hashes: of eight at once, at most
-        // two are taken and the rest are refused without waiting.
-        let hasher = PasswordHasher::new(12, 1, 1);
-        let answers: Vec<Result<String, HashError>> = thread::scope(|scope| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| hasher.hash("some password")))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let busy = answers
-            .iter()
-            .filter(|a| matches!(a, Err(HashError::Busy { .. })))
-            .count();
-        assert!(busy >= 6, "{busy} busy of 8");
-        assert!(answers.iter().any(Result::is_ok));
+    fn over_the_budget_is_busy_with_whole_seconds() {
+        assert_eq!(
+            HashError::from(QueueError::OverBudget {
+                expected_wait: Duration::from_millis(1200)
+            }),
+            HashError::Busy {
+                retry_after_secs: 2
+            }
+        );
+        assert_eq!(
+            HashError::from(QueueError::OverBudget {
+                expected_wait: Duration::from_millis(10)
+            }),
+            HashError::Busy {
+                retry_after_secs: 1
+            }
+        );
     }
 }

@@ -86,8 +86,11 @@ impl<K: Hash + Eq + Clone> Window<K> {
         }
         if !self.events.contains_key(&key) && self.events.len() >= self.max_keys {
             self.sweep(now);
-            if self.events.len() >= self.max_keys {
-                self.forget_least_recent();
+            if self.events.len() >= self.max_keys && !self.forget_least_counted() {
+                // Every key holds a counter worth keeping: the new key goes
+                // uncounted rather than let an attacker wipe a near-locked
+                // one by inventing keys.
+                return;
             }
         }
         let times = self.events.entry(key).or_default();
@@ -95,6 +98,20 @@ impl<K: Hash + Eq + Clone> Window<K> {
         // Only the newest `limit` events can ever matter.
         while times.len() > self.limit {
             times.pop_front();
+        }
+    }
+
+    /// Takes back one event recorded at `at` under `key` (a reservation
+    /// that turned out not to be a failure).
+    pub fn release(&mut self, key: &K, at: i64) {
+        let Some(times) = self.events.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = times.iter().rposition(|&t| t == at) {
+            times.remove(i);
+        }
+        if times.is_empty() {
+            self.events.remove(key);
         }
     }
 
@@ -117,14 +134,25 @@ impl<K: Hash + Eq + Clone> Window<K> {
         self.last_sweep = now;
     }
 
-    fn forget_least_recent(&mut self) {
-        let oldest = self
+    /// Makes room by forgetting the entry with the fewest events (the one
+    /// idle longest among those), but never one at or above half its
+    /// limit: flooding a table with fresh keys must not reset the counter
+    /// of an account someone is close to locking. `false` if every entry
+    /// is worth keeping.
+    fn forget_least_counted(&mut self) -> bool {
+        let keep_from = self.limit.div_ceil(2);
+        let victim = self
             .events
             .iter()
-            .min_by_key(|(_, times)| times.back().copied().unwrap_or(i64::MIN))
+            .filter(|(_, times)| times.len() < keep_from)
+            .min_by_key(|(_, times)| (times.len(), times.back().copied().unwrap_or(i64::MIN)))
             .map(|(key, _)| key.clone());
-        if let Some(key) = oldest {
-            self.events.remove(&key);
+        match victim {
+            Some(key) => {
+                self.events.remove(&key);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -133,6 +161,16 @@ impl<K: Hash + Eq + Clone> Window<K> {
 /// so a 16 KiB "username" costs the table eight bytes, and nobody who does
 /// not know the process's random key can make two identifiers collide.
 type IdentifierKey = u64;
+
+/// A failure slot taken by [`Throttle::reserve_login`]: kept when the
+/// password is wrong, given back on success or when no check happened.
+#[must_use = "a reservation is a counted failure until released"]
+#[derive(Debug)]
+pub struct Reservation {
+    key: IdentifierKey,
+    address: IpAddr,
+    at: i64,
+}
 
 struct Tables {
     pairs: Window<(IdentifierKey, IpAddr)>,
@@ -174,39 +212,61 @@ impl Throttle {
         self.hasher.hash_one(identifier.trim().to_lowercase())
     }
 
-    /// Whether a login for `identifier` from `address` may be tried now;
-    /// `Err(retry_after_secs)` if any of its three limits is reached. The
-    /// right password is refused too while locked: otherwise the lock would
-    /// only slow the attacker down until the guess that succeeds.
-    pub fn check_login(&self, identifier: &str, address: IpAddr, now: i64) -> Result<(), u64> {
+    /// Reserves a failure slot for a login of `identifier` from `address`
+    /// (an address group) before its password is checked, or refuses it
+    /// with the seconds to wait when any of its three limits is reached.
+    ///
+    /// The slot is counted at once, under the lock, so simultaneous
+    /// attempts cannot all see "four failures so far" and all go ahead:
+    /// eight wrong passwords at once for one pair give at most five 401s.
+    /// The right password is refused too while locked: otherwise the lock
+    /// would only slow the attacker down until the guess that succeeds.
+    pub fn reserve_login(
+        &self,
+        identifier: &str,
+        address: IpAddr,
+        now: i64,
+    ) -> Result<Reservation, u64> {
         let key = self.key(identifier);
-        let tables = lock(&self.tables);
+        let mut tables = lock(&self.tables);
         let waits = [
             tables.pairs.check(&(key, address), now),
             tables.addresses.check(&address, now),
             tables.identifiers.check(&key, now),
         ];
-        match waits.iter().filter_map(|w| w.err()).max() {
-            Some(wait) => Err(wait),
-            None => Ok(()),
+        if let Some(wait) = waits.iter().filter_map(|w| w.err()).max() {
+            return Err(wait);
         }
-    }
-
-    pub fn record_login_failure(&self, identifier: &str, address: IpAddr, now: i64) {
-        let key = self.key(identifier);
-        let mut tables = lock(&self.tables);
         tables.pairs.record((key, address), now);
         tables.addresses.record(address, now);
         tables.identifiers.record(key, now);
+        Ok(Reservation {
+            key,
+            address,
+            at: now,
+        })
+    }
+
+    /// The attempt was not a failure after all (it never got to bcrypt, for
+    /// example because the hash queue was full): give the slot back.
+    pub fn release(&self, reservation: Reservation) {
+        let Reservation { key, address, at } = reservation;
+        let mut tables = lock(&self.tables);
+        tables.pairs.release(&(key, address), at);
+        tables.addresses.release(&address, at);
+        tables.identifiers.release(&key, at);
     }
 
     /// A success forgets that pair's failures (NIST SP 800-63B §5.2.2 lets a
-    /// verifier disregard earlier failures once one succeeds); the address
-    /// and identifier totals stand, so one good login cannot launder many
-    /// bad ones elsewhere.
-    pub fn record_login_success(&self, identifier: &str, address: IpAddr) {
-        let key = self.key(identifier);
-        lock(&self.tables).pairs.clear(&(key, address));
+    /// verifier disregard earlier failures once one succeeds) and gives back
+    /// its own slot; the address and identifier totals otherwise stand, so
+    /// one good login cannot launder many bad ones elsewhere.
+    pub fn login_succeeded(&self, reservation: Reservation) {
+        let Reservation { key, address, at } = reservation;
+        let mut tables = lock(&self.tables);
+        tables.pairs.clear(&(key, address));
+        tables.addresses.release(&address, at);
+        tables.identifiers.release(&key, at);
     }
 
     /// Counts a registration attempt from `address`, or refuses it with the
@@ -240,6 +300,27 @@ mod tests {
     }
 
     #[test]
+    fn reservations_are_exact_under_concurrency_and_can_be_given_back() {
+        let throttle = Throttle::new(100, 20);
+        let a = ip("192.0.2.1");
+        let granted: Vec<Reservation> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| throttle.reserve_login("alice", a, 1).ok()))
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(granted.len(), PAIR_FAILURES);
+        // Given back (no password was checked): the slot is free again.
+        for reservation in granted {
+            throttle.release(reservation);
+        }
+        assert!(throttle.reserve_login("alice", a, 2).is_ok());
+    }
+
+    #[test]
     fn a_window_locks_at_its_limit_and_frees_as_events_age() {
         let mut window = Window::new(3, 100, 10);
         for t in [0, 10, 20] {
@@ -265,19 +346,18 @@ mod tests {
         let throttle = Throttle::new(100, 20);
         let a = ip("192.0.2.1");
         for t in 0..5 {
-            assert!(throttle.check_login("alice", a, t).is_ok());
-            throttle.record_login_failure("alice", a, t);
+            assert!(throttle.reserve_login("alice", a, t).is_ok());
         }
         assert_eq!(
-            throttle.check_login("ALICE", a, 5),
+            throttle.reserve_login("ALICE", a, 5).map(drop),
             Err(PAIR_WINDOW_SECS as u64 - 5)
         );
         assert!(
-            throttle.check_login("alice", ip("192.0.2.2"), 5).is_ok(),
+            throttle.reserve_login("alice", ip("192.0.2.2"), 5).is_ok(),
             "another address is a new pair"
         );
         assert!(
-            throttle.check_login("alice", a, PAIR_WINDOW_SECS).is_ok(),
+            throttle.reserve_login("alice", a, PAIR_WINDOW_SECS).is_ok(),
             "the lock ends by itself"
         );
     }
@@ -287,15 +367,15 @@ mod tests {
         let throttle = Throttle::new(6, 20);
         let a = ip("192.0.2.1");
         for t in 0..4 {
-            throttle.record_login_failure("alice", a, t);
+            let _ = throttle.reserve_login("alice", a, t);
         }
-        throttle.record_login_success("alice", a);
+        throttle.login_succeeded(throttle.reserve_login("alice", a, 4).unwrap());
         for t in 4..6 {
-            throttle.record_login_failure("alice", a, t);
+            let _ = throttle.reserve_login("alice", a, t);
         }
         // Pair: 2 since the success. Address: 6 of 6, so still locked.
-        assert!(throttle.check_login("alice", a, 7).is_err());
-        assert!(throttle.check_login("alice", ip("192.0.2.9"), 7).is_ok());
+        assert!(throttle.reserve_login("alice", a, 7).is_err());
+        assert!(throttle.reserve_login("alice", ip("192.0.2.9"), 7).is_ok());
     }
 
     #[test]
@@ -303,16 +383,16 @@ mod tests {
         let throttle = Throttle::new(10, 20);
         let a = ip("192.0.2.1");
         for n in 0..10 {
-            throttle.record_login_failure(&format!("user{n}"), a, 1);
+            let _ = throttle.reserve_login(&format!("user{n}"), a, 1);
         }
         assert!(
-            throttle.check_login("someone-new", a, 2).is_err(),
+            throttle.reserve_login("someone-new", a, 2).is_err(),
             "password spraying from one address"
         );
 
         let throttle = Throttle::new(1000, 20);
         for n in 0..IDENTIFIER_FAILURES {
-            throttle.record_login_failure(
+            let _ = throttle.reserve_login(
                 "target",
                 IpAddr::from([10, 0, (n / 256) as u8, n as u8]),
                 1,
@@ -320,7 +400,7 @@ mod tests {
         }
         assert!(
             throttle
-                .check_login("target", ip("203.0.113.7"), 2)
+                .reserve_login("target", ip("203.0.113.7"), 2)
                 .is_err(),
             "spread over many addresses"
         );
@@ -341,6 +421,28 @@ mod tests {
         for t in 0..100 {
             assert!(off.register_attempt(a, t).is_ok());
         }
+    }
+
+    #[test]
+    fn a_full_table_never_forgets_a_counter_at_half_its_limit() {
+        let mut window = Window::new(4, 1000, 3);
+        // A key two failures from locking, then a flood of fresh keys.
+        window.record("near", 1);
+        window.record("near", 2);
+        for n in 0..500 {
+            window.record(if n % 2 == 0 { "a" } else { "b" }, 3 + n);
+            window.record(["c", "d", "e", "f"][n as usize % 4], 3 + n);
+        }
+        assert_eq!(window.events["near"].len(), 2, "kept");
+        assert_eq!(window.len(), 3);
+        // Once every entry is worth keeping, a new key is not counted.
+        let mut full = Window::new(2, 1000, 2);
+        for key in ["x", "y"] {
+            full.record(key, 1);
+        }
+        full.record("z", 2);
+        assert_eq!(full.len(), 2);
+        assert!(!full.events.contains_key("z"));
     }
 
     #[test]

@@ -38,6 +38,35 @@ pub use request::{Request, Version};
 pub use response::{Response, reason_phrase};
 pub use server::{DEFAULT_MAX_BODY_BYTES, Limits, Server, StopHandle};
 
+use std::net::{IpAddr, Ipv6Addr};
+
+/// The unit every per-client rule counts by: an IPv4 address as it is, an
+/// IPv6 address by the /64 network it is in. One subscriber is commonly
+/// given a whole /64 (RFC 6177), so counting single IPv6 addresses would
+/// let one client act as 2^64 clients. IPv4 addresses written in IPv6
+/// (`::ffff:192.0.2.1`) count as the IPv4 address.
+///
+/// ```
+/// use auth_server::http::address_group;
+/// let a = address_group("2001:db8:1:2:aaaa::1".parse().unwrap());
+/// let b = address_group("2001:db8:1:2:bbbb::2".parse().unwrap());
+/// assert_eq!(a, b);
+/// assert_eq!(a.to_string(), "2001:db8:1:2::");
+/// assert_eq!(address_group("::ffff:192.0.2.1".parse().unwrap()).to_string(), "192.0.2.1");
+/// ```
+pub fn address_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
 /// Why the layer answered a request itself instead of calling the handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {

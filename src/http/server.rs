@@ -1,15 +1,18 @@
 //! The listener, the bounded thread-per-connection model, and the life of one
 //! connection: wait, read a head, read a body, answer, repeat.
 
+use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::address_group;
 
 use super::request::{HeadLimits, parse_head};
 use super::response::{encode, headers_are_writable};
@@ -24,6 +27,12 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024;
 pub struct Limits {
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one peer (an IPv4 address or an IPv6 /64, see
+    /// [`address_group`]) may hold at once; one more from that peer is
+    /// answered 503 and closed, and other peers are unaffected.
+    /// `usize::MAX` turns the cap off (behind a proxy every connection comes
+    /// from the proxy, and the proxy enforces it).
+    pub max_connections_per_peer: usize,
     /// The request line and headers together.
     pub max_head_bytes: usize,
     /// At most `MAX_HEADERS_CEILING` (64).
@@ -48,6 +57,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 512,
+            max_connections_per_peer: usize::MAX,
             max_head_bytes: 8 * 1024,
             max_headers: 64,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -84,6 +94,10 @@ pub struct Server {
 struct Shared {
     stopping: AtomicBool,
     active_connections: AtomicUsize,
+    /// Open connections per peer group, only for peers holding any. Touched
+    /// once when a connection opens and once when it closes, never per
+    /// request.
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
     /// Where `stop` connects to wake the accept loop from `accept()`.
     wake_address: SocketAddr,
 }
@@ -124,6 +138,7 @@ impl Server {
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
             active_connections: AtomicUsize::new(0),
+            per_peer: Mutex::new(HashMap::new()),
             wake_address: SocketAddr::new(wake_ip, bound.port()),
         });
         Ok(Server {
@@ -228,8 +243,25 @@ fn start_connection<S: Service>(
         refuse_overloaded(stream, &**service);
         return;
     }
+    let group = address_group(peer.ip());
+    {
+        let mut per_peer = shared
+            .per_peer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let held = per_peer.entry(group).or_insert(0);
+        if *held >= limits.max_connections_per_peer {
+            drop(per_peer);
+            refuse_overloaded(stream, &**service);
+            return;
+        }
+        *held += 1;
+    }
     shared.active_connections.fetch_add(1, Ordering::SeqCst);
-    let slot = ConnectionSlot(Arc::clone(shared));
+    let slot = ConnectionSlot {
+        shared: Arc::clone(shared),
+        group,
+    };
     let connection = Connection {
         stream,
         peer,
@@ -256,11 +288,28 @@ fn start_connection<S: Service>(
 }
 
 /// Gives a connection slot back however its thread ends, panics included.
-struct ConnectionSlot(Arc<Shared>);
+struct ConnectionSlot {
+    shared: Arc<Shared>,
+    group: IpAddr,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.active_connections.fetch_sub(1, Ordering::SeqCst);
+        let mut per_peer = self
+            .shared
+            .per_peer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = per_peer.get_mut(&self.group) {
+            *held -= 1;
+            if *held == 0 {
+                per_peer.remove(&self.group);
+            }
+        }
+        drop(per_peer);
+        self.shared
+            .active_connections
+            .fetch_sub(1, Ordering::SeqCst);
     }
 }
 

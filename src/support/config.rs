@@ -50,7 +50,9 @@ pub struct Settings {
     pub remember_me_timeout_secs: i64,
     pub trust_proxy: bool,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub hash_workers: usize,
+    pub hash_queue_wait_secs: u64,
     pub audit_retention_days: u32,
     pub max_sessions: usize,
     pub log_format: LogFormat,
@@ -123,7 +125,11 @@ impl Settings {
             )?,
             trust_proxy: vars.boolean("TRUST_PROXY", false)?,
             max_connections: vars.in_range("MAX_CONNECTIONS", 512, 1, 65_536)?,
+            // The per-address cap's range depends on MAX_CONNECTIONS, so it
+            // is read below; 0 until then.
+            max_connections_per_ip: 0,
             hash_workers: vars.in_range("HASH_WORKERS", cores, 1, 1024)?,
+            hash_queue_wait_secs: vars.in_range("HASH_QUEUE_WAIT_SECS", 5, 1, 60)?,
             audit_retention_days: vars.in_range("AUDIT_RETENTION_DAYS", 90, 1, 36_500)?,
             max_sessions: vars.in_range("MAX_SESSIONS", 100_000, 1, 100_000_000)?,
             log_format: match vars.text("LOG_FORMAT", "text").as_str() {
@@ -132,6 +138,13 @@ impl Settings {
                 _ => return Err(error("LOG_FORMAT", "text or json")),
             },
         };
+        let mut settings = settings;
+        settings.max_connections_per_ip = vars.in_range(
+            "MAX_CONNECTIONS_PER_IP",
+            DEFAULT_CONNECTIONS_PER_IP.min(settings.max_connections),
+            1,
+            settings.max_connections,
+        )?;
         // Browsers ignore a SameSite=None cookie without Secure (RFC 6265bis),
         // so this combination would fail every login silently.
         if settings.cookie_same_site == SameSite::None && !settings.cookie_secure {
@@ -143,6 +156,11 @@ impl Settings {
         Ok(settings)
     }
 }
+
+/// Connections one client address may hold when nothing else is set: far
+/// more than a browser opens (six per host), far fewer than the whole
+/// `MAX_CONNECTIONS`, so one address cannot take every slot.
+const DEFAULT_CONNECTIONS_PER_IP: usize = 64;
 
 /// Ten years: a bound that keeps time arithmetic far from overflow.
 const MAX_SECS: i64 = 10 * 365 * 24 * 3600;
@@ -268,6 +286,21 @@ mod tests {
         assert_eq!(s.session_absolute_timeout_secs, 43200);
         assert_eq!(s.max_connections, 512);
         assert_eq!(s.max_sessions, 100_000);
+        assert_eq!(s.hash_queue_wait_secs, 5);
+        assert_eq!(s.max_connections_per_ip, 64);
+        // The per-address cap may not exceed the total.
+        assert_eq!(
+            settings(&[("MAX_CONNECTIONS", "10")])
+                .unwrap()
+                .max_connections_per_ip,
+            10
+        );
+        assert_eq!(
+            settings(&[("MAX_CONNECTIONS", "10"), ("MAX_CONNECTIONS_PER_IP", "11")])
+                .unwrap_err()
+                .variable,
+            "MAX_CONNECTIONS_PER_IP"
+        );
         assert_eq!(s.log_format, LogFormat::Text);
     }
 
@@ -284,6 +317,9 @@ mod tests {
             ("COOKIE_SAMESITE", "lax"),
             ("LOG_FORMAT", "xml"),
             ("MAX_CONNECTIONS", "0"),
+            ("HASH_QUEUE_WAIT_SECS", "0"),
+            ("HASH_QUEUE_WAIT_SECS", "61"),
+            ("MAX_CONNECTIONS_PER_IP", "0"),
             ("SESSION_IDLE_TIMEOUT_SECS", "-5"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();

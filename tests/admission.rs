@@ -1,0 +1,286 @@
+//! Admission to bcrypt, against the real binary: bursts wait their turn and
+//! all succeed, an over-budget request is refused after a hold with a real
+//! `Retry-After`, addresses take turns, the throttle is exact under
+//! concurrency, IPv6 counts by /64, and one address cannot take every
+//! connection.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, Reply, Server, read_reply};
+use serde_json::json;
+
+/// These tests time bcrypt on a 2-core machine: one at a time, so they do
+/// not measure each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn login_from(server: &Server, identifier: &str, password: &str, address: &str) -> Reply {
+    let body = json!({ "username": identifier, "password": password }).to_string();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Forwarded-For", address),
+    ];
+    server.request("POST", "/api/login", &headers, &body)
+}
+
+/// Runs `count` copies of `attempt` at once; returns each reply and how
+/// long it took.
+fn at_once(count: usize, attempt: impl Fn(usize) -> Reply + Sync) -> Vec<(Reply, Duration)> {
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..count)
+            .map(|n| {
+                let attempt = &attempt;
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let reply = attempt(n);
+                    (reply, started.elapsed())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn statuses(results: &[(Reply, Duration)]) -> Vec<u16> {
+    results.iter().map(|(reply, _)| reply.status).collect()
+}
+
+/// The time of one correct login on an idle server: one verify, plus HTTP.
+fn one_verify(server: &Server, name: &str, address: &str) -> Duration {
+    let started = Instant::now();
+    assert_eq!(login_from(server, name, PASSWORD, address).status, 200);
+    started.elapsed()
+}
+
+#[test]
+fn a_burst_of_registrations_and_logins_all_succeed() {
+    let _serial = serial();
+    // 30 at once from one address at a cost where they really queue: the
+    // old short queue refused most of them with 503.
+    let server = Server::start_with(&[("BCRYPT_COST", "10"), ("REGISTRATIONS_PER_HOUR", "0")]);
+    let registered = at_once(30, |n| server.register(&format!("student{n}"), PASSWORD));
+    assert!(
+        statuses(&registered).iter().all(|&s| s == 201),
+        "{:?}",
+        statuses(&registered)
+    );
+    let logged_in = at_once(30, |n| {
+        let body = json!({ "username": format!("student{n}"), "password": PASSWORD });
+        server.post("/api/login", &body.to_string(), None)
+    });
+    assert!(
+        statuses(&logged_in).iter().all(|&s| s == 200),
+        "{:?}",
+        statuses(&logged_in)
+    );
+}
+
+#[test]
+fn over_the_budget_is_503_with_retry_after_after_a_bounded_wait() {
+    let _serial = serial();
+    let server = Server::start_with(&[
+        ("BCRYPT_COST", "12"),
+        ("HASH_WORKERS", "1"),
+        ("HASH_QUEUE_WAIT_SECS", "1"),
+        ("TRUST_PROXY", "true"),
+    ]);
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    let verify = one_verify(&server, "alice", "192.0.2.1");
+    let cookie = server.login("alice", PASSWORD);
+
+    let (results, slowest_read) = thread::scope(|scope| {
+        // Requests that need no hash never wait behind the queue.
+        let reads = scope.spawn(|| {
+            thread::sleep(Duration::from_millis(100));
+            (0..10)
+                .map(|_| {
+                    let started = Instant::now();
+                    assert_eq!(server.get("/api/user", Some(&cookie)).status, 200);
+                    assert_eq!(server.get("/api/health", None).status, 200);
+                    thread::sleep(Duration::from_millis(20));
+                    started.elapsed()
+                })
+                .max()
+                .unwrap()
+        });
+        // Twenty addresses: more than five logins of one account from one
+        // address at once are themselves throttled (the pair's failure
+        // slots are reserved before bcrypt runs).
+        let results = at_once(20, |n| {
+            login_from(&server, "alice", PASSWORD, &format!("192.0.2.{}", n + 10))
+        });
+        (results, reads.join().unwrap())
+    });
+    assert!(
+        slowest_read < Duration::from_millis(500),
+        "a read waited {slowest_read:?} behind bcrypt"
+    );
+    let served = results.iter().filter(|(r, _)| r.status == 200).count();
+    let refused: Vec<_> = results.iter().filter(|(r, _)| r.status == 503).collect();
+    assert!(served >= 2, "{:?}", statuses(&results));
+    assert_eq!(served + refused.len(), 20, "{:?}", statuses(&results));
+    // Budget plus two verifies, and generous slack for a loaded machine.
+    let bound = Duration::from_secs(1) + verify * 2 + Duration::from_millis(700);
+    for (reply, took) in &results {
+        assert!(*took <= bound, "{took:?} > {bound:?}");
+        if reply.status == 503 {
+            assert_eq!(reply.code(), "service_unavailable");
+            let retry: u64 = reply.header("Retry-After").unwrap().parse().unwrap();
+            assert!(retry >= 1);
+        }
+    }
+    // A refusal is held until a turn could have come, not answered at once:
+    // a client retrying in a loop cannot spin the CPU.
+    let quickest_refusal = refused.iter().map(|(_, took)| *took).min().unwrap();
+    assert!(
+        quickest_refusal >= verify / 3,
+        "refused after {quickest_refusal:?}"
+    );
+}
+
+#[test]
+fn a_flood_from_one_address_delays_another_by_about_one_hash() {
+    let _serial = serial();
+    let server = Server::start_with(&[
+        ("BCRYPT_COST", "11"),
+        ("HASH_WORKERS", "1"),
+        ("TRUST_PROXY", "true"),
+    ]);
+    // Twelve accounts behind one address (a class behind one NAT), each
+    // logging in once, and bob alone at another address.
+    let registered = at_once(13, |n| match n {
+        12 => server.register("bob", PASSWORD),
+        n => server.register(&format!("student{n}"), PASSWORD),
+    });
+    assert!(statuses(&registered).iter().all(|&s| s == 201));
+    let verify = one_verify(&server, "bob", "198.51.100.7");
+
+    let (flood, lone) = thread::scope(|scope| {
+        let flood = scope.spawn(|| {
+            at_once(12, |n| {
+                login_from(&server, &format!("student{n}"), PASSWORD, "203.0.113.1")
+            })
+        });
+        // Let the flood queue up first.
+        thread::sleep(verify * 2);
+        let lone = one_verify(&server, "bob", "198.51.100.7");
+        (flood.join().unwrap(), lone)
+    });
+    assert!(
+        flood.iter().all(|(r, _)| r.status == 200),
+        "{:?}",
+        statuses(&flood)
+    );
+    let flood_total = flood.iter().map(|(_, took)| *took).max().unwrap();
+    // Fair: behind at most the hash running and one of the flood's (plus
+    // noise), while the flood as a whole takes about twelve.
+    assert!(lone <= verify * 4, "lone {lone:?}, one verify {verify:?}");
+    assert!(
+        lone * 2 < flood_total,
+        "lone {lone:?}, flood {flood_total:?}"
+    );
+}
+
+#[test]
+fn eight_simultaneous_failures_for_one_pair_give_at_most_five_401s() {
+    let _serial = serial();
+    let server = Server::start_with(&[("BCRYPT_COST", "10")]);
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    let results = at_once(8, |_| {
+        let body = json!({ "username": "alice", "password": "wrong password!" });
+        server.post("/api/login", &body.to_string(), None)
+    });
+    let statuses = statuses(&results);
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn ipv6_addresses_count_by_their_64() {
+    let _serial = serial();
+    let server = Server::start_with(&[("TRUST_PROXY", "true")]);
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    for n in 1..=5 {
+        let address = format!("2001:db8:0:7::{n}");
+        assert_eq!(
+            login_from(&server, "alice", "wrong password!", &address).status,
+            401
+        );
+    }
+    // Another address in the same /64 is the same client…
+    let same = login_from(&server, "alice", PASSWORD, "2001:db8:0:7:ffff::1");
+    assert_eq!(same.status, 429);
+    // …and the next /64 is another.
+    let next = login_from(&server, "alice", PASSWORD, "2001:db8:0:8::1");
+    assert_eq!(next.status, 200);
+}
+
+/// A connection from `source` (a loopback address) to `server`.
+fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    socket.connect(&server.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+fn health_over(mut stream: TcpStream) -> Reply {
+    use std::io::Write;
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    read_reply(&mut stream, false).expect("a response")
+}
+
+#[test]
+fn one_address_cannot_hold_every_connection() {
+    let _serial = serial();
+    let server = Server::start_with(&[("MAX_CONNECTIONS_PER_IP", "4")]);
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| connect_from("127.0.0.1", server.addr))
+        .collect();
+    // Give the accept loop time to count them.
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut refused_stream = connect_from("127.0.0.1", server.addr);
+    let refused = read_reply(&mut refused_stream, false).expect("an immediate answer");
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("Retry-After"), Some("1"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let mut rest = Vec::new();
+    let _ = refused_stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "closed after the 503");
+    // Another address is not affected.
+    assert_eq!(
+        health_over(connect_from("127.0.0.2", server.addr)).status,
+        200
+    );
+    // A slot given back is usable again.
+    drop(held);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        health_over(connect_from("127.0.0.1", server.addr)).status,
+        200
+    );
+}
