@@ -1,9 +1,12 @@
--- auth-server schema, version 2. Applied to a new database at start-up;
+-- auth-server schema, version 3. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
 CREATE TABLE users (
-    id            INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never handed out twice, so nothing that
+    -- names a deleted account (a session, an audit row) can ever name a
+    -- new one.
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     -- ASCII only (checked in code), so NOCASE makes "Alice" and "alice" one
     -- name; the UNIQUE constraint lets the database pick the one winner of a
     -- registration race.
@@ -18,6 +21,8 @@ CREATE TABLE users (
     -- Copied into every session at login and compared on every request:
     -- bumping it (password change, disable, admin commands) ends all of the
     -- user's sessions at once, even when another process made the change.
+    -- Starts at a random value (set by the code), which binds a session to
+    -- this account, not just to its id.
     auth_epoch    INTEGER NOT NULL DEFAULT 0,
     disabled      INTEGER NOT NULL DEFAULT 0  -- 1: cannot log in
 );

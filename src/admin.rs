@@ -8,7 +8,7 @@
 //!
 //! Exit codes: 0 done, 1 no such user or refused, 2 usage.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::storage::{Database, User};
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
+use crate::support::text::printable;
 
 pub const USAGE: &str = "\
 usage: auth-server                 serve (settings from the environment; see README)
@@ -27,8 +28,10 @@ usage: auth-server                 serve (settings from the environment; see REA
        auth-server admin user NAME                     show one account (NAME: username or email)
        auth-server admin disable NAME                  block logins and end its sessions
        auth-server admin enable NAME                   allow logins again
-       auth-server admin delete NAME                   delete the account and end its sessions
+       auth-server admin delete NAME [--yes]           delete the account and end its sessions
+                                                       (asks first on a terminal, unless --yes)
        auth-server admin set-password NAME             new password from standard input
+                                                       (piped: echo … | or < file; not typed)
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
        auth-server --help | --version";
 
@@ -46,7 +49,8 @@ pub fn run(args: &[String], settings: &Settings, db: &Database) -> ExitCode {
         ["user", name] => find(db, name).map(|user| show_user(&user, &mut out)),
         ["disable", name] => set_disabled(db, settings, name, true),
         ["enable", name] => set_disabled(db, settings, name, false),
-        ["delete", name] => delete(db, settings, name),
+        ["delete", name] => delete(db, settings, name, false),
+        ["delete", name, "--yes"] | ["delete", "--yes", name] => delete(db, settings, name, true),
         ["set-password", name] => set_password(db, settings, name),
         ["events", options @ ..] => events(db, options, &mut out),
         _ => Err(Failure::Usage("unknown admin command".into())),
@@ -90,8 +94,8 @@ fn list_users(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             user.id,
-            user.username,
-            user.email,
+            printable(&user.username),
+            printable(&user.email),
             clock::rfc3339(user.created_at),
             optional_time(user.last_login_at),
             user.login_count,
@@ -103,8 +107,8 @@ fn list_users(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
 
 fn show_user(user: &User, out: &mut impl Write) {
     let _ = writeln!(out, "id: {}", user.id);
-    let _ = writeln!(out, "username: {}", user.username);
-    let _ = writeln!(out, "email: {}", user.email);
+    let _ = writeln!(out, "username: {}", printable(&user.username));
+    let _ = writeln!(out, "email: {}", printable(&user.email));
     let _ = writeln!(out, "created_at: {}", clock::rfc3339(user.created_at));
     let _ = writeln!(out, "last_login_at: {}", optional_time(user.last_login_at));
     let _ = writeln!(out, "login_count: {}", user.login_count);
@@ -158,8 +162,23 @@ fn set_disabled(
     Ok(())
 }
 
-fn delete(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+fn delete(db: &Database, settings: &Settings, name: &str, confirmed: bool) -> Result<(), Failure> {
     let user = find(db, name)?;
+    // A person at a terminal confirms; a script passes --yes or pipes
+    // its input, and is not asked.
+    if !confirmed && std::io::stdin().is_terminal() {
+        print!(
+            "delete {} <{}> and end its sessions? [y/N] ",
+            printable(&user.username),
+            printable(&user.email)
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Failure::Refused("not deleted".into()));
+        }
+    }
     db.delete_user(user.id).map_err(database_failure)?;
     audit(db, settings, "admin_deleted", &user);
     println!("{} deleted; its sessions have ended", user.username);
@@ -170,6 +189,17 @@ fn delete(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure>
 /// ending is removed), so it never appears in a process list or shell
 /// history, and applies the registration rules.
 fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    // Typed at a terminal the password would be echoed for anyone to see;
+    // turning echo off needs `unsafe` terminal calls or another crate.
+    if std::io::stdin().is_terminal() {
+        return Err(Failure::Refused(
+            "set-password reads the password from standard input, which is a terminal here, \
+             where it would be shown as typed; pipe it in instead: \
+             `echo 'new passphrase' | auth-server admin set-password NAME` \
+             or `auth-server admin set-password NAME < file`"
+                .into(),
+        ));
+    }
     let user = find(db, name)?;
     let mut line = String::new();
     std::io::stdin()
@@ -221,11 +251,9 @@ fn events(db: &Database, options: &[&str], out: &mut impl Write) -> Result<(), F
         "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount"
     );
     for row in rows {
-        let text = |v: &Option<String>| {
-            v.clone()
-                .unwrap_or_else(|| "-".into())
-                .replace(['\t', '\n', '\r'], " ")
-        };
+        // What clients sent (identifiers, user agents) is escaped: no
+        // control or invisible character reaches the operator's terminal.
+        let text = |v: &Option<String>| printable(v.as_deref().unwrap_or("-")).into_owned();
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",

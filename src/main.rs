@@ -86,6 +86,35 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         );
     }
 
+    // Settings that are fine on a laptop and wrong on a public address: one
+    // warning line each (OWASP ASVS 4.0.3 V3.4.1, V14.5.3).
+    if !settings.host.is_loopback() {
+        if !settings.cookie_secure {
+            log.line(
+                "warning",
+                &[(
+                    "message",
+                    json!(format!(
+                        "listening on {} with COOKIE_SECURE=false: the session cookie may travel over plain HTTP; set COOKIE_SECURE=true behind TLS",
+                        settings.host
+                    )),
+                )],
+            );
+        }
+        if settings.uses_default_cors_origins() {
+            log.line(
+                "warning",
+                &[(
+                    "message",
+                    json!(format!(
+                        "listening on {} with the development CORS_ORIGINS (localhost front ends); set CORS_ORIGINS to your front end's origin",
+                        settings.host
+                    )),
+                )],
+            );
+        }
+    }
+
     let limits = Limits {
         max_connections: settings.max_connections,
         // Behind a trusted proxy every connection comes from the proxy, so
@@ -140,8 +169,16 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     let _ = std::io::stdout().flush();
 
     let served = server.serve(Arc::clone(&app));
-    // Whatever was counted since the last upkeep reaches the audit trail.
+    // Whatever was counted since the last upkeep reaches the audit trail,
+    // and the log is folded into the database file, so after a clean stop
+    // `auth.db` alone is a complete copy.
     app.maintain(false);
+    if let Err(error) = app.db.checkpoint() {
+        app.log.line(
+            "error",
+            &[("message", json!(format!("checkpoint at stop: {error}")))],
+        );
+    }
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -4,8 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{PASSWORD, Reply, Server};
@@ -37,29 +36,7 @@ fn sessions(server: &Server, cookie: &str) -> Vec<Value> {
 
 /// Runs `auth-server admin ...` on the server's database.
 fn admin(server: &Server, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
-    let mut child = Command::new(common::binary())
-        .arg("admin")
-        .args(args)
-        .env_clear()
-        .env("DATABASE_PATH", server.dir.join("auth.db"))
-        .env("BCRYPT_COST", "4")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::admin(&server.dir, args, stdin)
 }
 
 #[test]
@@ -535,9 +512,55 @@ fn a_version_1_database_migrates_in_place() {
     let version: i64 = connection
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let events: i64 = connection
         .query_row("SELECT count(*) FROM auth_events", [], |r| r.get(0))
         .unwrap();
     assert!(events >= 2, "login_ok and password_changed recorded");
+}
+
+#[test]
+fn a_version_2_database_migrates_and_never_reuses_an_id() {
+    let dir = common::temp_dir();
+    let path = dir.join("auth.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(include_str!("fixtures/schema-v2.sql"))
+            .unwrap();
+        connection.pragma_update(None, "user_version", 2).unwrap();
+        let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+        for (id, name) in [(1, "kept"), (3, "newest")] {
+            connection
+                .execute(
+                    "INSERT INTO users (id, username, email, password_hash, created_at) VALUES (?1, ?2, ?2 || '@example.com', ?3, 1700000000)",
+                    rusqlite::params![id, name, hash],
+                )
+                .unwrap();
+        }
+        // Account 5 existed once: only the audit trail remembers it.
+        connection
+            .execute(
+                "INSERT INTO auth_events (at, event, user_id) VALUES (1, 'account_deleted', 5)",
+                [],
+            )
+            .unwrap();
+    }
+    let server = Server::start_in(dir, &[]);
+    let cookie = server.login("kept", PASSWORD);
+    assert_eq!(
+        server.get("/api/user", Some(&cookie)).json()["data"]["user"]["id"],
+        1
+    );
+    // Deleting the newest account does not free its id.
+    let (code, _, _) = admin(&server, &["delete", "newest", "--yes"], "");
+    assert_eq!(code, Some(0));
+    let created = server.register("fresh", PASSWORD).json();
+    assert_eq!(created["data"]["user"]["id"], 6, "past every id ever used");
+
+    let connection = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
 }

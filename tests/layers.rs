@@ -9,6 +9,7 @@ const RANKS: &[(&str, u32)] = &[
     ("support::clock", 0),
     ("support::config", 0),
     ("support::lock", 0),
+    ("support::text", 0),
     ("support::log", 1),
     ("http", 2),
     ("storage", 3),

@@ -62,7 +62,7 @@ fn first_start_creates_the_database_with_its_schema() {
     let version: i64 = connection
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mode: String = connection
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
@@ -128,6 +128,41 @@ fn low_bcrypt_cost_warns() {
         "{}",
         server.log_text()
     );
+}
+
+#[test]
+fn a_public_address_with_development_settings_warns_once_each() {
+    let server = Server::start_with(&[("HOST", "0.0.0.0")]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = server.log_text();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" warning ")).collect();
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|l| l.contains("COOKIE_SECURE=false"))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|l| l.contains("development CORS_ORIGINS"))
+            .count(),
+        1,
+        "{log}"
+    );
+    let quiet = Server::start_with(&[
+        ("HOST", "0.0.0.0"),
+        ("COOKIE_SECURE", "true"),
+        ("CORS_ORIGINS", "https://app.example.com"),
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!quiet.log_text().contains("COOKIE_SECURE=false"));
+    assert!(!quiet.log_text().contains("CORS_ORIGINS"));
+    let loopback = Server::start();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!loopback.log_text().contains("COOKIE_SECURE=false"));
 }
 
 #[test]

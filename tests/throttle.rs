@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use common::{PASSWORD, Reply, Server};
 use serde_json::json;
 

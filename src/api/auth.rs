@@ -100,8 +100,11 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     for token in cookies::session_tokens(cx.request) {
         app.sessions.end(&token);
     }
-    let Some((user, previous_login_at)) = app.db.record_login(user.id, cx.now)? else {
-        // Deleted between the check and now.
+    // Only if the account is still the one checked: deleted, disabled or
+    // its password changed since the hash was read, and this login fails
+    // exactly like a wrong password.
+    let Some((user, previous_login_at)) = app.db.record_login(user.id, user.auth_epoch, cx.now)?
+    else {
         return Err(ApiError::InvalidCredentials);
     };
     let new_session = NewSession {
@@ -116,7 +119,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .sessions
         .create(new_session, cx.now)
         .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
-    app.event("login_ok", Some(user.id), Some(&identifier), cx);
+    app.event("login_ok", Some(user.id), Some(&user.username), cx);
     Ok(Reply::ok("Signed in.")
         .with_data(json!({ "user": user_json(&user) }))
         .with_cookie(session_cookie(app, &token, &session, cx.now)))

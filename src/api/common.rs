@@ -68,7 +68,10 @@ pub fn check_password(
     {
         Ok(reservation) => reservation,
         Err(retry_after_secs) => {
-            app.audit.count_throttled(identifier, cx.client_ip);
+            let label = app
+                .audit
+                .identifier_label(identifier, user.map(|u| u.username.as_str()));
+            app.audit.count_throttled(&label, cx.client_ip);
             return Err(too_many(retry_after_secs));
         }
     };
@@ -85,7 +88,10 @@ pub fn check_password(
         app.throttle.login_succeeded(reservation);
         return Ok(());
     }
-    app.event("login_failed", user.map(|u| u.id), Some(identifier), cx);
+    let label = app
+        .audit
+        .identifier_label(identifier, user.map(|u| u.username.as_str()));
+    app.event("login_failed", user.map(|u| u.id), Some(&label), cx);
     Err(ApiError::InvalidCredentials)
 }
 

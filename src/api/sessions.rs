@@ -23,7 +23,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .sessions
         .live_for_user(user.id, cx.now)
         .into_iter()
-        .map(|(token, session)| {
+        .map(|(hash, session)| {
             json!({
                 "id": public_id_text(session.public_id),
                 "created_at": clock::rfc3339(session.created_at),
@@ -31,7 +31,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
                 "expires_at": clock::rfc3339(session.expires_at()),
                 "ip": session.ip.to_string(),
                 "user_agent": session.user_agent,
-                "current": token == current,
+                "current": hash == current.hash(),
             })
         })
         .collect();
@@ -57,7 +57,7 @@ pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .ok_or(ApiError::NotFound)?;
     app.event("session_revoked", Some(user.id), None, cx);
     let reply = Reply::ok("Session ended.");
-    Ok(if ended == current {
+    Ok(if ended == current.hash() {
         reply.with_cookie(app.cookies.clear())
     } else {
         reply

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use sha2::{Digest, Sha256};
+
 use crate::support::lock::lock;
 
 /// Sessions one user may hold; a login beyond it ends their least recently
@@ -46,7 +48,20 @@ impl Token {
         let bytes = base64url_decode(text)?;
         Some(Token(bytes.try_into().ok()?))
     }
+
+    /// The form the server keeps: SHA-256 of the token. Sessions are found
+    /// by it, so the live tokens themselves are in no map a memory dump (or,
+    /// once stored, a copy of the database) would show (OWASP Session
+    /// Management Cheat Sheet; ASVS 5.0 V7.2.4 keeps reference tokens
+    /// unguessable, and a hash of 256 random bits cannot be turned back).
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0).into())
+    }
 }
+
+/// SHA-256 of a session token: the key of the session map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
 
 /// How long sessions live.
 #[derive(Clone, Copy, Debug)]
@@ -108,10 +123,10 @@ pub struct SessionStore {
 
 #[derive(Default)]
 struct Inner {
-    sessions: HashMap<Token, Session>,
+    sessions: HashMap<TokenHash, Session>,
     /// The tokens of each user, so per-user limits and counts need not scan
     /// every session.
-    by_user: HashMap<i64, Vec<Token>>,
+    by_user: HashMap<i64, Vec<TokenHash>>,
     last_sweep: i64,
 }
 
@@ -149,7 +164,7 @@ impl SessionStore {
             user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
         };
 
-        lock(&self.inner).insert(token, session.clone(), self.max_sessions, now);
+        lock(&self.inner).insert(token.hash(), session.clone(), self.max_sessions, now);
         Ok((token, session))
     }
 
@@ -163,45 +178,48 @@ impl SessionStore {
         now: i64,
     ) -> Result<Option<(Token, Session)>, getrandom::Error> {
         let token = Token::generate()?;
+        let old = old.hash();
         let mut inner = lock(&self.inner);
-        let Some(mut session) = inner.sessions.get(old).filter(|s| s.is_live(now)).cloned() else {
+        let Some(mut session) = inner.sessions.get(&old).filter(|s| s.is_live(now)).cloned() else {
             return Ok(None);
         };
-        inner.remove(old);
+        inner.remove(&old);
         session.auth_epoch = auth_epoch;
         session.last_seen_at = now;
-        inner.insert(token, session.clone(), self.max_sessions, now);
+        inner.insert(token.hash(), session.clone(), self.max_sessions, now);
         Ok(Some((token, session)))
     }
 
     /// The live session behind a token, with its idle timer restarted; an
     /// expired session is removed and `None`.
     pub fn authenticate(&self, token: &Token, now: i64) -> Option<Session> {
+        let key = token.hash();
         let mut inner = lock(&self.inner);
         inner.sweep_if_due(now);
-        if !inner.sessions.get(token)?.is_live(now) {
-            inner.remove(token);
+        if !inner.sessions.get(&key)?.is_live(now) {
+            inner.remove(&key);
             return None;
         }
-        let session = inner.sessions.get_mut(token)?;
+        let session = inner.sessions.get_mut(&key)?;
         session.last_seen_at = now;
         Some(session.clone())
     }
 
     /// Ends a session at once; unknown tokens are ignored.
     pub fn end(&self, token: &Token) {
-        lock(&self.inner).remove(token);
+        lock(&self.inner).remove(&token.hash());
     }
 
     /// Ends every session of a user except `keep`; returns how many ended.
     pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> usize {
+        let keep = keep.map(Token::hash);
         let mut inner = lock(&self.inner);
-        let doomed: Vec<Token> = inner
+        let doomed: Vec<TokenHash> = inner
             .by_user
             .get(&user_id)
             .into_iter()
             .flatten()
-            .filter(|t| Some(*t) != keep)
+            .filter(|t| Some(**t) != keep)
             .copied()
             .collect();
         for token in &doomed {
@@ -210,9 +228,9 @@ impl SessionStore {
         doomed.len()
     }
 
-    /// Ends the user's session with that public id. `Some(token)` of the
+    /// Ends the user's session with that public id. `Some(hash)` of the
     /// session ended, `None` if the user holds no live session by that id.
-    pub fn end_by_public_id(&self, user_id: i64, public_id: u64, now: i64) -> Option<Token> {
+    pub fn end_by_public_id(&self, user_id: i64, public_id: u64, now: i64) -> Option<TokenHash> {
         let mut inner = lock(&self.inner);
         let token = *inner.by_user.get(&user_id)?.iter().find(|t| {
             inner
@@ -224,11 +242,12 @@ impl SessionStore {
         Some(token)
     }
 
-    /// The user's live sessions, oldest first, with their tokens (for the
-    /// caller to tell which one is its own; tokens never leave the server).
-    pub fn live_for_user(&self, user_id: i64, now: i64) -> Vec<(Token, Session)> {
+    /// The user's live sessions, oldest first, with their token hashes (for
+    /// the caller to tell which one is its own; nothing of a token ever
+    /// leaves the server).
+    pub fn live_for_user(&self, user_id: i64, now: i64) -> Vec<(TokenHash, Session)> {
         let inner = lock(&self.inner);
-        let mut sessions: Vec<(Token, Session)> = inner
+        let mut sessions: Vec<(TokenHash, Session)> = inner
             .by_user
             .get(&user_id)
             .into_iter()
@@ -270,7 +289,7 @@ impl SessionStore {
 impl Inner {
     /// Adds a session, first making room: the user's least recently used
     /// session goes if they hold too many, and the store's if it is full.
-    fn insert(&mut self, token: Token, session: Session, max_sessions: usize, now: i64) {
+    fn insert(&mut self, token: TokenHash, session: Session, max_sessions: usize, now: i64) {
         let user_id = session.user_id;
         self.sweep_if_due(now);
         self.drop_expired_of_user(user_id, now);
@@ -295,7 +314,7 @@ impl Inner {
         self.by_user.entry(user_id).or_default().push(token);
     }
 
-    fn remove(&mut self, token: &Token) {
+    fn remove(&mut self, token: &TokenHash) {
         let Some(session) = self.sessions.remove(token) else {
             return;
         };
@@ -307,7 +326,10 @@ impl Inner {
         }
     }
 
-    fn least_recently_used<'a>(&self, tokens: impl Iterator<Item = &'a Token>) -> Option<Token> {
+    fn least_recently_used<'a>(
+        &self,
+        tokens: impl Iterator<Item = &'a TokenHash>,
+    ) -> Option<TokenHash> {
         tokens
             .filter_map(|t| self.sessions.get(t).map(|s| (s.last_seen_at, *t)))
             .min_by_key(|(last_seen, _)| *last_seen)
@@ -315,7 +337,7 @@ impl Inner {
     }
 
     fn drop_expired_of_user(&mut self, user_id: i64, now: i64) {
-        let expired: Vec<Token> = self
+        let expired: Vec<TokenHash> = self
             .by_user
             .get(&user_id)
             .into_iter()
@@ -515,7 +537,7 @@ mod tests {
         assert!(store.authenticate(&theirs, 3).is_some());
         assert_eq!(
             store.end_by_public_id(1, listed[0].1.public_id, 3),
-            Some(mine)
+            Some(mine.hash())
         );
         assert!(store.live_for_user(1, 3).is_empty());
     }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use crate::auth::passwords::MAX_PASSWORD_BYTES;
+use crate::support::text::is_format;
 
 /// 3–32 ASCII letters, digits, `_`, `.`, `-`, starting with a letter or
 /// digit: an allowlist, so no look-alike Unicode or markup gets in
@@ -40,8 +41,11 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     if email.chars().count() > 254 {
         return Err("must be at most 254 characters");
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters");
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_format(c))
+    {
+        return Err("must not contain spaces, control or invisible characters");
     }
     let Some((local, domain)) = email.split_once('@') else {
         return Err("must contain one '@'");
@@ -52,10 +56,31 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     if local.is_empty() || local.chars().count() > 64 {
         return Err("must have 1 to 64 characters before the '@'");
     }
-    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+    // Characters that are markup or quoting somewhere an address is shown
+    // or passed on (HTML, mail headers, shells); a real mailbox needs none.
+    if local.contains(['<', '>', '"', '\\']) {
+        return Err("must not contain <, >, \" or \\ before the '@'");
+    }
+    if !is_domain(domain) {
         return Err("must have a domain such as example.com after the '@'");
     }
     Ok(email.to_lowercase())
+}
+
+/// A host name of at least two labels, each 1–63 ASCII letters, digits and
+/// hyphens, not starting or ending with a hyphen (RFC 1035 §2.3.1, RFC
+/// 1123 §2.1). Internationalised domains are written in their ASCII
+/// (`xn--`) form.
+fn is_domain(domain: &str) -> bool {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    domain.contains('.') && domain.split('.').all(label_ok)
 }
 
 /// The registration rules for a new password, after NIST SP 800-63B
@@ -144,6 +169,14 @@ mod tests {
             normalize_email("  Alice@Example.COM ").unwrap(),
             "alice@example.com"
         );
+        for ok in [
+            "first.last+tag@mail.example.co.uk",
+            "x@xn--bcher-kva.example",
+            "o'brien@example.com",
+            "émile@example.com",
+        ] {
+            assert!(normalize_email(ok).is_ok(), "{ok}");
+        }
         let long_local = format!("{}@example.com", "a".repeat(65));
         let too_long = format!("{}@{}.com", "a".repeat(60), "b".repeat(200));
         for bad in [
@@ -154,6 +187,17 @@ mod tests {
             "a@.com",
             "a@b..com",
             "a\u{0}@b.com",
+            "\"x\"<img/src=x>@e<b>.com",
+            "alice\u{200b}@example.com",
+            "alice@exa\u{202e}mple.com",
+            "a<b@example.com",
+            "a\\b@example.com",
+            "a@-example.com",
+            "a@example-.com",
+            "a@exa_mple.com",
+            "a@ex ample.com",
+            "a@éxample.com",
+            &format!("a@{}.com", "b".repeat(64)),
             &long_local,
             &too_long,
         ] {

@@ -76,7 +76,12 @@ pub(crate) fn encode(response: &Response, include_body: bool, connection: Option
         "Date",
         &httpdate::fmt_http_date(SystemTime::now()),
     );
-    push_header(&mut out, "Content-Length", &response.body.len().to_string());
+    // 1xx and 204 have no body and must not carry Content-Length (RFC 9110
+    // §8.6); every other response is framed by it.
+    let bodiless = status == 204 || (100..200).contains(&status);
+    if !bodiless {
+        push_header(&mut out, "Content-Length", &response.body.len().to_string());
+    }
     if let Some(value) = connection {
         push_header(&mut out, "Connection", value);
     }
@@ -86,7 +91,7 @@ pub(crate) fn encode(response: &Response, include_body: bool, connection: Option
         }
     }
     out.extend_from_slice(b"\r\n");
-    if include_body {
+    if include_body && !bodiless {
         out.extend_from_slice(&response.body);
     }
     out

@@ -19,13 +19,14 @@ use crate::support::lock::lock;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
 /// step above its version, in order, in one transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
     "ALTER TABLE users ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
      CREATE TABLE auth_events (
@@ -34,7 +35,37 @@ const MIGRATIONS: &[(i64, &str)] = &[(
          count INTEGER NOT NULL DEFAULT 1);
      CREATE INDEX auth_events_at ON auth_events (at);
      CREATE INDEX auth_events_user ON auth_events (user_id, at);",
-)];
+    ),
+    (
+        3,
+        // AUTOINCREMENT needs the table rebuilt. The counter starts past
+        // every id that ever appears, in users or in the audit trail, so no
+        // deleted account's id (and its sessions and events) is handed out
+        // again.
+        "CREATE TABLE users_v3 (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+             email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+             password_hash TEXT NOT NULL,
+             created_at INTEGER NOT NULL,
+             last_login_at INTEGER,
+             login_count INTEGER NOT NULL DEFAULT 0,
+             auth_epoch INTEGER NOT NULL DEFAULT 0,
+             disabled INTEGER NOT NULL DEFAULT 0);
+         INSERT INTO users_v3 (id, username, email, password_hash, created_at,
+                               last_login_at, login_count, auth_epoch, disabled)
+             SELECT id, username, email, password_hash, created_at,
+                    last_login_at, login_count, auth_epoch, disabled FROM users;
+         DROP TABLE users;
+         ALTER TABLE users_v3 RENAME TO users;
+         INSERT INTO sqlite_sequence (name, seq)
+             SELECT 'users', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users');
+         UPDATE sqlite_sequence SET seq = max(seq,
+                 (SELECT coalesce(max(id), 0) FROM users),
+                 (SELECT coalesce(max(user_id), 0) FROM auth_events))
+             WHERE name = 'users';",
+    ),
+];
 
 /// A user row as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +111,12 @@ impl Database {
     /// Opens (creating if needed) the database file and brings its schema up
     /// to date.
     pub fn open(path: &Path) -> rusqlite::Result<Database> {
+        restrict_permissions(path).map_err(|error| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot make {} private: {error}", path.display())),
+            )
+        })?;
         let connection = Connection::open(path)?;
         // WAL lets readers (and the admin CLI) work while the server writes;
         // synchronous=FULL makes a committed registration survive power loss
@@ -87,6 +124,9 @@ impl Database {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten with zeros, not left readable in free
+        // pages (a deleted account's email; OWASP ASVS 4.0.3 V8.3.8).
+        connection.pragma_update(None, "secure_delete", "ON")?;
         connection.busy_timeout(Duration::from_secs(5))?;
         migrate(&connection)?;
         Ok(Database {
@@ -94,8 +134,19 @@ impl Database {
         })
     }
 
+    /// Copies every change in the write-ahead log into the database file and
+    /// empties the log, so the file alone is a complete copy (after a clean
+    /// stop) and deleted data leaves the log too. Best effort: with a reader
+    /// in another process the log may stay, which is still correct.
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    }
+
     /// Stores a new user. Uniqueness is the database's to decide, so two
-    /// simultaneous registrations of one name have exactly one winner.
+    /// simultaneous registrations of one name have exactly one winner. Its
+    /// auth epoch starts at a random value, so its sessions belong to it
+    /// alone (see schema.sql).
     pub fn insert_user(
         &self,
         username: &str,
@@ -103,10 +154,11 @@ impl Database {
         password_hash: &str,
         now: i64,
     ) -> Result<User, InsertError> {
+        let auth_epoch = initial_epoch().map_err(InsertError::Database)?;
         let connection = lock(&self.connection);
         let inserted = connection
-            .prepare_cached("INSERT INTO users (username, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut statement| statement.execute(params![username, email, password_hash, now]));
+            .prepare_cached("INSERT INTO users (username, email, password_hash, created_at, auth_epoch) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut statement| statement.execute(params![username, email, password_hash, now, auth_epoch]));
         match inserted {
             Ok(_) => Ok(User {
                 id: connection.last_insert_rowid(),
@@ -116,7 +168,7 @@ impl Database {
                 created_at: now,
                 last_login_at: None,
                 login_count: 0,
-                auth_epoch: 0,
+                auth_epoch,
                 disabled: false,
             }),
             Err(error) => Err(classify_insert_error(error)),
@@ -161,21 +213,31 @@ impl Database {
     }
 
     /// Records a successful login and returns the user as it now is, with
-    /// the time of the login before this one.
-    pub fn record_login(&self, id: i64, now: i64) -> rusqlite::Result<Option<(User, Option<i64>)>> {
+    /// the time of the login before this one, but only if the account is
+    /// still the one whose password was checked: same id and the same
+    /// `auth_epoch` as read with the hash. A password change, a disable or
+    /// a deletion in between makes this `None`, so a login checked against
+    /// an old password can never open a session that outlives the change.
+    pub fn record_login(
+        &self,
+        id: i64,
+        checked_epoch: i64,
+        now: i64,
+    ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
         let connection = lock(&self.connection);
         let previous: Option<Option<i64>> = connection
-            .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1")?
-            .query_row([id], |row| row.get(0))
+            .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1 AND auth_epoch = ?2")?
+            .query_row(params![id, checked_epoch], |row| row.get(0))
             .optional()?;
         let Some(previous) = previous else {
             return Ok(None);
         };
         let mut statement = connection.prepare_cached(
-            "UPDATE users SET last_login_at = ?2, login_count = login_count + 1 WHERE id = ?1 RETURNING *",
+            "UPDATE users SET last_login_at = ?3, login_count = login_count + 1
+             WHERE id = ?1 AND auth_epoch = ?2 RETURNING *",
         )?;
         let user = statement
-            .query_row(params![id, now], user_from_row)
+            .query_row(params![id, checked_epoch, now], user_from_row)
             .optional()?;
         Ok(user.map(|user| (user, previous)))
     }
@@ -212,12 +274,16 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Deletes an account; its username and email are free again.
+    /// Deletes an account; its username and email are free again, and
+    /// (secure_delete, then a checkpoint) no longer readable in the files.
+    /// Its id is never given to another account (AUTOINCREMENT).
     pub fn delete_user(&self, id: i64) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
-        let deleted = connection
+        let deleted = lock(&self.connection)
             .prepare_cached("DELETE FROM users WHERE id = ?1")?
             .execute([id])?;
+        // The deleted row's earlier versions are still in the log until it
+        // is checkpointed; a failed checkpoint leaves them for the next one.
+        let _ = self.checkpoint();
         Ok(deleted == 1)
     }
 
@@ -284,6 +350,45 @@ impl Database {
             .query_row([], |row| row.get::<_, i64>(0))?;
         Ok(())
     }
+}
+
+/// A random starting epoch (63 bits, positive), so that no two accounts
+/// ever share an (id, epoch) pair by counting up from the same start.
+fn initial_epoch() -> rusqlite::Result<i64> {
+    getrandom::u64()
+        .map(|n| (n >> 1) as i64)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+}
+
+/// Creates the database file readable and writable by its owner only
+/// (0600), or takes those rights away from others on an existing one and
+/// its `-wal`/`-shm` companions, before SQLite writes anything: it holds
+/// password hashes and emails. SQLite creates the companions with the
+/// main file's permissions.
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut companions = path.as_os_str().to_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        companions.clear();
+        companions.push(path.as_os_str());
+        companions.push(suffix);
+        let file = Path::new(&companions);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -382,21 +487,26 @@ mod tests {
     fn login_records_count_and_previous_time() {
         let db = database();
         let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
-        let (after_first, previous) = db.record_login(user.id, 10).unwrap().unwrap();
+        let epoch = user.auth_epoch;
+        let (after_first, previous) = db.record_login(user.id, epoch, 10).unwrap().unwrap();
         assert_eq!(
             (after_first.login_count, after_first.last_login_at, previous),
             (1, Some(10), None)
         );
-        let (after_second, previous) = db.record_login(user.id, 20).unwrap().unwrap();
+        let (after_second, previous) = db.record_login(user.id, epoch, 20).unwrap().unwrap();
         assert_eq!((after_second.login_count, previous), (2, Some(10)));
-        assert!(db.record_login(999, 30).unwrap().is_none());
+        assert!(db.record_login(999, epoch, 30).unwrap().is_none());
+        // Changed since the password was checked: no login.
+        db.change_password(user.id, "h2").unwrap();
+        assert!(db.record_login(user.id, epoch, 40).unwrap().is_none());
     }
 
     #[test]
     fn epochs_move_on_every_change_that_ends_sessions() {
         let db = database();
         let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
-        assert_eq!(db.change_password(user.id, "h2").unwrap(), Some(1));
+        let start = user.auth_epoch;
+        assert_eq!(db.change_password(user.id, "h2").unwrap(), Some(start + 1));
         assert!(db.set_disabled(user.id, true).unwrap());
         let after = db.user_by_id(user.id).unwrap().unwrap();
         assert_eq!(
@@ -405,12 +515,15 @@ mod tests {
                 after.disabled,
                 after.password_hash.as_str()
             ),
-            (2, true, "h2")
+            (start + 2, true, "h2")
         );
         assert!(db.delete_user(user.id).unwrap());
         assert_eq!(db.change_password(user.id, "h3").unwrap(), None);
-        db.insert_user("alice", "a@example.com", "h", 2)
+        let again = db
+            .insert_user("alice", "a@example.com", "h", 2)
             .expect("name and email free again");
+        assert_ne!(again.id, user.id, "an id is never reused");
+        assert_ne!(again.auth_epoch, start, "epochs start at random");
     }
 
     #[test]

@@ -162,6 +162,14 @@ impl Settings {
 /// `MAX_CONNECTIONS`, so one address cannot take every slot.
 const DEFAULT_CONNECTIONS_PER_IP: usize = 64;
 
+impl Settings {
+    /// Whether `CORS_ORIGINS` is still the development default (localhost
+    /// front ends), which a public deployment almost surely did not mean.
+    pub fn uses_default_cors_origins(&self) -> bool {
+        parse_origins(DEFAULT_CORS_ORIGINS).is_ok_and(|default| default == self.cors_origins)
+    }
+}
+
 /// Ten years: a bound that keeps time arithmetic far from overflow.
 const MAX_SECS: i64 = 10 * 365 * 24 * 3600;
 

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod config;
 pub mod lock;
 pub mod log;
+pub mod text;

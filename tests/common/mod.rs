@@ -275,11 +275,18 @@ pub fn read_reply(stream: &mut impl Read, head_only: bool) -> Option<Reply> {
             (n.to_string(), v.trim().to_string())
         })
         .collect();
-    let length: usize = headers
+    let content_length = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.parse().unwrap())
-        .expect("every response has Content-Length");
+        .map(|(_, v)| v.parse::<usize>().unwrap());
+    // 204 has no body and no Content-Length (RFC 9110 §8.6); every other
+    // response has one.
+    let length = if status == 204 {
+        assert_eq!(content_length, None, "204 with Content-Length");
+        0
+    } else {
+        content_length.expect("every response but 204 has Content-Length")
+    };
     let mut body = vec![0u8; if head_only { 0 } else { length }];
     stream.read_exact(&mut body).ok()?;
     Some(Reply {
@@ -299,4 +306,32 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
             Ok(n) => all.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// Runs `auth-server admin ...` on the database in `dir`, with `stdin`
+/// piped in; returns the exit code, stdout and stderr.
+pub fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    let mut child = Command::new(binary())
+        .arg("admin")
+        .args(args)
+        .env_clear()
+        .env("DATABASE_PATH", dir.join("auth.db"))
+        .env("BCRYPT_COST", "4")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

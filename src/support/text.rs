@@ -1,0 +1,84 @@
+//! Characters that must not reach a terminal, a log line or a stored email
+//! address as they are: control characters, and Unicode format characters
+//! (zero-width, bidirectional and other invisible marks) that make one text
+//! look like another.
+
+use std::borrow::Cow;
+
+/// Unicode format characters (general category Cf), which render as
+/// nothing or reorder what follows them: `alice\u{200b}@example.com` looks
+/// like `alice@example.com`, and U+202E turns the rest of a line around
+/// (Unicode Technical Report #36, "Unicode Security Considerations").
+pub fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// Whether `c` may be shown as it is.
+fn is_safe(c: char) -> bool {
+    !c.is_control() && !is_format(c)
+}
+
+/// `text` with every control and format character written as an escape
+/// (`\n`, `\t`, `\u{1b}`, `\u{200b}`), so what a client typed can be shown
+/// on an operator's terminal without moving its cursor, clearing it, or
+/// passing for something else. Borrowed when nothing needs escaping.
+///
+/// ```
+/// use auth_server::support::text::printable;
+/// assert_eq!(printable("alice"), "alice");
+/// assert_eq!(printable("\u{1b}[2Jroot"), "\\u{1b}[2Jroot");
+/// assert_eq!(printable("a\u{200b}b\n"), "a\\u{200b}b\\n");
+/// ```
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_safe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_safe(c) => out.push(c),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_invisible_marks_are_escaped_and_the_rest_kept() {
+        assert_eq!(printable("Zoë 🙂 <b>"), "Zoë 🙂 <b>");
+        assert_eq!(printable("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(printable("\u{7f}\u{0}"), "\\u{7f}\\u{0}");
+        assert!(is_format('\u{feff}'));
+        assert!(!is_format('a'));
+    }
+}
