@@ -1,4 +1,4 @@
--- auth-server schema, version 3. Applied to a new database at start-up;
+-- auth-server schema, version 4. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -42,3 +42,24 @@ CREATE TABLE auth_events (
 );
 CREATE INDEX auth_events_at ON auth_events (at);
 CREATE INDEX auth_events_user ON auth_events (user_id, at);
+
+-- The durable copy of the live sessions, so a restart signs nobody out.
+-- Keyed by the SHA-256 of the token: the token itself is never stored, so
+-- a copy of this file opens no session. Written through on every login and
+-- logout; last_seen_at is written behind in batches, so after a crash it
+-- may be a little old, which can only make a session end sooner.
+CREATE TABLE sessions (
+    token_hash        BLOB    PRIMARY KEY,   -- SHA-256 of the token
+    public_id         INTEGER NOT NULL,      -- the id shown in GET /api/sessions
+    user_id           INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_epoch        INTEGER NOT NULL,      -- the account binding at login
+    created_at        INTEGER NOT NULL,
+    last_seen_at      INTEGER NOT NULL,
+    absolute_end      INTEGER NOT NULL,      -- no activity extends it
+    idle_secs         INTEGER NOT NULL,
+    remember          INTEGER NOT NULL,
+    previous_login_at INTEGER,
+    ip                TEXT    NOT NULL,
+    user_agent        TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions (user_id);

@@ -32,6 +32,8 @@ usage: auth-server                 serve (settings from the environment; see REA
                                                        (asks first on a terminal, unless --yes)
        auth-server admin set-password NAME             new password from standard input
                                                        (piped: echo … | or < file; not typed)
+       auth-server admin sessions NAME                 the account's stored sessions
+       auth-server admin revoke-sessions NAME          end every session of the account
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
        auth-server --help | --version";
 
@@ -52,6 +54,8 @@ pub fn run(args: &[String], settings: &Settings, db: &Database) -> ExitCode {
         ["delete", name] => delete(db, settings, name, false),
         ["delete", name, "--yes"] | ["delete", "--yes", name] => delete(db, settings, name, true),
         ["set-password", name] => set_password(db, settings, name),
+        ["sessions", name] => find(db, name).and_then(|user| list_sessions(db, &user, &mut out)),
+        ["revoke-sessions", name] => revoke_sessions(db, settings, name),
         ["events", options @ ..] => events(db, options, &mut out),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
@@ -224,10 +228,43 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
     let hash = PasswordHasher::new(settings.bcrypt_cost, 1, Duration::from_secs(60))
         .hash(password, IpAddr::V4(Ipv4Addr::LOCALHOST))
         .map_err(|error| Failure::Refused(format!("cannot hash the password: {error:?}")))?;
-    db.change_password(user.id, &hash)
+    db.change_password(user.id, &hash, None)
         .map_err(database_failure)?;
     audit(db, settings, "admin_password_set", &user);
     println!("password of {} set; its sessions have ended", user.username);
+    Ok(())
+}
+
+/// Public id, times, address and user agent of each stored session; never
+/// the token or its hash.
+fn list_sessions(db: &Database, user: &User, out: &mut impl Write) -> Result<(), Failure> {
+    let rows = db.sessions_of_user(user.id).map_err(database_failure)?;
+    let _ = writeln!(out, "id\tcreated_at\tlast_seen_at\tip\tuser_agent");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{:016x}\t{}\t{}\t{}\t{}",
+            row.public_id,
+            clock::rfc3339(row.created_at),
+            clock::rfc3339(row.last_seen_at),
+            printable(&row.ip),
+            printable(if row.user_agent.is_empty() {
+                "-"
+            } else {
+                &row.user_agent
+            }),
+        );
+    }
+    Ok(())
+}
+
+/// Ends every session of an account, in a running server (the epoch moves)
+/// and in the stored copy (the rows go), so a restart cannot bring one back.
+fn revoke_sessions(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    db.revoke_sessions(user.id).map_err(database_failure)?;
+    audit(db, settings, "admin_sessions_revoked", &user);
+    println!("every session of {} has ended", printable(&user.username));
     Ok(())
 }
 

@@ -14,14 +14,17 @@ use auth_server::api::app::App;
 use auth_server::auth::passwords::MIN_PRODUCTION_COST;
 use auth_server::http::{Limits, Server};
 use auth_server::storage::Database;
+use auth_server::support::clock;
 use auth_server::support::config::Settings;
 use auth_server::support::log::Logger;
 use serde_json::json;
 
-/// How often the background upkeep runs, and how many of those between two
+/// How often the background upkeep runs (the sessions' last-seen times are
+/// written behind at this pace, so after a crash a session may look idle up
+/// to this much longer than it was), and how many of those between two
 /// prunings of the audit trail (an hour).
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
-const UPKEEPS_PER_PRUNE: u32 = 60;
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
+const UPKEEPS_PER_PRUNE: u32 = 120;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -151,7 +154,27 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         return ExitCode::from(1);
     }
 
-    let app = Arc::new(App::new(settings, db, log));
+    let app = Arc::new(App::new(settings, Arc::new(db), log));
+    // Sessions that survived the last run, before the first request.
+    let loading = std::time::Instant::now();
+    let loaded = match app.sessions.load(clock::now()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("auth-server: cannot load the stored sessions: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    app.log.line(
+        "started",
+        &[
+            ("address", json!(address.to_string())),
+            ("sessions_loaded", json!(loaded)),
+            (
+                "load_ms",
+                json!((loading.elapsed().as_secs_f64() * 1000.0).round()),
+            ),
+        ],
+    );
     // The dummy hash for unknown-user logins, made off the start-up path.
     let warm = Arc::clone(&app);
     std::thread::spawn(move || warm.passwords.warm_up());

@@ -74,7 +74,7 @@ fn deleting_an_account_ends_its_sessions_in_every_process() {
     // process too.
     assert_eq!(first.register("alice", PASSWORD).status, 201);
     assert_eq!(second.get("/api/user", Some(&in_second)).status, 401);
-    std::mem::forget(second); // shares the first one's directory
+    second.kill_keeping_dir(); // the directory is the first one's to delete
 }
 
 #[test]

@@ -79,26 +79,19 @@ fn a_file_size_limit_is_503_with_the_cause_logged_and_loses_nothing() {
     .collect();
     let mut limited = Command::new("sh");
     limited.args(["-c", "trap '' XFSZ; ulimit -f 384; exec \"$0\"", binary()]);
-    let server = Server::spawn(limited, dir.clone(), env.clone());
+    let server = Server::spawn(limited, dir, env.clone());
     let (acknowledged, refused) = register_until_refused(&server, "user");
     assert!(!acknowledged.is_empty(), "{}", server.log_text());
     assert_logged_503(&server, &refused);
     // Reads still work while writes fail.
     assert_eq!(server.get("/api/user", None).status, 401);
-    drop_keeping_dir(server);
+    let dir = server.kill_keeping_dir();
 
     // Without the limit, every acknowledged account is there.
     let server = Server::spawn(Command::new(binary()), dir, env);
     for name in &acknowledged {
         server.login(name, PASSWORD);
     }
-}
-
-/// Stops a server without deleting its directory.
-fn drop_keeping_dir(server: Server) {
-    let mut server = std::mem::ManuallyDrop::new(server);
-    let _ = server.child.kill();
-    let _ = server.child.wait();
 }
 
 /// A small tmpfs, unmounted (and removed) when dropped. `None` where this
@@ -167,5 +160,6 @@ fn a_full_disk_is_503_until_space_is_freed() {
     for name in ["before", "after-full"] {
         server.login(name, PASSWORD);
     }
-    drop_keeping_dir(server);
+    // The tmpfs goes with `disk`; the directory must not be deleted twice.
+    server.kill_keeping_dir();
 }

@@ -57,14 +57,28 @@ pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 
     check_password(app, cx, &user.username, Some(&user), &current)?;
     let hash = app.passwords.hash(&new, cx.client_group)?;
-    let Some(epoch) = app.db.change_password(user.id, &hash)? else {
-        return Err(ApiError::Unauthenticated);
-    };
-    app.sessions.end_all_for_user(user.id, Some(&token));
+    // The caller's session goes on under a new token; the database loses
+    // every other session of the account and gains this one in the same
+    // transaction as the new hash.
     let rotated = app
         .sessions
-        .rotate(&token, epoch, cx.now)
+        .successor(&token, cx.now)
         .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
+    let keep = rotated
+        .as_ref()
+        .and_then(|(new_token, session)| app.sessions.row(new_token, session));
+    let Some(epoch) = app.db.change_password(user.id, &hash, keep)? else {
+        return Err(ApiError::Unauthenticated);
+    };
+    app.sessions.forget_user(user.id);
+    let rotated = match rotated {
+        Some((new_token, mut session)) => {
+            session.auth_epoch = epoch;
+            app.sessions.admit(&new_token, session.clone(), cx.now)?;
+            Some((new_token, session))
+        }
+        None => None,
+    };
     app.event("password_changed", Some(user.id), None, cx);
     let reply = Reply::ok("Password changed. Your other sessions have been signed out.");
     Ok(match rotated {
@@ -85,7 +99,7 @@ pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 
     check_password(app, cx, &user.username, Some(&user), &password)?;
     app.db.delete_user(user.id)?;
-    app.sessions.end_all_for_user(user.id, None);
+    app.sessions.forget_user(user.id);
     app.event("account_deleted", Some(user.id), Some(&user.username), cx);
     Ok(Reply::ok("Account deleted.").with_cookie(app.cookies.clear()))
 }

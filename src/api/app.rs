@@ -5,9 +5,10 @@
 //! here routes or writes responses; that is `pipeline`, one layer up.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::api::cookies::CookiePolicy;
 use crate::api::cors::Cors;
@@ -24,7 +25,7 @@ use crate::support::log::Logger;
 /// Everything a handler may use.
 pub struct App {
     pub settings: Settings,
-    pub db: Database,
+    pub db: Arc<Database>,
     pub sessions: SessionStore,
     pub passwords: PasswordHasher,
     pub cookies: CookiePolicy,
@@ -35,14 +36,18 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, db: Database, log: Logger) -> App {
+    pub fn new(settings: Settings, db: Arc<Database>, log: Logger) -> App {
         let lifetimes = Lifetimes {
             idle_secs: settings.session_idle_timeout_secs,
             absolute_secs: settings.session_absolute_timeout_secs,
             remember_secs: settings.remember_me_timeout_secs,
         };
         App {
-            sessions: SessionStore::new(lifetimes, settings.max_sessions),
+            sessions: SessionStore::new(
+                lifetimes,
+                settings.max_sessions,
+                settings.session_persist.then(|| Arc::clone(&db)),
+            ),
             passwords: PasswordHasher::new(
                 settings.bcrypt_cost,
                 settings.hash_workers,
@@ -82,10 +87,20 @@ impl App {
         self.audit.record(&self.db, &self.log, &event, cx.now);
     }
 
-    /// Periodic upkeep, run by a background thread: writes the counted
-    /// throttled attempts and prunes old audit rows.
+    /// Periodic upkeep, run by a background thread (and once at a clean
+    /// stop): writes the sessions' last-seen times and the counted throttled
+    /// attempts, and prunes old audit rows.
     pub fn maintain(&self, prune: bool) {
         let now = clock::now();
+        if let Err(error) = self.sessions.flush() {
+            self.log.line(
+                "error",
+                &[(
+                    "message",
+                    json!(format!("sessions: cannot write behind: {error}")),
+                )],
+            );
+        }
         self.audit.flush(&self.db, &self.log, now);
         if prune {
             self.audit

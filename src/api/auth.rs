@@ -98,27 +98,32 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // issued: an attacker who planted a token learns nothing (session
     // fixation; OWASP ASVS 4.0.3 V3.2.1).
     for token in cookies::session_tokens(cx.request) {
-        app.sessions.end(&token);
+        app.sessions.end(&token)?;
     }
-    // Only if the account is still the one checked: deleted, disabled or
-    // its password changed since the hash was read, and this login fails
-    // exactly like a wrong password.
-    let Some((user, previous_login_at)) = app.db.record_login(user.id, user.auth_epoch, cx.now)?
-    else {
-        return Err(ApiError::InvalidCredentials);
-    };
     let new_session = NewSession {
         user_id: user.id,
         auth_epoch: user.auth_epoch,
         remember,
-        previous_login_at,
         ip: cx.client_ip,
         user_agent: cx.user_agent().to_string(),
     };
-    let (token, session) = app
+    let (token, mut session) = app
         .sessions
-        .create(new_session, cx.now)
+        .prepare(new_session, cx.now)
         .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
+    // Only if the account is still the one checked: deleted, disabled or
+    // its password changed since the hash was read, and this login fails
+    // exactly like a wrong password. The session's row is written in the
+    // same transaction, so a session the client is told about survives a
+    // crash the instant after.
+    let row = app.sessions.row(&token, &session);
+    let Some((user, previous_login_at)) =
+        app.db.record_login(user.id, user.auth_epoch, cx.now, row)?
+    else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    session.previous_login_at = previous_login_at;
+    app.sessions.admit(&token, session.clone(), cx.now)?;
     app.event("login_ok", Some(user.id), Some(&user.username), cx);
     Ok(Reply::ok("Signed in.")
         .with_data(json!({ "user": user_json(&user) }))
@@ -130,7 +135,7 @@ pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         if let Some(session) = app.sessions.authenticate(&token, cx.now) {
             app.event("logout", Some(session.user_id), None, cx);
         }
-        app.sessions.end(&token);
+        app.sessions.end(&token)?;
     }
     Ok(Reply::ok("Signed out.").with_cookie(app.cookies.clear()))
 }

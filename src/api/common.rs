@@ -119,8 +119,11 @@ pub fn signed_in(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
                 });
             }
             // Deleted, disabled, or changed (perhaps by another process):
-            // this session is over.
-            _ => app.sessions.end(&token),
+            // this session is over. Should its row outlive a failed delete,
+            // the start-up load drops it for the same reason.
+            _ => {
+                let _ = app.sessions.end(&token);
+            }
         }
     }
     Err(ApiError::Unauthenticated)

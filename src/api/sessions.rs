@@ -53,7 +53,7 @@ pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .ok_or(ApiError::NotFound)?;
     let ended = app
         .sessions
-        .end_by_public_id(user.id, public_id, cx.now)
+        .end_by_public_id(user.id, public_id, cx.now)?
         .ok_or(ApiError::NotFound)?;
     app.event("session_revoked", Some(user.id), None, cx);
     let reply = Reply::ok("Session ended.");
@@ -66,7 +66,7 @@ pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 
 pub fn logout_all(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let SignedIn { user, .. } = signed_in(app, cx)?;
-    app.sessions.end_all_for_user(user.id, None);
+    app.sessions.end_all_for_user(user.id, None)?;
     app.event("logged_out_everywhere", Some(user.id), None, cx);
     Ok(Reply::ok("Signed out everywhere.").with_cookie(app.cookies.clear()))
 }

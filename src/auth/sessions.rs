@@ -6,13 +6,22 @@
 //! (NIST SP 800-63B §7.1; OWASP Session Management Cheat Sheet). Nothing
 //! outside this module knows how sessions are stored, so the map could be
 //! swapped for a shared store without touching the handlers.
+//!
+//! With a database (`SESSION_PERSIST=true`, the default) the map has a
+//! durable copy, so a restart signs nobody out. Every session a client is
+//! told about and every explicit ending is written through at once; the
+//! last-seen times the hot path updates are written behind, in batches,
+//! by [`SessionStore::flush`], so `GET /api/user` never writes. Sessions
+//! that expire in memory are deleted from the copy by the same flush.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use crate::storage::Database;
+use crate::storage::sessions::SessionRow;
 use crate::support::lock::lock;
 
 /// Sessions one user may hold; a login beyond it ends their least recently
@@ -57,6 +66,13 @@ impl Token {
     pub fn hash(&self) -> TokenHash {
         TokenHash(Sha256::digest(self.0).into())
     }
+}
+
+/// Why a session could not be opened.
+#[derive(Debug)]
+pub enum CreateError {
+    Random(getrandom::Error),
+    Database(rusqlite::Error),
 }
 
 /// SHA-256 of a session token: the key of the session map.
@@ -110,7 +126,6 @@ pub struct NewSession {
     pub user_id: i64,
     pub auth_epoch: i64,
     pub remember: bool,
-    pub previous_login_at: Option<i64>,
     pub ip: IpAddr,
     pub user_agent: String,
 }
@@ -119,6 +134,8 @@ pub struct SessionStore {
     lifetimes: Lifetimes,
     max_sessions: usize,
     inner: Mutex<Inner>,
+    /// The durable copy, when sessions are persisted.
+    db: Option<Arc<Database>>,
 }
 
 #[derive(Default)]
@@ -128,21 +145,135 @@ struct Inner {
     /// every session.
     by_user: HashMap<i64, Vec<TokenHash>>,
     last_sweep: i64,
+    /// Whether the two lists below are kept (only with a durable copy).
+    persist: bool,
+    /// Sessions this map dropped on its own (expiry, sweeps, caps) whose
+    /// rows are still to be deleted.
+    dropped: Vec<TokenHash>,
+    /// Sessions seen since the last flush, whose last-seen time is still to
+    /// be written.
+    touched: HashSet<TokenHash>,
+}
+
+/// The stored form of a session.
+fn to_row(hash: &TokenHash, session: &Session) -> SessionRow {
+    SessionRow {
+        token_hash: hash.0,
+        public_id: session.public_id,
+        user_id: session.user_id,
+        auth_epoch: session.auth_epoch,
+        created_at: session.created_at,
+        last_seen_at: session.last_seen_at,
+        absolute_end: session.absolute_end,
+        idle_secs: session.idle_secs,
+        remember: session.remember,
+        previous_login_at: session.previous_login_at,
+        ip: session.ip.to_string(),
+        user_agent: session.user_agent.clone(),
+    }
+}
+
+fn from_row(row: SessionRow) -> (TokenHash, Session) {
+    let session = Session {
+        user_id: row.user_id,
+        public_id: row.public_id,
+        auth_epoch: row.auth_epoch,
+        created_at: row.created_at,
+        last_seen_at: row.last_seen_at,
+        absolute_end: row.absolute_end,
+        idle_secs: row.idle_secs,
+        remember: row.remember,
+        previous_login_at: row.previous_login_at,
+        // Written by this module from an IpAddr; anything else shows as
+        // 0.0.0.0 rather than stopping the load.
+        ip: row.ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        user_agent: row.user_agent,
+    };
+    (TokenHash(row.token_hash), session)
 }
 
 impl SessionStore {
-    pub fn new(lifetimes: Lifetimes, max_sessions: usize) -> SessionStore {
+    /// A store; with `db` every change also reaches the durable copy.
+    pub fn new(
+        lifetimes: Lifetimes,
+        max_sessions: usize,
+        db: Option<Arc<Database>>,
+    ) -> SessionStore {
         SessionStore {
             lifetimes,
             max_sessions: max_sessions.max(1),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                persist: db.is_some(),
+                ..Inner::default()
+            }),
+            db,
         }
     }
 
-    /// Opens a session and returns its token. The user's least recently used
-    /// session is ended if they hold too many, and the store's least recently
-    /// used one if the store is full.
-    pub fn create(&self, new: NewSession, now: i64) -> Result<(Token, Session), getrandom::Error> {
+    /// Loads the live sessions of the durable copy (after the copy has
+    /// deleted its expired and orphaned ones); returns how many.
+    pub fn load(&self, now: i64) -> rusqlite::Result<usize> {
+        let Some(db) = &self.db else {
+            return Ok(0);
+        };
+        let rows = db.load_sessions(now)?;
+        let count = rows.len();
+        let mut inner = lock(&self.inner);
+        inner.sessions.reserve(count);
+        for row in rows {
+            let (hash, session) = from_row(row);
+            inner.insert(hash, session, self.max_sessions, now);
+        }
+        drop(inner);
+        // Caps may have dropped a few; their rows go now.
+        self.write_dropped()?;
+        Ok(count)
+    }
+
+    /// The row to store for a session about to be admitted, when sessions
+    /// are persisted: the caller writes it in its own transaction (a login
+    /// with its login, a password change with the change).
+    pub fn row(&self, token: &Token, session: &Session) -> Option<SessionRow> {
+        self.db.as_ref().map(|_| to_row(&token.hash(), session))
+    }
+
+    /// Deletes the rows of the sessions the map dropped on its own.
+    fn write_dropped(&self) -> rusqlite::Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let dropped = std::mem::take(&mut lock(&self.inner).dropped);
+        let hashes: Vec<[u8; 32]> = dropped.iter().map(|h| h.0).collect();
+        db.delete_sessions(&hashes).inspect_err(|_| {
+            // Kept for the next flush: a row left behind would come back
+            // at the next start.
+            lock(&self.inner).dropped.extend(dropped);
+        })
+    }
+
+    /// The batched write-behind, run every few seconds by a background
+    /// thread and at a clean stop: last-seen times of the sessions used
+    /// since the last flush, and the rows of the sessions that expired.
+    pub fn flush(&self) -> rusqlite::Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let seen: Vec<([u8; 32], i64)> = {
+            let mut inner = lock(&self.inner);
+            let touched = std::mem::take(&mut inner.touched);
+            touched
+                .iter()
+                .filter_map(|hash| inner.sessions.get(hash).map(|s| (hash.0, s.last_seen_at)))
+                .collect()
+        };
+        db.touch_sessions(&seen)?;
+        self.write_dropped()
+    }
+
+    /// A new session with its token, not yet admitted: the caller stores its
+    /// row (see [`SessionStore::row`]) with its own database write, then
+    /// calls [`SessionStore::admit`].
+    pub fn prepare(&self, new: NewSession, now: i64) -> Result<(Token, Session), getrandom::Error> {
         let token = Token::generate()?;
         let public_id = getrandom::u64()?;
         let lifetime = if new.remember {
@@ -159,35 +290,65 @@ impl SessionStore {
             absolute_end: now.saturating_add(lifetime.1),
             idle_secs: lifetime.0,
             remember: new.remember,
-            previous_login_at: new.previous_login_at,
+            previous_login_at: None,
             ip: new.ip,
             user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
         };
-
-        lock(&self.inner).insert(token.hash(), session.clone(), self.max_sessions, now);
         Ok((token, session))
     }
 
-    /// Gives a session a new token and epoch, keeping everything else (its
-    /// age, its absolute end): a password change keeps the caller signed in
-    /// while every old token dies. `None` if the old token is not live.
-    pub fn rotate(
+    /// Puts a prepared session in the map (its row, if any, is already
+    /// stored). The user's least recently used session is ended if they
+    /// hold too many, and the store's least recently used one if the store
+    /// is full; those endings are written through.
+    pub fn admit(&self, token: &Token, session: Session, now: i64) -> rusqlite::Result<()> {
+        lock(&self.inner).insert(token.hash(), session, self.max_sessions, now);
+        self.write_dropped()
+    }
+
+    /// Prepares, stores and admits a session in one step, for callers with
+    /// no database write of their own.
+    pub fn create(&self, new: NewSession, now: i64) -> Result<(Token, Session), CreateError> {
+        let (token, session) = self.prepare(new, now).map_err(CreateError::Random)?;
+        if let (Some(db), Some(row)) = (&self.db, self.row(&token, &session)) {
+            db.insert_session(&row).map_err(CreateError::Database)?;
+        }
+        self.admit(&token, session.clone(), now)
+            .map_err(CreateError::Database)?;
+        Ok((token, session))
+    }
+
+    /// The same session under a new token, keeping everything else (its
+    /// age, its absolute end), not yet admitted: a password change keeps
+    /// the caller signed in while every old token dies. `None` if the old
+    /// token is not live.
+    pub fn successor(
         &self,
         old: &Token,
-        auth_epoch: i64,
         now: i64,
     ) -> Result<Option<(Token, Session)>, getrandom::Error> {
         let token = Token::generate()?;
-        let old = old.hash();
-        let mut inner = lock(&self.inner);
-        let Some(mut session) = inner.sessions.get(&old).filter(|s| s.is_live(now)).cloned() else {
+        let inner = lock(&self.inner);
+        let Some(mut session) = inner
+            .sessions
+            .get(&old.hash())
+            .filter(|s| s.is_live(now))
+            .cloned()
+        else {
             return Ok(None);
         };
-        inner.remove(&old);
-        session.auth_epoch = auth_epoch;
         session.last_seen_at = now;
-        inner.insert(token.hash(), session.clone(), self.max_sessions, now);
         Ok(Some((token, session)))
+    }
+
+    /// Removes a user's sessions from the map only: for a caller that has
+    /// already deleted their rows in its own transaction.
+    pub fn forget_user(&self, user_id: i64) {
+        let mut inner = lock(&self.inner);
+        let doomed: Vec<TokenHash> = inner.by_user.get(&user_id).cloned().unwrap_or_default();
+        for hash in &doomed {
+            inner.remove_quietly(hash);
+        }
     }
 
     /// The live session behind a token, with its idle timer restarted; an
@@ -202,44 +363,76 @@ impl SessionStore {
         }
         let session = inner.sessions.get_mut(&key)?;
         session.last_seen_at = now;
-        Some(session.clone())
-    }
-
-    /// Ends a session at once; unknown tokens are ignored.
-    pub fn end(&self, token: &Token) {
-        lock(&self.inner).remove(&token.hash());
-    }
-
-    /// Ends every session of a user except `keep`; returns how many ended.
-    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> usize {
-        let keep = keep.map(Token::hash);
-        let mut inner = lock(&self.inner);
-        let doomed: Vec<TokenHash> = inner
-            .by_user
-            .get(&user_id)
-            .into_iter()
-            .flatten()
-            .filter(|t| Some(**t) != keep)
-            .copied()
-            .collect();
-        for token in &doomed {
-            inner.remove(token);
+        let session = session.clone();
+        if inner.persist {
+            inner.touched.insert(key);
         }
-        doomed.len()
+        Some(session)
+    }
+
+    /// Ends a session at once, in memory and in the durable copy; unknown
+    /// tokens are ignored.
+    pub fn end(&self, token: &Token) -> rusqlite::Result<()> {
+        let hash = token.hash();
+        lock(&self.inner).remove_quietly(&hash);
+        match &self.db {
+            Some(db) => db.delete_sessions(&[hash.0]),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends every session of a user except `keep`; returns how many ended
+    /// in memory. The durable copy loses every row of the user but `keep`.
+    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> rusqlite::Result<usize> {
+        let keep = keep.map(Token::hash);
+        let doomed: Vec<TokenHash> = {
+            let mut inner = lock(&self.inner);
+            let doomed: Vec<TokenHash> = inner
+                .by_user
+                .get(&user_id)
+                .into_iter()
+                .flatten()
+                .filter(|t| Some(**t) != keep)
+                .copied()
+                .collect();
+            for token in &doomed {
+                inner.remove_quietly(token);
+            }
+            doomed
+        };
+        if let Some(db) = &self.db {
+            db.delete_sessions_of_user(user_id, keep.as_ref().map(|k| &k.0))?;
+        }
+        Ok(doomed.len())
     }
 
     /// Ends the user's session with that public id. `Some(hash)` of the
     /// session ended, `None` if the user holds no live session by that id.
-    pub fn end_by_public_id(&self, user_id: i64, public_id: u64, now: i64) -> Option<TokenHash> {
-        let mut inner = lock(&self.inner);
-        let token = *inner.by_user.get(&user_id)?.iter().find(|t| {
-            inner
-                .sessions
-                .get(t)
-                .is_some_and(|s| s.public_id == public_id && s.is_live(now))
-        })?;
-        inner.remove(&token);
-        Some(token)
+    pub fn end_by_public_id(
+        &self,
+        user_id: i64,
+        public_id: u64,
+        now: i64,
+    ) -> rusqlite::Result<Option<TokenHash>> {
+        let found = {
+            let mut inner = lock(&self.inner);
+            let found = inner.by_user.get(&user_id).and_then(|tokens| {
+                tokens.iter().copied().find(|t| {
+                    inner
+                        .sessions
+                        .get(t)
+                        .is_some_and(|s| s.public_id == public_id && s.is_live(now))
+                })
+            });
+            if let Some(hash) = &found {
+                inner.remove_quietly(hash);
+            }
+            found
+        };
+        if let (Some(db), Some(hash)) = (&self.db, &found) {
+            db.delete_sessions(&[hash.0])?;
+        }
+        Ok(found)
     }
 
     /// The user's live sessions, oldest first, with their token hashes (for
@@ -314,9 +507,20 @@ impl Inner {
         self.by_user.entry(user_id).or_default().push(token);
     }
 
+    /// Removes a session the map drops on its own (expiry, a cap): its row
+    /// is deleted by the next write of the dropped list.
     fn remove(&mut self, token: &TokenHash) {
+        if self.remove_quietly(token) && self.persist {
+            self.dropped.push(*token);
+        }
+    }
+
+    /// Removes a session from the map only (its row is the caller's
+    /// business); whether it was there.
+    fn remove_quietly(&mut self, token: &TokenHash) -> bool {
+        self.touched.remove(token);
         let Some(session) = self.sessions.remove(token) else {
-            return;
+            return false;
         };
         if let Some(tokens) = self.by_user.get_mut(&session.user_id) {
             tokens.retain(|t| t != token);
@@ -324,6 +528,7 @@ impl Inner {
                 self.by_user.remove(&session.user_id);
             }
         }
+        true
     }
 
     fn least_recently_used<'a>(
@@ -359,7 +564,16 @@ impl Inner {
     }
 
     fn sweep(&mut self, now: i64) {
-        self.sessions.retain(|_, s| s.is_live(now));
+        let persist = self.persist;
+        let (dropped, touched) = (&mut self.dropped, &mut self.touched);
+        self.sessions.retain(|hash, s| {
+            let live = s.is_live(now);
+            if !live && persist {
+                dropped.push(*hash);
+                touched.remove(hash);
+            }
+            live
+        });
         let sessions = &self.sessions;
         self.by_user.retain(|_, tokens| {
             tokens.retain(|t| sessions.contains_key(t));
@@ -424,7 +638,6 @@ mod tests {
             user_id,
             auth_epoch: 0,
             remember: false,
-            previous_login_at: None,
             ip: "127.0.0.1".parse().unwrap(),
             user_agent: "test".into(),
         };
@@ -460,7 +673,7 @@ mod tests {
 
     #[test]
     fn idle_and_absolute_expiry() {
-        let store = SessionStore::new(LIFETIMES, 100);
+        let store = SessionStore::new(LIFETIMES, 100, None);
         let token = login(&store, 1, 0);
         assert!(store.authenticate(&token, 99).is_some());
         // Activity at 99 moved the idle end to 199.
@@ -479,7 +692,7 @@ mod tests {
 
     #[test]
     fn the_21st_login_ends_the_least_recently_used() {
-        let store = SessionStore::new(LIFETIMES, 1000);
+        let store = SessionStore::new(LIFETIMES, 1000, None);
         let tokens: Vec<Token> = (0..20).map(|i| login(&store, 7, i)).collect();
         // Use the first so that the second becomes the least recently used.
         store.authenticate(&tokens[0], 30).unwrap();
@@ -491,7 +704,7 @@ mod tests {
 
     #[test]
     fn a_full_store_ends_its_least_recently_used() {
-        let store = SessionStore::new(LIFETIMES, 3);
+        let store = SessionStore::new(LIFETIMES, 3, None);
         let a = login(&store, 1, 0);
         let b = login(&store, 2, 1);
         let c = login(&store, 3, 2);
@@ -505,13 +718,16 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_session_under_a_new_token() {
-        let store = SessionStore::new(LIFETIMES, 100);
+        let store = SessionStore::new(LIFETIMES, 100, None);
         let old = login(&store, 1, 0);
         let other = login(&store, 1, 0);
         let before = store.authenticate(&old, 5).unwrap();
-        assert_eq!(store.end_all_for_user(1, Some(&old)), 1);
+        assert_eq!(store.end_all_for_user(1, Some(&old)).unwrap(), 1);
         assert!(store.authenticate(&other, 6).is_none());
-        let (new, after) = store.rotate(&old, 7, 8).unwrap().unwrap();
+        let (new, mut after) = store.successor(&old, 8).unwrap().unwrap();
+        after.auth_epoch = 7;
+        store.forget_user(1);
+        store.admit(&new, after.clone(), 8).unwrap();
         assert_ne!(new, old);
         assert!(store.authenticate(&old, 9).is_none());
         assert_eq!(
@@ -523,20 +739,20 @@ mod tests {
 
     #[test]
     fn sessions_are_listed_and_revoked_by_public_id_of_their_owner_only() {
-        let store = SessionStore::new(LIFETIMES, 100);
+        let store = SessionStore::new(LIFETIMES, 100, None);
         let mine = login(&store, 1, 0);
         let theirs = login(&store, 2, 1);
         let listed = store.live_for_user(1, 2);
         assert_eq!(listed.len(), 1);
         let their_id = store.live_for_user(2, 2)[0].1.public_id;
         assert_eq!(
-            store.end_by_public_id(1, their_id, 3),
+            store.end_by_public_id(1, their_id, 3).unwrap(),
             None,
             "not mine to end"
         );
         assert!(store.authenticate(&theirs, 3).is_some());
         assert_eq!(
-            store.end_by_public_id(1, listed[0].1.public_id, 3),
+            store.end_by_public_id(1, listed[0].1.public_id, 3).unwrap(),
             Some(mine.hash())
         );
         assert!(store.live_for_user(1, 3).is_empty());
@@ -544,9 +760,9 @@ mod tests {
 
     #[test]
     fn ending_and_sweeping_remove_sessions() {
-        let store = SessionStore::new(LIFETIMES, 100);
+        let store = SessionStore::new(LIFETIMES, 100, None);
         let token = login(&store, 1, 0);
-        store.end(&token);
+        store.end(&token).unwrap();
         assert!(store.authenticate(&token, 1).is_none());
         login(&store, 2, 0);
         // The next call after the sweep interval removes what has expired.

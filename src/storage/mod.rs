@@ -13,13 +13,16 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub mod audit;
+pub mod sessions;
+
+use sessions::SessionRow;
 
 use crate::support::lock::lock;
 
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -64,6 +67,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
                  (SELECT coalesce(max(id), 0) FROM users),
                  (SELECT coalesce(max(user_id), 0) FROM auth_events))
              WHERE name = 'users';",
+    ),
+    (
+        4,
+        "CREATE TABLE sessions (
+             token_hash BLOB PRIMARY KEY, public_id INTEGER NOT NULL,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             auth_epoch INTEGER NOT NULL, created_at INTEGER NOT NULL,
+             last_seen_at INTEGER NOT NULL, absolute_end INTEGER NOT NULL,
+             idle_secs INTEGER NOT NULL, remember INTEGER NOT NULL,
+             previous_login_at INTEGER, ip TEXT NOT NULL, user_agent TEXT NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX sessions_user ON sessions (user_id);",
     ),
 ];
 
@@ -218,28 +233,42 @@ impl Database {
     /// `auth_epoch` as read with the hash. A password change, a disable or
     /// a deletion in between makes this `None`, so a login checked against
     /// an old password can never open a session that outlives the change.
+    ///
+    /// `session`, when sessions are stored, is written in the same
+    /// transaction (with the previous login time filled in), so a session
+    /// the client was told about survives a crash the instant after.
     pub fn record_login(
         &self,
         id: i64,
         checked_epoch: i64,
         now: i64,
+        session: Option<SessionRow>,
     ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
         let connection = lock(&self.connection);
-        let previous: Option<Option<i64>> = connection
+        let transaction = connection.unchecked_transaction()?;
+        let previous: Option<Option<i64>> = transaction
             .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1 AND auth_epoch = ?2")?
             .query_row(params![id, checked_epoch], |row| row.get(0))
             .optional()?;
         let Some(previous) = previous else {
             return Ok(None);
         };
-        let mut statement = connection.prepare_cached(
-            "UPDATE users SET last_login_at = ?3, login_count = login_count + 1
-             WHERE id = ?1 AND auth_epoch = ?2 RETURNING *",
-        )?;
-        let user = statement
+        let user = transaction
+            .prepare_cached(
+                "UPDATE users SET last_login_at = ?3, login_count = login_count + 1
+                 WHERE id = ?1 AND auth_epoch = ?2 RETURNING *",
+            )?
             .query_row(params![id, checked_epoch, now], user_from_row)
             .optional()?;
-        Ok(user.map(|user| (user, previous)))
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        if let Some(mut row) = session {
+            row.previous_login_at = previous;
+            sessions::insert(&transaction, &row)?;
+        }
+        transaction.commit()?;
+        Ok(Some((user, previous)))
     }
 
     /// Replaces a hash, for example with one at the configured cost.
@@ -253,24 +282,48 @@ impl Database {
 
     /// Sets a new password hash and ends every session of the user by
     /// bumping the epoch. Returns the new epoch, or `None` if the user is gone.
-    pub fn change_password(&self, id: i64, password_hash: &str) -> rusqlite::Result<Option<i64>> {
+    ///
+    /// Every stored session of the user goes too, and `keep` (the caller's
+    /// session under its new token, when sessions are stored) is written in
+    /// the same transaction under the new epoch.
+    pub fn change_password(
+        &self,
+        id: i64,
+        password_hash: &str,
+        keep: Option<SessionRow>,
+    ) -> rusqlite::Result<Option<i64>> {
         let connection = lock(&self.connection);
-        let mut statement = connection.prepare_cached(
-            "UPDATE users SET password_hash = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1 RETURNING auth_epoch",
-        )?;
-        statement
+        let transaction = connection.unchecked_transaction()?;
+        let epoch: Option<i64> = transaction
+            .prepare_cached(
+                "UPDATE users SET password_hash = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1 RETURNING auth_epoch",
+            )?
             .query_row(params![id, password_hash], |row| row.get(0))
-            .optional()
+            .optional()?;
+        let Some(epoch) = epoch else {
+            return Ok(None);
+        };
+        sessions::delete_for_user(&transaction, id)?;
+        if let Some(mut row) = keep {
+            row.auth_epoch = epoch;
+            sessions::insert(&transaction, &row)?;
+        }
+        transaction.commit()?;
+        Ok(Some(epoch))
     }
 
-    /// Disables or enables an account; either way its sessions end.
+    /// Disables or enables an account; either way its sessions end, in
+    /// memory (the epoch) and on disk (the rows).
     pub fn set_disabled(&self, id: i64, disabled: bool) -> rusqlite::Result<bool> {
         let connection = lock(&self.connection);
-        let changed = connection
+        let transaction = connection.unchecked_transaction()?;
+        let changed = transaction
             .prepare_cached(
                 "UPDATE users SET disabled = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1",
             )?
             .execute(params![id, disabled])?;
+        sessions::delete_for_user(&transaction, id)?;
+        transaction.commit()?;
         Ok(changed == 1)
     }
 
@@ -278,9 +331,16 @@ impl Database {
     /// (secure_delete, then a checkpoint) no longer readable in the files.
     /// Its id is never given to another account (AUTOINCREMENT).
     pub fn delete_user(&self, id: i64) -> rusqlite::Result<bool> {
-        let deleted = lock(&self.connection)
-            .prepare_cached("DELETE FROM users WHERE id = ?1")?
-            .execute([id])?;
+        let deleted = {
+            let connection = lock(&self.connection);
+            let transaction = connection.unchecked_transaction()?;
+            sessions::delete_for_user(&transaction, id)?;
+            let deleted = transaction
+                .prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute([id])?;
+            transaction.commit()?;
+            deleted
+        };
         // The deleted row's earlier versions are still in the log until it
         // is checkpointed; a failed checkpoint leaves them for the next one.
         let _ = self.checkpoint();
@@ -488,17 +548,17 @@ mod tests {
         let db = database();
         let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
         let epoch = user.auth_epoch;
-        let (after_first, previous) = db.record_login(user.id, epoch, 10).unwrap().unwrap();
+        let (after_first, previous) = db.record_login(user.id, epoch, 10, None).unwrap().unwrap();
         assert_eq!(
             (after_first.login_count, after_first.last_login_at, previous),
             (1, Some(10), None)
         );
-        let (after_second, previous) = db.record_login(user.id, epoch, 20).unwrap().unwrap();
+        let (after_second, previous) = db.record_login(user.id, epoch, 20, None).unwrap().unwrap();
         assert_eq!((after_second.login_count, previous), (2, Some(10)));
-        assert!(db.record_login(999, epoch, 30).unwrap().is_none());
+        assert!(db.record_login(999, epoch, 30, None).unwrap().is_none());
         // Changed since the password was checked: no login.
-        db.change_password(user.id, "h2").unwrap();
-        assert!(db.record_login(user.id, epoch, 40).unwrap().is_none());
+        db.change_password(user.id, "h2", None).unwrap();
+        assert!(db.record_login(user.id, epoch, 40, None).unwrap().is_none());
     }
 
     #[test]
@@ -506,7 +566,10 @@ mod tests {
         let db = database();
         let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
         let start = user.auth_epoch;
-        assert_eq!(db.change_password(user.id, "h2").unwrap(), Some(start + 1));
+        assert_eq!(
+            db.change_password(user.id, "h2", None).unwrap(),
+            Some(start + 1)
+        );
         assert!(db.set_disabled(user.id, true).unwrap());
         let after = db.user_by_id(user.id).unwrap().unwrap();
         assert_eq!(
@@ -518,7 +581,7 @@ mod tests {
             (start + 2, true, "h2")
         );
         assert!(db.delete_user(user.id).unwrap());
-        assert_eq!(db.change_password(user.id, "h3").unwrap(), None);
+        assert_eq!(db.change_password(user.id, "h3", None).unwrap(), None);
         let again = db
             .insert_user("alice", "a@example.com", "h", 2)
             .expect("name and email free again");

@@ -55,6 +55,7 @@ pub struct Settings {
     pub hash_queue_wait_secs: u64,
     pub audit_retention_days: u32,
     pub max_sessions: usize,
+    pub session_persist: bool,
     pub log_format: LogFormat,
 }
 
@@ -132,6 +133,7 @@ impl Settings {
             hash_queue_wait_secs: vars.in_range("HASH_QUEUE_WAIT_SECS", 5, 1, 60)?,
             audit_retention_days: vars.in_range("AUDIT_RETENTION_DAYS", 90, 1, 36_500)?,
             max_sessions: vars.in_range("MAX_SESSIONS", 100_000, 1, 100_000_000)?,
+            session_persist: vars.boolean("SESSION_PERSIST", true)?,
             log_format: match vars.text("LOG_FORMAT", "text").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,

@@ -193,6 +193,28 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Kills the server at once (SIGKILL, as a crash would) and hands back
+    /// its directory, which is then not deleted.
+    pub fn kill_keeping_dir(self) -> PathBuf {
+        let mut server = std::mem::ManuallyDrop::new(self);
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        std::mem::take(&mut server.dir)
+    }
+
+    /// Stops the server cleanly (SIGTERM, as systemd would) and hands back
+    /// its directory, which is then not deleted.
+    pub fn stop_keeping_dir(mut self) -> PathBuf {
+        let status = self.signal_and_wait("TERM", Duration::from_secs(15));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "clean stop: {status:?}"
+        );
+        self.kill_keeping_dir()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,191 @@
+//! The durable copy of the sessions: one row per live session, keyed by the
+//! SHA-256 of its token (the token itself is never stored), so a restart or
+//! an upgrade signs nobody out. The in-memory store in `auth::sessions`
+//! stays the live one; these queries are how it writes through and how it
+//! is loaded at start-up.
+
+use rusqlite::{Connection, Row, params};
+
+use super::Database;
+use crate::support::lock::lock;
+
+/// A session as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    pub public_id: u64,
+    pub user_id: i64,
+    /// The account binding: the user's auth epoch at login.
+    pub auth_epoch: i64,
+    pub created_at: i64,
+    /// Written behind, in batches: after a crash it may be up to one flush
+    /// interval older than the last request, so the session looks idle
+    /// longer and can only end sooner, never later.
+    pub last_seen_at: i64,
+    pub absolute_end: i64,
+    pub idle_secs: i64,
+    pub remember: bool,
+    pub previous_login_at: Option<i64>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+fn row_from(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        token_hash: row.get("token_hash")?,
+        // Stored as SQLite's signed 64-bit integer, bit for bit.
+        public_id: row.get::<_, i64>("public_id")? as u64,
+        user_id: row.get("user_id")?,
+        auth_epoch: row.get("auth_epoch")?,
+        created_at: row.get("created_at")?,
+        last_seen_at: row.get("last_seen_at")?,
+        absolute_end: row.get("absolute_end")?,
+        idle_secs: row.get("idle_secs")?,
+        remember: row.get("remember")?,
+        previous_login_at: row.get("previous_login_at")?,
+        ip: row.get("ip")?,
+        user_agent: row.get("user_agent")?,
+    })
+}
+
+/// Inserts `row`, inside the caller's transaction.
+pub(super) fn insert(connection: &Connection, row: &SessionRow) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO sessions (token_hash, public_id, user_id, auth_epoch, created_at,
+                 last_seen_at, absolute_end, idle_secs, remember, previous_login_at, ip, user_agent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![
+            row.token_hash,
+            row.public_id as i64,
+            row.user_id,
+            row.auth_epoch,
+            row.created_at,
+            row.last_seen_at,
+            row.absolute_end,
+            row.idle_secs,
+            row.remember,
+            row.previous_login_at,
+            row.ip,
+            row.user_agent,
+        ])?;
+    Ok(())
+}
+
+/// Removes every session of a user, inside the caller's transaction.
+pub(super) fn delete_for_user(connection: &Connection, user_id: i64) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+        .execute([user_id])?;
+    Ok(())
+}
+
+/// A session is still good at `now` when neither its idle nor its absolute
+/// deadline has passed, measured as the memory store measures it.
+const LIVE: &str = "min(last_seen_at + idle_secs, absolute_end) > ?1";
+
+impl Database {
+    /// Deletes what can no longer be used (expired, or its account gone,
+    /// disabled or changed since), then returns every live session: what
+    /// the server loads at start-up.
+    pub fn load_sessions(&self, now: i64) -> rusqlite::Result<Vec<SessionRow>> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        transaction.execute(
+            &format!(
+                "DELETE FROM sessions WHERE NOT ({LIVE}) OR NOT EXISTS (
+                     SELECT 1 FROM users u WHERE u.id = sessions.user_id
+                         AND u.auth_epoch = sessions.auth_epoch AND u.disabled = 0)"
+            ),
+            [now],
+        )?;
+        let rows = transaction
+            .prepare("SELECT * FROM sessions")?
+            .query_map([], row_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        transaction.commit()?;
+        Ok(rows)
+    }
+
+    /// Inserts sessions (a login's own goes in with its login instead).
+    pub fn insert_session(&self, row: &SessionRow) -> rusqlite::Result<()> {
+        insert(&lock(&self.connection), row)
+    }
+
+    /// Deletes sessions by token hash, in one transaction.
+    pub fn delete_sessions(&self, hashes: &[[u8; 32]]) -> rusqlite::Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        {
+            let mut statement =
+                transaction.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?;
+            for hash in hashes {
+                statement.execute([hash])?;
+            }
+        }
+        transaction.commit()
+    }
+
+    /// Deletes every session of a user but `keep`.
+    pub fn delete_sessions_of_user(
+        &self,
+        user_id: i64,
+        keep: Option<&[u8; 32]>,
+    ) -> rusqlite::Result<()> {
+        lock(&self.connection)
+            .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2")?
+            .execute(params![user_id, keep])?;
+        Ok(())
+    }
+
+    /// Writes last-seen times, in one transaction: the batched write-behind
+    /// that keeps the hot path free of database writes.
+    pub fn touch_sessions(&self, seen: &[([u8; 32], i64)]) -> rusqlite::Result<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        {
+            let mut statement = transaction.prepare_cached(
+                "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE token_hash = ?1",
+            )?;
+            for (hash, at) in seen {
+                statement.execute(params![hash, at])?;
+            }
+        }
+        transaction.commit()
+    }
+
+    /// A user's stored sessions, oldest first (for `admin sessions`).
+    pub fn sessions_of_user(&self, user_id: i64) -> rusqlite::Result<Vec<SessionRow>> {
+        let connection = lock(&self.connection);
+        let mut statement = connection
+            .prepare_cached("SELECT * FROM sessions WHERE user_id = ?1 ORDER BY created_at")?;
+        statement.query_map([user_id], row_from)?.collect()
+    }
+
+    /// How many sessions are stored.
+    pub fn count_sessions(&self) -> rusqlite::Result<i64> {
+        lock(&self.connection).query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+    }
+
+    /// Ends every session of a user wherever it lives: the epoch moves (so
+    /// a running server drops them on their next request) and the rows go
+    /// (so a restarted one never loads them).
+    pub fn revoke_sessions(&self, user_id: i64) -> rusqlite::Result<bool> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        let changed = transaction
+            .prepare_cached("UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = ?1")?
+            .execute([user_id])?;
+        delete_for_user(&transaction, user_id)?;
+        transaction.commit()?;
+        Ok(changed == 1)
+    }
+}
