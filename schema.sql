@@ -1,4 +1,4 @@
--- auth-server schema, version 4. Applied to a new database at start-up;
+-- auth-server schema, version 5. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -24,7 +24,10 @@ CREATE TABLE users (
     -- Starts at a random value (set by the code), which binds a session to
     -- this account, not just to its id.
     auth_epoch    INTEGER NOT NULL DEFAULT 0,
-    disabled      INTEGER NOT NULL DEFAULT 0  -- 1: cannot log in
+    disabled      INTEGER NOT NULL DEFAULT 0, -- 1: cannot log in
+    -- 1 once the owner proved they read this address (a verification link,
+    -- a password reset, or `admin verify`).
+    email_verified INTEGER NOT NULL DEFAULT 0
 );
 
 -- What happened, for operators (`auth-server admin events`). Never a
@@ -63,3 +66,28 @@ CREATE TABLE sessions (
     user_agent        TEXT    NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
+
+-- Password-reset and verification tokens, only as SHA-256: the token itself
+-- travels in the mailed link and nowhere else. Single-use, expiring; a new
+-- token of a purpose replaces the account's previous one.
+CREATE TABLE email_tokens (
+    token_hash BLOB    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose    TEXT    NOT NULL,             -- reset, verify
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX email_tokens_user ON email_tokens (user_id, purpose);
+
+-- Mail still to send. It names the account, the purpose and the address,
+-- never a token: the mailer mints the token as it builds the message, so a
+-- queued message survives a crash and the database never holds a link.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose         TEXT    NOT NULL,        -- reset, verify
+    recipient       TEXT    NOT NULL,        -- the validated address
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at);

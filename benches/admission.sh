@@ -8,8 +8,10 @@
 #
 # For each build: 30 accounts log in at the same moment; correct logins over
 # 8 and over 64 connections from one address; during a 64-connection login
-# flood, GET /api/user over 2 connections (wrk -t2 -c2) and one client at
-# another loopback address (127.0.0.2) logging in one at a time.
+# flood, GET /api/user over 2 connections (wrk -t2 -c2), and then, during a
+# second flood, one client at another loopback address (127.0.0.2) logging
+# in one at a time; and both at once, where the reader's load also slows
+# bcrypt (all of it shares the machine's two cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -111,32 +113,41 @@ drain() {
     done
 }
 
+# One client at another address logging in one at a time for $seconds.
+lone_client() {
+    local end
+    end=$(($(date +%s) + seconds))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code} %{time_total}\n' "$(api /api/login)" \
+            -H "$json" -d "{\"username\":\"user31\",\"password\":\"$password\"}"
+    done >"$work/lone"
+    sort -k2 -n "$work/lone" | awk '{n++; if ($1=="200") ok++; t[n]=$2}
+        END {i=int(n*0.95); if (i<1) i=1; printf "%d of %d logins, p95 %.0f ms", ok, n, t[i]*1000}'
+}
+
+reader() { # cookie
+    wrk -t2 -c2 -d"${seconds}s" --latency -H "Cookie: $1" "$(api /api/user)" |
+        awk '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} END {printf "p99 %s (%s req/s)", p99, rps}'
+}
+
+# Runs "$@" during a 64-connection login flood from 127.0.0.1.
+during_flood() {
+    wrk -t1 -c64 -d"$((seconds + 4))s" -s "$work/logins.lua" "$(api /api/login)" >/dev/null &
+    local flooder=$!
+    sleep 2
+    "$@"
+    wait "$flooder" || true
+    drain
+}
+
 flood() {
     local cookie
     cookie=$(curl -sf -D - -o /dev/null "$(api /api/login)" -H "$json" \
         -d "{\"username\":\"user0\",\"password\":\"$password\"}" | sed -n 's/^Set-Cookie: \(sid=[^;]*\).*/\1/p')
-    wrk -t1 -c64 -d"$((seconds + 4))s" -s "$work/logins.lua" "$(api /api/login)" >/dev/null &
-    local flooder=$!
-    sleep 2
-    # One client at another address, one login at a time.
-    (
-        end=$(($(date +%s) + seconds))
-        while [ "$(date +%s)" -lt "$end" ]; do
-            curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code} %{time_total}\n' "$(api /api/login)" \
-                -H "$json" -d "{\"username\":\"user31\",\"password\":\"$password\"}"
-        done
-    ) >"$work/lone" &
-    local lone=$!
-    local reader
-    reader=$(wrk -t2 -c2 -d"${seconds}s" --latency -H "Cookie: $cookie" "$(api /api/user)" |
-        awk '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} END {printf "p99 %s (%s req/s)", p99, rps}')
-    wait "$lone"
-    wait "$flooder" || true
-    local lone_summary
-    lone_summary=$(sort -k2 -n "$work/lone" | awk '{n++; if ($1=="200") ok++; t[n]=$2}
-        END {i=int(n*0.95); if (i<1) i=1; printf "%d of %d logins, p95 %.0f ms", ok, n, t[i]*1000}')
-    echo "| | GET /api/user during the flood | $reader |"
-    echo "| | another address during the flood | $lone_summary |"
+    echo "| | GET /api/user during the flood | $(during_flood reader "$cookie") |"
+    echo "| | another address during the flood | $(during_flood lone_client) |"
+    both() { lone_client >"$work/both" & local l=$!; reader "$cookie" >/dev/null; wait $l; cat "$work/both"; }
+    echo "| | another address during the flood and the reader | $(during_flood both) |"
 }
 
 target/release/examples/bcrypt_bound 12 10

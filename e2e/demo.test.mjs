@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +20,7 @@ const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "aut
 const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const PASSWORD = "correct horse battery staple";
 
-let api, apiUrl, demoUrl, evilUrl, browser, dataDir;
+let api, apiUrl, demoUrl, demoOrigin, evilUrl, browser, dataDir, inbox;
 let apiLog = "";
 const staticServers = [];
 
@@ -38,9 +38,12 @@ function serve(html) {
   });
 }
 
-/** Starts auth-server on a free port and resolves with its port. */
+/** Starts auth-server on a free port and resolves with its port. Mail goes
+ * to files in `inbox`, one per message, as a person's inbox would hold it. */
 function startApi(allowedOrigin) {
   dataDir = mkdtempSync(join(tmpdir(), "auth-server-e2e-"));
+  inbox = join(dataDir, "inbox");
+  mkdirSync(inbox);
   api = spawn(binary, [], {
     env: {
       HOST: "127.0.0.1",
@@ -48,6 +51,9 @@ function startApi(allowedOrigin) {
       DATABASE_PATH: join(dataDir, "auth.db"),
       BCRYPT_COST: "4",
       CORS_ORIGINS: allowedOrigin,
+      PUBLIC_URL: allowedOrigin,
+      PATH: process.env.PATH,
+      MAIL_COMMAND: `cat > ${inbox}/part.$$ && mv ${inbox}/part.$$ ${inbox}/$(date +%s%N).eml`,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -69,7 +75,8 @@ before(async () => {
   const demoPort = await serve(readFileSync(join(root, "examples", "demo", "index.html"), "utf8"));
   // "localhost" for the page and the API: different origins (ports), the
   // same site, so the SameSite=Lax cookie travels with credentialed fetches.
-  const apiPort = await startApi(`http://localhost:${demoPort}`);
+  demoOrigin = `http://localhost:${demoPort}`;
+  const apiPort = await startApi(demoOrigin);
   apiUrl = `http://localhost:${apiPort}`;
   demoUrl = `http://localhost:${demoPort}/?api=${encodeURIComponent(apiUrl)}`;
   // A page on an origin that is not allowed, trying to use the session.
@@ -176,3 +183,73 @@ test("the demo page registers, logs in, survives a reload and logs out across or
   await page.waitForSelector("#status:has-text('Not signed in.')");
   await context.close();
 });
+
+/** Waits for the `count`-th message and returns the link in it to `page`. */
+async function linkInMail(count, page) {
+  for (let tries = 0; tries < 200; tries++) {
+    const files = readdirSync(inbox).filter((f) => f.endsWith(".eml")).sort();
+    if (files.length >= count) {
+      const message = readFileSync(join(inbox, files[count - 1]), "utf8");
+      const link = message.split("\n").find((line) => line.startsWith(`${demoOrigin}/${page}#token=`));
+      assert.ok(link, `no ${page} link in:\n${message}`);
+      return link.trim();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`message ${count} never arrived`);
+}
+
+test("a mailed link confirms the address, and a forgotten password is reset from the inbox", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(demoUrl);
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+
+  await page.fill("#register-form [name=username]", "bob");
+  await page.fill("#register-form [name=email]", "bob@example.com");
+  await page.fill("#register-form [name=password]", PASSWORD);
+  await page.click("#register");
+  await page.waitForSelector("#status:has-text('Registered bob')");
+
+  // The welcome mail's link, opened as a person would from the inbox.
+  const verifyLink = await linkInMail(1, "verify-email");
+  await page.goto(verifyLink);
+  await page.waitForSelector("#status:has-text('Confirmed: bob@example.com')");
+  await snap(page, "7-email-confirmed");
+  assert.equal(new URL(page.url()).hash, "", "the spent token left the address bar");
+
+  // Forgot the password: ask for a link, open it, choose a new password.
+  await page.fill("#forgot-form [name=email]", "bob@example.com");
+  await page.click("#forgot");
+  await page.waitForSelector("#status:has-text('a link to reset its password is on its way')");
+  await snap(page, "8-reset-requested");
+  const resetLink = await linkInMail(2, "reset-password");
+  await page.goto(resetLink);
+  await page.waitForSelector("#reset-form");
+  await snap(page, "9-reset-form");
+  await page.fill("#reset-form [name=new_password]", "an entirely new passphrase");
+  await page.click("#reset-submit");
+  await page.waitForSelector("#status:has-text('Password changed')");
+  await snap(page, "10-password-reset");
+
+  // The old password is gone; the new one signs in, and the address shows
+  // as confirmed.
+  await page.fill("#login-form [name=username]", "bob");
+  await page.fill("#login-form [name=password]", PASSWORD);
+  await page.click("#login");
+  await page.waitForSelector("#status.error:has-text('invalid_credentials')");
+  await page.fill("#login-form [name=password]", "an entirely new passphrase");
+  await page.click("#login");
+  await page.waitForSelector("#whoami:has-text('bob')");
+  await page.waitForSelector("#verified:has-text('is confirmed')");
+  await snap(page, "11-signed-in-after-reset");
+
+  // The same reset link does not work twice.
+  await page.goto(resetLink);
+  await page.waitForSelector("#reset-form");
+  await page.fill("#reset-form [name=new_password]", "yet another passphrase here");
+  await page.click("#reset-submit");
+  await page.waitForSelector("#status.error:has-text('invalid_token')");
+  await context.close();
+});
+

@@ -11,11 +11,14 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::mailer::Mailer;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::validation;
 use crate::storage::audit::{Audit, AuthEvent};
+use crate::storage::mail::Purpose;
 use crate::storage::{Database, User};
 use crate::support::clock;
 use crate::support::config::Settings;
@@ -32,6 +35,8 @@ usage: auth-server                 serve (settings from the environment; see REA
                                                        (asks first on a terminal, unless --yes)
        auth-server admin set-password NAME             new password from standard input
                                                        (piped: echo … | or < file; not typed)
+       auth-server admin reset-link NAME               print a one-time password-reset link
+       auth-server admin verify NAME                   mark the account's email address verified
        auth-server admin sessions NAME                 the account's stored sessions
        auth-server admin revoke-sessions NAME          end every session of the account
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
@@ -43,7 +48,7 @@ enum Failure {
     Refused(String),
 }
 
-pub fn run(args: &[String], settings: &Settings, db: &Database) -> ExitCode {
+pub fn run(args: &[String], settings: &Settings, db: &Arc<Database>) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut out = std::io::stdout().lock();
     let result = match words.as_slice() {
@@ -54,6 +59,8 @@ pub fn run(args: &[String], settings: &Settings, db: &Database) -> ExitCode {
         ["delete", name] => delete(db, settings, name, false),
         ["delete", name, "--yes"] | ["delete", "--yes", name] => delete(db, settings, name, true),
         ["set-password", name] => set_password(db, settings, name),
+        ["reset-link", name] => reset_link(db, settings, name),
+        ["verify", name] => verify(db, settings, name),
         ["sessions", name] => find(db, name).and_then(|user| list_sessions(db, &user, &mut out)),
         ["revoke-sessions", name] => revoke_sessions(db, settings, name),
         ["events", options @ ..] => events(db, options, &mut out),
@@ -232,6 +239,32 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
         .map_err(database_failure)?;
     audit(db, settings, "admin_password_set", &user);
     println!("password of {} set; its sessions have ended", user.username);
+    Ok(())
+}
+
+/// A reset link for hosts without mail: the operator passes it on by some
+/// other channel. Without `PUBLIC_URL`, the bare token, for the front end's
+/// reset page.
+fn reset_link(db: &Arc<Database>, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    let mailer = Mailer::new(settings, Arc::clone(db), Logger::new(settings.log_format));
+    let token = mailer
+        .mint(user.id, Purpose::Reset, clock::now())
+        .map_err(Failure::Refused)?;
+    audit(db, settings, "admin_reset_link", &user);
+    println!("{}", mailer.link(Purpose::Reset, &token));
+    Ok(())
+}
+
+fn verify(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    db.set_email_verified(user.id).map_err(database_failure)?;
+    audit(db, settings, "admin_email_verified", &user);
+    println!(
+        "{} <{}> is verified",
+        printable(&user.username),
+        printable(&user.email)
+    );
     Ok(())
 }
 

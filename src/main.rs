@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     if args.first().is_some_and(|a| a == "admin") {
-        return admin::run(&args[1..], &settings, &db);
+        return admin::run(&args[1..], &settings, &Arc::new(db));
     }
     serve(settings, db)
 }
@@ -178,6 +178,8 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     // The dummy hash for unknown-user logins, made off the start-up path.
     let warm = Arc::clone(&app);
     std::thread::spawn(move || warm.passwords.warm_up());
+    let mailer = Arc::clone(&app.mailer);
+    std::thread::spawn(move || mailer.run());
     let upkeep = Arc::clone(&app);
     std::thread::spawn(move || {
         for round in 0u32.. {

@@ -46,8 +46,16 @@ fn register_returns_the_user_and_does_not_log_in() {
         .collect();
     assert_eq!(
         keys,
-        HashSet::from(["id", "username", "email", "created_at", "last_login_at"])
+        HashSet::from([
+            "id",
+            "username",
+            "email",
+            "created_at",
+            "last_login_at",
+            "email_verified"
+        ])
     );
+    assert_eq!(user["email_verified"], false);
     assert!(
         reply.header("Set-Cookie").is_none(),
         "registering does not log in"

@@ -19,6 +19,7 @@ const RANKS: &[(&str, u32)] = &[
     ("auth::sessions", 5),
     ("auth::throttle", 5),
     ("auth::validation", 7),
+    ("auth::mailer", 8),
     ("api::error", 10),
     ("api::cors", 10),
     ("api::cookies", 10),
@@ -31,6 +32,7 @@ const RANKS: &[(&str, u32)] = &[
     ("api::account", 14),
     ("api::sessions", 14),
     ("api::health", 14),
+    ("api::recovery", 14),
     ("api::pipeline", 15),
     ("admin", 20),
 ];

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::api::cookies::CookiePolicy;
 use crate::api::cors::Cors;
+use crate::auth::mailer::Mailer;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::sessions::{Lifetimes, SessionStore};
 use crate::auth::throttle::Throttle;
@@ -33,6 +34,8 @@ pub struct App {
     pub throttle: Throttle,
     pub audit: Audit,
     pub log: Logger,
+    /// Sends mail from its own thread (started by `main`).
+    pub mailer: Arc<Mailer>,
 }
 
 impl App {
@@ -56,7 +59,9 @@ impl App {
             throttle: Throttle::new(
                 settings.login_failures_per_ip,
                 settings.registrations_per_hour,
-            ),
+            )
+            .with_reset_requests_per_hour(settings.password_resets_per_hour),
+            mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
                 same_site: settings.cookie_same_site,

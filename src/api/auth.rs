@@ -4,7 +4,9 @@
 use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{check_new_password, check_password, session_cookie, too_many, user_json};
+use crate::api::common::{
+    check_new_password, check_password, queue_verification, session_cookie, too_many, user_json,
+};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -55,6 +57,7 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Err(InsertError::Database(error)) => return Err(error.into()),
     };
     app.event("registered", Some(user.id), Some(&user.username), cx);
+    queue_verification(app, cx, user.id, &user.username, &user.email);
     Ok(Reply::ok("Registered. You can now sign in.")
         .with_status(201)
         .with_data(json!({ "user": user_json(&user) })))
@@ -85,6 +88,10 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let Some(user) = user else {
         return Err(ApiError::InvalidCredentials);
     };
+    // Checked after the password, so it tells nothing to someone without it.
+    if app.settings.require_verified_email && !user.email_verified {
+        return Err(ApiError::EmailNotVerified);
+    }
 
     // The stored hash is upgraded while the password is at hand, so raising
     // BCRYPT_COST reaches every active user.

@@ -10,6 +10,7 @@ use crate::api::fields::Fields;
 use crate::auth::sessions::{Session, Token};
 use crate::auth::validation;
 use crate::storage::User;
+use crate::storage::mail::Purpose;
 use crate::support::clock;
 
 /// The user object of the contract. Never the hash.
@@ -20,6 +21,7 @@ pub fn user_json(user: &User) -> Value {
         "email": user.email,
         "created_at": clock::rfc3339(user.created_at),
         "last_login_at": user.last_login_at.map(clock::rfc3339),
+        "email_verified": user.email_verified,
     })
 }
 
@@ -127,4 +129,30 @@ pub fn signed_in(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
         }
     }
     Err(ApiError::Unauthenticated)
+}
+
+/// Queues the verification mail of a new account, when mail is on.
+pub fn queue_verification(app: &App, cx: &Context, user_id: i64, username: &str, email: &str) {
+    if !app.mailer.enabled() {
+        return;
+    }
+    match app.db.queue_mail(user_id, Purpose::Verify, email, cx.now) {
+        Ok(()) => {
+            app.mailer.notify();
+            app.event(
+                "email_verification_requested",
+                Some(user_id),
+                Some(username),
+                cx,
+            );
+        }
+        // The account exists; the user can ask for the mail again.
+        Err(error) => app.log.line(
+            "error",
+            &[(
+                "message",
+                json!(format!("mail: cannot queue a verification: {error}")),
+            )],
+        ),
+    }
 }

@@ -32,6 +32,14 @@ pub enum ApiError {
     /// Field name → what is wrong with it; every bad field at once.
     Validation(BTreeMap<String, String>),
     InvalidCredentials,
+    /// A reset or verification token that is malformed, unknown, used or
+    /// expired: one answer for all, so a token cannot be probed.
+    InvalidToken,
+    /// A right password for an address not yet verified, when
+    /// `REQUIRE_VERIFIED_EMAIL` is on.
+    EmailNotVerified,
+    /// Asked to send mail on a server with no `MAIL_COMMAND`.
+    MailNotConfigured,
     Unauthenticated,
     OriginNotAllowed,
     NotFound,
@@ -100,6 +108,21 @@ impl ApiError {
                 (401, "invalid_credentials", "Invalid username or password.")
             }
             ApiError::Unauthenticated => (401, "unauthenticated", "You are not signed in."),
+            ApiError::InvalidToken => (
+                400,
+                "invalid_token",
+                "This link is not valid: it may have been used already or expired.",
+            ),
+            ApiError::EmailNotVerified => (
+                403,
+                "email_not_verified",
+                "Confirm your email address first: open the link we sent you.",
+            ),
+            ApiError::MailNotConfigured => (
+                409,
+                "mail_not_configured",
+                "This server sends no mail; ask its operator.",
+            ),
             ApiError::OriginNotAllowed => (
                 403,
                 "origin_not_allowed",

@@ -2,7 +2,8 @@
 //!
 //! From the top: [`pipeline`] (the HTTP layer's `Service`: origin check,
 //! routing, content type, dispatch, headers, logging), the handlers, one
-//! file per resource ([`auth`], [`account`], [`sessions`], [`health`]),
+//! file per resource ([`auth`], [`account`], [`sessions`], [`recovery`],
+//! [`health`]),
 //! what the handlers share ([`common`]), and below those the pieces
 //! ([`app`], [`router`], [`fields`], [`error`], [`cookies`], [`cors`],
 //! [`client_ip`]).
@@ -18,5 +19,6 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod pipeline;
+pub mod recovery;
 pub mod router;
 pub mod sessions;

@@ -18,7 +18,7 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
 use crate::api::router::{self, Endpoint, Resolved};
-use crate::api::{account, auth, client_ip, health, sessions};
+use crate::api::{account, auth, client_ip, health, recovery, sessions};
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
 
@@ -37,6 +37,10 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::LogoutAll => sessions::logout_all(app, cx),
         Endpoint::Health => health::health(app),
         Endpoint::OpenApi => Ok(health::openapi()),
+        Endpoint::ForgotPassword => recovery::forgot(app, cx),
+        Endpoint::ResetPassword => recovery::reset(app, cx),
+        Endpoint::VerifyEmail => recovery::verify(app, cx),
+        Endpoint::ResendVerification => recovery::resend(app, cx),
     }
 }
 

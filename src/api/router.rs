@@ -20,6 +20,10 @@ pub enum Endpoint {
     LogoutAll,
     DeleteAccount,
     OpenApi,
+    ForgotPassword,
+    ResetPassword,
+    VerifyEmail,
+    ResendVerification,
 }
 
 /// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
@@ -37,6 +41,14 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("DELETE", "/api/sessions/{id}", Endpoint::RevokeSession),
     ("POST", "/api/logout-all", Endpoint::LogoutAll),
     ("GET", "/api/openapi.json", Endpoint::OpenApi),
+    ("POST", "/api/password/forgot", Endpoint::ForgotPassword),
+    ("POST", "/api/password/reset", Endpoint::ResetPassword),
+    ("POST", "/api/email/verify", Endpoint::VerifyEmail),
+    (
+        "POST",
+        "/api/email/verify/resend",
+        Endpoint::ResendVerification,
+    ),
 ];
 
 /// The path pattern of an endpoint, as the route table writes it: what the

@@ -3,6 +3,7 @@
 //! the API layer above turns its answers into responses.
 
 pub mod hash_queue;
+pub mod mailer;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;

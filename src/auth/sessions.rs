@@ -40,7 +40,7 @@ const SWEEP_INTERVAL_SECS: i64 = 60;
 pub struct Token([u8; 32]);
 
 impl Token {
-    fn generate() -> Result<Token, getrandom::Error> {
+    pub fn generate() -> Result<Token, getrandom::Error> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes)?;
         Ok(Token(bytes))

@@ -34,6 +34,7 @@ pub const ADDRESS_WINDOW_SECS: i64 = 15 * 60;
 pub const IDENTIFIER_FAILURES: usize = 100;
 pub const IDENTIFIER_WINDOW_SECS: i64 = 60 * 60;
 pub const REGISTRATION_WINDOW_SECS: i64 = 60 * 60;
+pub const RESET_REQUEST_WINDOW_SECS: i64 = 60 * 60;
 /// Keys each table holds at most.
 pub const MAX_KEYS: usize = 50_000;
 const SWEEP_INTERVAL_SECS: i64 = 60;
@@ -172,11 +173,22 @@ pub struct Reservation {
     at: i64,
 }
 
+/// A failure slot taken by [`Throttle::reserve_token_guess`]: kept when the
+/// token is wrong, given back when it is good.
+#[must_use = "a reservation is a counted failure until released"]
+#[derive(Debug)]
+pub struct TokenGuess {
+    address: IpAddr,
+    at: i64,
+}
+
 struct Tables {
     pairs: Window<(IdentifierKey, IpAddr)>,
     addresses: Window<IpAddr>,
     identifiers: Window<IdentifierKey>,
     registrations: Window<IpAddr>,
+    /// Password-reset requests per address (`PASSWORD_RESETS_PER_HOUR`).
+    reset_requests: Window<IpAddr>,
 }
 
 pub struct Throttle {
@@ -204,8 +216,44 @@ impl Throttle {
                     REGISTRATION_WINDOW_SECS,
                     MAX_KEYS,
                 ),
+                reset_requests: Window::new(10, RESET_REQUEST_WINDOW_SECS, MAX_KEYS),
             }),
         }
+    }
+
+    /// Sets how many password-reset requests one address may make an hour.
+    pub fn with_reset_requests_per_hour(self, per_hour: u32) -> Throttle {
+        lock(&self.tables).reset_requests =
+            Window::new(per_hour as usize, RESET_REQUEST_WINDOW_SECS, MAX_KEYS);
+        self
+    }
+
+    /// Counts a password-reset request from `address`, or refuses it with
+    /// the seconds to wait: each one may send a mail, so an address cannot
+    /// make the server mail anyone it likes in a loop.
+    pub fn reset_request(&self, address: IpAddr, now: i64) -> Result<(), u64> {
+        let mut tables = lock(&self.tables);
+        tables.reset_requests.check(&address, now)?;
+        tables.reset_requests.record(address, now);
+        Ok(())
+    }
+
+    /// Reserves a failure slot in `address`'s login-failure window for a
+    /// guess at an emailed token (password reset, verification), the way a
+    /// login does: wrong tokens count like wrong passwords, so tokens
+    /// cannot be guessed faster than passwords.
+    pub fn reserve_token_guess(&self, address: IpAddr, now: i64) -> Result<TokenGuess, u64> {
+        let mut tables = lock(&self.tables);
+        tables.addresses.check(&address, now)?;
+        tables.addresses.record(address, now);
+        Ok(TokenGuess { address, at: now })
+    }
+
+    /// The token was good: give the slot back.
+    pub fn token_accepted(&self, guess: TokenGuess) {
+        lock(&self.tables)
+            .addresses
+            .release(&guess.address, guess.at);
     }
 
     fn key(&self, identifier: &str) -> IdentifierKey {

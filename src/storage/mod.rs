@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub mod audit;
+pub mod mail;
 pub mod sessions;
 
 use sessions::SessionRow;
@@ -22,7 +23,7 @@ use crate::support::lock::lock;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -80,6 +81,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ) WITHOUT ROWID;
          CREATE INDEX sessions_user ON sessions (user_id);",
     ),
+    (
+        5,
+        "ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+         CREATE TABLE email_tokens (
+             token_hash BLOB PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             purpose TEXT NOT NULL, expires_at INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX email_tokens_user ON email_tokens (user_id, purpose);
+         CREATE TABLE outbox (
+             id INTEGER PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             purpose TEXT NOT NULL, recipient TEXT NOT NULL, created_at INTEGER NOT NULL,
+             attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL
+         );
+         CREATE INDEX outbox_due ON outbox (next_attempt_at);",
+    ),
 ];
 
 /// A user row as stored.
@@ -96,6 +114,9 @@ pub struct User {
     /// the account changed since and the session is over.
     pub auth_epoch: i64,
     pub disabled: bool,
+    /// The owner proved they read mail at this address (a verification
+    /// link, a password reset, or an operator's `admin verify`).
+    pub email_verified: bool,
 }
 
 /// One row of the audit trail.
@@ -185,6 +206,7 @@ impl Database {
                 login_count: 0,
                 auth_epoch,
                 disabled: false,
+                email_verified: false,
             }),
             Err(error) => Err(classify_insert_error(error)),
         }
@@ -462,6 +484,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         login_count: row.get("login_count")?,
         auth_epoch: row.get("auth_epoch")?,
         disabled: row.get("disabled")?,
+        email_verified: row.get("email_verified")?,
     })
 }
 

@@ -57,6 +57,15 @@ pub struct Settings {
     pub max_sessions: usize,
     pub session_persist: bool,
     pub log_format: LogFormat,
+    /// The front end's base URL, without a trailing slash: links in mail.
+    pub public_url: Option<String>,
+    /// Run with `sh -c`, the message on stdin; `None`: no mail is sent.
+    pub mail_command: Option<String>,
+    pub mail_from: String,
+    pub reset_token_ttl_secs: i64,
+    pub verify_token_ttl_secs: i64,
+    pub require_verified_email: bool,
+    pub password_resets_per_hour: u32,
 }
 
 /// A variable whose value cannot be used.
@@ -134,6 +143,24 @@ impl Settings {
             audit_retention_days: vars.in_range("AUDIT_RETENTION_DAYS", 90, 1, 36_500)?,
             max_sessions: vars.in_range("MAX_SESSIONS", 100_000, 1, 100_000_000)?,
             session_persist: vars.boolean("SESSION_PERSIST", true)?,
+            public_url: parse_public_url(&vars.text("PUBLIC_URL", ""))?,
+            mail_command: Some(vars.text("MAIL_COMMAND", ""))
+                .filter(|command| !command.trim().is_empty()),
+            mail_from: parse_mail_from(&vars.text("MAIL_FROM", "auth-server@localhost"))?,
+            reset_token_ttl_secs: vars.in_range("RESET_TOKEN_TTL_SECS", 3600, 1, 7 * 86_400)?,
+            verify_token_ttl_secs: vars.in_range(
+                "VERIFY_TOKEN_TTL_SECS",
+                86_400,
+                1,
+                30 * 86_400,
+            )?,
+            require_verified_email: vars.boolean("REQUIRE_VERIFIED_EMAIL", false)?,
+            password_resets_per_hour: vars.in_range(
+                "PASSWORD_RESETS_PER_HOUR",
+                10,
+                1,
+                1_000_000,
+            )?,
             log_format: match vars.text("LOG_FORMAT", "text").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -141,6 +168,13 @@ impl Settings {
             },
         };
         let mut settings = settings;
+        // Mail carries links, and a link needs the front end's address.
+        if settings.mail_command.is_some() && settings.public_url.is_none() {
+            return Err(error(
+                "PUBLIC_URL",
+                "the front end's base URL, such as https://app.example.com, whenever MAIL_COMMAND is set",
+            ));
+        }
         settings.max_connections_per_ip = vars.in_range(
             "MAX_CONNECTIONS_PER_IP",
             DEFAULT_CONNECTIONS_PER_IP.min(settings.max_connections),
@@ -250,6 +284,50 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, SettingError> {
     Ok(origins)
 }
 
+/// `http(s)://host[:port][/path]`, kept without a trailing slash; empty is
+/// none. No query or fragment: links append `/reset-password#token=…`.
+fn parse_public_url(raw: &str) -> Result<Option<String>, SettingError> {
+    let url = raw.trim().trim_end_matches('/');
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let accepts = "a base URL such as https://app.example.com or https://example.com/auth (no query or fragment)";
+    let (scheme_and_host, path) = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.find('/') {
+            Some(i) => (format!("{scheme}://{}", &rest[..i]), &rest[i..]),
+            None => (url.to_string(), ""),
+        },
+        None => return Err(error("PUBLIC_URL", accepts)),
+    };
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b));
+    if !is_origin(&scheme_and_host) || !path_ok {
+        return Err(error("PUBLIC_URL", accepts));
+    }
+    Ok(Some(url.to_string()))
+}
+
+/// An address for the `From` header: printable ASCII with one `@`, and
+/// nothing that could end the header or start another.
+fn parse_mail_from(raw: &str) -> Result<String, SettingError> {
+    let from = raw.trim();
+    let ok = from.matches('@').count() == 1
+        && !from.starts_with('@')
+        && !from.ends_with('@')
+        && from
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>\"\\,;:()[]".contains(&b));
+    if ok {
+        Ok(from.to_string())
+    } else {
+        Err(error(
+            "MAIL_FROM",
+            "an address such as auth-server@example.com",
+        ))
+    }
+}
+
 fn is_origin(text: &str) -> bool {
     let Some((scheme, authority)) = text.split_once("://") else {
         return false;
@@ -297,6 +375,16 @@ mod tests {
         assert_eq!(s.max_connections, 512);
         assert_eq!(s.max_sessions, 100_000);
         assert_eq!(s.hash_queue_wait_secs, 5);
+        assert_eq!(s.public_url, None);
+        assert_eq!(s.mail_command, None);
+        assert_eq!(s.mail_from, "auth-server@localhost");
+        assert_eq!(
+            settings(&[("PUBLIC_URL", "https://example.com/auth/")])
+                .unwrap()
+                .public_url
+                .as_deref(),
+            Some("https://example.com/auth")
+        );
         assert_eq!(s.max_connections_per_ip, 64);
         // The per-address cap may not exceed the total.
         assert_eq!(
@@ -330,11 +418,28 @@ mod tests {
             ("HASH_QUEUE_WAIT_SECS", "0"),
             ("HASH_QUEUE_WAIT_SECS", "61"),
             ("MAX_CONNECTIONS_PER_IP", "0"),
+            ("PUBLIC_URL", "ftp://example.com"),
+            ("PUBLIC_URL", "https://example.com/a?b"),
+            ("MAIL_FROM", "x@y\r\nBcc: z@w"),
+            ("MAIL_FROM", "nobody"),
             ("SESSION_IDLE_TIMEOUT_SECS", "-5"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value}");
         }
+    }
+
+    #[test]
+    fn mail_needs_a_public_url() {
+        let err = settings(&[("MAIL_COMMAND", "sendmail -t")]).unwrap_err();
+        assert_eq!(err.variable, "PUBLIC_URL");
+        assert!(
+            settings(&[
+                ("MAIL_COMMAND", "sendmail -t"),
+                ("PUBLIC_URL", "http://localhost:3000")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

@@ -333,12 +333,23 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 /// Runs `auth-server admin ...` on the database in `dir`, with `stdin`
 /// piped in; returns the exit code, stdout and stderr.
 pub fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    admin_with(dir, &[], args, stdin)
+}
+
+/// `admin`, with more settings in its environment.
+pub fn admin_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> (Option<i32>, String, String) {
     let mut child = Command::new(binary())
         .arg("admin")
         .args(args)
         .env_clear()
         .env("DATABASE_PATH", dir.join("auth.db"))
         .env("BCRYPT_COST", "4")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

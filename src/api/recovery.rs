@@ -1,0 +1,160 @@
+//! Forgotten passwords and verified addresses: `POST /api/password/forgot`,
+//! `/api/password/reset`, `/api/email/verify`, `/api/email/verify/resend`.
+//!
+//! Mail goes through the outbox and the mailer thread (`auth::mailer`),
+//! never on the request path. Tokens arrive in the body (the front end
+//! reads them from the link's fragment), are looked up by their SHA-256,
+//! and a wrong one counts like a wrong password against the address.
+
+use serde_json::json;
+
+use crate::api::app::{App, Context, Reply};
+use crate::api::common::{SignedIn, signed_in, too_many, user_json};
+use crate::api::error::ApiError;
+use crate::api::fields::Fields;
+use crate::auth::sessions::Token;
+use crate::auth::validation;
+use crate::storage::mail::Purpose;
+
+/// Mails of one kind one account may be sent in an hour.
+pub const MAILS_PER_ACCOUNT_PER_HOUR: i64 = 3;
+
+/// Always 202 with the same body, whether or not an account uses the
+/// address, with the same database work either way, so the answer tells
+/// nobody who has an account (OWASP Forgot Password Cheat Sheet).
+pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let email = fields.required_string("email");
+    let email = email.and_then(|e| match validation::normalize_email(&e) {
+        Ok(normalized) => Some(normalized),
+        Err(problem) => {
+            fields.reject("email", problem);
+            None
+        }
+    });
+    let email = fields.finish(&["email"], email)?;
+    app.throttle
+        .reset_request(cx.client_group, cx.now)
+        .map_err(too_many)?;
+
+    let user = app.db.user_by_email(&email)?;
+    let user_id = user.as_ref().map(|u| u.id);
+    let recent = app
+        .db
+        .count_events(user_id, "password_reset_requested", cx.now - 3600)?;
+    if let Some(user) = user.filter(|u| !u.disabled)
+        && app.mailer.enabled()
+        && recent < MAILS_PER_ACCOUNT_PER_HOUR
+    {
+        app.db
+            .queue_mail(user.id, Purpose::Reset, &user.email, cx.now)?;
+        app.mailer.notify();
+        app.event(
+            "password_reset_requested",
+            Some(user.id),
+            Some(&user.username),
+            cx,
+        );
+    }
+    Ok(
+        Reply::ok("If an account uses that address, a link to reset its password is on its way.")
+            .with_status(202),
+    )
+}
+
+/// The token of a body's `token` field, if it has a token's shape.
+fn token_hash(token: &str) -> Option<[u8; 32]> {
+    Token::decode(token.trim()).map(|t| t.hash().0)
+}
+
+pub fn reset(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let token = fields.required_string("token");
+    let new_password = fields.required_string("new_password");
+    let (token, new_password) = fields.finish(&["token", "new_password"], (token, new_password))?;
+
+    let guess = app
+        .throttle
+        .reserve_token_guess(cx.client_group, cx.now)
+        .map_err(too_many)?;
+    let hash = token_hash(&token);
+    let user = match hash {
+        Some(hash) => app.db.email_token_user(Purpose::Reset, &hash, cx.now)?,
+        None => None,
+    };
+    let (Some(hash), Some(user)) = (hash, user) else {
+        // The failure stays counted.
+        return Err(ApiError::InvalidToken);
+    };
+    app.throttle.token_accepted(guess);
+
+    // The registration rules, against this account's own names.
+    validation::check_new_password(
+        &new_password,
+        app.settings.password_min_length,
+        &user.username,
+        &user.email,
+    )
+    .map_err(|problem| ApiError::field("new_password", &problem))?;
+
+    let password_hash = app.passwords.hash(&new_password, cx.client_group)?;
+    let Some(user) = app.db.reset_password(&hash, &password_hash, cx.now)? else {
+        // Used or expired between the look-up and now.
+        return Err(ApiError::InvalidToken);
+    };
+    // Whoever held a session (or the old password) is out.
+    app.sessions.forget_user(user.id);
+    app.event("password_reset", Some(user.id), Some(&user.username), cx);
+    Ok(Reply::ok(
+        "Your password is changed. Sign in with the new one.",
+    ))
+}
+
+pub fn verify(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let token = fields.required_string("token");
+    let token = fields.finish(&["token"], token)?;
+
+    let guess = app
+        .throttle
+        .reserve_token_guess(cx.client_group, cx.now)
+        .map_err(too_many)?;
+    let user = match token_hash(&token) {
+        Some(hash) => app.db.verify_email(&hash, cx.now)?,
+        None => None,
+    };
+    let Some(user) = user else {
+        return Err(ApiError::InvalidToken);
+    };
+    app.throttle.token_accepted(guess);
+    app.event("email_verified", Some(user.id), Some(&user.username), cx);
+    Ok(
+        Reply::ok("Your email address is confirmed.")
+            .with_data(json!({ "user": user_json(&user) })),
+    )
+}
+
+pub fn resend(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let SignedIn { user, .. } = signed_in(app, cx)?;
+    if user.email_verified {
+        return Ok(Reply::ok("Your email address is already confirmed."));
+    }
+    if !app.mailer.enabled() {
+        return Err(ApiError::MailNotConfigured);
+    }
+    let recent =
+        app.db
+            .count_events(Some(user.id), "email_verification_requested", cx.now - 3600)?;
+    if recent < MAILS_PER_ACCOUNT_PER_HOUR {
+        app.db
+            .queue_mail(user.id, Purpose::Verify, &user.email, cx.now)?;
+        app.mailer.notify();
+        app.event(
+            "email_verification_requested",
+            Some(user.id),
+            Some(&user.username),
+            cx,
+        );
+    }
+    Ok(Reply::ok("A confirmation link is on its way to your address.").with_status(202))
+}

@@ -1,0 +1,333 @@
+//! Mail without a mail library, the Unix way: each message is piped to a
+//! sendmail-compatible command (`MAIL_COMMAND`, run with `sh -c`), such as
+//! msmtp, ssmtp or Postfix's `sendmail -t -i`.
+//!
+//! Nothing is sent on a request path. A request puts a row in the outbox
+//! (see `storage::mail`) and wakes the mailer thread, which builds the
+//! message (minting the link's token only then, so the database never
+//! holds a usable link), runs the command, and deletes the row when the
+//! command exits 0. Anything else, or no exit within [`COMMAND_TIMEOUT`],
+//! is retried with growing delays for [`GIVE_UP_AFTER_SECS`], then given up
+//! and logged. A crash loses nothing: the outbox is read again at start.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use crate::auth::sessions::Token;
+use crate::storage::Database;
+use crate::storage::audit::{Audit, AuthEvent};
+use crate::storage::mail::{Purpose, Queued};
+use crate::support::clock;
+use crate::support::config::Settings;
+use crate::support::lock::lock;
+use crate::support::log::Logger;
+
+/// How long the command may take to accept one message.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a message is retried before it is given up.
+pub const GIVE_UP_AFTER_SECS: i64 = 24 * 3600;
+/// The longest pause between two attempts of one message.
+const MAX_RETRY_DELAY_SECS: i64 = 3600;
+/// How often the outbox is looked at when nothing wakes the mailer.
+const POLL: Duration = Duration::from_secs(1);
+
+pub struct Mailer {
+    command: Option<String>,
+    from: String,
+    public_url: Option<String>,
+    reset_ttl_secs: i64,
+    verify_ttl_secs: i64,
+    db: Arc<Database>,
+    log: Logger,
+    /// Set when something was queued; the mailer thread waits on it.
+    wake: (Mutex<bool>, Condvar),
+}
+
+impl Mailer {
+    pub fn new(settings: &Settings, db: Arc<Database>, log: Logger) -> Mailer {
+        Mailer {
+            command: settings.mail_command.clone(),
+            from: settings.mail_from.clone(),
+            public_url: settings.public_url.clone(),
+            reset_ttl_secs: settings.reset_token_ttl_secs,
+            verify_ttl_secs: settings.verify_token_ttl_secs,
+            db,
+            log,
+            wake: (Mutex::new(false), Condvar::new()),
+        }
+    }
+
+    /// Whether mail is sent at all (`MAIL_COMMAND` is set).
+    pub fn enabled(&self) -> bool {
+        self.command.is_some()
+    }
+
+    /// Something was queued: send it now rather than at the next poll.
+    pub fn notify(&self) {
+        *lock(&self.wake.0) = true;
+        self.wake.1.notify_one();
+    }
+
+    /// The mailer thread's loop: send what is due, then wait for a
+    /// notification or the next poll. Never returns.
+    pub fn run(&self) {
+        loop {
+            self.send_due(clock::now());
+            let woken = lock(&self.wake.0);
+            let (mut woken, _) = self
+                .wake
+                .1
+                .wait_timeout_while(woken, POLL, |woken| !*woken)
+                .unwrap_or_else(PoisonError::into_inner);
+            *woken = false;
+        }
+    }
+
+    /// Makes a new token for `user_id` (replacing the previous one of its
+    /// purpose) and returns it; only its hash is stored.
+    pub fn mint(&self, user_id: i64, purpose: Purpose, now: i64) -> Result<Token, String> {
+        let token = Token::generate().map_err(|error| format!("random source: {error}"))?;
+        let ttl = match purpose {
+            Purpose::Reset => self.reset_ttl_secs,
+            Purpose::Verify => self.verify_ttl_secs,
+        };
+        self.db
+            .store_email_token(user_id, purpose, &token.hash().0, now + ttl)
+            .map_err(|error| format!("database: {error}"))?;
+        Ok(token)
+    }
+
+    /// The link a person opens: the token rides in the fragment, which a
+    /// browser never sends to a server, so it reaches no log and no
+    /// `Referer`. Without `PUBLIC_URL`, the bare token.
+    pub fn link(&self, purpose: Purpose, token: &Token) -> String {
+        let page = match purpose {
+            Purpose::Reset => "reset-password",
+            Purpose::Verify => "verify-email",
+        };
+        match &self.public_url {
+            Some(base) => format!("{base}/{page}#token={}", token.encode()),
+            None => token.encode(),
+        }
+    }
+
+    /// Sends every message that is due, one after another.
+    fn send_due(&self, now: i64) {
+        let due = match self.db.due_mail(now, 50) {
+            Ok(due) => due,
+            Err(error) => {
+                self.error(&format!("mail: cannot read the outbox: {error}"));
+                return;
+            }
+        };
+        for queued in due {
+            self.attempt(&queued, clock::now());
+        }
+    }
+
+    fn attempt(&self, queued: &Queued, now: i64) {
+        let result = self.build(queued, now).and_then(|message| match message {
+            Some(message) => self.run_command(&message),
+            None => Ok(()), // nothing to send any more (already verified)
+        });
+        let outcome = match result {
+            Ok(()) => {
+                let kind = match queued.purpose {
+                    Purpose::Reset => "password_reset_mail_sent",
+                    Purpose::Verify => "email_verification_sent",
+                };
+                self.event(kind, queued.user_id, now);
+                self.db.remove_mail(queued.id)
+            }
+            Err(why) if now - queued.created_at >= GIVE_UP_AFTER_SECS => {
+                self.error(&format!(
+                    "mail: giving up on message {} after {} attempts: {why}",
+                    queued.id,
+                    queued.attempts + 1
+                ));
+                self.event("mail_failed", queued.user_id, now);
+                self.db.remove_mail(queued.id)
+            }
+            Err(why) => {
+                let delay = retry_delay(queued.attempts + 1);
+                self.log.line(
+                    "warning",
+                    &[
+                        ("message", json!(format!("mail: attempt failed: {why}"))),
+                        ("mail_id", json!(queued.id)),
+                        ("retry_in_secs", json!(delay)),
+                    ],
+                );
+                self.db.retry_mail(queued.id, now + delay)
+            }
+        };
+        if let Err(error) = outcome {
+            self.error(&format!("mail: cannot update the outbox: {error}"));
+        }
+    }
+
+    /// The complete message, or `None` when there is nothing to send any
+    /// more (a verification for an address verified meanwhile).
+    fn build(&self, queued: &Queued, now: i64) -> Result<Option<String>, String> {
+        let user = self
+            .db
+            .user_by_id(queued.user_id)
+            .map_err(|error| format!("database: {error}"))?
+            .ok_or("the account is gone")?;
+        if queued.purpose == Purpose::Verify && user.email_verified {
+            return Ok(None);
+        }
+        let token = self.mint(user.id, queued.purpose, now)?;
+        let link = self.link(queued.purpose, &token);
+        let (subject, body) = match queued.purpose {
+            Purpose::Reset => (
+                "Reset your password",
+                format!(
+                    "Someone, hopefully you, asked to reset the password of the account\n\
+                     \"{}\".\n\nTo choose a new password, open this link within {}:\n\n{link}\n\n\
+                     If you did not ask for this, ignore this message: your password\n\
+                     stays as it is.\n",
+                    user.username,
+                    duration_words(self.reset_ttl_secs)
+                ),
+            ),
+            Purpose::Verify => (
+                "Confirm your email address",
+                format!(
+                    "Welcome, {}.\n\nTo confirm that this address is yours, open this link within {}:\n\n\
+                     {link}\n\nIf you did not create an account, ignore this message.\n",
+                    user.username,
+                    duration_words(self.verify_ttl_secs)
+                ),
+            ),
+        };
+        Ok(Some(message(&self.from, &queued.recipient, subject, &body)))
+    }
+
+    /// Pipes `message` to the command; `Ok` only for exit code 0 within the
+    /// time limit.
+    fn run_command(&self, message: &str) -> Result<(), String> {
+        let command = self.command.as_deref().ok_or("MAIL_COMMAND is not set")?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("cannot start the mail command: {error}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A command that exits without reading closes the pipe; its exit
+            // code then says what happened.
+            let _ = stdin.write_all(message.as_bytes());
+        }
+        let started = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("the mail command exited with {status}")),
+                Ok(None) if started.elapsed() >= COMMAND_TIMEOUT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("the mail command did not finish within 30 s".into());
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(20)),
+                Err(error) => return Err(format!("cannot wait for the mail command: {error}")),
+            }
+        }
+    }
+
+    fn event(&self, kind: &'static str, user_id: i64, now: i64) {
+        let event = AuthEvent {
+            kind,
+            user_id: Some(user_id),
+            identifier: None,
+            ip: None,
+            user_agent: None,
+        };
+        Audit::default().record(&self.db, &self.log, &event, now);
+    }
+
+    fn error(&self, message: &str) {
+        self.log.line("error", &[("message", json!(message))]);
+    }
+}
+
+/// Seconds to wait after the `attempt`-th failure: 1, 2, 4, … up to an hour.
+fn retry_delay(attempt: i64) -> i64 {
+    let exponent = (attempt - 1).clamp(0, 20) as u32;
+    (1i64 << exponent).min(MAX_RETRY_DELAY_SECS)
+}
+
+/// "1 hour", "24 hours", "30 minutes": a lifetime for a person to read.
+fn duration_words(secs: i64) -> String {
+    let (n, unit) = if secs % 3600 == 0 {
+        (secs / 3600, "hour")
+    } else if secs % 60 == 0 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// An RFC 5322 message with plain UTF-8 text. Every header value is either
+/// fixed here or was validated to hold no CR, LF or markup (`MAIL_FROM` at
+/// start-up, the recipient at registration), so no input can add a header.
+/// Lines end in LF, as a local sendmail expects.
+fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
+    let date = httpdate::fmt_http_date(SystemTime::now()).replace(" GMT", " +0000");
+    let domain = from.rsplit('@').next().unwrap_or("localhost");
+    let id = Token::generate().map_or_else(|_| clock::now().to_string(), |t| t.encode());
+    format!(
+        "From: {from}\nTo: {to}\nSubject: {subject}\nDate: {date}\nMessage-ID: <{id}@{domain}>\n\
+         MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_stop_at_an_hour() {
+        let delays: Vec<i64> = (1..=14).map(retry_delay).collect();
+        assert_eq!(&delays[..5], &[1, 2, 4, 8, 16]);
+        assert_eq!(delays[13], 3600);
+    }
+
+    #[test]
+    fn lifetimes_read_as_words() {
+        assert_eq!(duration_words(3600), "1 hour");
+        assert_eq!(duration_words(86_400), "24 hours");
+        assert_eq!(duration_words(1800), "30 minutes");
+        assert_eq!(duration_words(5), "5 seconds");
+    }
+
+    #[test]
+    fn messages_have_the_headers_and_no_more() {
+        let text = message("a@example.com", "b@example.com", "Hi", "body\n");
+        let (head, body) = text.split_once("\n\n").unwrap();
+        let names: Vec<&str> = head.lines().map(|l| l.split(':').next().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "From",
+                "To",
+                "Subject",
+                "Date",
+                "Message-ID",
+                "MIME-Version",
+                "Content-Type",
+                "Content-Transfer-Encoding"
+            ]
+        );
+        assert!(head.contains("Date: ") && head.contains(" +0000"));
+        assert_eq!(body, "body\n");
+    }
+}

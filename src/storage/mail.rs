@@ -1,0 +1,239 @@
+//! Email tokens (password reset, address verification) and the outbox of
+//! mail still to send.
+//!
+//! A token is stored only as its SHA-256, single-use and expiring; a new
+//! token of a kind replaces the account's previous one. The outbox holds
+//! what to send (which account, which kind, to which address), never a
+//! token: the mailer mints the token when it builds the message, so the
+//! database never holds a usable link, and a queued message survives a
+//! crash.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Database, User, user_from_row};
+use crate::support::lock::lock;
+
+/// What a token or a message is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Reset,
+    Verify,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Reset => "reset",
+            Purpose::Verify => "verify",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Purpose> {
+        match text {
+            "reset" => Some(Purpose::Reset),
+            "verify" => Some(Purpose::Verify),
+            _ => None,
+        }
+    }
+}
+
+/// A message waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queued {
+    pub id: i64,
+    pub user_id: i64,
+    pub purpose: Purpose,
+    pub recipient: String,
+    pub created_at: i64,
+    pub attempts: i64,
+}
+
+impl Database {
+    /// Stores a token's hash for `user_id`, replacing the previous token of
+    /// the same purpose.
+    pub fn store_email_token(
+        &self,
+        user_id: i64,
+        purpose: Purpose,
+        token_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        transaction
+            .prepare_cached("DELETE FROM email_tokens WHERE user_id = ?1 AND purpose = ?2")?
+            .execute(params![user_id, purpose.as_str()])?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![token_hash, user_id, purpose.as_str(), expires_at])?;
+        transaction.commit()
+    }
+
+    /// The account a live token of `purpose` belongs to, without using it.
+    pub fn email_token_user(
+        &self,
+        purpose: Purpose,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> rusqlite::Result<Option<User>> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached(
+                "SELECT users.* FROM email_tokens JOIN users ON users.id = email_tokens.user_id
+                 WHERE token_hash = ?1 AND purpose = ?2 AND expires_at > ?3",
+            )?
+            .query_row(params![token_hash, purpose.as_str(), now], user_from_row)
+            .optional()
+    }
+
+    /// Uses a reset token: sets the new hash, ends every session (epoch and
+    /// rows), marks the address verified (the user just proved they read
+    /// it), and deletes the token, all at once. `None` when the token is
+    /// not (or no longer) live.
+    pub fn reset_password(
+        &self,
+        token_hash: &[u8; 32],
+        password_hash: &str,
+        now: i64,
+    ) -> rusqlite::Result<Option<User>> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        let user_id: Option<i64> = transaction
+            .prepare_cached(
+                "DELETE FROM email_tokens WHERE token_hash = ?1 AND purpose = 'reset' AND expires_at > ?2
+                 RETURNING user_id",
+            )?
+            .query_row(params![token_hash, now], |row| row.get(0))
+            .optional()?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let user = transaction
+            .prepare_cached(
+                "UPDATE users SET password_hash = ?2, auth_epoch = auth_epoch + 1, email_verified = 1
+                 WHERE id = ?1 RETURNING *",
+            )?
+            .query_row(params![user_id, password_hash], user_from_row)
+            .optional()?;
+        super::sessions::delete_for_user(&transaction, user_id)?;
+        transaction.commit()?;
+        Ok(user)
+    }
+
+    /// Uses a verification token: the account's address is verified.
+    pub fn verify_email(&self, token_hash: &[u8; 32], now: i64) -> rusqlite::Result<Option<User>> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        let user_id: Option<i64> = transaction
+            .prepare_cached(
+                "DELETE FROM email_tokens WHERE token_hash = ?1 AND purpose = 'verify' AND expires_at > ?2
+                 RETURNING user_id",
+            )?
+            .query_row(params![token_hash, now], |row| row.get(0))
+            .optional()?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let user = transaction
+            .prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1 RETURNING *")?
+            .query_row([user_id], user_from_row)
+            .optional()?;
+        transaction.commit()?;
+        Ok(user)
+    }
+
+    /// Marks an address verified (`admin verify`).
+    pub fn set_email_verified(&self, user_id: i64) -> rusqlite::Result<bool> {
+        let changed = lock(&self.connection)
+            .prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1")?
+            .execute([user_id])?;
+        Ok(changed == 1)
+    }
+
+    /// Puts a message in the outbox, due at once.
+    pub fn queue_mail(
+        &self,
+        user_id: i64,
+        purpose: Purpose,
+        recipient: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        lock(&self.connection)
+            .prepare_cached(
+                "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?4)",
+            )?
+            .execute(params![user_id, purpose.as_str(), recipient, now])?;
+        Ok(())
+    }
+
+    /// The messages due now, oldest first.
+    pub fn due_mail(&self, now: i64, limit: u32) -> rusqlite::Result<Vec<Queued>> {
+        let connection = lock(&self.connection);
+        let mut statement = connection.prepare_cached(
+            "SELECT id, user_id, purpose, recipient, created_at, attempts FROM outbox
+             WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![now, limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut due = Vec::new();
+        for row in rows {
+            let (id, user_id, purpose, recipient, created_at, attempts) = row?;
+            // A purpose this build does not know is left for one that does.
+            if let Some(purpose) = Purpose::parse(&purpose) {
+                due.push(Queued {
+                    id,
+                    user_id,
+                    purpose,
+                    recipient,
+                    created_at,
+                    attempts,
+                });
+            }
+        }
+        Ok(due)
+    }
+
+    /// A message is done with (sent, or given up): out of the outbox.
+    pub fn remove_mail(&self, id: i64) -> rusqlite::Result<()> {
+        lock(&self.connection)
+            .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    /// A failed attempt: counted, and tried again at `next_attempt_at`.
+    pub fn retry_mail(&self, id: i64, next_attempt_at: i64) -> rusqlite::Result<()> {
+        lock(&self.connection)
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, next_attempt_at])?;
+        Ok(())
+    }
+
+    /// How many events of `kind` the account has had since `since`: the
+    /// per-account mail limits count the audit trail.
+    pub fn count_events(
+        &self,
+        user_id: Option<i64>,
+        kind: &str,
+        since: i64,
+    ) -> rusqlite::Result<i64> {
+        lock(&self.connection)
+            .prepare_cached(
+                "SELECT coalesce(sum(count), 0) FROM auth_events WHERE user_id IS ?1 AND event = ?2 AND at >= ?3",
+            )?
+            .query_row(params![user_id, kind, since], |row| row.get(0))
+    }
+}
