@@ -1,4 +1,4 @@
--- auth-server schema, version 5. Applied to a new database at start-up;
+-- auth-server schema, version 6. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -27,7 +27,12 @@ CREATE TABLE users (
     disabled      INTEGER NOT NULL DEFAULT 0, -- 1: cannot log in
     -- 1 once the owner proved they read this address (a verification link,
     -- a password reset, or `admin verify`).
-    email_verified INTEGER NOT NULL DEFAULT 0
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    -- Two-factor login (RFC 6238). The secret is stored as it is: checking a
+    -- code needs it. It is never logged and never sent after set-up.
+    totp_secret    BLOB,                     -- set: two-factor login is on
+    totp_pending   BLOB,                     -- a set-up not yet confirmed
+    totp_last_step INTEGER                   -- the last accepted 30 s step: no replay
 );
 
 -- What happened, for operators (`auth-server admin events`). Never a
@@ -91,3 +96,12 @@ CREATE TABLE outbox (
     next_attempt_at INTEGER NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at);
+
+-- Single-use recovery codes for a lost authenticator, as SHA-256 of their
+-- 120 random bits (NIST SP 800-63B §5.1.2.2); shown to the user once.
+CREATE TABLE recovery_codes (
+    user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB    NOT NULL,
+    used_at   INTEGER,                       -- set once used
+    PRIMARY KEY (user_id, code_hash)
+) WITHOUT ROWID;

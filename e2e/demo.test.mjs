@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -252,6 +253,76 @@ test("a mailed link confirms the address, and a forgotten password is reset from
   await page.fill("#reset-form [name=new_password]", "yet another passphrase here");
   await page.click("#reset-submit");
   await page.waitForSelector("#status.error:has-text('invalid_token')");
+  await context.close();
+});
+
+/** An authenticator app's code (RFC 6238, HMAC-SHA1, 6 digits, 30 s) for the
+ * step `offset` steps from now. */
+function totpCode(base32Secret, offset) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32Secret) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
+  const digest = createHmac("sha1", key).update(counter).digest();
+  const offsetByte = digest[19] & 0xf;
+  const value = (digest.readUInt32BE(offsetByte) & 0x7fffffff) % 1000000;
+  return String(value).padStart(6, "0");
+}
+
+test("two-factor login: set up with the QR code, then sign in with a code", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(demoUrl);
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+  await page.fill("#register-form [name=username]", "carol");
+  await page.fill("#register-form [name=email]", "carol@example.com");
+  await page.fill("#register-form [name=password]", PASSWORD);
+  await page.click("#register");
+  await page.waitForSelector("#status:has-text('Registered carol')");
+  await page.fill("#login-form [name=username]", "carol");
+  await page.fill("#login-form [name=password]", PASSWORD);
+  await page.click("#login");
+  await page.waitForSelector("#whoami:has-text('carol')");
+
+  await page.fill("#totp-setup-form [name=password]", PASSWORD);
+  await page.click("#totp-setup");
+  await page.waitForSelector("#totp-pending:not(.hidden)");
+  const qrLoaded = await page.$eval("#totp-qr", (img) => img.complete && img.naturalWidth > 0);
+  assert.ok(qrLoaded, "the QR code renders");
+  await snap(page, "12-totp-setup");
+  const secret = (await page.textContent("#totp-secret")).trim();
+  await page.fill("#totp-enable-form [name=code]", totpCode(secret, 0));
+  await page.click("#totp-enable");
+  await page.waitForSelector("#totp-codes:not(.hidden)");
+  await page.waitForSelector("#totp-state:has-text('On')");
+  await snap(page, "13-totp-on");
+  const codes = (await page.textContent("#totp-codes-list")).trim().split("\n");
+  assert.equal(codes.length, 10);
+
+  await page.click("#logout");
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+  await page.fill("#login-form [name=username]", "carol");
+  await page.fill("#login-form [name=password]", PASSWORD);
+  await page.click("#login");
+  await page.waitForSelector("#code-form:not(.hidden)");
+  await snap(page, "14-code-prompt");
+  // The enabling code's step is spent; the next step's code is accepted.
+  await page.fill("#code-form [name=code]", totpCode(secret, 1));
+  await page.click("#code-submit");
+  await page.waitForSelector("#whoami:has-text('carol')");
+  await snap(page, "15-signed-in-with-code");
+
+  // A recovery code works once, in the same prompt.
+  await page.click("#logout");
+  await page.waitForSelector("#status:has-text('Not signed in.')");
+  await page.fill("#login-form [name=password]", PASSWORD);
+  await page.click("#login");
+  await page.waitForSelector("#code-form:not(.hidden)");
+  await page.fill("#code-form [name=code]", codes[0]);
+  await page.click("#code-submit");
+  await page.waitForSelector("#status:has-text('recovery code; 9 left')");
   await context.close();
 });
 

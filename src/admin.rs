@@ -37,6 +37,7 @@ usage: auth-server                 serve (settings from the environment; see REA
                                                        (piped: echo … | or < file; not typed)
        auth-server admin reset-link NAME               print a one-time password-reset link
        auth-server admin verify NAME                   mark the account's email address verified
+       auth-server admin totp-reset NAME               turn two-factor login off (a lost device)
        auth-server admin sessions NAME                 the account's stored sessions
        auth-server admin revoke-sessions NAME          end every session of the account
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
@@ -61,6 +62,7 @@ pub fn run(args: &[String], settings: &Settings, db: &Arc<Database>) -> ExitCode
         ["set-password", name] => set_password(db, settings, name),
         ["reset-link", name] => reset_link(db, settings, name),
         ["verify", name] => verify(db, settings, name),
+        ["totp-reset", name] => totp_reset(db, settings, name),
         ["sessions", name] => find(db, name).and_then(|user| list_sessions(db, &user, &mut out)),
         ["revoke-sessions", name] => revoke_sessions(db, settings, name),
         ["events", options @ ..] => events(db, options, &mut out),
@@ -253,6 +255,19 @@ fn reset_link(db: &Arc<Database>, settings: &Settings, name: &str) -> Result<(),
         .map_err(Failure::Refused)?;
     audit(db, settings, "admin_reset_link", &user);
     println!("{}", mailer.link(Purpose::Reset, &token));
+    Ok(())
+}
+
+/// For a user who lost the authenticator: two-factor login off, its secret
+/// and recovery codes forgotten, every session ended.
+fn totp_reset(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let user = find(db, name)?;
+    db.disable_totp(user.id, None).map_err(database_failure)?;
+    audit(db, settings, "admin_totp_reset", &user);
+    println!(
+        "two-factor login of {} is off; its sessions have ended",
+        printable(&user.username)
+    );
     Ok(())
 }
 

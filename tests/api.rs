@@ -52,7 +52,8 @@ fn register_returns_the_user_and_does_not_log_in() {
             "email",
             "created_at",
             "last_login_at",
-            "email_verified"
+            "email_verified",
+            "totp_enabled"
         ])
     );
     assert_eq!(user["email_verified"], false);

@@ -20,6 +20,7 @@ const RANKS: &[(&str, u32)] = &[
     ("auth::throttle", 5),
     ("auth::validation", 7),
     ("auth::mailer", 8),
+    ("auth::totp", 5),
     ("api::error", 10),
     ("api::cors", 10),
     ("api::cookies", 10),
@@ -33,6 +34,7 @@ const RANKS: &[(&str, u32)] = &[
     ("api::sessions", 14),
     ("api::health", 14),
     ("api::recovery", 14),
+    ("api::totp", 14),
     ("api::pipeline", 15),
     ("admin", 20),
 ];

@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    SignedIn, check_new_password, check_password, session_cookie, signed_in, user_json,
+    SignedIn, check_new_password, check_password, end_other_sessions, signed_in, successor_cookie,
+    user_json,
 };
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -60,35 +61,14 @@ pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // The caller's session goes on under a new token; the database loses
     // every other session of the account and gains this one in the same
     // transaction as the new hash.
-    let rotated = app
-        .sessions
-        .successor(&token, cx.now)
-        .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
-    let keep = rotated
-        .as_ref()
-        .and_then(|(new_token, session)| app.sessions.row(new_token, session));
-    let Some(epoch) = app.db.change_password(user.id, &hash, keep)? else {
-        return Err(ApiError::Unauthenticated);
-    };
-    app.sessions.forget_user(user.id);
-    let rotated = match rotated {
-        Some((new_token, mut session)) => {
-            session.auth_epoch = epoch;
-            app.sessions.admit(&new_token, session.clone(), cx.now)?;
-            Some((new_token, session))
-        }
-        None => None,
-    };
+    let successor = end_other_sessions(app, cx, &token, user.id, |keep| {
+        app.db.change_password(user.id, &hash, keep)
+    })?;
     app.event("password_changed", Some(user.id), None, cx);
-    let reply = Reply::ok("Password changed. Your other sessions have been signed out.");
-    Ok(match rotated {
-        Some((new_token, session)) => {
-            reply.with_cookie(session_cookie(app, &new_token, &session, cx.now))
-        }
-        // The session expired in the meantime: the password is changed, and
-        // the browser must sign in again.
-        None => reply.with_cookie(app.cookies.clear()),
-    })
+    Ok(
+        Reply::ok("Password changed. Your other sessions have been signed out.")
+            .with_cookie(successor_cookie(app, &successor, cx.now)),
+    )
 }
 
 pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {

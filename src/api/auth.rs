@@ -5,14 +5,16 @@ use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    check_new_password, check_password, queue_verification, session_cookie, too_many, user_json,
+    check_new_password, check_password_holding_slot, queue_verification, session_cookie, too_many,
+    user_json,
 };
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::sessions::NewSession;
+use crate::auth::totp;
 use crate::auth::validation;
-use crate::storage::InsertError;
+use crate::storage::{InsertError, User};
 
 pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
@@ -78,20 +80,53 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     };
     let password = fields.required_string("password");
     let remember = fields.optional_bool("remember");
+    let second_factor = match (
+        fields.optional_string("totp_code"),
+        fields.optional_string("recovery_code"),
+    ) {
+        (Some(code), None) => Some(SecondFactor::Totp(code)),
+        (None, Some(code)) => Some(SecondFactor::Recovery(code)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            fields.reject("totp_code", "give a code or a recovery code, not both");
+            None
+        }
+    };
     let (identifier, password) = fields.finish(
-        &["username", "email", "password", "remember"],
+        &[
+            "username",
+            "email",
+            "password",
+            "remember",
+            "totp_code",
+            "recovery_code",
+        ],
         (identifier, password),
     )?;
 
     let user = app.db.user_by_identifier(&identifier)?;
-    check_password(app, cx, &identifier, user.as_ref(), &password)?;
+    let reservation = check_password_holding_slot(app, cx, &identifier, user.as_ref(), &password)?;
     let Some(user) = user else {
         return Err(ApiError::InvalidCredentials);
     };
-    // Checked after the password, so it tells nothing to someone without it.
+    // Checked after the password, so they tell nothing to someone without it.
     if app.settings.require_verified_email && !user.email_verified {
+        app.throttle.login_succeeded(reservation);
         return Err(ApiError::EmailNotVerified);
     }
+    let (checked_epoch, recovery_codes_left) =
+        match check_second_factor(app, cx, &user, second_factor) {
+            Ok(checked) => checked,
+            Err(ApiError::TotpRequired) => {
+                // The password was right; nothing failed yet.
+                app.throttle.login_succeeded(reservation);
+                return Err(ApiError::TotpRequired);
+            }
+            // A wrong code keeps the failure slot: it counts as a failed
+            // login in every throttle window.
+            Err(error) => return Err(error),
+        };
+    app.throttle.login_succeeded(reservation);
 
     // The stored hash is upgraded while the password is at hand, so raising
     // BCRYPT_COST reaches every active user.
@@ -109,7 +144,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
     let new_session = NewSession {
         user_id: user.id,
-        auth_epoch: user.auth_epoch,
+        auth_epoch: checked_epoch,
         remember,
         ip: cx.client_ip,
         user_agent: cx.user_agent().to_string(),
@@ -125,16 +160,70 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // crash the instant after.
     let row = app.sessions.row(&token, &session);
     let Some((user, previous_login_at)) =
-        app.db.record_login(user.id, user.auth_epoch, cx.now, row)?
+        app.db.record_login(user.id, checked_epoch, cx.now, row)?
     else {
         return Err(ApiError::InvalidCredentials);
     };
     session.previous_login_at = previous_login_at;
     app.sessions.admit(&token, session.clone(), cx.now)?;
     app.event("login_ok", Some(user.id), Some(&user.username), cx);
+    let mut data = json!({ "user": user_json(&user) });
+    if let Some(left) = recovery_codes_left {
+        data["recovery_codes_left"] = json!(left);
+    }
     Ok(Reply::ok("Signed in.")
-        .with_data(json!({ "user": user_json(&user) }))
+        .with_data(data)
         .with_cookie(session_cookie(app, &token, &session, cx.now)))
+}
+
+/// What a login brought beside the password.
+enum SecondFactor {
+    Totp(String),
+    Recovery(String),
+}
+
+/// The second step of a login into an account with two-factor login on: a
+/// TOTP code for the current step (or one either side) that was never
+/// accepted before, or an unused recovery code, which is used up and ends
+/// every other session. Returns the auth epoch the new session must carry
+/// and, after a recovery code, how many are left. Accounts without
+/// two-factor login pass as they are.
+fn check_second_factor(
+    app: &App,
+    cx: &Context,
+    user: &User,
+    given: Option<SecondFactor>,
+) -> Result<(i64, Option<i64>), ApiError> {
+    let Some(secret) = user.totp_secret.as_deref() else {
+        return Ok((user.auth_epoch, None));
+    };
+    let accepted = match given {
+        None => return Err(ApiError::TotpRequired),
+        Some(SecondFactor::Totp(code)) => match totp::matching_step(secret, &code, cx.now) {
+            Some(step) if app.db.accept_totp_step(user.id, step)? => Some((user.auth_epoch, None)),
+            _ => None,
+        },
+        Some(SecondFactor::Recovery(code)) => {
+            let hash = totp::recovery_code_hash(&code);
+            match app.db.use_recovery_code(user.id, &hash, cx.now)? {
+                Some((epoch, left)) => {
+                    app.sessions.forget_user(user.id);
+                    app.event(
+                        "recovery_code_used",
+                        Some(user.id),
+                        Some(&user.username),
+                        cx,
+                    );
+                    Some((epoch, Some(left)))
+                }
+                None => None,
+            }
+        }
+    };
+    accepted.ok_or_else(|| {
+        app.event("totp_failed", Some(user.id), Some(&user.username), cx);
+        ApiError::InvalidTotp
+    })
 }
 
 pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {

@@ -8,9 +8,11 @@ use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::sessions::{Session, Token};
+use crate::auth::throttle::Reservation;
 use crate::auth::validation;
 use crate::storage::User;
 use crate::storage::mail::Purpose;
+use crate::storage::sessions::SessionRow;
 use crate::support::clock;
 
 /// The user object of the contract. Never the hash.
@@ -22,6 +24,7 @@ pub fn user_json(user: &User) -> Value {
         "created_at": clock::rfc3339(user.created_at),
         "last_login_at": user.last_login_at.map(clock::rfc3339),
         "email_verified": user.email_verified,
+        "totp_enabled": user.totp_enabled(),
     })
 }
 
@@ -64,6 +67,22 @@ pub fn check_password(
     user: Option<&User>,
     password: &str,
 ) -> Result<(), ApiError> {
+    let reservation = check_password_holding_slot(app, cx, identifier, user, password)?;
+    app.throttle.login_succeeded(reservation);
+    Ok(())
+}
+
+/// [`check_password`] for a caller with a second check to make (a TOTP
+/// code): a right password returns the failure slot still reserved, for
+/// the caller to give back (`login_succeeded`) or keep (a wrong code counts
+/// as a failed login).
+pub fn check_password_holding_slot(
+    app: &App,
+    cx: &Context,
+    identifier: &str,
+    user: Option<&User>,
+    password: &str,
+) -> Result<Reservation, ApiError> {
     let reservation = match app
         .throttle
         .reserve_login(identifier, cx.client_group, cx.now)
@@ -87,14 +106,58 @@ pub fn check_password(
         }
     };
     if matches && user.is_some_and(|u| !u.disabled) {
-        app.throttle.login_succeeded(reservation);
-        return Ok(());
+        return Ok(reservation);
     }
     let label = app
         .audit
         .identifier_label(identifier, user.map(|u| u.username.as_str()));
     app.event("login_failed", user.map(|u| u.id), Some(&label), cx);
     Err(ApiError::InvalidCredentials)
+}
+
+/// Ends every other session of the signed-in caller while keeping the
+/// caller signed in under a new token (OWASP ASVS 4.0.3 V3.3.3: a change to
+/// how the account authenticates ends the others). `change` is the
+/// database change, given the caller's session as a row to store under the
+/// new epoch in the same transaction (when sessions are stored); it returns
+/// that epoch, or `None` if the account is gone. The answer is the new
+/// token and session, or `None` if the caller's own session expired
+/// meanwhile (the change stands; the browser signs in again).
+pub fn end_other_sessions(
+    app: &App,
+    cx: &Context,
+    token: &Token,
+    user_id: i64,
+    change: impl FnOnce(Option<SessionRow>) -> rusqlite::Result<Option<i64>>,
+) -> Result<Option<(Token, Session)>, ApiError> {
+    let successor = app
+        .sessions
+        .successor(token, cx.now)
+        .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
+    let keep = successor
+        .as_ref()
+        .and_then(|(new_token, session)| app.sessions.row(new_token, session));
+    let Some(epoch) = change(keep)? else {
+        return Err(ApiError::Unauthenticated);
+    };
+    app.sessions.forget_user(user_id);
+    match successor {
+        Some((new_token, mut session)) => {
+            session.auth_epoch = epoch;
+            app.sessions.admit(&new_token, session.clone(), cx.now)?;
+            Ok(Some((new_token, session)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The cookie that goes with [`end_other_sessions`]'s answer: the new
+/// token, or a cleared cookie when the caller's session had ended.
+pub fn successor_cookie(app: &App, successor: &Option<(Token, Session)>, now: i64) -> String {
+    match successor {
+        Some((token, session)) => session_cookie(app, token, session, now),
+        None => app.cookies.clear(),
+    }
 }
 
 /// The signed-in user behind a request.

@@ -40,6 +40,15 @@ pub enum ApiError {
     EmailNotVerified,
     /// Asked to send mail on a server with no `MAIL_COMMAND`.
     MailNotConfigured,
+    /// The right password for an account with two-factor login, and no
+    /// code: the front end asks for one and sends the login again.
+    TotpRequired,
+    /// A wrong, stale or replayed second factor at login (or to turn it off).
+    InvalidTotp,
+    /// A wrong code while turning two-factor login on.
+    InvalidCode,
+    TotpAlreadyEnabled,
+    TotpNotEnabled,
     Unauthenticated,
     OriginNotAllowed,
     NotFound,
@@ -118,6 +127,27 @@ impl ApiError {
                 "email_not_verified",
                 "Confirm your email address first: open the link we sent you.",
             ),
+            ApiError::TotpRequired => (
+                401,
+                "totp_required",
+                "Enter the code from your authenticator app.",
+            ),
+            ApiError::InvalidTotp => (
+                401,
+                "invalid_totp",
+                "That code is not valid. Use a new code from your app, or a recovery code.",
+            ),
+            ApiError::InvalidCode => (
+                400,
+                "invalid_code",
+                "That code does not match. Check the app's clock and try the current code.",
+            ),
+            ApiError::TotpAlreadyEnabled => (
+                409,
+                "totp_already_enabled",
+                "Two-factor login is already on.",
+            ),
+            ApiError::TotpNotEnabled => (409, "totp_not_enabled", "Two-factor login is off."),
             ApiError::MailNotConfigured => (
                 409,
                 "mail_not_configured",

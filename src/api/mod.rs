@@ -3,7 +3,7 @@
 //! From the top: [`pipeline`] (the HTTP layer's `Service`: origin check,
 //! routing, content type, dispatch, headers, logging), the handlers, one
 //! file per resource ([`auth`], [`account`], [`sessions`], [`recovery`],
-//! [`health`]),
+//! [`totp`], [`health`]),
 //! what the handlers share ([`common`]), and below those the pieces
 //! ([`app`], [`router`], [`fields`], [`error`], [`cookies`], [`cors`],
 //! [`client_ip`]).
@@ -22,3 +22,4 @@ pub mod pipeline;
 pub mod recovery;
 pub mod router;
 pub mod sessions;
+pub mod totp;

@@ -18,7 +18,7 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
 use crate::api::router::{self, Endpoint, Resolved};
-use crate::api::{account, auth, client_ip, health, recovery, sessions};
+use crate::api::{account, auth, client_ip, health, recovery, sessions, totp};
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
 
@@ -41,6 +41,9 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::ResetPassword => recovery::reset(app, cx),
         Endpoint::VerifyEmail => recovery::verify(app, cx),
         Endpoint::ResendVerification => recovery::resend(app, cx),
+        Endpoint::TotpSetup => totp::setup(app, cx),
+        Endpoint::TotpEnable => totp::enable(app, cx),
+        Endpoint::TotpDisable => totp::disable(app, cx),
     }
 }
 

@@ -24,6 +24,9 @@ pub enum Endpoint {
     ResetPassword,
     VerifyEmail,
     ResendVerification,
+    TotpSetup,
+    TotpEnable,
+    TotpDisable,
 }
 
 /// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
@@ -49,6 +52,9 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/api/email/verify/resend",
         Endpoint::ResendVerification,
     ),
+    ("POST", "/api/user/totp/setup", Endpoint::TotpSetup),
+    ("POST", "/api/user/totp/enable", Endpoint::TotpEnable),
+    ("POST", "/api/user/totp/disable", Endpoint::TotpDisable),
 ];
 
 /// The path pattern of an endpoint, as the route table writes it: what the

@@ -7,4 +7,5 @@ pub mod mailer;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;
+pub mod totp;
 pub mod validation;

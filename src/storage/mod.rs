@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub mod audit;
 pub mod mail;
 pub mod sessions;
+pub mod totp;
 
 use sessions::SessionRow;
 
@@ -23,7 +24,7 @@ use crate::support::lock::lock;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -98,6 +99,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
          );
          CREATE INDEX outbox_due ON outbox (next_attempt_at);",
     ),
+    (
+        6,
+        "ALTER TABLE users ADD COLUMN totp_secret BLOB;
+         ALTER TABLE users ADD COLUMN totp_pending BLOB;
+         ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+         CREATE TABLE recovery_codes (
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             code_hash BLOB NOT NULL, used_at INTEGER,
+             PRIMARY KEY (user_id, code_hash)
+         ) WITHOUT ROWID;",
+    ),
 ];
 
 /// A user row as stored.
@@ -117,6 +129,17 @@ pub struct User {
     /// The owner proved they read mail at this address (a verification
     /// link, a password reset, or an operator's `admin verify`).
     pub email_verified: bool,
+    /// The TOTP secret once two-factor login is on (RFC 6238 needs it to
+    /// check codes, so it is stored as it is; never logged or sent again).
+    pub totp_secret: Option<Vec<u8>>,
+    /// A secret being set up, until a code from it turns it on.
+    pub totp_pending: Option<Vec<u8>>,
+}
+
+impl User {
+    pub fn totp_enabled(&self) -> bool {
+        self.totp_secret.is_some()
+    }
 }
 
 /// One row of the audit trail.
@@ -207,6 +230,8 @@ impl Database {
                 auth_epoch,
                 disabled: false,
                 email_verified: false,
+                totp_secret: None,
+                totp_pending: None,
             }),
             Err(error) => Err(classify_insert_error(error)),
         }
@@ -485,6 +510,8 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         auth_epoch: row.get("auth_epoch")?,
         disabled: row.get("disabled")?,
         email_verified: row.get("email_verified")?,
+        totp_secret: row.get("totp_secret")?,
+        totp_pending: row.get("totp_pending")?,
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Settings {
     pub verify_token_ttl_secs: i64,
     pub require_verified_email: bool,
     pub password_resets_per_hour: u32,
+    /// The issuer an authenticator app shows beside the account name.
+    pub totp_issuer: String,
 }
 
 /// A variable whose value cannot be used.
@@ -161,6 +163,16 @@ impl Settings {
                 1,
                 1_000_000,
             )?,
+            totp_issuer: match vars.text("TOTP_ISSUER", "auth-server").trim() {
+                issuer
+                    if (1..=64).contains(&issuer.chars().count())
+                        && !issuer.contains(':')
+                        && !issuer.chars().any(char::is_control) =>
+                {
+                    issuer.to_string()
+                }
+                _ => return Err(error("TOTP_ISSUER", "1 to 64 characters without ':'")),
+            },
             log_format: match vars.text("LOG_FORMAT", "text").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
