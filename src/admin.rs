@@ -19,7 +19,7 @@ use crate::auth::passwords::PasswordHasher;
 use crate::auth::validation;
 use crate::storage::audit::{Audit, AuthEvent};
 use crate::storage::mail::Purpose;
-use crate::storage::{Database, User};
+use crate::storage::{Database, InsertError, User};
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
@@ -29,6 +29,7 @@ pub const USAGE: &str = "\
 usage: auth-server                 serve (settings from the environment; see README)
        auth-server admin users                         list accounts
        auth-server admin user NAME                     show one account (NAME: username or email)
+       auth-server admin create USERNAME EMAIL         a new account, password from standard input
        auth-server admin disable NAME                  block logins and end its sessions
        auth-server admin enable NAME                   allow logins again
        auth-server admin delete NAME [--yes]           delete the account and end its sessions
@@ -62,6 +63,7 @@ pub fn run(args: &[String], settings: &Settings, db: &Arc<Database>) -> ExitCode
         ["set-password", name] => set_password(db, settings, name),
         ["reset-link", name] => reset_link(db, settings, name),
         ["verify", name] => verify(db, settings, name),
+        ["create", username, email] => create(db, settings, username, email),
         ["totp-reset", name] => totp_reset(db, settings, name),
         ["sessions", name] => find(db, name).and_then(|user| list_sessions(db, &user, &mut out)),
         ["revoke-sessions", name] => revoke_sessions(db, settings, name),
@@ -201,19 +203,19 @@ fn delete(db: &Database, settings: &Settings, name: &str, confirmed: bool) -> Re
 /// Reads the new password from standard input (one line; only the line
 /// ending is removed), so it never appears in a process list or shell
 /// history, and applies the registration rules.
-fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
-    // Typed at a terminal the password would be echoed for anyone to see;
-    // turning echo off needs `unsafe` terminal calls or another crate.
+/// Reads a new password from standard input (one line; only the line
+/// ending is removed), so it never appears in a process list or shell
+/// history, and refuses a terminal, where it would be shown as typed:
+/// turning echo off needs `unsafe` terminal calls or another crate.
+fn read_password(command: &str) -> Result<String, Failure> {
     if std::io::stdin().is_terminal() {
-        return Err(Failure::Refused(
-            "set-password reads the password from standard input, which is a terminal here, \
+        return Err(Failure::Refused(format!(
+            "{command} reads the password from standard input, which is a terminal here, \
              where it would be shown as typed; pipe it in instead: \
-             `echo 'new passphrase' | auth-server admin set-password NAME` \
-             or `auth-server admin set-password NAME < file`"
-                .into(),
-        ));
+             `echo 'new passphrase' | auth-server admin {command} …` \
+             or `auth-server admin {command} … < file`"
+        )));
     }
-    let user = find(db, name)?;
     let mut line = String::new();
     std::io::stdin()
         .lock()
@@ -226,6 +228,52 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
     let password = line
         .strip_suffix('\n')
         .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    Ok(password.to_string())
+}
+
+/// A bcrypt hash at the configured cost, on a queue of its own.
+fn hash_password(settings: &Settings, password: &str) -> Result<String, Failure> {
+    // One hash, nobody else in the queue: the budget never matters.
+    PasswordHasher::new(settings.bcrypt_cost, 1, Duration::from_secs(60))
+        .hash(password, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .map_err(|error| Failure::Refused(format!("cannot hash the password: {error:?}")))
+}
+
+/// An account made by the operator (for `REGISTRATION=closed`): the same
+/// rules as registration, the password from standard input.
+fn create(db: &Database, settings: &Settings, username: &str, email: &str) -> Result<(), Failure> {
+    validation::check_username(username)
+        .map_err(|problem| Failure::Refused(format!("the username {problem}")))?;
+    let email = validation::normalize_email(email)
+        .map_err(|problem| Failure::Refused(format!("the email {problem}")))?;
+    let password = read_password("create")?;
+    validation::check_new_password(&password, settings.password_min_length, username, &email)
+        .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
+    let hash = hash_password(settings, &password)?;
+    let user = match db.insert_user(username, &email, &hash, clock::now()) {
+        Ok(user) => user,
+        Err(InsertError::UsernameTaken) => {
+            return Err(Failure::Refused("that username is taken".into()));
+        }
+        Err(InsertError::EmailTaken) => {
+            return Err(Failure::Refused("that email is already registered".into()));
+        }
+        Err(InsertError::Database(error)) => return Err(database_failure(error)),
+    };
+    audit(db, settings, "admin_created", &user);
+    println!(
+        "created {} <{}> (id {})",
+        printable(&user.username),
+        printable(&user.email),
+        user.id
+    );
+    Ok(())
+}
+
+fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+    let password = read_password("set-password")?;
+    let user = find(db, name)?;
+    let password = password.as_str();
     validation::check_new_password(
         password,
         settings.password_min_length,
@@ -233,10 +281,7 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
         &user.email,
     )
     .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
-    // One hash, nobody else in the queue: the budget never matters.
-    let hash = PasswordHasher::new(settings.bcrypt_cost, 1, Duration::from_secs(60))
-        .hash(password, IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .map_err(|error| Failure::Refused(format!("cannot hash the password: {error:?}")))?;
+    let hash = hash_password(settings, password)?;
     db.change_password(user.id, &hash, None)
         .map_err(database_failure)?;
     audit(db, settings, "admin_password_set", &user);

@@ -21,6 +21,7 @@ const RANKS: &[(&str, u32)] = &[
     ("auth::validation", 7),
     ("auth::mailer", 8),
     ("auth::totp", 5),
+    ("auth::redirect", 5),
     ("api::error", 10),
     ("api::cors", 10),
     ("api::cookies", 10),
@@ -35,6 +36,8 @@ const RANKS: &[(&str, u32)] = &[
     ("api::health", 14),
     ("api::recovery", 14),
     ("api::totp", 14),
+    ("api::forward", 14),
+    ("api::pages", 14),
     ("api::pipeline", 15),
     ("admin", 20),
 ];

@@ -36,6 +36,8 @@ pub struct App {
     pub log: Logger,
     /// Sends mail from its own thread (started by `main`).
     pub mailer: Arc<Mailer>,
+    /// The sign-in page's HTML, made once (it says whether mail is on).
+    pub sign_in_page: String,
 }
 
 impl App {
@@ -62,9 +64,11 @@ impl App {
             )
             .with_reset_requests_per_hour(settings.password_resets_per_hour),
             mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
+            sign_in_page: crate::api::pages::sign_in_html(settings.mail_command.is_some()),
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
                 same_site: settings.cookie_same_site,
+                domain: settings.cookie_domain.clone(),
             },
             cors: Cors::new(settings.cors_origins.clone()),
             audit: Audit::default(),
@@ -139,9 +143,20 @@ pub struct Reply {
     pub message: &'static str,
     pub data: Option<Value>,
     pub set_cookie: Option<String>,
-    /// A JSON document sent as it is, outside the envelope (the OpenAPI
-    /// description, which tools read directly).
-    pub document: Option<&'static str>,
+    /// More headers (forward auth's `Remote-User` and the like).
+    pub headers: Vec<(&'static str, String)>,
+    /// A document sent as it is, outside the envelope: the OpenAPI
+    /// description (which tools read directly) and the sign-in page.
+    pub document: Option<Document>,
+}
+
+/// A response body that is not the JSON envelope.
+pub struct Document {
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Replaces the API's `default-src 'none'` policy (a page needs its
+    /// own script and style).
+    pub content_security_policy: Option<&'static str>,
 }
 
 impl Reply {
@@ -151,15 +166,21 @@ impl Reply {
             message,
             data: None,
             set_cookie: None,
+            headers: Vec::new(),
             document: None,
         }
     }
 
-    pub fn document(json_text: &'static str) -> Reply {
+    pub fn document(document: Document) -> Reply {
         Reply {
-            document: Some(json_text),
+            document: Some(document),
             ..Reply::ok("")
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn with_status(mut self, status: u16) -> Reply {

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    check_new_password, check_password_holding_slot, queue_verification, session_cookie, too_many,
-    user_json,
+    approved_redirect, check_new_password, check_password_holding_slot, queue_verification,
+    session_cookie, too_many, user_json,
 };
 use crate::api::cookies;
 use crate::api::error::ApiError;
@@ -17,6 +17,9 @@ use crate::auth::validation;
 use crate::storage::{InsertError, User};
 
 pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    if !app.settings.registration_open {
+        return Err(ApiError::RegistrationClosed);
+    }
     let mut fields = Fields::parse(&cx.request.body)?;
     let username = fields.required_string("username");
     let email = fields.required_string("email");
@@ -80,6 +83,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     };
     let password = fields.required_string("password");
     let remember = fields.optional_bool("remember");
+    let redirect = fields.optional_string("redirect");
     let second_factor = match (
         fields.optional_string("totp_code"),
         fields.optional_string("recovery_code"),
@@ -100,6 +104,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             "remember",
             "totp_code",
             "recovery_code",
+            "redirect",
         ],
         (identifier, password),
     )?;
@@ -170,6 +175,11 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let mut data = json!({ "user": user_json(&user) });
     if let Some(left) = recovery_codes_left {
         data["recovery_codes_left"] = json!(left);
+    }
+    // Where the sign-in page may send the browser next: the URL only when
+    // it passes the open-redirect check, else null.
+    if let Some(url) = redirect {
+        data["redirect"] = json!(approved_redirect(app, &url));
     }
     Ok(Reply::ok("Signed in.")
         .with_data(data)

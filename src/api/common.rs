@@ -7,6 +7,7 @@ use crate::api::app::{App, Context};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
+use crate::auth::redirect::approve;
 use crate::auth::sessions::{Session, Token};
 use crate::auth::throttle::Reservation;
 use crate::auth::validation;
@@ -158,6 +159,12 @@ pub fn successor_cookie(app: &App, successor: &Option<(Token, Session)>, now: i6
         Some((token, session)) => session_cookie(app, token, session, now),
         None => app.cookies.clear(),
     }
+}
+
+/// `url` if the sign-in may send a browser there (`auth::redirect`), else
+/// `None`.
+pub fn approved_redirect(app: &App, url: &str) -> Option<String> {
+    approve(url, &app.settings.forward_auth_hosts).then(|| url.to_string())
 }
 
 /// The signed-in user behind a request.

@@ -10,10 +10,12 @@ use crate::support::config::SameSite;
 pub const SESSION_COOKIE: &str = "sid";
 
 /// How the cookie is written; from the settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CookiePolicy {
     pub secure: bool,
     pub same_site: SameSite,
+    /// `COOKIE_DOMAIN`: shared with every subdomain when set.
+    pub domain: Option<String>,
 }
 
 impl CookiePolicy {
@@ -36,8 +38,16 @@ impl CookiePolicy {
 
     fn attributes(&self) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
+        // A Domain attribute shares the cookie with every subdomain (one
+        // sign-in for all apps behind the proxy); without it the cookie is
+        // host-only (RFC 6265 §5.3).
+        let domain = self
+            .domain
+            .as_deref()
+            .map(|d| format!("; Domain={d}"))
+            .unwrap_or_default();
         format!(
-            "HttpOnly; Path=/; SameSite={}{secure}",
+            "HttpOnly; Path=/; SameSite={}{secure}{domain}",
             self.same_site.as_str()
         )
     }
@@ -78,6 +88,7 @@ mod tests {
         let policy = CookiePolicy {
             secure: false,
             same_site: SameSite::Lax,
+            domain: None,
         };
         let token = Token::decode(&"A".repeat(43)).unwrap();
         assert_eq!(
@@ -87,6 +98,7 @@ mod tests {
         let secure = CookiePolicy {
             secure: true,
             same_site: SameSite::None,
+            domain: None,
         };
         assert!(
             secure

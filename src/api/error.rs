@@ -49,6 +49,13 @@ pub enum ApiError {
     InvalidCode,
     TotpAlreadyEnabled,
     TotpNotEnabled,
+    /// `REGISTRATION=closed`: accounts come from the admin command.
+    RegistrationClosed,
+    /// Forward auth for a signed-out browser on a guarded host: a 302 to
+    /// the sign-in page, which sends it back to where it was going.
+    SignInFirst {
+        location: String,
+    },
     Unauthenticated,
     OriginNotAllowed,
     NotFound,
@@ -148,6 +155,12 @@ impl ApiError {
                 "Two-factor login is already on.",
             ),
             ApiError::TotpNotEnabled => (409, "totp_not_enabled", "Two-factor login is off."),
+            ApiError::RegistrationClosed => (
+                403,
+                "registration_closed",
+                "Sign-up is closed here; ask the operator for an account.",
+            ),
+            ApiError::SignInFirst { .. } => (302, "unauthenticated", "Sign in first."),
             ApiError::MailNotConfigured => (
                 409,
                 "mail_not_configured",
@@ -196,6 +209,7 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(String, String)> {
         match self {
             ApiError::MethodNotAllowed(allow) => vec![("Allow".into(), allow.clone())],
+            ApiError::SignInFirst { location } => vec![("Location".into(), location.clone())],
             ApiError::TooManyRequests { retry_after_secs }
             | ApiError::ServiceUnavailable {
                 retry_after_secs, ..

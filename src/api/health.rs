@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::api::app::{App, Reply};
+use crate::api::app::{App, Document, Reply};
 use crate::api::error::{ApiError, RETRY_AFTER_STORAGE_SECS};
 
 /// The OpenAPI 3.1 description of this API (`openapi.json` at the top level).
@@ -22,5 +22,9 @@ pub fn health(app: &App) -> Result<Reply, ApiError> {
 }
 
 pub fn openapi() -> Reply {
-    Reply::document(OPENAPI)
+    Reply::document(Document {
+        content_type: "application/json",
+        body: OPENAPI.as_bytes().to_vec(),
+        content_security_policy: None,
+    })
 }

@@ -3,7 +3,7 @@
 //! From the top: [`pipeline`] (the HTTP layer's `Service`: origin check,
 //! routing, content type, dispatch, headers, logging), the handlers, one
 //! file per resource ([`auth`], [`account`], [`sessions`], [`recovery`],
-//! [`totp`], [`health`]),
+//! [`totp`], [`forward`], [`pages`], [`health`]),
 //! what the handlers share ([`common`]), and below those the pieces
 //! ([`app`], [`router`], [`fields`], [`error`], [`cookies`], [`cors`],
 //! [`client_ip`]).
@@ -17,7 +17,9 @@ pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod fields;
+pub mod forward;
 pub mod health;
+pub mod pages;
 pub mod pipeline;
 pub mod recovery;
 pub mod router;

@@ -18,7 +18,7 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
 use crate::api::router::{self, Endpoint, Resolved};
-use crate::api::{account, auth, client_ip, health, recovery, sessions, totp};
+use crate::api::{account, auth, client_ip, forward, health, pages, recovery, sessions, totp};
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
 
@@ -44,6 +44,11 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::TotpSetup => totp::setup(app, cx),
         Endpoint::TotpEnable => totp::enable(app, cx),
         Endpoint::TotpDisable => totp::disable(app, cx),
+        Endpoint::ForwardAuth => forward::check(app, cx),
+        Endpoint::CheckRedirect => forward::check_redirect(app, cx),
+        Endpoint::SignInPage => Ok(pages::sign_in(app)),
+        Endpoint::SignInStyle => Ok(pages::style()),
+        Endpoint::SignInScript => Ok(pages::script()),
     }
 }
 
@@ -56,10 +61,14 @@ fn respond(
     client_ip: IpAddr,
     route: &mut &'static str,
 ) -> Result<Response, ApiError> {
-    if Cors::forbids(origin, &request.method) {
+    let resolved = router::resolve(&request.method, &request.path);
+    // Forward auth is the proxy asking about the request it guards, which
+    // may carry any method, origin and body: none of it is for this server.
+    let forward = matches!(resolved, Ok(Resolved::Endpoint(Endpoint::ForwardAuth, _)));
+    if !forward && Cors::forbids(origin, &request.method) {
         return Err(ApiError::OriginNotAllowed);
     }
-    let (endpoint, parameter) = match router::resolve(&request.method, &request.path)? {
+    let (endpoint, parameter) = match resolved? {
         Resolved::Options(allow) => return Ok(Cors::preflight(origin, &allow)),
         Resolved::Endpoint(endpoint, parameter) => (endpoint, parameter),
     };
@@ -67,7 +76,7 @@ fn respond(
     // A JSON content type cannot be sent cross-origin without a preflight,
     // so refusing every other type closes the "simple request" route around
     // CORS (OWASP CSRF Prevention Cheat Sheet).
-    if !request.body.is_empty() && !is_json(request) {
+    if !forward && !request.body.is_empty() && !is_json(request) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let context = Context {
@@ -81,16 +90,29 @@ fn respond(
 }
 
 fn into_response(reply: Reply) -> Response {
-    if let Some(document) = reply.document {
-        return json_response(reply.status, document);
-    }
-    let mut body = json!({ "success": true, "message": reply.message });
-    if let Some(data) = reply.data {
-        body["data"] = data;
-    }
-    let mut response = json_response(reply.status, body.to_string());
+    let mut response = match reply.document {
+        Some(document) => {
+            let mut response = Response::new(reply.status)
+                .with_header("Content-Type", document.content_type)
+                .with_body(document.body);
+            if let Some(policy) = document.content_security_policy {
+                response.add_header("Content-Security-Policy", policy);
+            }
+            response
+        }
+        None => {
+            let mut body = json!({ "success": true, "message": reply.message });
+            if let Some(data) = reply.data {
+                body["data"] = data;
+            }
+            json_response(reply.status, body.to_string())
+        }
+    };
     if let Some(cookie) = reply.set_cookie {
         response.add_header("Set-Cookie", cookie);
+    }
+    for (name, value) in reply.headers {
+        response.add_header(name, value);
     }
     response
 }
@@ -112,13 +134,17 @@ fn finish(response: &mut Response, origin: &Origin, request_id: &str) {
     Cors::add_headers(origin, response);
     // A JSON API is never a page: nothing may render, frame, cache or sniff
     // it (OWASP REST Security and HTTP Headers cheat sheets).
+    // The sign-in page brings its own (stricter than nothing, looser than
+    // this) Content-Security-Policy; everything else gets this one.
+    if response.header("Content-Security-Policy").is_none() {
+        response.add_header(
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+    }
     for (name, value) in [
         ("X-Content-Type-Options", "nosniff"),
         ("Cache-Control", "no-store"),
-        (
-            "Content-Security-Policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
         ("X-Frame-Options", "DENY"),
         ("Referrer-Policy", "no-referrer"),
     ] {

@@ -27,10 +27,15 @@ pub enum Endpoint {
     TotpSetup,
     TotpEnable,
     TotpDisable,
+    ForwardAuth,
+    SignInPage,
+    SignInStyle,
+    SignInScript,
+    CheckRedirect,
 }
 
 /// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
-/// path segment and is handed to the endpoint.
+/// path segment and is handed to the endpoint; the method `*` matches any.
 pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/register", Endpoint::Register),
     ("POST", "/api/login", Endpoint::Login),
@@ -55,6 +60,15 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/user/totp/setup", Endpoint::TotpSetup),
     ("POST", "/api/user/totp/enable", Endpoint::TotpEnable),
     ("POST", "/api/user/totp/disable", Endpoint::TotpDisable),
+    // Any method: the proxy asks with the method of the request it guards.
+    ("*", "/api/auth/forward", Endpoint::ForwardAuth),
+    ("POST", "/api/auth/redirect", Endpoint::CheckRedirect),
+    // The built-in sign-in page, which also opens mailed links.
+    ("GET", "/login", Endpoint::SignInPage),
+    ("GET", "/reset-password", Endpoint::SignInPage),
+    ("GET", "/verify-email", Endpoint::SignInPage),
+    ("GET", "/login.css", Endpoint::SignInStyle),
+    ("GET", "/login.js", Endpoint::SignInScript),
 ];
 
 /// The path pattern of an endpoint, as the route table writes it: what the
@@ -91,7 +105,7 @@ pub fn resolve<'p>(method: &str, path: &'p str) -> Result<Resolved<'p>, ApiError
         let Some(parameter) = match_pattern(pattern, path) else {
             continue;
         };
-        if route_method == lookup_method {
+        if route_method == lookup_method || route_method == "*" {
             return Ok(Resolved::Endpoint(endpoint, parameter));
         }
         allowed.push(route_method);

@@ -5,6 +5,7 @@
 pub mod hash_queue;
 pub mod mailer;
 pub mod passwords;
+pub mod redirect;
 pub mod sessions;
 pub mod throttle;
 pub mod totp;

@@ -14,6 +14,8 @@ use qrcode::render::svg;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::support::text::percent_encode;
+
 /// 160 bits, the length RFC 4226 §4 recommends (and HMAC-SHA1's output).
 pub const SECRET_BYTES: usize = 20;
 pub const DIGITS: u32 = 6;
@@ -90,19 +92,6 @@ pub fn base32(bytes: &[u8]) -> String {
     }
     if bits > 0 {
         out.push(BASE32[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
     }
     out
 }

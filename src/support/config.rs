@@ -68,6 +68,16 @@ pub struct Settings {
     pub password_resets_per_hour: u32,
     /// The issuer an authenticator app shows beside the account name.
     pub totp_issuer: String,
+    /// `Domain=` of the session cookie, shared by every subdomain.
+    pub cookie_domain: Option<String>,
+    /// Host patterns the sign-in may send a browser back to: exact names,
+    /// or `*.example.com` for any subdomain.
+    pub forward_auth_hosts: Vec<String>,
+    /// Where a signed-out browser is sent (absolute, or a path on the host
+    /// it came to).
+    pub login_url: String,
+    /// `false` (`REGISTRATION=closed`): accounts come from the admin command.
+    pub registration_open: bool,
 }
 
 /// A variable whose value cannot be used.
@@ -173,6 +183,15 @@ impl Settings {
                 }
                 _ => return Err(error("TOTP_ISSUER", "1 to 64 characters without ':'")),
             },
+            cookie_domain: parse_cookie_domain(&vars.text("COOKIE_DOMAIN", ""))?,
+            forward_auth_hosts: parse_host_patterns(&vars.text("FORWARD_AUTH_HOSTS", ""))?,
+            // Filled in below: the default depends on PUBLIC_URL.
+            login_url: String::new(),
+            registration_open: match vars.text("REGISTRATION", "open").trim() {
+                "open" => true,
+                "closed" => false,
+                _ => return Err(error("REGISTRATION", "open or closed")),
+            },
             log_format: match vars.text("LOG_FORMAT", "text").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -180,6 +199,31 @@ impl Settings {
             },
         };
         let mut settings = settings;
+        settings.login_url = match (vars.0)("LOGIN_URL").map(|u| u.trim().to_string()) {
+            Some(url)
+                if url.starts_with('/')
+                    || url.starts_with("https://")
+                    || url.starts_with("http://") =>
+            {
+                if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(error(
+                        "LOGIN_URL",
+                        "an absolute URL or a path starting with /",
+                    ));
+                }
+                url
+            }
+            Some(_) => {
+                return Err(error(
+                    "LOGIN_URL",
+                    "an absolute URL or a path starting with /",
+                ));
+            }
+            None => match &settings.public_url {
+                Some(base) => format!("{base}/login"),
+                None => "/login".to_string(),
+            },
+        };
         // Mail carries links, and a link needs the front end's address.
         if settings.mail_command.is_some() && settings.public_url.is_none() {
             return Err(error(
@@ -296,6 +340,53 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, SettingError> {
     Ok(origins)
 }
 
+/// A cookie domain: a host name of ASCII labels, without a leading dot
+/// (RFC 6265 §5.2.3 ignores one anyway); empty is none.
+fn parse_cookie_domain(raw: &str) -> Result<Option<String>, SettingError> {
+    let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    if domain.is_empty() {
+        return Ok(None);
+    }
+    if is_host_name(&domain) {
+        Ok(Some(domain))
+    } else {
+        Err(error("COOKIE_DOMAIN", "a domain such as example.com"))
+    }
+}
+
+/// `FORWARD_AUTH_HOSTS`: comma-separated host names, each exact
+/// (`wiki.example.com`) or a wildcard for subdomains (`*.example.com`).
+fn parse_host_patterns(raw: &str) -> Result<Vec<String>, SettingError> {
+    let mut patterns = Vec::new();
+    for pattern in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let pattern = pattern.to_ascii_lowercase();
+        let name = pattern.strip_prefix("*.").unwrap_or(&pattern);
+        if !is_host_name(name) {
+            return Err(error(
+                "FORWARD_AUTH_HOSTS",
+                "comma-separated host names such as wiki.example.com or *.example.com",
+            ));
+        }
+        patterns.push(pattern);
+    }
+    Ok(patterns)
+}
+
+/// Labels of ASCII letters, digits and hyphens, not starting or ending
+/// with a hyphen.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// `http(s)://host[:port][/path]`, kept without a trailing slash; empty is
 /// none. No query or fragment: links append `/reset-password#token=…`.
 fn parse_public_url(raw: &str) -> Result<Option<String>, SettingError> {
@@ -388,6 +479,21 @@ mod tests {
         assert_eq!(s.max_sessions, 100_000);
         assert_eq!(s.hash_queue_wait_secs, 5);
         assert_eq!(s.public_url, None);
+        assert_eq!(s.login_url, "/login");
+        assert!(s.registration_open);
+        assert_eq!(s.cookie_domain, None);
+        let proxied = settings(&[
+            ("PUBLIC_URL", "https://auth.example.com"),
+            ("FORWARD_AUTH_HOSTS", "wiki.example.com, *.Example.com"),
+            ("COOKIE_DOMAIN", ".example.com"),
+        ])
+        .unwrap();
+        assert_eq!(proxied.login_url, "https://auth.example.com/login");
+        assert_eq!(
+            proxied.forward_auth_hosts,
+            ["wiki.example.com", "*.example.com"]
+        );
+        assert_eq!(proxied.cookie_domain.as_deref(), Some("example.com"));
         assert_eq!(s.mail_command, None);
         assert_eq!(s.mail_from, "auth-server@localhost");
         assert_eq!(
@@ -431,6 +537,10 @@ mod tests {
             ("HASH_QUEUE_WAIT_SECS", "61"),
             ("MAX_CONNECTIONS_PER_IP", "0"),
             ("PUBLIC_URL", "ftp://example.com"),
+            ("COOKIE_DOMAIN", "exa mple.com"),
+            ("FORWARD_AUTH_HOSTS", "good.example.com, **.evil"),
+            ("LOGIN_URL", "javascript:alert(1)"),
+            ("REGISTRATION", "maybe"),
             ("PUBLIC_URL", "https://example.com/a?b"),
             ("MAIL_FROM", "x@y\r\nBcc: z@w"),
             ("MAIL_FROM", "nobody"),

@@ -1,0 +1,81 @@
+//! `/api/auth/forward`: a reverse proxy asks, for every request to an app
+//! it guards, whether the visitor is signed in (nginx `auth_request`,
+//! Caddy `forward_auth`, Traefik `ForwardAuth`).
+//!
+//! Signed in: 200, with who it is in `Remote-User`, `Remote-Email`,
+//! `Remote-Name` and `Remote-User-Id` for the proxy to pass to the app.
+//! Signed out: 401; or, when the proxy described the original request
+//! (Caddy and Traefik send `X-Forwarded-Proto`, `-Host`, `-Uri`, and
+//! `-Method`) and it was a GET or HEAD to a host in `FORWARD_AUTH_HOSTS`,
+//! a 302 to the sign-in page with the original URL in `rd`. As fast as
+//! `GET /api/user`: a session look-up and a user read, no bcrypt, no write.
+
+use serde_json::json;
+
+use crate::api::app::{App, Context, Reply};
+use crate::api::common::{SignedIn, approved_redirect, signed_in, user_json};
+use crate::api::error::ApiError;
+use crate::api::fields::Fields;
+use crate::auth::redirect::host_matches;
+use crate::support::text::percent_encode;
+
+pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let user = match signed_in(app, cx) {
+        Ok(SignedIn { user, .. })
+            if user.email_verified || !app.settings.require_verified_email =>
+        {
+            user
+        }
+        Ok(_) | Err(ApiError::Unauthenticated) => return Err(signed_out(app, cx)),
+        Err(error) => return Err(error),
+    };
+    Ok(Reply::ok("ok")
+        .with_data(json!({ "user": user_json(&user) }))
+        .with_header("Remote-User", user.username.clone())
+        .with_header("Remote-Name", user.username.clone())
+        .with_header("Remote-Email", user.email.clone())
+        .with_header("Remote-User-Id", user.id.to_string()))
+}
+
+/// `POST /api/auth/redirect` `{"redirect"}`: `data.redirect` is the URL if
+/// the sign-in may send a browser there, else `null`; the same check a
+/// login with `redirect` makes, for a page whose visitor is already signed
+/// in.
+pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let redirect = fields.required_string("redirect");
+    let redirect = fields.finish(&["redirect"], redirect)?;
+    Ok(Reply::ok("ok").with_data(json!({ "redirect": approved_redirect(app, &redirect) })))
+}
+
+/// 302 to the sign-in page when the proxy said where the browser was going
+/// and it may be sent back there; otherwise 401.
+fn signed_out(app: &App, cx: &Context) -> ApiError {
+    let header = |name| cx.request.header(name).map(str::trim);
+    let (Some(proto), Some(host), Some(uri)) = (
+        header("x-forwarded-proto"),
+        header("x-forwarded-host"),
+        header("x-forwarded-uri"),
+    ) else {
+        return ApiError::Unauthenticated;
+    };
+    // Only a page load can be sent to a sign-in page and back.
+    let method_ok = header("x-forwarded-method")
+        .is_none_or(|m| m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD"));
+    let host_name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let described = matches!(proto, "http" | "https")
+        && uri.starts_with('/')
+        && !uri.starts_with("//")
+        && !host.contains(['/', '\\', '@']);
+    if !method_ok || !described || !host_matches(host_name, &app.settings.forward_auth_hosts) {
+        return ApiError::Unauthenticated;
+    }
+    let login = &app.settings.login_url;
+    let separator = if login.contains('?') { '&' } else { '?' };
+    ApiError::SignInFirst {
+        location: format!(
+            "{login}{separator}rd={}",
+            percent_encode(&format!("{proto}://{host}{uri}"))
+        ),
+    }
+}

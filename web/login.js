@@ -1,0 +1,173 @@
+"use strict";
+// The built-in sign-in page. It talks to this server's JSON API from the
+// same origin (no CORS, no inline script: the page's Content-Security-Policy
+// allows only this file). After signing in it goes to `rd` only when the
+// server approved it (data.redirect), never to a URL it did not check.
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const wanted = params.get("rd");
+const page = location.pathname.split("/").pop();
+const linkToken = new URLSearchParams(location.hash.slice(1)).get("token");
+let pendingLogin = null;
+let approved = null;
+
+function status(message, kind) {
+  const element = $("status");
+  element.textContent = message;
+  element.className = kind || "";
+}
+
+function showOnly(id) {
+  for (const section of ["sign-in", "forgot", "reset", "signed-in"]) {
+    $(section).classList.toggle("hidden", section !== id);
+  }
+}
+
+async function call(method, path, body) {
+  const options = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  let json = {};
+  try { json = await response.json(); } catch { /* an empty answer */ }
+  return { status: response.status, json };
+}
+
+/** The server's message for a failed call, with the fields it names. */
+function problem(result) {
+  const error = result.json.error || {};
+  const fields = error.fields ? " " + Object.entries(error.fields).map(([f, p]) => `${f.replace("_", " ")} ${p}.`).join(" ") : "";
+  return (error.message || "Something went wrong.") + fields;
+}
+
+function busy(form, on) {
+  for (const button of form.querySelectorAll("button")) button.disabled = on;
+}
+
+async function showSignedIn(user) {
+  $("who").textContent = user.username;
+  showOnly("signed-in");
+  $("title").textContent = "Signed in";
+  if (wanted) {
+    // Ask the server whether `rd` may be followed, the same check a login makes.
+    const check = await call("POST", "/api/auth/redirect", { redirect: wanted });
+    approved = check.status === 200 ? check.json.data.redirect : null;
+  }
+  $("continue").classList.toggle("hidden", !approved);
+}
+
+async function signIn(body) {
+  const form = $("sign-in");
+  busy(form, true);
+  const result = await call("POST", "/api/login", body);
+  busy(form, false);
+  if (result.status === 200) {
+    pendingLogin = null;
+    const next = result.json.data.redirect;
+    if (next) {
+      status("Signed in. Taking you back…", "ok");
+      location.assign(next);
+      return;
+    }
+    status(wanted ? "Signed in. That address is not one this server sends people to." : "Signed in.", wanted ? "error" : "ok");
+    await showSignedIn(result.json.data.user);
+  } else if (result.json.error && result.json.error.code === "totp_required") {
+    pendingLogin = body;
+    $("code-field").classList.remove("hidden");
+    $("code").required = true;
+    $("code").focus();
+    status("Enter the code from your authenticator app.");
+  } else {
+    status(problem(result), "error");
+    const field = result.json.error && result.json.error.code === "invalid_totp" ? $("code") : $("password");
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+  }
+}
+
+$("sign-in").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  for (const input of event.target.querySelectorAll("input")) input.removeAttribute("aria-invalid");
+  const identifier = $("identifier").value.trim();
+  const password = $("password").value;
+  if (!identifier || !password) {
+    status("Enter your username or email and your password.", "error");
+    (identifier ? $("password") : $("identifier")).focus();
+    return;
+  }
+  const body = pendingLogin ? { ...pendingLogin } : { username: identifier, password, remember: $("remember").checked };
+  if (wanted) body.redirect = wanted;
+  if (pendingLogin) {
+    const code = $("code").value.trim();
+    if (/^[0-9]{6}$/.test(code)) body.totp_code = code; else body.recovery_code = code;
+  }
+  await signIn(body);
+});
+
+$("show-forgot").addEventListener("click", (event) => {
+  event.preventDefault();
+  showOnly("forgot");
+  $("title").textContent = "Reset your password";
+  status("");
+  $("forgot-email").focus();
+});
+
+$("back-to-sign-in").addEventListener("click", (event) => {
+  event.preventDefault();
+  showOnly("sign-in");
+  $("title").textContent = "Sign in";
+  status("");
+});
+
+$("forgot").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await call("POST", "/api/password/forgot", { email: $("forgot-email").value.trim() });
+  status(result.status === 202 ? result.json.message : problem(result), result.status === 202 ? "ok" : "error");
+});
+
+$("reset").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await call("POST", "/api/password/reset", { token: linkToken, new_password: $("new-password").value });
+  if (result.status === 200) {
+    history.replaceState(null, "", "login");
+    showOnly("sign-in");
+    $("title").textContent = "Sign in";
+    status("Your password is changed. Sign in with the new one.", "ok");
+    $("identifier").focus();
+  } else {
+    status(problem(result), "error");
+    $("new-password").setAttribute("aria-invalid", "true");
+  }
+});
+
+$("continue").addEventListener("click", () => { if (approved) location.assign(approved); });
+
+$("sign-out").addEventListener("click", async () => {
+  await call("POST", "/api/logout");
+  showOnly("sign-in");
+  $("title").textContent = "Sign in";
+  status("You are signed out.", "ok");
+  $("identifier").focus();
+});
+
+async function start() {
+  if (page === "reset-password" && linkToken) {
+    showOnly("reset");
+    $("title").textContent = "Choose a new password";
+    $("new-password").focus();
+    return;
+  }
+  if (page === "verify-email" && linkToken) {
+    const result = await call("POST", "/api/email/verify", { token: linkToken });
+    history.replaceState(null, "", "login");
+    status(result.status === 200 ? "Your email address is confirmed." : problem(result), result.status === 200 ? "ok" : "error");
+  }
+  const me = await call("GET", "/api/user");
+  if (me.status === 200) await showSignedIn(me.json.data.user);
+  else $("identifier").focus();
+}
+
+start().catch(() => status("The sign-in service cannot be reached. Try again shortly.", "error"));
