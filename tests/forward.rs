@@ -96,6 +96,63 @@ fn signed_out_visitors_get_401_or_a_redirect_to_sign_in() {
 }
 
 #[test]
+fn for_nginx_a_signed_out_answer_is_a_401_naming_the_sign_in_page() {
+    let server = Server::start_with(&[("FORWARD_AUTH_HOSTS", HOSTS), ("LOGIN_URL", "/auth/login")]);
+    let reply = proxied(
+        &server,
+        None,
+        &[("X-Original-URL", "https://wiki.example.com:8443/a?b=c")],
+    );
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.header("Location"),
+        Some(
+            "https://wiki.example.com:8443/auth/login?rd=https%3A%2F%2Fwiki.example.com%3A8443%2Fa%3Fb%3Dc"
+        ),
+        "a path LOGIN_URL is made absolute on the guarded host"
+    );
+    let elsewhere = proxied(
+        &server,
+        None,
+        &[("X-Original-URL", "https://evil.example/")],
+    );
+    assert_eq!(
+        (elsewhere.status, elsewhere.header("Location")),
+        (401, None)
+    );
+}
+
+#[test]
+fn the_sign_in_pages_own_calls_are_same_origin() {
+    // No CORS_ORIGINS entry is needed for the page the server itself serves:
+    // an Origin that is the request's own Host is not a foreign origin.
+    let server = Server::start_with(&[("CORS_ORIGINS", "")]);
+    server.register("alice", PASSWORD);
+    let body = json!({ "username": "alice", "password": PASSWORD }).to_string();
+    let login = |origin: &str, host: &str| {
+        server
+            .request(
+                "POST",
+                "/api/login",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Origin", origin),
+                    ("Host", host),
+                ],
+                &body,
+            )
+            .status
+    };
+    assert_eq!(login("https://auth.example.com", "auth.example.com"), 200);
+    assert_eq!(
+        login("http://app.localhost:8080", "app.localhost:8080"),
+        200
+    );
+    assert_eq!(login("https://evil.example", "auth.example.com"), 403);
+    assert_eq!(login("http://auth.example.com:81", "auth.example.com"), 403);
+}
+
+#[test]
 fn a_login_approves_only_safe_redirects() {
     let server = Server::start_with(&[("FORWARD_AUTH_HOSTS", HOSTS)]);
     server.register("alice", PASSWORD);

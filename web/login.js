@@ -3,6 +3,8 @@
 // same origin (no CORS, no inline script: the page's Content-Security-Policy
 // allows only this file). After signing in it goes to `rd` only when the
 // server approved it (data.redirect), never to a URL it did not check.
+// API paths are relative ("api/login"), so the page works at /login and
+// under a proxy's prefix such as /auth/login alike.
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -53,7 +55,7 @@ async function showSignedIn(user) {
   $("title").textContent = "Signed in";
   if (wanted) {
     // Ask the server whether `rd` may be followed, the same check a login makes.
-    const check = await call("POST", "/api/auth/redirect", { redirect: wanted });
+    const check = await call("POST", "api/auth/redirect", { redirect: wanted });
     approved = check.status === 200 ? check.json.data.redirect : null;
   }
   $("continue").classList.toggle("hidden", !approved);
@@ -62,7 +64,7 @@ async function showSignedIn(user) {
 async function signIn(body) {
   const form = $("sign-in");
   busy(form, true);
-  const result = await call("POST", "/api/login", body);
+  const result = await call("POST", "api/login", body);
   busy(form, false);
   if (result.status === 200) {
     pendingLogin = null;
@@ -124,13 +126,13 @@ $("back-to-sign-in").addEventListener("click", (event) => {
 
 $("forgot").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const result = await call("POST", "/api/password/forgot", { email: $("forgot-email").value.trim() });
+  const result = await call("POST", "api/password/forgot", { email: $("forgot-email").value.trim() });
   status(result.status === 202 ? result.json.message : problem(result), result.status === 202 ? "ok" : "error");
 });
 
 $("reset").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const result = await call("POST", "/api/password/reset", { token: linkToken, new_password: $("new-password").value });
+  const result = await call("POST", "api/password/reset", { token: linkToken, new_password: $("new-password").value });
   if (result.status === 200) {
     history.replaceState(null, "", "login");
     showOnly("sign-in");
@@ -146,7 +148,7 @@ $("reset").addEventListener("submit", async (event) => {
 $("continue").addEventListener("click", () => { if (approved) location.assign(approved); });
 
 $("sign-out").addEventListener("click", async () => {
-  await call("POST", "/api/logout");
+  await call("POST", "api/logout");
   showOnly("sign-in");
   $("title").textContent = "Sign in";
   status("You are signed out.", "ok");
@@ -161,11 +163,11 @@ async function start() {
     return;
   }
   if (page === "verify-email" && linkToken) {
-    const result = await call("POST", "/api/email/verify", { token: linkToken });
+    const result = await call("POST", "api/email/verify", { token: linkToken });
     history.replaceState(null, "", "login");
     status(result.status === 200 ? "Your email address is confirmed." : problem(result), result.status === 200 ? "ok" : "error");
   }
-  const me = await call("GET", "/api/user");
+  const me = await call("GET", "api/user");
   if (me.status === 200) await showSignedIn(me.json.data.user);
   else $("identifier").focus();
 }

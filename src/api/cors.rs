@@ -24,6 +24,11 @@ pub enum Origin {
     Absent,
     /// Exactly one `Origin`, on the allowlist.
     Allowed(String),
+    /// This server's own origin: the `Origin`'s host and port are the
+    /// request's `Host` (the built-in sign-in page, however the server is
+    /// reached). A browser always sends the page's true origin, so a page
+    /// elsewhere cannot pass for it.
+    Same,
     /// Present and not allowed (unlisted, `null`, repeated, not UTF-8).
     Other,
 }
@@ -41,6 +46,7 @@ impl Cors {
                 Ok(origin) if self.allowed_origins.iter().any(|o| o == origin) => {
                     Origin::Allowed(origin.to_string())
                 }
+                Ok(origin) if is_same_origin(origin, request.header("host")) => Origin::Same,
                 _ => Origin::Other,
             },
             (Some(_), Some(_)) => Origin::Other,
@@ -79,6 +85,35 @@ impl Cors {
         }
         response
     }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the host the request
+/// was sent to, as its `Host` header says.
+fn is_same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+        return false;
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    // `Host: example.com` and `Origin: https://example.com:443` are the
+    // same place; compare with the default port made explicit.
+    let with_port = |a: &str| {
+        if a.rsplit_once(':')
+            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !a.ends_with(']')
+        {
+            a.to_ascii_lowercase()
+        } else {
+            format!("{}{default_port}", a.to_ascii_lowercase())
+        }
+    };
+    with_port(authority) == with_port(host)
 }
 
 #[cfg(test)]

@@ -56,6 +56,11 @@ pub enum ApiError {
     SignInFirst {
         location: String,
     },
+    /// The same for nginx, whose `auth_request` follows only a 401: a 401
+    /// that names the sign-in page in `Location`.
+    SignInAt {
+        location: String,
+    },
     Unauthenticated,
     OriginNotAllowed,
     NotFound,
@@ -161,6 +166,7 @@ impl ApiError {
                 "Sign-up is closed here; ask the operator for an account.",
             ),
             ApiError::SignInFirst { .. } => (302, "unauthenticated", "Sign in first."),
+            ApiError::SignInAt { .. } => (401, "unauthenticated", "Sign in first."),
             ApiError::MailNotConfigured => (
                 409,
                 "mail_not_configured",
@@ -209,7 +215,9 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(String, String)> {
         match self {
             ApiError::MethodNotAllowed(allow) => vec![("Allow".into(), allow.clone())],
-            ApiError::SignInFirst { location } => vec![("Location".into(), location.clone())],
+            ApiError::SignInFirst { location } | ApiError::SignInAt { location } => {
+                vec![("Location".into(), location.clone())]
+            }
             ApiError::TooManyRequests { retry_after_secs }
             | ApiError::ServiceUnavailable {
                 retry_after_secs, ..

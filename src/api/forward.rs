@@ -49,9 +49,17 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 /// 302 to the sign-in page when the proxy said where the browser was going
-/// and it may be sent back there; otherwise 401.
+/// and it may be sent back there; otherwise 401. nginx's `auth_request`
+/// treats any answer but 2xx, 401 and 403 as an error, so for it (the
+/// original URL in `X-Original-URL`) the answer is a 401 that carries the
+/// sign-in address in `Location`, for `error_page 401 =302` to follow.
 fn signed_out(app: &App, cx: &Context) -> ApiError {
     let header = |name| cx.request.header(name).map(str::trim);
+    if let Some(original) = header("x-original-url")
+        && let Some(location) = sign_in_location(app, original)
+    {
+        return ApiError::SignInAt { location };
+    }
     let (Some(proto), Some(host), Some(uri)) = (
         header("x-forwarded-proto"),
         header("x-forwarded-host"),
@@ -70,12 +78,42 @@ fn signed_out(app: &App, cx: &Context) -> ApiError {
     if !method_ok || !described || !host_matches(host_name, &app.settings.forward_auth_hosts) {
         return ApiError::Unauthenticated;
     }
+    ApiError::SignInFirst {
+        location: login_with_rd(app, &format!("{proto}://{host}{uri}")),
+    }
+}
+
+/// The sign-in address for an original URL given whole (`X-Original-URL`),
+/// if it is an http(s) URL on a guarded host.
+fn sign_in_location(app: &App, original: &str) -> Option<String> {
+    let (scheme, rest) = original.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(name, _)| name);
+    let ok = matches!(scheme, "http" | "https")
+        && !authority.contains(['@', '\\'])
+        && host_matches(host, &app.settings.forward_auth_hosts);
+    ok.then(|| login_with_rd(app, original))
+}
+
+/// `LOGIN_URL` with `rd` = the percent-encoded original URL. A `LOGIN_URL`
+/// that is a path (the sign-in page on the guarded host itself, under the
+/// proxy) is made absolute on the original URL's origin: nginx follows only
+/// an absolute URL as a redirect, and treats a path as an internal one.
+fn login_with_rd(app: &App, original: &str) -> String {
     let login = &app.settings.login_url;
     let separator = if login.contains('?') { '&' } else { '?' };
-    ApiError::SignInFirst {
-        location: format!(
-            "{login}{separator}rd={}",
-            percent_encode(&format!("{proto}://{host}{uri}"))
-        ),
-    }
+    let origin = if login.starts_with('/') {
+        original
+            .split_once("://")
+            .map(|(scheme, rest)| {
+                let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+                format!("{scheme}://{authority}")
+            })
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    format!("{origin}{login}{separator}rd={}", percent_encode(original))
 }

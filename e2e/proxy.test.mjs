@@ -1,0 +1,219 @@
+// Forward auth with a real proxy and a real browser: Debian's nginx (from
+// deploy/forward-auth/nginx-locations.conf, included as it ships) and Caddy
+// (deploy/forward-auth/Caddyfile with loopback names and ports) in front of
+// a tiny app that echoes the Remote-User header it receives, driven in
+// headless Chromium. Screenshots (desktop and phone) go to e2e/output/.
+//
+//   AUTH_SERVER_BIN=target/debug/auth-server node --test e2e/proxy.test.mjs
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const output = join(root, "e2e", "output");
+const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "auth-server");
+const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const PASSWORD = "correct horse battery staple";
+const HOST = "app.localhost";
+
+const children = [];
+let work, browser, authPort, appPort;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createNetServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function start(command, args, env, readyPattern) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let seen = "";
+  return new Promise((resolve, reject) => {
+    const look = (chunk) => {
+      seen += chunk;
+      const match = readyPattern && seen.match(readyPattern);
+      if (match) resolve({ child, match });
+    };
+    child.stdout.on("data", look);
+    child.stderr.on("data", look);
+    child.on("exit", (code) => reject(new Error(`${command} exited with ${code}: ${seen}`)));
+    if (!readyPattern) resolve({ child });
+  });
+}
+
+/** Waits until something answers HTTP on `port`. */
+async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" });
+      return;
+    } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
+  throw new Error(`nothing answers on ${port}`);
+}
+
+before(async () => {
+  mkdirSync(output, { recursive: true });
+  work = mkdtempSync(join(tmpdir(), "auth-server-proxy-"));
+  const started = await start(binary, [], {
+    HOST: "127.0.0.1", PORT: "0", DATABASE_PATH: join(work, "auth.db"), BCRYPT_COST: "4",
+    FORWARD_AUTH_HOSTS: HOST, LOGIN_URL: "/auth/login", TRUST_PROXY: "true",
+  }, /listening on http:\/\/[^:]+:(\d+)/);
+  authPort = Number(started.match[1]);
+  // One account, made through the API.
+  const made = await fetch(`http://127.0.0.1:${authPort}/api/register`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "alice", email: "alice@example.com", password: PASSWORD }),
+  });
+  assert.equal(made.status, 201);
+
+  // The app behind the proxy: it shows who the proxy says is signed in.
+  const app = createServer((request, response) => {
+    const user = request.headers["remote-user"] || "(nobody)";
+    response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    response.end(`<!doctype html><meta name="viewport" content="width=device-width">` +
+      `<title>The wiki</title><h1 id="hello">Hello, ${user.replace(/[<&>]/g, "")}</h1>`);
+  });
+  await new Promise((resolve) => app.listen(0, "127.0.0.1", resolve));
+  appPort = app.address().port;
+  children.push({ kill: () => app.close() });
+
+  browser = await chromium.launch({
+    executablePath: browserPath, headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--disable-quic",
+           "--host-resolver-rules=MAP *.localhost 127.0.0.1"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const child of children.reverse()) child.kill("SIGTERM");
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function startNginx() {
+  const port = await freePort();
+  const prefix = join(work, "nginx");
+  mkdirSync(join(prefix, "logs"), { recursive: true });
+  const running_as_root = process.getuid && process.getuid() === 0;
+  writeFileSync(join(prefix, "nginx.conf"), `
+${running_as_root ? "user root;" : ""}
+worker_processes 1;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream auth_server { server 127.0.0.1:${authPort}; }
+  upstream protected_app { server 127.0.0.1:${appPort}; }
+  server {
+    listen 127.0.0.1:${port};
+    server_name ${HOST};
+    include ${join(root, "deploy", "forward-auth", "nginx-locations.conf")};
+  }
+}
+`);
+  await start("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], {});
+  await waitForPort(port);
+  return port;
+}
+
+async function startCaddy() {
+  const port = await freePort();
+  const shipped = readFileSync(join(root, "deploy", "forward-auth", "Caddyfile"), "utf8");
+  const config = "{\n\tadmin off\n\tauto_https off\n}\n" + shipped
+    .replace("wiki.example.com {", `http://${HOST}:${port} {`)
+    .replaceAll("127.0.0.1:8080", `127.0.0.1:${authPort}`)
+    .replaceAll("127.0.0.1:3000", `127.0.0.1:${appPort}`);
+  const file = join(work, "Caddyfile");
+  writeFileSync(file, config);
+  await start("caddy", ["run", "--config", file, "--adapter", "caddyfile"],
+    { HOME: work, XDG_DATA_HOME: join(work, "caddy-data"), XDG_CONFIG_HOME: join(work, "caddy-config") });
+  await waitForPort(port);
+  return port;
+}
+
+function available(command) {
+  return spawnSync("sh", ["-c", `command -v ${command}`]).status === 0;
+}
+
+async function snap(page, name) {
+  await page.screenshot({ path: join(output, `${name}.png`), fullPage: true });
+}
+
+for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]) {
+  test(`${proxy}: signed out to the sign-in page, signed in back to the app, and out again`,
+    { skip: available(proxy) ? false : `${proxy} is not installed (apt-get install ${proxy})` },
+    async () => {
+      const port = await startProxy();
+      const appUrl = `http://${HOST}:${port}/wiki/page?id=7&x=1`;
+      for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+        const context = await browser.newContext({ viewport });
+        const page = await context.newPage();
+
+        await page.goto(appUrl);
+        await page.waitForSelector("#sign-in");
+        const signIn = new URL(page.url());
+        assert.equal(signIn.pathname, "/auth/login");
+        assert.equal(signIn.searchParams.get("rd"), appUrl, "rd is the page asked for, whole");
+        await snap(page, `proxy-${proxy}-${device}-1-sign-in`);
+
+        // A wrong password gets a clear message next to the form.
+        await page.fill("#identifier", "alice");
+        await page.fill("#password", "not the password");
+        await page.click("#submit");
+        await page.waitForSelector("#status.error");
+        assert.match(await page.textContent("#status"), /Invalid username or password/);
+        assert.equal(await page.getAttribute("#password", "aria-invalid"), "true");
+        await snap(page, `proxy-${proxy}-${device}-2-wrong-password`);
+
+        await page.fill("#password", PASSWORD);
+        await page.press("#password", "Enter");
+        await page.waitForURL(appUrl);
+        assert.equal(await page.textContent("#hello"), "Hello, alice");
+        await snap(page, `proxy-${proxy}-${device}-3-app`);
+
+        // Signing out on the sign-in page; the app sends the browser back there.
+        await page.goto(`http://${HOST}:${port}/auth/login`);
+        await page.waitForSelector("#signed-in:not(.hidden)");
+        assert.equal(await page.textContent("#who"), "alice");
+        await snap(page, `proxy-${proxy}-${device}-4-signed-in`);
+        await page.click("#sign-out");
+        await page.waitForSelector("#status:has-text('You are signed out')");
+        await page.goto(appUrl);
+        await page.waitForSelector("#sign-in");
+        assert.equal(new URL(page.url()).pathname, "/auth/login");
+
+        // A tampered rd to another host: signed in, but the browser stays.
+        await page.goto(`http://${HOST}:${port}/auth/login?rd=${encodeURIComponent("https://evil.example/")}`);
+        await page.fill("#identifier", "alice");
+        await page.fill("#password", PASSWORD);
+        await page.click("#submit");
+        await page.waitForSelector("#signed-in:not(.hidden)");
+        assert.equal(new URL(page.url()).host, `${HOST}:${port}`);
+        assert.match(await page.textContent("#status"), /not one this server sends people to/);
+        await snap(page, `proxy-${proxy}-${device}-5-tampered-rd`);
+        await context.close();
+      }
+    });
+}
