@@ -26,7 +26,9 @@ use crate::support::log::Logger;
 use crate::support::text::printable;
 
 pub const USAGE: &str = "\
-usage: auth-server                 serve (settings from the environment; see README)
+usage: auth-server [--env-file FILE]            serve (settings from the environment and FILE)
+       auth-server [--env-file FILE] admin …   the commands below, with the same settings
+       auth-server --print-env-file            every setting, commented out, as an env file
        auth-server admin users                         list accounts
        auth-server admin user NAME                     show one account (NAME: username or email)
        auth-server admin create USERNAME EMAIL         a new account, password from standard input

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use auth_server::storage::Database;
 use auth_server::support::clock;
 use auth_server::support::config::Settings;
 use auth_server::support::log::Logger;
+use auth_server::support::{env_file, settings_table};
 use serde_json::json;
 
 /// How often the background upkeep runs (the sessions' last-seen times are
@@ -27,19 +29,47 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
 const UPKEEPS_PER_PRUNE: u32 = 120;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--env-file FILE` comes first, before a subcommand, for `admin` too.
+    let mut file_vars = HashMap::new();
+    if args.first().is_some_and(|a| a == "--env-file") {
+        let Some(path) = args.get(1).cloned() else {
+            eprintln!("auth-server: --env-file needs a file\n{}", admin::USAGE);
+            return ExitCode::from(2);
+        };
+        args.drain(..2);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("auth-server: cannot read {path}: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        file_vars = match env_file::parse(&text) {
+            Ok(vars) => vars,
+            Err(error) => {
+                eprintln!("auth-server: {path} line {}: {}", error.line, error.problem);
+                return ExitCode::from(2);
+            }
+        };
+    }
     match args.first().map(String::as_str) {
         None => {}
         Some("--help" | "-h") => {
             println!(
-                "auth-server {}: a small authentication backend\n{}",
+                "auth-server {}: a small authentication backend\n{}\n\n{}",
                 env!("CARGO_PKG_VERSION"),
-                admin::USAGE
+                admin::USAGE,
+                settings_table::help_text()
             );
             return ExitCode::SUCCESS;
         }
         Some("--version" | "-V") => {
             println!("auth-server {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some("--print-env-file") => {
+            print!("{}", settings_table::env_file());
             return ExitCode::SUCCESS;
         }
         Some("admin") => {}
@@ -50,8 +80,13 @@ fn main() -> ExitCode {
     }
 
     // Exit code 2 for a bad setting, as the contract says; 1 for anything
-    // else that stops the server from starting.
-    let settings = match Settings::from_env() {
+    // else that stops the server from starting. The process environment
+    // wins over the file.
+    let settings = match Settings::from_lookup(|name| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| file_vars.get(name).cloned())
+    }) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("auth-server: {error}");

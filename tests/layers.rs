@@ -7,10 +7,12 @@ use std::path::Path;
 /// Lower imports nothing higher. Equal ranks may not import each other.
 const RANKS: &[(&str, u32)] = &[
     ("support::clock", 0),
-    ("support::config", 0),
+    ("support::settings_table", 0),
+    ("support::env_file", 0),
+    ("support::config", 1),
     ("support::lock", 0),
     ("support::text", 0),
-    ("support::log", 1),
+    ("support::log", 2),
     ("http", 2),
     ("storage", 3),
     ("storage::audit", 4),
@@ -87,7 +89,10 @@ fn imports(source: &str) -> Vec<String> {
             Some((prefix, list)) => {
                 for item in list.trim_end_matches('}').split(',') {
                     let item = item.trim().split("::").next().unwrap_or("").trim();
-                    if !item.is_empty() && item.chars().next().unwrap().is_lowercase() {
+                    if item != "self"
+                        && !item.is_empty()
+                        && item.chars().next().unwrap().is_lowercase()
+                    {
                         found.push(format!("{prefix}{item}"));
                     } else {
                         found.push(prefix.trim_end_matches("::").to_string());

@@ -6,8 +6,10 @@
 //! silence.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+
+use crate::support::settings_table::{self, Setting};
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub struct Settings {
     pub max_sessions: usize,
     pub session_persist: bool,
     pub log_format: LogFormat,
+    /// Where Prometheus metrics are served, on a listener of their own.
+    pub metrics_addr: Option<SocketAddr>,
     /// The front end's base URL, without a trailing slash: links in mail.
     pub public_url: Option<String>,
     /// Run with `sh -c`, the message on stdin; `None`: no mail is sent.
@@ -93,9 +97,6 @@ impl fmt::Display for SettingError {
     }
 }
 
-const DEFAULT_CORS_ORIGINS: &str =
-    "http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173,http://127.0.0.1:5173";
-
 impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Settings, SettingError> {
@@ -103,77 +104,52 @@ impl Settings {
     }
 
     /// Reads settings through `lookup`, so tests need not touch the
-    /// process environment.
+    /// process environment. Defaults and ranges come from `SETTINGS`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
         let vars = Vars(&lookup);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let settings = Settings {
-            host: vars.parsed(
-                "HOST",
-                "0.0.0.0",
-                "an IP address such as 0.0.0.0 or 127.0.0.1",
-            )?,
-            port: vars.parsed("PORT", "8080", "a port number from 0 to 65535")?,
-            database_path: PathBuf::from(vars.text("DATABASE_PATH", "auth.db")),
-            cors_origins: parse_origins(&vars.text("CORS_ORIGINS", DEFAULT_CORS_ORIGINS))?,
-            bcrypt_cost: vars.in_range("BCRYPT_COST", 12, 4, 31)?,
-            password_min_length: vars.in_range("PASSWORD_MIN_LENGTH", 12, 8, 64)?,
-            registrations_per_hour: vars.in_range("REGISTRATIONS_PER_HOUR", 20, 0, 1_000_000)?,
-            login_failures_per_ip: vars.in_range("LOGIN_FAILURES_PER_IP", 100, 1, 1_000_000)?,
-            cookie_secure: vars.boolean("COOKIE_SECURE", false)?,
-            cookie_same_site: match vars.text("COOKIE_SAMESITE", "Lax").as_str() {
+        let mut settings = Settings {
+            host: vars.parsed("HOST")?,
+            port: vars.number("PORT")?,
+            database_path: PathBuf::from(vars.text("DATABASE_PATH")?),
+            cors_origins: parse_origins(&vars.text("CORS_ORIGINS")?)?,
+            bcrypt_cost: vars.number("BCRYPT_COST")?,
+            password_min_length: vars.number("PASSWORD_MIN_LENGTH")?,
+            registrations_per_hour: vars.number("REGISTRATIONS_PER_HOUR")?,
+            login_failures_per_ip: vars.number("LOGIN_FAILURES_PER_IP")?,
+            cookie_secure: vars.boolean("COOKIE_SECURE")?,
+            cookie_same_site: match vars.text("COOKIE_SAMESITE")?.as_str() {
                 "Strict" => SameSite::Strict,
                 "Lax" => SameSite::Lax,
                 "None" => SameSite::None,
-                _ => return Err(error("COOKIE_SAMESITE", "Strict, Lax or None")),
+                _ => return Err(vars.refused("COOKIE_SAMESITE")),
             },
-            session_idle_timeout_secs: vars.in_range(
-                "SESSION_IDLE_TIMEOUT_SECS",
-                1800,
-                1,
-                MAX_SECS,
-            )?,
-            session_absolute_timeout_secs: vars.in_range(
-                "SESSION_ABSOLUTE_TIMEOUT_SECS",
-                43200,
-                1,
-                MAX_SECS,
-            )?,
-            remember_me_timeout_secs: vars.in_range(
-                "REMEMBER_ME_TIMEOUT_SECS",
-                2_592_000,
-                1,
-                MAX_SECS,
-            )?,
-            trust_proxy: vars.boolean("TRUST_PROXY", false)?,
-            max_connections: vars.in_range("MAX_CONNECTIONS", 512, 1, 65_536)?,
-            // The per-address cap's range depends on MAX_CONNECTIONS, so it
-            // is read below; 0 until then.
+            session_idle_timeout_secs: vars.number("SESSION_IDLE_TIMEOUT_SECS")?,
+            session_absolute_timeout_secs: vars.number("SESSION_ABSOLUTE_TIMEOUT_SECS")?,
+            remember_me_timeout_secs: vars.number("REMEMBER_ME_TIMEOUT_SECS")?,
+            trust_proxy: vars.boolean("TRUST_PROXY")?,
+            max_connections: vars.number("MAX_CONNECTIONS")?,
+            // The per-address cap's default and bound depend on
+            // MAX_CONNECTIONS, so it is read below; 0 until then.
             max_connections_per_ip: 0,
-            hash_workers: vars.in_range("HASH_WORKERS", cores, 1, 1024)?,
-            hash_queue_wait_secs: vars.in_range("HASH_QUEUE_WAIT_SECS", 5, 1, 60)?,
-            audit_retention_days: vars.in_range("AUDIT_RETENTION_DAYS", 90, 1, 36_500)?,
-            max_sessions: vars.in_range("MAX_SESSIONS", 100_000, 1, 100_000_000)?,
-            session_persist: vars.boolean("SESSION_PERSIST", true)?,
-            public_url: parse_public_url(&vars.text("PUBLIC_URL", ""))?,
-            mail_command: Some(vars.text("MAIL_COMMAND", ""))
+            hash_workers: vars.number_or("HASH_WORKERS", cores as i64, None)?,
+            hash_queue_wait_secs: vars.number("HASH_QUEUE_WAIT_SECS")?,
+            audit_retention_days: vars.number("AUDIT_RETENTION_DAYS")?,
+            max_sessions: vars.number("MAX_SESSIONS")?,
+            session_persist: vars.boolean("SESSION_PERSIST")?,
+            metrics_addr: match vars.text("METRICS_ADDR")?.trim() {
+                "" => None,
+                address => Some(address.parse().map_err(|_| vars.refused("METRICS_ADDR"))?),
+            },
+            public_url: parse_public_url(&vars.text("PUBLIC_URL")?)?,
+            mail_command: Some(vars.text("MAIL_COMMAND")?)
                 .filter(|command| !command.trim().is_empty()),
-            mail_from: parse_mail_from(&vars.text("MAIL_FROM", "auth-server@localhost"))?,
-            reset_token_ttl_secs: vars.in_range("RESET_TOKEN_TTL_SECS", 3600, 1, 7 * 86_400)?,
-            verify_token_ttl_secs: vars.in_range(
-                "VERIFY_TOKEN_TTL_SECS",
-                86_400,
-                1,
-                30 * 86_400,
-            )?,
-            require_verified_email: vars.boolean("REQUIRE_VERIFIED_EMAIL", false)?,
-            password_resets_per_hour: vars.in_range(
-                "PASSWORD_RESETS_PER_HOUR",
-                10,
-                1,
-                1_000_000,
-            )?,
-            totp_issuer: match vars.text("TOTP_ISSUER", "auth-server").trim() {
+            mail_from: parse_mail_from(&vars.text("MAIL_FROM")?)?,
+            reset_token_ttl_secs: vars.number("RESET_TOKEN_TTL_SECS")?,
+            verify_token_ttl_secs: vars.number("VERIFY_TOKEN_TTL_SECS")?,
+            require_verified_email: vars.boolean("REQUIRE_VERIFIED_EMAIL")?,
+            password_resets_per_hour: vars.number("PASSWORD_RESETS_PER_HOUR")?,
+            totp_issuer: match vars.text("TOTP_ISSUER")?.trim() {
                 issuer
                     if (1..=64).contains(&issuer.chars().count())
                         && !issuer.contains(':')
@@ -181,44 +157,33 @@ impl Settings {
                 {
                     issuer.to_string()
                 }
-                _ => return Err(error("TOTP_ISSUER", "1 to 64 characters without ':'")),
+                _ => return Err(vars.refused("TOTP_ISSUER")),
             },
-            cookie_domain: parse_cookie_domain(&vars.text("COOKIE_DOMAIN", ""))?,
-            forward_auth_hosts: parse_host_patterns(&vars.text("FORWARD_AUTH_HOSTS", ""))?,
+            cookie_domain: parse_cookie_domain(&vars.text("COOKIE_DOMAIN")?)?,
+            forward_auth_hosts: parse_host_patterns(&vars.text("FORWARD_AUTH_HOSTS")?)?,
             // Filled in below: the default depends on PUBLIC_URL.
             login_url: String::new(),
-            registration_open: match vars.text("REGISTRATION", "open").trim() {
+            registration_open: match vars.text("REGISTRATION")?.trim() {
                 "open" => true,
                 "closed" => false,
-                _ => return Err(error("REGISTRATION", "open or closed")),
+                _ => return Err(vars.refused("REGISTRATION")),
             },
-            log_format: match vars.text("LOG_FORMAT", "text").as_str() {
+            log_format: match vars.text("LOG_FORMAT")?.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
-                _ => return Err(error("LOG_FORMAT", "text or json")),
+                _ => return Err(vars.refused("LOG_FORMAT")),
             },
         };
-        let mut settings = settings;
         settings.login_url = match (vars.0)("LOGIN_URL").map(|u| u.trim().to_string()) {
             Some(url)
-                if url.starts_with('/')
+                if (url.starts_with('/')
                     || url.starts_with("https://")
-                    || url.starts_with("http://") =>
+                    || url.starts_with("http://"))
+                    && !url.chars().any(|c| c.is_control() || c.is_whitespace()) =>
             {
-                if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                    return Err(error(
-                        "LOGIN_URL",
-                        "an absolute URL or a path starting with /",
-                    ));
-                }
                 url
             }
-            Some(_) => {
-                return Err(error(
-                    "LOGIN_URL",
-                    "an absolute URL or a path starting with /",
-                ));
-            }
+            Some(_) => return Err(vars.refused("LOGIN_URL")),
             None => match &settings.public_url {
                 Some(base) => format!("{base}/login"),
                 None => "/login".to_string(),
@@ -231,12 +196,25 @@ impl Settings {
                 "the front end's base URL, such as https://app.example.com, whenever MAIL_COMMAND is set",
             ));
         }
-        settings.max_connections_per_ip = vars.in_range(
+        settings.max_connections_per_ip = vars.number_or(
             "MAX_CONNECTIONS_PER_IP",
-            DEFAULT_CONNECTIONS_PER_IP.min(settings.max_connections),
-            1,
-            settings.max_connections,
+            DEFAULT_CONNECTIONS_PER_IP.min(settings.max_connections) as i64,
+            Some(settings.max_connections as i64),
         )?;
+        // The metrics listener is never the API's own: what it shows is for
+        // operators, and a port shared with the API would expose it.
+        if settings.metrics_addr.is_some_and(|a| {
+            a.port() == settings.port
+                && a.port() != 0
+                && (a.ip() == settings.host
+                    || a.ip().is_unspecified()
+                    || settings.host.is_unspecified())
+        }) {
+            return Err(error(
+                "METRICS_ADDR",
+                "an address other than the API's (HOST and PORT)",
+            ));
+        }
         // Browsers ignore a SameSite=None cookie without Secure (RFC 6265bis),
         // so this combination would fail every login silently.
         if settings.cookie_same_site == SameSite::None && !settings.cookie_secure {
@@ -258,12 +236,11 @@ impl Settings {
     /// Whether `CORS_ORIGINS` is still the development default (localhost
     /// front ends), which a public deployment almost surely did not mean.
     pub fn uses_default_cors_origins(&self) -> bool {
-        parse_origins(DEFAULT_CORS_ORIGINS).is_ok_and(|default| default == self.cors_origins)
+        settings_table::find("CORS_ORIGINS")
+            .and_then(|entry| parse_origins(entry.default).ok())
+            .is_some_and(|default| default == self.cors_origins)
     }
 }
-
-/// Ten years: a bound that keeps time arithmetic far from overflow.
-const MAX_SECS: i64 = 10 * 365 * 24 * 3600;
 
 fn error(variable: &'static str, accepts: &str) -> SettingError {
     SettingError {
@@ -272,46 +249,77 @@ fn error(variable: &'static str, accepts: &str) -> SettingError {
     }
 }
 
-/// The environment, with the defaults and the parsing rules.
+/// The environment, read through the settings table: a variable's default
+/// and range are the table's, and so is the text of its error.
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Vars<'_> {
-    fn text(&self, name: &str, default: &str) -> String {
-        (self.0)(name).unwrap_or_else(|| default.to_string())
+    fn entry(&self, name: &'static str) -> Result<&'static Setting, SettingError> {
+        settings_table::find(name).ok_or_else(|| error(name, "a variable of the settings table"))
     }
 
-    fn parsed<T: std::str::FromStr>(
-        &self,
-        name: &'static str,
-        default: &str,
-        accepts: &str,
-    ) -> Result<T, SettingError> {
-        self.text(name, default)
+    /// The refusal for `name`, saying what the table says it accepts.
+    fn refused(&self, name: &'static str) -> SettingError {
+        let accepts = settings_table::find(name).map_or_else(String::new, Setting::accepts);
+        error(name, &accepts)
+    }
+
+    fn text(&self, name: &'static str) -> Result<String, SettingError> {
+        let entry = self.entry(name)?;
+        Ok((self.0)(name).unwrap_or_else(|| entry.default.to_string()))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, SettingError> {
+        self.text(name)?
             .trim()
             .parse()
-            .map_err(|_| error(name, accepts))
+            .map_err(|_| self.refused(name))
     }
 
-    fn in_range<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, SettingError>
-    where
-        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-    {
-        let accepts = format!("a whole number from {min} to {max}");
-        match (self.0)(name) {
-            None => Ok(default),
-            Some(raw) => match raw.trim().parse::<T>() {
-                Ok(value) if value >= min && value <= max => Ok(value),
-                _ => Err(error(name, &accepts)),
-            },
+    /// A whole number in the table's range, the table's default when unset.
+    fn number<T: TryFrom<i64>>(&self, name: &'static str) -> Result<T, SettingError> {
+        let default = self
+            .entry(name)?
+            .default
+            .parse::<i64>()
+            .map_err(|_| self.refused(name))?;
+        self.number_or(name, default, None)
+    }
+
+    /// A whole number in the table's range (its top lowered to `max` when
+    /// given), `default` when unset: for defaults the table can only
+    /// describe ("the number of cores").
+    fn number_or<T: TryFrom<i64>>(
+        &self,
+        name: &'static str,
+        default: i64,
+        max: Option<i64>,
+    ) -> Result<T, SettingError> {
+        let entry = self.entry(name)?;
+        let (min, table_max) = entry.range.unwrap_or((i64::MIN, i64::MAX));
+        let max = max.map_or(table_max, |m| m.min(table_max));
+        let value = match (self.0)(name) {
+            None => default,
+            Some(raw) => raw
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| self.out_of(name, min, max))?,
+        };
+        if !(min..=max).contains(&value) {
+            return Err(self.out_of(name, min, max));
         }
+        T::try_from(value).map_err(|_| self.out_of(name, min, max))
     }
 
-    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, SettingError> {
-        match (self.0)(name).as_deref().map(str::trim) {
-            None => Ok(default),
-            Some("true" | "1") => Ok(true),
-            Some("false" | "0") => Ok(false),
-            Some(_) => Err(error(name, "true, false, 1 or 0")),
+    fn out_of(&self, name: &'static str, min: i64, max: i64) -> SettingError {
+        error(name, &format!("a whole number from {min} to {max}"))
+    }
+
+    fn boolean(&self, name: &'static str) -> Result<bool, SettingError> {
+        match self.text(name)?.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(self.refused(name)),
         }
     }
 }

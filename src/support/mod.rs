@@ -3,6 +3,8 @@
 
 pub mod clock;
 pub mod config;
+pub mod env_file;
 pub mod lock;
 pub mod log;
+pub mod settings_table;
 pub mod text;
