@@ -44,6 +44,8 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin sessions NAME                 the account's stored sessions
        auth-server admin revoke-sessions NAME          end every session of the account
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
+       auth-server admin stats                         users, sessions, and the last 24 h's events
+       auth-server admin backup FILE                   a consistent copy of the live database
        auth-server --help | --version";
 
 /// What went wrong, and so the exit code.
@@ -70,6 +72,8 @@ pub fn run(args: &[String], settings: &Settings, db: &Arc<Database>) -> ExitCode
         ["sessions", name] => find(db, name).and_then(|user| list_sessions(db, &user, &mut out)),
         ["revoke-sessions", name] => revoke_sessions(db, settings, name),
         ["events", options @ ..] => events(db, options, &mut out),
+        ["stats"] => stats(db, &mut out),
+        ["backup", file] => backup(db, file),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     match result {
@@ -144,6 +148,7 @@ fn audit(db: &Database, settings: &Settings, kind: &'static str, user: &User) {
         identifier: Some(&user.username),
         ip: None,
         user_agent: Some("auth-server admin"),
+        request_id: None,
     };
     Audit::default().record(db, &Logger::new(settings.log_format), &event, clock::now());
 }
@@ -360,6 +365,34 @@ fn revoke_sessions(db: &Database, settings: &Settings, name: &str) -> Result<(),
     db.revoke_sessions(user.id).map_err(database_failure)?;
     audit(db, settings, "admin_sessions_revoked", &user);
     println!("every session of {} has ended", printable(&user.username));
+    Ok(())
+}
+
+fn stats(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
+    let stats = db.stats(clock::now() - 86_400).map_err(database_failure)?;
+    let _ = writeln!(out, "users: {}", stats.users);
+    let _ = writeln!(out, "users disabled: {}", stats.disabled);
+    let _ = writeln!(out, "users verified: {}", stats.verified);
+    let _ = writeln!(out, "sessions stored: {}", stats.sessions);
+    let _ = writeln!(out, "events in the last 24 h:");
+    for (kind, count) in stats.events {
+        let _ = writeln!(out, "  {}: {count}", printable(&kind));
+    }
+    Ok(())
+}
+
+/// A copy of the live database, safe while the server runs and writes
+/// (SQLite's online backup); refuses to overwrite a file.
+fn backup(db: &Database, file: &str) -> Result<(), Failure> {
+    let path = std::path::Path::new(file);
+    if path.exists() {
+        return Err(Failure::Refused(format!(
+            "{file} exists; choose a new file"
+        )));
+    }
+    db.backup_to(path)
+        .map_err(|error| Failure::Refused(format!("backup failed: {error}")))?;
+    println!("backed up to {file} (integrity check: ok)");
     Ok(())
 }
 

@@ -7,14 +7,15 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use auth_server::admin;
 use auth_server::api::app::App;
+use auth_server::api::metrics::MetricsService;
 use auth_server::auth::passwords::MIN_PRODUCTION_COST;
 use auth_server::http::{Limits, Server};
-use auth_server::storage::Database;
+use auth_server::storage::{Database, SCHEMA_VERSION};
 use auth_server::support::clock;
 use auth_server::support::config::Settings;
 use auth_server::support::log::Logger;
@@ -183,15 +184,9 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         }
     };
 
-    let stop = server.stop_handle();
-    if let Err(error) = ctrlc::set_handler(move || stop.stop()) {
-        eprintln!("auth-server: cannot install the signal handler: {error}");
-        return ExitCode::from(1);
-    }
-
     let app = Arc::new(App::new(settings, Arc::new(db), log));
     // Sessions that survived the last run, before the first request.
-    let loading = std::time::Instant::now();
+    let loading = Instant::now();
     let loaded = match app.sessions.load(clock::now()) {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -199,10 +194,71 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+
+    // The metrics listener: a second server of the same HTTP layer, on its
+    // own address, stopped with the first.
+    let api_handle = server.stop_handle();
+    let metrics = match app.settings.metrics_addr {
+        None => None,
+        Some(metrics_address) => {
+            let limits = Limits {
+                max_connections: 16,
+                ..Limits::default()
+            };
+            match Server::bind(metrics_address, limits) {
+                Ok(metrics_server) => {
+                    let handle = metrics_server.stop_handle();
+                    let bound = metrics_server.local_addr().ok();
+                    let service = MetricsService {
+                        app: Arc::clone(&app),
+                        api: api_handle.clone(),
+                    };
+                    let thread = std::thread::spawn(move || metrics_server.serve(service));
+                    Some((handle, thread, bound))
+                }
+                Err(error) => {
+                    eprintln!(
+                        "auth-server: cannot listen on METRICS_ADDR {metrics_address}: {error}"
+                    );
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+
+    // SIGINT or SIGTERM: note when, and stop accepting.
+    static STOP_ASKED: OnceLock<Instant> = OnceLock::new();
+    let stop = server.stop_handle();
+    if let Err(error) = ctrlc::set_handler(move || {
+        let _ = STOP_ASKED.set(Instant::now());
+        stop.stop();
+    }) {
+        eprintln!("auth-server: cannot install the signal handler: {error}");
+        return ExitCode::from(1);
+    }
+
+    // The effective settings that matter, and never a secret (no mail
+    // command text, no tokens): one line to check a deployment by.
+    let s = &app.settings;
     app.log.line(
         "started",
         &[
+            ("version", json!(env!("CARGO_PKG_VERSION"))),
             ("address", json!(address.to_string())),
+            ("database", json!(s.database_path.display().to_string())),
+            ("schema_version", json!(SCHEMA_VERSION)),
+            ("cors_origins", json!(s.cors_origins.join(","))),
+            ("cookie_secure", json!(s.cookie_secure)),
+            ("cookie_samesite", json!(s.cookie_same_site.as_str())),
+            ("cookie_domain", json!(s.cookie_domain)),
+            ("bcrypt_cost", json!(s.bcrypt_cost)),
+            ("hash_workers", json!(s.hash_workers)),
+            ("trust_proxy", json!(s.trust_proxy)),
+            ("mail", json!(s.mail_command.is_some())),
+            (
+                "metrics",
+                json!(metrics.as_ref().and_then(|m| m.2).map(|a| a.to_string())),
+            ),
             ("sessions_loaded", json!(loaded)),
             (
                 "load_ms",
@@ -229,16 +285,46 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     let _ = std::io::stdout().flush();
 
     let served = server.serve(Arc::clone(&app));
-    // Whatever was counted since the last upkeep reaches the audit trail,
-    // and the log is folded into the database file, so after a clean stop
-    // `auth.db` alone is a complete copy.
-    app.maintain(false);
-    if let Err(error) = app.db.checkpoint() {
-        app.log.line(
-            "error",
-            &[("message", json!(format!("checkpoint at stop: {error}")))],
-        );
+    let drained = STOP_ASKED.get().map(|asked| asked.elapsed());
+    if let Some((handle, thread, _)) = metrics {
+        handle.stop();
+        let _ = thread.join();
     }
+    // Whatever was counted since the last upkeep reaches the audit trail,
+    // the sessions' last-seen times reach their rows, and the log is folded
+    // into the database file, so after a clean stop `auth.db` alone is a
+    // complete copy.
+    app.maintain(false);
+    let checkpointed = match app.db.checkpoint() {
+        Ok(()) => true,
+        Err(error) => {
+            app.log.line(
+                "error",
+                &[("message", json!(format!("checkpoint at stop: {error}")))],
+            );
+            false
+        }
+    };
+    app.log.line(
+        "stopped",
+        &[
+            (
+                "drain_ms",
+                json!(drained.map(|d| (d.as_secs_f64() * 1000.0).round())),
+            ),
+            ("connections_left", json!(api_handle.open_connections())),
+            ("sessions_saved", json!(app.sessions.len())),
+            ("checkpointed", json!(checkpointed)),
+            (
+                "total_ms",
+                json!(
+                    STOP_ASKED
+                        .get()
+                        .map(|a| (a.elapsed().as_secs_f64() * 1000.0).round())
+                ),
+            ),
+        ],
+    );
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

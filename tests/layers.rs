@@ -11,6 +11,7 @@ const RANKS: &[(&str, u32)] = &[
     ("support::env_file", 0),
     ("support::config", 1),
     ("support::lock", 0),
+    ("support::metrics", 0),
     ("support::text", 0),
     ("support::log", 2),
     ("http", 2),
@@ -41,6 +42,7 @@ const RANKS: &[(&str, u32)] = &[
     ("api::forward", 14),
     ("api::pages", 14),
     ("api::pipeline", 15),
+    ("api::metrics", 15),
     ("admin", 20),
 ];
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::api::cookies::CookiePolicy;
 use crate::api::cors::Cors;
+use crate::api::router::ROUTES;
 use crate::auth::mailer::Mailer;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::sessions::{Lifetimes, SessionStore};
@@ -22,6 +23,7 @@ use crate::storage::audit::{Audit, AuthEvent};
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
+use crate::support::metrics::Metrics;
 
 /// Everything a handler may use.
 pub struct App {
@@ -36,8 +38,10 @@ pub struct App {
     pub log: Logger,
     /// Sends mail from its own thread (started by `main`).
     pub mailer: Arc<Mailer>,
-    /// The sign-in page's HTML, made once (it says whether mail is on).
-    pub sign_in_page: String,
+    /// Counters for Prometheus, when `METRICS_ADDR` is set.
+    pub metrics: Option<Arc<Metrics>>,
+    /// When the process started (Unix seconds), for the metrics.
+    pub started_at: i64,
 }
 
 impl App {
@@ -47,16 +51,21 @@ impl App {
             absolute_secs: settings.session_absolute_timeout_secs,
             remember_secs: settings.remember_me_timeout_secs,
         };
+        let metrics = settings.metrics_addr.map(|_| {
+            let routes: Vec<&'static str> = ROUTES.iter().map(|(_, pattern, _)| *pattern).collect();
+            Arc::new(Metrics::new(&routes))
+        });
         App {
             sessions: SessionStore::new(
                 lifetimes,
                 settings.max_sessions,
                 settings.session_persist.then(|| Arc::clone(&db)),
             ),
-            passwords: PasswordHasher::new(
+            passwords: PasswordHasher::with_metrics(
                 settings.bcrypt_cost,
                 settings.hash_workers,
                 Duration::from_secs(settings.hash_queue_wait_secs),
+                metrics.clone(),
             ),
             throttle: Throttle::new(
                 settings.login_failures_per_ip,
@@ -64,7 +73,8 @@ impl App {
             )
             .with_reset_requests_per_hour(settings.password_resets_per_hour),
             mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
-            sign_in_page: crate::api::pages::sign_in_html(settings.mail_command.is_some()),
+            metrics,
+            started_at: clock::now(),
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
                 same_site: settings.cookie_same_site,
@@ -92,8 +102,14 @@ impl App {
             identifier,
             ip: Some(cx.client_ip),
             user_agent: Some(cx.user_agent()),
+            request_id: Some(cx.request_id),
         };
         self.audit.record(&self.db, &self.log, &event, cx.now);
+    }
+
+    /// An error line in the log (for the metrics listener's HTTP layer).
+    pub fn log_error(&self, message: &str) {
+        self.log.line("error", &[("message", json!(message))]);
     }
 
     /// Periodic upkeep, run by a background thread (and once at a clean
@@ -129,6 +145,8 @@ pub struct Context<'r> {
     pub client_group: IpAddr,
     /// The value of the route's `{name}` segment, if it has one.
     pub parameter: Option<&'r str>,
+    /// This request's id (the `X-Request-Id` header), for its log lines.
+    pub request_id: &'r str,
 }
 
 impl Context<'_> {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fields;
 pub mod forward;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod pipeline;
 pub mod recovery;

@@ -32,7 +32,10 @@ fn file(content_type: &'static str, body: &[u8]) -> Reply {
 }
 
 pub fn sign_in(app: &App) -> Reply {
-    file("text/html; charset=utf-8", app.sign_in_page.as_bytes())
+    file(
+        "text/html; charset=utf-8",
+        sign_in_html(app.mailer.enabled()).as_bytes(),
+    )
 }
 
 pub fn style() -> Reply {

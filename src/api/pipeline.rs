@@ -21,6 +21,7 @@ use crate::api::router::{self, Endpoint, Resolved};
 use crate::api::{account, auth, client_ip, forward, health, pages, recovery, sessions, totp};
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
+use crate::support::metrics::Metrics;
 
 /// Which handler serves each endpoint of the route table.
 fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiError> {
@@ -59,6 +60,7 @@ fn respond(
     request: &Request,
     origin: &Origin,
     client_ip: IpAddr,
+    request_id: &str,
     route: &mut &'static str,
 ) -> Result<Response, ApiError> {
     let resolved = router::resolve(&request.method, &request.path);
@@ -85,6 +87,7 @@ fn respond(
         client_ip,
         client_group: address_group(client_ip),
         parameter,
+        request_id,
     };
     dispatch(app, endpoint, &context).map(into_response)
 }
@@ -164,6 +167,48 @@ fn new_request_id() -> String {
     format!("{:016x}", KEY.get_or_init(RandomState::new).hash_one(n))
 }
 
+/// Logins and registrations by result, read from how they ended.
+fn count_outcome(metrics: &Metrics, route: &str, outcome: &Result<Response, ApiError>) {
+    let code = match outcome {
+        Ok(response) => match response.status {
+            200 => "ok",
+            201 => "created",
+            _ => "other",
+        },
+        Err(error) => error.parts().1,
+    };
+    match route {
+        "/api/login" => metrics.login(match code {
+            "too_many_requests" => "throttled",
+            "service_unavailable" => "refused_busy",
+            code => code,
+        }),
+        "/api/register" => metrics.registration(match code {
+            "username_taken" | "email_taken" => "taken",
+            "invalid_json" | "validation_error" => "invalid",
+            "too_many_requests" => "throttled",
+            "service_unavailable" => "refused_busy",
+            "registration_closed" => "closed",
+            code => code,
+        }),
+        _ => {}
+    }
+}
+
+/// The metrics label of an HTTP-layer refusal.
+fn refusal_reason(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::BadRequest => "bad_request",
+        Refusal::Timeout => "timeout",
+        Refusal::PayloadTooLarge => "payload_too_large",
+        Refusal::HeadersTooLarge => "headers_too_large",
+        Refusal::NotImplemented => "not_implemented",
+        Refusal::Overloaded => "overloaded",
+        Refusal::VersionNotSupported => "version_not_supported",
+        Refusal::InternalError => "internal_error",
+    }
+}
+
 /// `application/json`, with or without parameters such as `charset`.
 fn is_json(request: &Request) -> bool {
     request.header("content-type").is_some_and(|value| {
@@ -179,7 +224,11 @@ impl Service for App {
         let origin = self.cors.origin(request);
         let client = client_ip::client_ip(request, self.settings.trust_proxy);
         let mut route = "unmatched";
-        let mut response = match respond(self, request, &origin, client, &mut route) {
+        let outcome = respond(self, request, &origin, client, &request_id, &mut route);
+        if let Some(metrics) = &self.metrics {
+            count_outcome(metrics, route, &outcome);
+        }
+        let mut response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 // Every 5xx says why, once, with what ties it to the
@@ -199,6 +248,9 @@ impl Service for App {
             }
         };
         finish(&mut response, &origin, &request_id);
+        if let Some(metrics) = &self.metrics {
+            metrics.request(route, &request.method, response.status, started.elapsed());
+        }
         // The path only: a query string may carry what should never be
         // logged (OWASP ASVS 4.0.3 V7.1.1).
         self.log.line(
@@ -219,6 +271,9 @@ impl Service for App {
     }
 
     fn refusal(&self, refusal: Refusal) -> Response {
+        if let Some(metrics) = &self.metrics {
+            metrics.refusal(refusal_reason(refusal));
+        }
         let mut response = error_response(&ApiError::Http(refusal));
         let request_id = new_request_id();
         finish(&mut response, &Origin::Absent, &request_id);

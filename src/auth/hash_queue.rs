@@ -35,6 +35,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::lock::lock;
+use crate::support::metrics::Metrics;
 
 /// The longest a refused job is held before its refusal is answered.
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
@@ -60,14 +61,17 @@ pub struct HashQueue {
 struct Shared {
     workers: usize,
     budget: Duration,
+    /// Where waits and hash times are counted, when metrics are on.
+    metrics: Option<Arc<Metrics>>,
     state: Mutex<State>,
     /// Signalled when a job is queued or the queue closes.
     work: Condvar,
 }
 
 struct State {
-    /// Each address's waiting jobs, oldest first; only addresses with some.
-    waiting: HashMap<IpAddr, VecDeque<Job>>,
+    /// Each address's waiting jobs with the time each was queued, oldest
+    /// first; only addresses with some.
+    waiting: HashMap<IpAddr, VecDeque<(Job, Instant)>>,
     /// Addresses whose first waiting job arrived while they had none: served
     /// before `turns`.
     fresh: VecDeque<IpAddr>,
@@ -84,7 +88,7 @@ impl State {
     /// The next job: the oldest job of the first fresh address, or else of
     /// the first address taking turns; that address goes to the back of
     /// the turns if it has more.
-    fn next_job(&mut self) -> Option<Job> {
+    fn next_job(&mut self) -> Option<(Job, Instant)> {
         let client = self.fresh.pop_front().or_else(|| self.turns.pop_front())?;
         let jobs = self.waiting.get_mut(&client)?;
         let job = jobs.pop_front();
@@ -121,11 +125,17 @@ impl State {
 impl HashQueue {
     /// Starts `workers` threads; `estimate` is the average job time to
     /// assume until jobs have been measured.
-    pub fn new(workers: usize, budget: Duration, estimate: Duration) -> HashQueue {
+    pub fn new(
+        workers: usize,
+        budget: Duration,
+        estimate: Duration,
+        metrics: Option<Arc<Metrics>>,
+    ) -> HashQueue {
         let workers = workers.max(1);
         let shared = Arc::new(Shared {
             workers,
             budget,
+            metrics,
             state: Mutex::new(State {
                 waiting: HashMap::new(),
                 fresh: VecDeque::new(),
@@ -172,9 +182,10 @@ impl HashQueue {
             return Err(QueueError::OverBudget { expected_wait });
         }
         let mine = state.waiting.entry(client).or_default();
-        mine.push_back(Box::new(move || {
+        let job: Job = Box::new(move || {
             let _ = answer.send(job());
-        }));
+        });
+        mine.push_back((job, Instant::now()));
         if mine.len() == 1 {
             state.fresh.push_back(client);
         }
@@ -213,9 +224,9 @@ impl Drop for HashQueue {
 fn work(shared: &Shared) {
     loop {
         let mut state = lock(&shared.state);
-        let job = loop {
-            if let Some(job) = state.next_job() {
-                break job;
+        let (job, queued_at) = loop {
+            if let Some(next) = state.next_job() {
+                break next;
             }
             if state.closed {
                 return;
@@ -231,6 +242,10 @@ fn work(shared: &Shared) {
         let started = Instant::now();
         let _ = catch_unwind(AssertUnwindSafe(job));
         let took = started.elapsed();
+        if let Some(metrics) = &shared.metrics {
+            metrics.hash_waited(started.duration_since(queued_at));
+            metrics.hashed(took);
+        }
 
         let mut state = lock(&shared.state);
         state.running -= 1;
@@ -255,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_burst_within_the_budget_all_runs() {
-        let queue = HashQueue::new(2, Duration::from_secs(5), Duration::from_millis(20));
+        let queue = HashQueue::new(2, Duration::from_secs(5), Duration::from_millis(20), None);
         let answers: Vec<_> = thread::scope(|scope| {
             let handles: Vec<_> = (0..20)
                 .map(|_| scope.spawn(|| queue.run(ip(1), sleeper(20))))
@@ -268,7 +283,12 @@ mod tests {
 
     #[test]
     fn over_the_budget_is_refused_with_the_expected_wait_after_a_hold() {
-        let queue = HashQueue::new(1, Duration::from_millis(100), Duration::from_millis(50));
+        let queue = HashQueue::new(
+            1,
+            Duration::from_millis(100),
+            Duration::from_millis(50),
+            None,
+        );
         let refusals: Vec<_> = thread::scope(|scope| {
             let handles: Vec<_> = (0..10)
                 .map(|_| {
@@ -303,7 +323,7 @@ mod tests {
     fn addresses_take_turns() {
         // One worker; address 1 queues eight jobs, then address 2 queues
         // one: it runs right after the job running, not after eight.
-        let queue = HashQueue::new(1, Duration::from_secs(60), Duration::from_millis(10));
+        let queue = HashQueue::new(1, Duration::from_secs(60), Duration::from_millis(10), None);
         let (flood_done, lone_done) = thread::scope(|scope| {
             let flood: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| queue.run(ip(1), sleeper(30)).unwrap()))
@@ -322,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_average_follows_what_jobs_take() {
-        let queue = HashQueue::new(1, Duration::from_secs(60), Duration::from_secs(1));
+        let queue = HashQueue::new(1, Duration::from_secs(60), Duration::from_secs(1), None);
         for _ in 0..40 {
             queue.run(ip(1), sleeper(5)).unwrap();
         }

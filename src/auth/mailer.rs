@@ -249,6 +249,7 @@ impl Mailer {
             identifier: None,
             ip: None,
             user_agent: None,
+            request_id: None,
         };
         Audit::default().record(&self.db, &self.log, &event, now);
     }

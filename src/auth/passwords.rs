@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::auth::hash_queue::{HashQueue, QueueError};
+use crate::support::metrics::Metrics;
+use std::sync::Arc;
 
 /// The most bytes of UTF-8 bcrypt reads.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -69,10 +71,20 @@ impl PasswordHasher {
     /// `workers` hashing threads; a request waits at most about `budget`
     /// for one of them.
     pub fn new(cost: u32, workers: usize, budget: Duration) -> PasswordHasher {
+        PasswordHasher::with_metrics(cost, workers, budget, None)
+    }
+
+    /// The same, counting waits and hash times in `metrics`.
+    pub fn with_metrics(
+        cost: u32,
+        workers: usize,
+        budget: Duration,
+        metrics: Option<Arc<Metrics>>,
+    ) -> PasswordHasher {
         PasswordHasher {
             cost,
             dummy_hash: OnceLock::new(),
-            queue: HashQueue::new(workers, budget, first_estimate(cost)),
+            queue: HashQueue::new(workers, budget, first_estimate(cost), metrics),
         }
     }
 

@@ -115,6 +115,11 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
+    /// Connections open now (for a metrics gauge).
+    pub fn open_connections(&self) -> usize {
+        self.shared.active_connections.load(Ordering::Relaxed)
+    }
+
     /// Stop accepting, let idle connections go, and let requests in flight
     /// finish; `Server::serve` returns once they have (or the grace is up).
     pub fn stop(&self) {

@@ -33,6 +33,8 @@ pub struct AuthEvent<'a> {
     pub identifier: Option<&'a str>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
+    /// The request that caused it, for its log line.
+    pub request_id: Option<&'a str>,
 }
 
 #[derive(Default)]
@@ -67,9 +69,11 @@ impl Audit {
 
     /// Logs the event and stores it.
     pub fn record(&self, db: &Database, log: &Logger, event: &AuthEvent, now: i64) {
+        // Absent fields are left out of the line (the logger skips nulls).
         log.line(
             event.kind,
             &[
+                ("request_id", json!(event.request_id)),
                 ("user_id", json!(event.user_id)),
                 ("identifier", json!(event.identifier)),
                 ("client", json!(event.ip.map(|ip| ip.to_string()))),
@@ -209,6 +213,7 @@ mod tests {
             identifier: None,
             ip: None,
             user_agent: Some(&agent),
+            request_id: None,
         };
         audit.record(&db, &log, &event, 0);
         audit.record(&db, &log, &event, 100 * 86_400);

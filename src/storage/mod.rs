@@ -154,6 +154,17 @@ pub struct Event {
     pub count: i64,
 }
 
+/// What `admin stats` shows.
+#[derive(Debug)]
+pub struct Stats {
+    pub users: i64,
+    pub disabled: i64,
+    pub verified: i64,
+    pub sessions: i64,
+    /// Kind and count, alphabetically.
+    pub events: Vec<(String, i64)>,
+}
+
 /// Why a new user could not be stored.
 #[derive(Debug)]
 pub enum InsertError {
@@ -447,6 +458,64 @@ impl Database {
         connection
             .prepare_cached("DELETE FROM auth_events WHERE at < ?1")?
             .execute([before])
+    }
+
+    /// A consistent copy of the live database in a new file at `path`,
+    /// through SQLite's online backup API: pages are copied in steps while
+    /// the server goes on reading and writing, and the copy is of one
+    /// moment. The copy is then checked with `PRAGMA integrity_check`.
+    pub fn backup_to(&self, path: &Path) -> rusqlite::Result<()> {
+        use rusqlite::backup::Backup;
+        // As private as the original: it holds the same hashes and secrets.
+        restrict_permissions(path).map_err(|error| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot create {}: {error}", path.display())),
+            )
+        })?;
+        let mut copy = Connection::open(path)?;
+        {
+            let source = lock(&self.connection);
+            let backup = Backup::new(&source, &mut copy)?;
+            // Every page in one step, under one read transaction: the copy is
+            // of one moment, and a writer in another process (the server)
+            // cannot make the step start over.
+            backup.run_to_completion(i32::MAX, Duration::from_millis(0), None)?;
+        }
+        let verdict: String = copy.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+        if verdict != "ok" {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(format!("the copy failed its integrity check: {verdict}")),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Figures for `admin stats`: users (total, disabled, verified), stored
+    /// sessions, and audit events since `since` by kind.
+    pub fn stats(&self, since: i64) -> rusqlite::Result<Stats> {
+        let connection = lock(&self.connection);
+        let (users, disabled, verified) = connection.query_row(
+            "SELECT count(*), coalesce(sum(disabled), 0), coalesce(sum(email_verified), 0) FROM users",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        let sessions =
+            connection.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))?;
+        let mut statement = connection.prepare_cached(
+            "SELECT event, sum(count) FROM auth_events WHERE at >= ?1 GROUP BY event ORDER BY event",
+        )?;
+        let events = statement
+            .query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
+        Ok(Stats {
+            users,
+            disabled,
+            verified,
+            sessions,
+            events,
+        })
     }
 
     /// A read that touches the file, for the health check.

@@ -51,20 +51,23 @@ impl Logger {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
+    /// Fields whose value is `null` are left out: an absent field is
+    /// absent, not `identifier=null`.
     fn format_line(&self, now: i64, kind: &str, fields: &[(&str, Value)]) -> String {
+        let fields: Vec<&(&str, Value)> = fields.iter().filter(|(_, v)| !v.is_null()).collect();
         match self.format {
             LogFormat::Json => {
                 let mut object = Map::new();
                 object.insert("time".into(), Value::String(clock::rfc3339(now)));
                 object.insert("kind".into(), Value::String(kind.into()));
-                for (name, value) in fields {
+                for (name, value) in &fields {
                     object.insert((*name).into(), shorten(value));
                 }
                 Value::Object(object).to_string()
             }
             LogFormat::Text => {
                 let mut line = format!("{} {kind}", clock::rfc3339(now));
-                for (name, value) in fields {
+                for (name, value) in &fields {
                     line.push_str(&format!(" {name}={}", text_value(&shorten(value))));
                 }
                 line

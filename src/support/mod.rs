@@ -6,5 +6,6 @@ pub mod config;
 pub mod env_file;
 pub mod lock;
 pub mod log;
+pub mod metrics;
 pub mod settings_table;
 pub mod text;
