@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The Debian package, proven on this machine: build it with cargo-deb,
+# lintian it, install it, check the user, files and permissions, run the
+# installed binary the way the unit would and sign in with curl, upgrade it
+# over itself (the account and an env-file edit survive), verify the unit
+# with systemd-analyze where there is one, and purge it (the data goes).
+# Needs root (dpkg). cargo-deb is installed once under target/.
+#   bash .ci/deb.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail() { echo ".ci/deb.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "needs root for dpkg"
+
+tool=target/cargo-deb-tool/bin/cargo-deb
+if [ ! -x "$tool" ]; then
+    cargo install cargo-deb --locked --quiet --root target/cargo-deb-tool || fail "cannot install cargo-deb"
+fi
+cargo build --release --quiet
+
+# /etc/auth-server/env: every setting from the settings table, commented
+# out with its default, and the three the package decides set.
+mkdir -p target/debian
+target/release/auth-server --print-env-file | sed \
+    -e 's|^#HOST=.*|HOST=127.0.0.1|' \
+    -e 's|^#PORT=.*|PORT=8080|' \
+    -e 's|^#DATABASE_PATH=.*|DATABASE_PATH=/var/lib/auth-server/auth.db|' >target/debian/env
+grep -q '^DATABASE_PATH=/var/lib/auth-server/auth.db$' target/debian/env || fail "env file not generated"
+rm -f target/debian/*.deb
+"$tool" deb --no-build --no-strip --output target/debian/ >/dev/null || fail "cargo deb failed"
+deb=$(ls target/debian/auth-server_*.deb)
+echo "built $deb ($(du -h "$deb" | cut -f1))"
+
+command -v lintian >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
+} || fail "cannot install lintian"
+# Errors fail the build; the warnings left are explained in the README.
+lintian --fail-on error --suppress-tags-from-file .ci/lintian-accepted "$deb"
+
+dpkg -P auth-server >/dev/null 2>&1 || true
+dpkg -i "$deb" >/dev/null
+check() { [ "$(stat -c "$2" "$1")" = "$3" ] || fail "$1: expected $2 = $3, got $(stat -c "$2" "$1")"; }
+getent passwd auth-server >/dev/null || fail "no auth-server user"
+check /usr/bin/auth-server %a 755
+check /var/lib/auth-server %a 700
+check /var/lib/auth-server %U auth-server
+check /etc/auth-server/env %a 640
+check /etc/auth-server/env %U:%G root:auth-server
+[ -f /usr/share/doc/auth-server/README.md ] || fail "no README"
+[ -f /usr/share/doc/auth-server/copyright ] || fail "no copyright file"
+unit=$(dpkg -L auth-server | grep 'systemd/system/auth-server.service$') || fail "no unit"
+grep -q '^EnvironmentFile=/etc/auth-server/env$' "$unit" || fail "unit has no EnvironmentFile"
+if command -v systemd-analyze >/dev/null; then
+    systemd-analyze verify "$unit" || fail "systemd-analyze verify failed"
+fi
+
+# An operator's edit: another port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i "s|^PORT=8080$|PORT=$port|" /etc/auth-server/env
+
+work=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+server=
+run_installed() {
+    runuser -u auth-server -- /usr/bin/auth-server --env-file /etc/auth-server/env >"$work/out" 2>"$work/log" &
+    server=$!
+    for _ in $(seq 100); do grep -q listening "$work/out" && return; sleep 0.1; done
+    cat "$work/log" >&2
+    fail "the installed server did not start"
+}
+# SIGTERM to the server itself (runuser waits for it and passes on its
+# exit code, which must be 0: a clean stop).
+stop_installed() {
+    pkill -TERM -u auth-server -x auth-server || fail "no server to stop"
+    wait "$server" || fail "the server did not stop cleanly"
+    server=
+}
+api="http://127.0.0.1:$port"
+json='Content-Type: application/json'
+password="correct horse battery staple"
+
+run_installed
+curl -sf -o /dev/null "$api/api/register" -H "$json" \
+    -d "{\"username\":\"alice\",\"email\":\"alice@example.com\",\"password\":\"$password\"}" || fail "register"
+curl -sf -c "$work/jar" -o /dev/null "$api/api/login" -H "$json" -d "{\"username\":\"alice\",\"password\":\"$password\"}" || fail "login"
+curl -sf -b "$work/jar" "$api/api/user" | grep -q '"username":"alice"' || fail "GET /api/user"
+runuser -u auth-server -- /usr/bin/auth-server --env-file /etc/auth-server/env admin users | grep -q alice \
+    || fail "admin users does not see the service's database"
+stop_installed
+check /var/lib/auth-server/auth.db %a 600
+
+# Upgrade: the package over itself. The database and the edit stay.
+dpkg -i "$deb" >/dev/null
+grep -q "^PORT=$port$" /etc/auth-server/env || fail "the env file edit was lost in the upgrade"
+run_installed
+curl -sf -b "$work/jar" "$api/api/user" | grep -q '"username":"alice"' || fail "the session did not survive the upgrade"
+stop_installed
+
+# Purge: the data goes.
+dpkg -P auth-server >/dev/null
+[ ! -e /var/lib/auth-server ] || fail "/var/lib/auth-server survived the purge"
+[ ! -e /usr/bin/auth-server ] || fail "/usr/bin/auth-server survived the purge"
+[ ! -e /etc/auth-server/env ] || fail "/etc/auth-server/env survived the purge"
+echo "deb: built, lintian clean of errors, installed, ran, upgraded, purged"
