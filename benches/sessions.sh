@@ -14,37 +14,17 @@ cargo build --release -q --bin auth-server
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
-json='Content-Type: application/json'
-password="correct horse battery staple"
+source benches/lib.sh
 
-start() { # port persist
-    PORT=$1 HOST=127.0.0.1 DATABASE_PATH="$work/$1.db" BCRYPT_COST=4 SESSION_PERSIST=$2 \
-        target/release/auth-server >"$work/$1.out" 2>"$work/$1.log" &
-    pids+=($!)
-    for _ in $(seq 50); do grep -q listening "$work/$1.out" && break; sleep 0.1; done
-}
-
-session() { # port -> cookie
-    curl -sf -o /dev/null "http://127.0.0.1:$1/api/register" -H "$json" \
-        -d "{\"username\":\"bench\",\"email\":\"bench@example.com\",\"password\":\"$password\"}"
-    curl -sf -D - -o /dev/null "http://127.0.0.1:$1/api/login" -H "$json" \
-        -d "{\"username\":\"bench\",\"password\":\"$password\"}" | sed -n 's/^Set-Cookie: \(sid=[^;]*\).*/\1/p'
-}
-
-start 18601 true
-start 18602 false
-on=$(session 18601)
-off=$(session 18602)
-measure() { # label port cookie
-    wrk -t2 -c32 -d"${seconds}s" --latency -H "Cookie: $3" "http://127.0.0.1:$2/api/user" |
-        awk -v label="$1" '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} /Non-2xx/{bad=$NF}
-            END {printf "| %s | %s | %s |%s\n", label, rps, p99, (bad ? " " bad " non-2xx" : "")}'
-}
+start_server 18601 SESSION_PERSIST=true
+start_server 18602 SESSION_PERSIST=false
+on=$(session_cookie 18601)
+off=$(session_cookie 18602)
 echo "| GET /api/user, 32 connections | req/s | p99 |"
 echo "| --- | --- | --- |"
 for round in 1 2; do
-    measure "SESSION_PERSIST=true" 18601 "$on"
-    measure "SESSION_PERSIST=false" 18602 "$off"
+    measure "SESSION_PERSIST=true" 18601 /api/user "$on"
+    measure "SESSION_PERSIST=false" 18602 /api/user "$off"
 done
 kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true; pids=()
 

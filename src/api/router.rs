@@ -34,8 +34,14 @@ pub enum Endpoint {
     CheckRedirect,
 }
 
+/// The methods `*` stands for: every method an HTTP request to an app may
+/// carry. TRACE, CONNECT and anything unknown stay 405 everywhere.
+pub const ANY_METHOD: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 /// Method, path pattern, endpoint. A `{name}` segment matches one non-empty
-/// path segment and is handed to the endpoint; the method `*` matches any.
+/// path segment and is handed to the endpoint; the method `*` stands for
+/// [`ANY_METHOD`] (`OPTIONS` included, so no preflight answer can stand in
+/// for the endpoint's own).
 pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/register", Endpoint::Register),
     ("POST", "/api/login", Endpoint::Login),
@@ -105,8 +111,13 @@ pub fn resolve<'p>(method: &str, path: &'p str) -> Result<Resolved<'p>, ApiError
         let Some(parameter) = match_pattern(pattern, path) else {
             continue;
         };
-        if route_method == lookup_method || route_method == "*" {
+        let any = route_method == "*" && ANY_METHOD.contains(&method);
+        if route_method == lookup_method || any {
             return Ok(Resolved::Endpoint(endpoint, parameter));
+        }
+        if route_method == "*" {
+            allowed.extend(ANY_METHOD.iter().filter(|m| **m != "OPTIONS"));
+            continue;
         }
         allowed.push(route_method);
         if route_method == "GET" {
@@ -199,6 +210,23 @@ mod tests {
         assert_eq!(
             resolve("GET", "/api/sessions/abc"),
             Err(ApiError::MethodNotAllowed("DELETE, OPTIONS".into()))
+        );
+    }
+
+    #[test]
+    fn any_method_means_the_usual_ones() {
+        for method in ANY_METHOD {
+            assert_eq!(
+                resolve(method, "/api/auth/forward"),
+                Ok(Resolved::Endpoint(Endpoint::ForwardAuth, None)),
+                "{method}"
+            );
+        }
+        assert_eq!(
+            resolve("TRACE", "/api/auth/forward"),
+            Err(ApiError::MethodNotAllowed(
+                "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into()
+            ))
         );
     }
 

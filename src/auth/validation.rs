@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use crate::auth::passwords::MAX_PASSWORD_BYTES;
-use crate::support::text::is_format;
+use crate::support::text::{is_format, is_host_name};
 
 /// 3–32 ASCII letters, digits, `_`, `.`, `-`, starting with a letter or
 /// digit: an allowlist, so no look-alike Unicode or markup gets in
@@ -67,20 +67,9 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     Ok(email.to_lowercase())
 }
 
-/// A host name of at least two labels, each 1–63 ASCII letters, digits and
-/// hyphens, not starting or ending with a hyphen (RFC 1035 §2.3.1, RFC
-/// 1123 §2.1). Internationalised domains are written in their ASCII
-/// (`xn--`) form.
+/// A host name of at least two labels (`support::text::is_host_name`).
 fn is_domain(domain: &str) -> bool {
-    let label_ok = |label: &str| {
-        (1..=63).contains(&label.len())
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    domain.contains('.') && domain.split('.').all(label_ok)
+    domain.contains('.') && is_host_name(domain)
 }
 
 /// The registration rules for a new password, after NIST SP 800-63B

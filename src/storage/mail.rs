@@ -8,7 +8,7 @@
 //! database never holds a usable link, and a queued message survives a
 //! crash.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Database, User, user_from_row};
 use crate::support::lock::lock;
@@ -46,6 +46,24 @@ pub struct Queued {
     pub recipient: String,
     pub created_at: i64,
     pub attempts: i64,
+}
+
+/// Uses up a live token of `purpose`, inside the caller's transaction:
+/// the account it belonged to, or `None` for a token that is unknown, of
+/// another purpose, used or expired.
+fn take_token(
+    transaction: &Connection,
+    purpose: Purpose,
+    token_hash: &[u8; 32],
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    transaction
+        .prepare_cached(
+            "DELETE FROM email_tokens WHERE token_hash = ?1 AND purpose = ?2 AND expires_at > ?3
+             RETURNING user_id",
+        )?
+        .query_row(params![token_hash, purpose.as_str(), now], |row| row.get(0))
+        .optional()
 }
 
 impl Database {
@@ -100,14 +118,7 @@ impl Database {
     ) -> rusqlite::Result<Option<User>> {
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
-        let user_id: Option<i64> = transaction
-            .prepare_cached(
-                "DELETE FROM email_tokens WHERE token_hash = ?1 AND purpose = 'reset' AND expires_at > ?2
-                 RETURNING user_id",
-            )?
-            .query_row(params![token_hash, now], |row| row.get(0))
-            .optional()?;
-        let Some(user_id) = user_id else {
+        let Some(user_id) = take_token(&transaction, Purpose::Reset, token_hash, now)? else {
             return Ok(None);
         };
         let user = transaction
@@ -126,14 +137,7 @@ impl Database {
     pub fn verify_email(&self, token_hash: &[u8; 32], now: i64) -> rusqlite::Result<Option<User>> {
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
-        let user_id: Option<i64> = transaction
-            .prepare_cached(
-                "DELETE FROM email_tokens WHERE token_hash = ?1 AND purpose = 'verify' AND expires_at > ?2
-                 RETURNING user_id",
-            )?
-            .query_row(params![token_hash, now], |row| row.get(0))
-            .optional()?;
-        let Some(user_id) = user_id else {
+        let Some(user_id) = take_token(&transaction, Purpose::Verify, token_hash, now)? else {
             return Ok(None);
         };
         let user = transaction

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::support::settings_table::{self, Setting};
+use crate::support::text::is_host_name;
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,21 +379,6 @@ fn parse_host_patterns(raw: &str) -> Result<Vec<String>, SettingError> {
         patterns.push(pattern);
     }
     Ok(patterns)
-}
-
-/// Labels of ASCII letters, digits and hyphens, not starting or ending
-/// with a hyphen.
-fn is_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 /// `http(s)://host[:port][/path]`, kept without a trailing slash; empty is

@@ -69,6 +69,23 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A host name: labels of 1–63 ASCII letters, digits and hyphens, not
+/// starting or ending with a hyphen (RFC 1035 §2.3.1, RFC 1123 §2.1), at
+/// most 253 characters in all. Internationalised names are written in
+/// their ASCII (`xn--`) form.
+pub fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters, for a
 /// value inside a URL (a query parameter, a label).
 ///
