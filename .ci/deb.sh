@@ -58,7 +58,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 sed -i "s|^PORT=8080$|PORT=$port|" /etc/auth-server/env
 
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 server=
 run_installed() {
     runuser -u auth-server -- /usr/bin/auth-server --env-file /etc/auth-server/env >"$work/out" 2>"$work/log" &
