@@ -23,4 +23,8 @@ bench:
     bash benches/http_layer.sh
     bash benches/throughput.sh
     bash benches/login_flood.sh
+    bash benches/admission.sh
+    bash benches/sessions.sh
+    bash benches/forward.sh
+    bash benches/metrics.sh
     python3 benches/footprint.py

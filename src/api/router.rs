@@ -138,6 +138,11 @@ pub fn resolve<'p>(method: &str, path: &'p str) -> Result<Resolved<'p>, ApiError
 
 /// `Some(parameter)` when `path` fits `pattern`.
 fn match_pattern<'p>(pattern: &str, path: &'p str) -> Option<Option<&'p str>> {
+    // Most patterns have no parameter: one comparison, no splitting (every
+    // request is matched against the table, so this is on the hot path).
+    if !pattern.contains('{') {
+        return (pattern == path).then_some(None);
+    }
     let mut parameter = None;
     let mut pattern_segments = pattern.split('/');
     let mut path_segments = path.split('/');
