@@ -172,11 +172,12 @@ impl HashQueue {
         let (answer, answered) = mpsc::sync_channel(1);
         let mut state = lock(&shared.state);
         let (ahead, addresses_waiting) = state.ahead_of_new(client);
-        let expected_wait = state.average * ahead as u32 / shared.workers as u32;
+        let expected_wait = state.average.saturating_mul(ahead as u32) / shared.workers as u32;
         if expected_wait > shared.budget {
             // This address's next turn comes after one job of every other
             // waiting address (and its own next one) has run.
-            let next_turn = state.average * (addresses_waiting as u32 + 1) / shared.workers as u32;
+            let next_turn =
+                state.average.saturating_mul(addresses_waiting as u32 + 1) / shared.workers as u32;
             drop(state);
             thread::sleep(next_turn.min(MAX_HOLD));
             return Err(QueueError::OverBudget { expected_wait });
@@ -249,7 +250,8 @@ fn work(shared: &Shared) {
 
         let mut state = lock(&shared.state);
         state.running -= 1;
-        state.average = (state.average * (AVERAGE_WEIGHT - 1) + took) / AVERAGE_WEIGHT;
+        state.average = (state.average.saturating_mul(AVERAGE_WEIGHT - 1)).saturating_add(took)
+            / AVERAGE_WEIGHT;
     }
 }
 
