@@ -645,6 +645,16 @@ mod tests {
     }
 
     #[test]
+    fn the_map_is_keyed_by_the_tokens_hash_never_the_token() {
+        let store = SessionStore::new(LIFETIMES, 100, None);
+        let token = login(&store, 1, 0);
+        let inner = lock(&store.inner);
+        assert!(inner.sessions.contains_key(&token.hash()));
+        assert!(inner.sessions.keys().all(|key| key.0 != token.0));
+        assert_ne!(token.hash().0, token.0);
+    }
+
+    #[test]
     fn tokens_round_trip_and_reject_other_shapes() {
         let token = Token::generate().unwrap();
         let text = token.encode();
