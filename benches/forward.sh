@@ -6,12 +6,6 @@
 #   bash benches/forward.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-10}
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
-cargo build --release -q --bin auth-server
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 source benches/lib.sh
 
 start_server 18701 FORWARD_AUTH_HOSTS=app.localhost

@@ -1,6 +1,17 @@
-# Shared by the benchmark scripts: start a release server, sign a user in,
-# measure one route with wrk. Source it after `set -euo pipefail`; it
-# expects $work (a scratch directory) and appends server PIDs to $pids.
+# Shared by the benchmark scripts. Sourced after `set -euo pipefail` and a
+# `cd` to the repository, it reads the script's first argument as the
+# seconds per measurement (default 10), checks for wrk and curl, builds the
+# release binary, makes a scratch directory ($work) and stops every server
+# it started ($pids) on exit. Then: start a server, sign a user in, measure
+# one route with wrk.
+
+seconds=${1:-10}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+command -v curl >/dev/null || { echo "needs curl"; exit 1; }
+cargo build --release -q --bin auth-server
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 json='Content-Type: application/json'
 password="correct horse battery staple"

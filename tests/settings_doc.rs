@@ -7,6 +7,24 @@ use std::process::Command;
 
 use auth_server::support::settings_table::{SETTINGS, env_file, markdown_table};
 
+/// Runs the binary with `args` and only `env` in its environment.
+fn run(args: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
+    Command::new(common::binary())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn help_lists_every_setting_with_its_default_and_range() {
     let output = Command::new(common::binary())
@@ -53,17 +71,11 @@ fn every_setting_the_server_reads_is_in_the_table() {
     // Every default in the table is valid for the server: the empty
     // environment starts (with a temporary database, nothing else set).
     let dir = common::temp_dir();
-    let output = Command::new(common::binary())
-        .args(["admin", "users"])
-        .env_clear()
-        .env("DATABASE_PATH", dir.join("auth.db"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let db = dir.join("auth.db");
+    assert_success(&run(
+        &["admin".as_ref(), "users".as_ref()],
+        &[("DATABASE_PATH", db.as_os_str())],
+    ));
     // And the config reads no variable the table does not know.
     let source = include_str!("../src/support/config.rs");
     for quoted in source.split('"').skip(1).step_by(2) {
@@ -107,18 +119,15 @@ fn the_env_file_lists_every_setting_commented_out_and_parses_back() {
         uncommented + &format!("DATABASE_PATH={}\n", dir.join("auth.db").display()),
     )
     .unwrap();
-    let output = Command::new(common::binary())
-        .arg("--env-file")
-        .arg(&file)
-        .args(["admin", "users"])
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&run(
+        &[
+            "--env-file".as_ref(),
+            file.as_os_str(),
+            "admin".as_ref(),
+            "users".as_ref(),
+        ],
+        &[],
+    ));
 }
 
 #[test]
@@ -126,28 +135,22 @@ fn a_malformed_env_file_stops_start_up_naming_the_line() {
     let dir = common::temp_dir();
     let file = dir.join("env");
     std::fs::write(&file, "# fine\nPORT=8081\nthis is not a setting\n").unwrap();
-    let output = Command::new(common::binary())
-        .arg("--env-file")
-        .arg(&file)
-        .env_clear()
-        .output()
-        .unwrap();
+    let output = run(&["--env-file".as_ref(), file.as_os_str()], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("line 3"));
     // The process environment wins over the file.
     std::fs::write(&file, "BCRYPT_COST=99\n").unwrap();
-    let output = Command::new(common::binary())
-        .arg("--env-file")
-        .arg(&file)
-        .args(["admin", "users"])
-        .env_clear()
-        .env("BCRYPT_COST", "4")
-        .env("DATABASE_PATH", dir.join("auth.db"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let db = dir.join("auth.db");
+    assert_success(&run(
+        &[
+            "--env-file".as_ref(),
+            file.as_os_str(),
+            "admin".as_ref(),
+            "users".as_ref(),
+        ],
+        &[
+            ("BCRYPT_COST", "4".as_ref()),
+            ("DATABASE_PATH", db.as_os_str()),
+        ],
+    ));
 }
