@@ -22,7 +22,6 @@ ci:
 bench:
     bash benches/http_layer.sh
     bash benches/throughput.sh
-    bash benches/login_flood.sh
     bash benches/admission.sh
     bash benches/sessions.sh
     bash benches/forward.sh
