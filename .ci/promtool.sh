@@ -9,19 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-target/debug/auth-server}
 command -v promtool >/dev/null || { echo "promtool.sh: promtool is missing (apt-get install prometheus)" >&2; exit 1; }
-work=$(mktemp -d)
 metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT=0 HOST=127.0.0.1 DATABASE_PATH="$work/auth.db" BCRYPT_COST=4 REGISTRATIONS_PER_HOUR=0 \
-    METRICS_ADDR="127.0.0.1:$metrics_port" "$binary" >"$work/stdout" 2>"$work/log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\)$#\1#p' "$work/stdout")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "promtool.sh: the server did not start; its log:" >&2; cat "$work/log" >&2; exit 1; }
+source .ci/lib.sh
+start_test_server "$binary" METRICS_ADDR="127.0.0.1:$metrics_port"
 api="http://127.0.0.1:$port"
 json='Content-Type: application/json'
 load() {

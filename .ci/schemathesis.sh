@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-target/debug/auth-server}
-work=$(mktemp -d)
 venv=target/schemathesis-venv
 if [ ! -x "$venv/bin/schemathesis" ]; then
     python3 -m venv "$venv"
@@ -13,22 +12,8 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 
 # PORT=0: the server picks a free port and names it on its first line.
-PORT=0 HOST=127.0.0.1 DATABASE_PATH="$work/auth.db" BCRYPT_COST=4 \
-    REGISTRATIONS_PER_HOUR=0 "$binary" >"$work/stdout" 2>"$work/log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\)$#\1#p' "$work/stdout")
-    [ -n "$port" ] && break
-    kill -0 $server 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$port" ]; then
-    echo "schemathesis.sh: the server did not start within 10 s; its log:" >&2
-    cat "$work/log" >&2
-    exit 1
-fi
+source .ci/lib.sh
+start_test_server "$binary"
 
 # A user and a session, so the protected operations are exercised too.
 cookie=$("$venv/bin/python" - "$port" <<'PY'

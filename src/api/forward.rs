@@ -16,7 +16,7 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::common::{SignedIn, approved_redirect, signed_in, user_json};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::auth::redirect::host_matches;
+use crate::auth::redirect::{host_matches, host_of, scheme_and_authority};
 use crate::support::text::percent_encode;
 
 pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
@@ -68,32 +68,23 @@ fn signed_out(app: &App, cx: &Context) -> ApiError {
         return ApiError::Unauthenticated;
     };
     // Only a page load can be sent to a sign-in page and back.
-    let method_ok = header("x-forwarded-method")
-        .is_none_or(|m| m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD"));
-    let host_name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    let described = matches!(proto, "http" | "https")
+    let page_load = header("x-forwarded-method")
+        .is_none_or(|m| m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD"))
         && uri.starts_with('/')
-        && !uri.starts_with("//")
-        && !host.contains(['/', '\\', '@']);
-    if !method_ok || !described || !host_matches(host_name, &app.settings.forward_auth_hosts) {
-        return ApiError::Unauthenticated;
-    }
-    ApiError::SignInFirst {
-        location: login_with_rd(app, &format!("{proto}://{host}{uri}")),
+        && !uri.starts_with("//");
+    match sign_in_location(app, &format!("{proto}://{host}{uri}")) {
+        Some(location) if page_load => ApiError::SignInFirst { location },
+        _ => ApiError::Unauthenticated,
     }
 }
 
-/// The sign-in address for an original URL given whole (`X-Original-URL`),
-/// if it is an http(s) URL on a guarded host.
+/// The sign-in address for an original URL, if it is an http(s) URL on a
+/// guarded host (no userinfo, no backslash).
 fn sign_in_location(app: &App, original: &str) -> Option<String> {
-    let (scheme, rest) = original.split_once("://")?;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(name, _)| name);
+    let (scheme, authority) = scheme_and_authority(original)?;
     let ok = matches!(scheme, "http" | "https")
         && !authority.contains(['@', '\\'])
-        && host_matches(host, &app.settings.forward_auth_hosts);
+        && host_matches(host_of(authority), &app.settings.forward_auth_hosts);
     ok.then(|| login_with_rd(app, original))
 }
 
@@ -104,16 +95,9 @@ fn sign_in_location(app: &App, original: &str) -> Option<String> {
 fn login_with_rd(app: &App, original: &str) -> String {
     let login = &app.settings.login_url;
     let separator = if login.contains('?') { '&' } else { '?' };
-    let origin = if login.starts_with('/') {
-        original
-            .split_once("://")
-            .map(|(scheme, rest)| {
-                let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-                format!("{scheme}://{authority}")
-            })
-            .unwrap_or_default()
-    } else {
-        String::new()
+    let origin = match scheme_and_authority(original) {
+        Some((scheme, authority)) if login.starts_with('/') => format!("{scheme}://{authority}"),
+        _ => String::new(),
     };
     format!("{origin}{login}{separator}rd={}", percent_encode(original))
 }

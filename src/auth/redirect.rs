@@ -32,10 +32,9 @@ pub fn approve(url: &str, allowed: &[String]) -> bool {
     {
         return false;
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, authority)) = scheme_and_authority(url) else {
         return false;
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     if authority.is_empty() || authority.contains('@') {
         return false;
     }
@@ -62,6 +61,23 @@ pub fn approve(url: &str, allowed: &[String]) -> bool {
         "http" => is_loopback(&host),
         _ => false,
     }
+}
+
+/// The scheme and the authority (`host[:port]`, with any userinfo) of an
+/// absolute URL; `None` without `://`.
+pub fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    Some((
+        scheme,
+        &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())],
+    ))
+}
+
+/// The host of an authority, without its port.
+pub fn host_of(authority: &str) -> &str {
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
 }
 
 /// `host` is a pattern exactly, or a subdomain of a `*.` pattern's domain.

@@ -68,13 +68,6 @@ impl Token {
     }
 }
 
-/// Why a session could not be opened.
-#[derive(Debug)]
-pub enum CreateError {
-    Random(getrandom::Error),
-    Database(rusqlite::Error),
-}
-
 /// SHA-256 of a session token: the key of the session map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TokenHash(pub [u8; 32]);
@@ -304,18 +297,6 @@ impl SessionStore {
     pub fn admit(&self, token: &Token, session: Session, now: i64) -> rusqlite::Result<()> {
         lock(&self.inner).insert(token.hash(), session, self.max_sessions, now);
         self.write_dropped()
-    }
-
-    /// Prepares, stores and admits a session in one step, for callers with
-    /// no database write of their own.
-    pub fn create(&self, new: NewSession, now: i64) -> Result<(Token, Session), CreateError> {
-        let (token, session) = self.prepare(new, now).map_err(CreateError::Random)?;
-        if let (Some(db), Some(row)) = (&self.db, self.row(&token, &session)) {
-            db.insert_session(&row).map_err(CreateError::Database)?;
-        }
-        self.admit(&token, session.clone(), now)
-            .map_err(CreateError::Database)?;
-        Ok((token, session))
     }
 
     /// The same session under a new token, keeping everything else (its
@@ -641,7 +622,9 @@ mod tests {
             ip: "127.0.0.1".parse().unwrap(),
             user_agent: "test".into(),
         };
-        store.create(new, now).unwrap().0
+        let (token, session) = store.prepare(new, now).unwrap();
+        store.admit(&token, session, now).unwrap();
+        token
     }
 
     #[test]

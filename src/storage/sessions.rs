@@ -109,11 +109,6 @@ impl Database {
         Ok(rows)
     }
 
-    /// Inserts sessions (a login's own goes in with its login instead).
-    pub fn insert_session(&self, row: &SessionRow) -> rusqlite::Result<()> {
-        insert(&lock(&self.connection), row)
-    }
-
     /// Deletes sessions by token hash, in one transaction.
     pub fn delete_sessions(&self, hashes: &[[u8; 32]]) -> rusqlite::Result<()> {
         if hashes.is_empty() {
@@ -168,11 +163,6 @@ impl Database {
         let mut statement = connection
             .prepare_cached("SELECT * FROM sessions WHERE user_id = ?1 ORDER BY created_at")?;
         statement.query_map([user_id], row_from)?.collect()
-    }
-
-    /// How many sessions are stored.
-    pub fn count_sessions(&self) -> rusqlite::Result<i64> {
-        lock(&self.connection).query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
     }
 
     /// Ends every session of a user wherever it lives: the epoch moves (so
