@@ -201,7 +201,7 @@ fn delete(db: &Database, settings: &Settings, name: &str, confirmed: bool) -> Re
             return Err(Failure::Refused("not deleted".into()));
         }
     }
-    db.delete_user(user.id).map_err(database_failure)?;
+    db.delete_user(user.id, None).map_err(database_failure)?;
     audit(db, settings, "admin_deleted", &user);
     println!("{} deleted; its sessions have ended", user.username);
     Ok(())
@@ -289,7 +289,7 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
     )
     .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
     let hash = hash_password(settings, password)?;
-    db.change_password(user.id, &hash, None)
+    db.change_password(user.id, None, &hash, None)
         .map_err(database_failure)?;
     audit(db, settings, "admin_password_set", &user);
     println!("password of {} set; its sessions have ended", user.username);
@@ -314,7 +314,8 @@ fn reset_link(db: &Arc<Database>, settings: &Settings, name: &str) -> Result<(),
 /// and recovery codes forgotten, every session ended.
 fn totp_reset(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
     let user = find(db, name)?;
-    db.disable_totp(user.id, None).map_err(database_failure)?;
+    db.disable_totp(user.id, None, None)
+        .map_err(database_failure)?;
     audit(db, settings, "admin_totp_reset", &user);
     println!(
         "two-factor login of {} is off; its sessions have ended",

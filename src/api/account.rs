@@ -62,7 +62,8 @@ pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // every other session of the account and gains this one in the same
     // transaction as the new hash.
     let successor = end_other_sessions(app, cx, &token, user.id, |keep| {
-        app.db.change_password(user.id, &hash, keep)
+        app.db
+            .change_password(user.id, Some(user.checked()), &hash, keep)
     })?;
     app.event("password_changed", Some(user.id), None, cx);
     Ok(
@@ -78,7 +79,11 @@ pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let password = fields.finish(&["password"], password)?;
 
     check_password(app, cx, &user.username, Some(&user), &password)?;
-    app.db.delete_user(user.id)?;
+    // Only the account as checked: a password change or sign-out
+    // everywhere while this request waited for bcrypt wins.
+    if !app.db.delete_user(user.id, Some(user.checked()))? {
+        return Err(ApiError::Unauthenticated);
+    }
     app.sessions.forget_user(user.id);
     app.event("account_deleted", Some(user.id), Some(&user.username), cx);
     Ok(Reply::ok("Account deleted.").with_cookie(app.cookies.clear()))

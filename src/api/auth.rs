@@ -138,7 +138,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     if app.passwords.needs_rehash(&user.password_hash)
         && let Ok(hash) = app.passwords.hash(&password, cx.client_group)
     {
-        app.db.set_password_hash(user.id, &hash)?;
+        app.db.rehash_password(user.id, user.checked(), &hash)?;
     }
 
     // Whatever session the browser brought is ended, and a fresh token
@@ -215,7 +215,10 @@ fn check_second_factor(
         },
         Some(SecondFactor::Recovery(code)) => {
             let hash = totp::recovery_code_hash(&code);
-            match app.db.use_recovery_code(user.id, &hash, cx.now)? {
+            match app
+                .db
+                .use_recovery_code(user.id, user.checked(), &hash, cx.now)?
+            {
                 Some((epoch, left)) => {
                     app.sessions.forget_user(user.id);
                     app.event(

@@ -16,7 +16,7 @@ use crate::api::common::{
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::totp;
-use crate::storage::User;
+use crate::storage::{Checked, User};
 
 pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let SignedIn { user, .. } = signed_in(app, cx)?;
@@ -30,7 +30,9 @@ pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 
     let secret =
         totp::new_secret().map_err(|error| ApiError::busy(format!("random source: {error}")))?;
-    app.db.set_totp_pending(user.id, &secret)?;
+    if !app.db.set_totp_pending(user.id, user.checked(), &secret)? {
+        return Err(ApiError::Unauthenticated);
+    }
     let uri = totp::otpauth_uri(&app.settings.totp_issuer, &user.username, &secret);
     Ok(
         Reply::ok("Scan the code, then confirm with a code from the app.").with_data(json!({
@@ -58,7 +60,8 @@ pub fn enable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .map_err(|error| ApiError::busy(format!("random source: {error}")))?;
     let hashes: Vec<[u8; 32]> = codes.iter().map(|c| totp::recovery_code_hash(c)).collect();
     let successor = end_other_sessions(app, cx, &token, user.id, |keep| {
-        app.db.enable_totp(user.id, pending, step, &hashes, keep)
+        app.db
+            .enable_totp(user.id, user.checked(), pending, step, &hashes, keep)
     })?;
     app.event("totp_enabled", Some(user.id), None, cx);
     Ok(Reply::ok(
@@ -78,12 +81,18 @@ pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         return Err(ApiError::TotpNotEnabled);
     }
     check_password(app, cx, &user.username, Some(&user), &password)?;
-    if !second_factor_ok(app, cx, &user, &code)? {
+    let Some(epoch) = second_factor_ok(app, cx, &user, &code)? else {
         app.event("totp_failed", Some(user.id), None, cx);
         return Err(ApiError::InvalidTotp);
-    }
+    };
+    // A recovery code has moved the epoch itself; the disable is guarded
+    // by the epoch it left.
+    let checked = Checked {
+        epoch,
+        password_hash: &user.password_hash,
+    };
     let successor = end_other_sessions(app, cx, &token, user.id, |keep| {
-        app.db.disable_totp(user.id, keep)
+        app.db.disable_totp(user.id, Some(checked), keep)
     })?;
     app.event("totp_disabled", Some(user.id), None, cx);
     Ok(
@@ -93,15 +102,23 @@ pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 /// A current, unused TOTP code, or an unused recovery code (which is used
-/// up; the caller is about to end the other sessions anyway).
-fn second_factor_ok(app: &App, cx: &Context, user: &User, code: &str) -> Result<bool, ApiError> {
+/// up; the caller is about to end the other sessions anyway). The answer is
+/// the account's auth epoch after the check, `None` for a wrong code.
+fn second_factor_ok(
+    app: &App,
+    cx: &Context,
+    user: &User,
+    code: &str,
+) -> Result<Option<i64>, ApiError> {
     if let Some(secret) = user.totp_secret.as_deref()
         && let Some(step) = totp::matching_step(secret, code, cx.now)
     {
-        return Ok(app.db.accept_totp_step(user.id, step)?);
+        let accepted = app.db.accept_totp_step(user.id, step)?;
+        return Ok(accepted.then_some(user.auth_epoch));
     }
+    let hash = totp::recovery_code_hash(code);
     Ok(app
         .db
-        .use_recovery_code(user.id, &totp::recovery_code_hash(code), cx.now)?
-        .is_some())
+        .use_recovery_code(user.id, user.checked(), &hash, cx.now)?
+        .map(|(epoch, _)| epoch))
 }

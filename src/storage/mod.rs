@@ -140,7 +140,42 @@ impl User {
     pub fn totp_enabled(&self) -> bool {
         self.totp_secret.is_some()
     }
+
+    /// The account as a credential check of this row saw it.
+    pub fn checked(&self) -> Checked<'_> {
+        Checked {
+            epoch: self.auth_epoch,
+            password_hash: &self.password_hash,
+        }
+    }
 }
+
+/// What a password or code check saw of an account: its auth epoch and
+/// password hash. A change made after such a check commits only if the
+/// account is still as it was, compared in the changing statement itself
+/// (second review, finding 1): a session revoked, a password changed or
+/// two-factor login turned off by someone else while this request waited
+/// for bcrypt makes the change fail instead of undoing theirs. The admin
+/// command, which checks no credential, passes `None`.
+#[derive(Clone, Copy, Debug)]
+pub struct Checked<'a> {
+    pub epoch: i64,
+    pub password_hash: &'a str,
+}
+
+/// The statement parameters ?2 and ?3 of a guarded change.
+fn guard(checked: Option<Checked<'_>>) -> (Option<i64>, Option<&str>) {
+    (checked.map(|c| c.epoch), checked.map(|c| c.password_hash))
+}
+
+/// The condition of a guarded change on `users`, with ?1 the user's id and
+/// ?2, ?3 from [`guard`].
+macro_rules! unchanged {
+    () => {
+        "(?2 IS NULL OR auth_epoch = ?2) AND (?3 IS NULL OR password_hash = ?3)"
+    };
+}
+pub(crate) use unchanged;
 
 /// One row of the audit trail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,17 +364,29 @@ impl Database {
         Ok(Some((user, previous)))
     }
 
-    /// Replaces a hash, for example with one at the configured cost.
-    pub fn set_password_hash(&self, id: i64, password_hash: &str) -> rusqlite::Result<()> {
+    /// Replaces a hash with one of the same password at the configured
+    /// cost, only if the account is as checked: a rehash must never put
+    /// back a password that was changed meanwhile.
+    pub fn rehash_password(
+        &self,
+        id: i64,
+        checked: Checked<'_>,
+        password_hash: &str,
+    ) -> rusqlite::Result<()> {
+        let (epoch, old_hash) = guard(Some(checked));
         let connection = lock(&self.connection);
         connection
-            .prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
-            .execute(params![id, password_hash])?;
+            .prepare_cached(concat!(
+                "UPDATE users SET password_hash = ?4 WHERE id = ?1 AND ",
+                unchanged!()
+            ))?
+            .execute(params![id, epoch, old_hash, password_hash])?;
         Ok(())
     }
 
     /// Sets a new password hash and ends every session of the user by
-    /// bumping the epoch. Returns the new epoch, or `None` if the user is gone.
+    /// bumping the epoch. Returns the new epoch, or `None` if the user is
+    /// gone or no longer as `checked`.
     ///
     /// Every stored session of the user goes too, and `keep` (the caller's
     /// session under its new token, when sessions are stored) is written in
@@ -347,16 +394,22 @@ impl Database {
     pub fn change_password(
         &self,
         id: i64,
+        checked: Option<Checked<'_>>,
         password_hash: &str,
         keep: Option<SessionRow>,
     ) -> rusqlite::Result<Option<i64>> {
+        let (epoch, old_hash) = guard(checked);
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
         let epoch: Option<i64> = transaction
-            .prepare_cached(
-                "UPDATE users SET password_hash = ?2, auth_epoch = auth_epoch + 1 WHERE id = ?1 RETURNING auth_epoch",
-            )?
-            .query_row(params![id, password_hash], |row| row.get(0))
+            .prepare_cached(concat!(
+                "UPDATE users SET password_hash = ?4, auth_epoch = auth_epoch + 1 WHERE id = ?1 AND ",
+                unchanged!(),
+                " RETURNING auth_epoch"
+            ))?
+            .query_row(params![id, epoch, old_hash, password_hash], |row| {
+                row.get(0)
+            })
             .optional()?;
         let Some(epoch) = epoch else {
             return Ok(None);
@@ -387,15 +440,23 @@ impl Database {
 
     /// Deletes an account; its username and email are free again, and
     /// (secure_delete, then a checkpoint) no longer readable in the files.
-    /// Its id is never given to another account (AUTOINCREMENT).
-    pub fn delete_user(&self, id: i64) -> rusqlite::Result<bool> {
+    /// Its id is never given to another account (AUTOINCREMENT). `false`
+    /// if the user is gone or no longer as `checked`.
+    pub fn delete_user(&self, id: i64, checked: Option<Checked<'_>>) -> rusqlite::Result<bool> {
+        let (epoch, old_hash) = guard(checked);
         let deleted = {
             let connection = lock(&self.connection);
             let transaction = connection.unchecked_transaction()?;
-            sessions::delete_for_user(&transaction, id)?;
             let deleted = transaction
-                .prepare_cached("DELETE FROM users WHERE id = ?1")?
-                .execute([id])?;
+                .prepare_cached(concat!(
+                    "DELETE FROM users WHERE id = ?1 AND ",
+                    unchanged!()
+                ))?
+                .execute(params![id, epoch, old_hash])?;
+            if deleted != 1 {
+                return Ok(false);
+            }
+            sessions::delete_for_user(&transaction, id)?;
             transaction.commit()?;
             deleted
         };
@@ -676,8 +737,38 @@ mod tests {
         assert_eq!((after_second.login_count, previous), (2, Some(10)));
         assert!(db.record_login(999, epoch, 30, None).unwrap().is_none());
         // Changed since the password was checked: no login.
-        db.change_password(user.id, "h2", None).unwrap();
+        db.change_password(user.id, None, "h2", None).unwrap();
         assert!(db.record_login(user.id, epoch, 40, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_change_after_a_check_commits_only_if_the_account_is_as_checked() {
+        let db = database();
+        let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
+        // Someone else changed the password after this request's check.
+        db.change_password(user.id, None, "theirs", None).unwrap();
+        assert_eq!(
+            db.change_password(user.id, Some(user.checked()), "mine", None)
+                .unwrap(),
+            None
+        );
+        assert!(!db.delete_user(user.id, Some(user.checked())).unwrap());
+        db.rehash_password(user.id, user.checked(), "old-rehashed")
+            .unwrap();
+        let now = db.user_by_id(user.id).unwrap().unwrap();
+        assert_eq!(now.password_hash, "theirs");
+        assert!(!db.set_totp_pending(user.id, user.checked(), b"s").unwrap());
+        assert_eq!(
+            db.disable_totp(user.id, Some(user.checked()), None)
+                .unwrap(),
+            None
+        );
+        // As checked: the change goes through.
+        assert!(
+            db.change_password(user.id, Some(now.checked()), "mine", None)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
@@ -686,7 +777,7 @@ mod tests {
         let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
         let start = user.auth_epoch;
         assert_eq!(
-            db.change_password(user.id, "h2", None).unwrap(),
+            db.change_password(user.id, None, "h2", None).unwrap(),
             Some(start + 1)
         );
         assert!(db.set_disabled(user.id, true).unwrap());
@@ -699,8 +790,8 @@ mod tests {
             ),
             (start + 2, true, "h2")
         );
-        assert!(db.delete_user(user.id).unwrap());
-        assert_eq!(db.change_password(user.id, "h3", None).unwrap(), None);
+        assert!(db.delete_user(user.id, None).unwrap());
+        assert_eq!(db.change_password(user.id, None, "h3", None).unwrap(), None);
         let again = db
             .insert_user("alice", "a@example.com", "h", 2)
             .expect("name and email free again");

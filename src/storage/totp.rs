@@ -6,8 +6,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::Database;
 use super::sessions::{self, SessionRow};
+use super::{Checked, Database, guard, unchanged};
 use crate::support::lock::lock;
 
 /// Moves the epoch, deletes the stored sessions, and stores `keep` (the
@@ -35,35 +35,47 @@ fn end_other_sessions(
 }
 
 impl Database {
-    /// Stores a secret being set up, replacing any earlier pending one.
-    pub fn set_totp_pending(&self, user_id: i64, secret: &[u8]) -> rusqlite::Result<()> {
-        lock(&self.connection)
-            .prepare_cached(
-                "UPDATE users SET totp_pending = ?2 WHERE id = ?1 AND totp_secret IS NULL",
-            )?
-            .execute(params![user_id, secret])?;
-        Ok(())
+    /// Stores a secret being set up, replacing any earlier pending one;
+    /// `false` if the account is no longer as `checked`.
+    pub fn set_totp_pending(
+        &self,
+        user_id: i64,
+        checked: Checked<'_>,
+        secret: &[u8],
+    ) -> rusqlite::Result<bool> {
+        let (epoch, hash) = guard(Some(checked));
+        let changed = lock(&self.connection)
+            .prepare_cached(concat!(
+                "UPDATE users SET totp_pending = ?4 WHERE id = ?1 AND totp_secret IS NULL AND ",
+                unchanged!()
+            ))?
+            .execute(params![user_id, epoch, hash, secret])?;
+        Ok(changed == 1)
     }
 
     /// Turns two-factor login on with the pending secret `secret` (checked
     /// by the caller against a code for `step`), with new recovery codes;
-    /// returns the new epoch, or `None` if the pending secret changed.
+    /// returns the new epoch, or `None` if the pending secret changed or
+    /// the account is no longer as `checked`.
     pub fn enable_totp(
         &self,
         user_id: i64,
+        checked: Checked<'_>,
         secret: &[u8],
         step: i64,
         code_hashes: &[[u8; 32]],
         keep: Option<SessionRow>,
     ) -> rusqlite::Result<Option<i64>> {
+        let (epoch, hash) = guard(Some(checked));
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction
-            .prepare_cached(
-                "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ?3
-                 WHERE id = ?1 AND totp_pending = ?2 AND totp_secret IS NULL",
-            )?
-            .execute(params![user_id, secret, step])?;
+            .prepare_cached(concat!(
+                "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ?5
+                 WHERE id = ?1 AND totp_pending = ?4 AND totp_secret IS NULL AND ",
+                unchanged!()
+            ))?
+            .execute(params![user_id, epoch, hash, secret, step])?;
         if changed != 1 {
             return Ok(None);
         }
@@ -84,19 +96,26 @@ impl Database {
     }
 
     /// Turns two-factor login off and forgets its secret and codes; returns
-    /// the new epoch.
+    /// the new epoch, or `None` if the user is gone or no longer as
+    /// `checked` (the admin command passes `None`).
     pub fn disable_totp(
         &self,
         user_id: i64,
+        checked: Option<Checked<'_>>,
         keep: Option<SessionRow>,
     ) -> rusqlite::Result<Option<i64>> {
+        let (epoch, hash) = guard(checked);
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
-        transaction
-            .prepare_cached(
-                "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = ?1",
-            )?
-            .execute([user_id])?;
+        let changed = transaction
+            .prepare_cached(concat!(
+                "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = ?1 AND ",
+                unchanged!()
+            ))?
+            .execute(params![user_id, epoch, hash])?;
+        if changed != 1 {
+            return Ok(None);
+        }
         transaction
             .prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
             .execute([user_id])?;
@@ -121,20 +140,27 @@ impl Database {
     /// Uses a recovery code: marks it used, ends every session of the
     /// account (epoch and rows), and returns the new epoch and how many
     /// unused codes remain; `None` if the code is not an unused one of the
-    /// account's.
+    /// account's, or the account is no longer as `checked` (the code then
+    /// stays unused).
     pub fn use_recovery_code(
         &self,
         user_id: i64,
+        checked: Checked<'_>,
         code_hash: &[u8; 32],
         now: i64,
     ) -> rusqlite::Result<Option<(i64, i64)>> {
+        let (epoch, hash) = guard(Some(checked));
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
         let used = transaction
-            .prepare_cached(
-                "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
-            )?
-            .execute(params![user_id, code_hash, now])?;
+            .prepare_cached(concat!(
+                "UPDATE recovery_codes SET used_at = ?5
+                 WHERE user_id = ?1 AND code_hash = ?4 AND used_at IS NULL
+                   AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND ",
+                unchanged!(),
+                ")"
+            ))?
+            .execute(params![user_id, epoch, hash, code_hash, now])?;
         if used != 1 {
             return Ok(None);
         }

@@ -1,0 +1,84 @@
+//! The second outside security review: each finding reproduced against the
+//! real binary, and shown fixed. One test (or more) per finding, named after
+//! what must hold.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, Reply, Server};
+use serde_json::json;
+
+fn change_password(server: &Server, cookie: &str, new: &str) -> Reply {
+    let body = json!({ "current_password": PASSWORD, "new_password": new });
+    server.post("/api/user/password", &body.to_string(), Some(cookie))
+}
+
+fn login_status(server: &Server, name: &str, password: &str) -> u16 {
+    let body = json!({ "username": name, "password": password });
+    server.post("/api/login", &body.to_string(), None).status
+}
+
+/// The time of one correct login on an idle server: about one verify.
+fn one_verify(server: &Server, name: &str) -> Duration {
+    let started = Instant::now();
+    assert_eq!(login_status(server, name, PASSWORD), 200);
+    started.elapsed()
+}
+
+// Finding 1: a change made after a credential check commits only if the
+// account is as it was when checked.
+
+#[test]
+fn of_two_racing_password_changes_only_one_commits() {
+    // One bcrypt worker at a real cost: both requests pass the session
+    // check, then take turns verifying and hashing, so the second commit
+    // comes after the first one revoked its session.
+    let server = Server::start_with(&[("BCRYPT_COST", "10"), ("HASH_WORKERS", "1")]);
+    let victim = server.signed_in_user("alice");
+    let attacker = server.login("alice", PASSWORD);
+    let (by_victim, by_attacker) = thread::scope(|scope| {
+        let victim = scope.spawn(|| change_password(&server, &victim, "the victim's new one"));
+        thread::sleep(Duration::from_millis(5));
+        let attacker = scope.spawn(|| change_password(&server, &attacker, "the attacker's own"));
+        (victim.join().unwrap(), attacker.join().unwrap())
+    });
+    let mut statuses = [by_victim.status, by_attacker.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401], "exactly one change may commit");
+    let (winner, loser) = if by_victim.status == 200 {
+        ("the victim's new one", "the attacker's own")
+    } else {
+        ("the attacker's own", "the victim's new one")
+    };
+    assert_eq!(login_status(&server, "alice", winner), 200);
+    assert_eq!(login_status(&server, "alice", loser), 401);
+}
+
+#[test]
+fn an_account_deletion_checked_before_a_password_change_does_not_commit() {
+    // The victim's change is hashing when the attacker's deletion passes
+    // its session check; the deletion's verify runs after the change has
+    // committed and must not delete the account.
+    let server = Server::start_with(&[("BCRYPT_COST", "12"), ("HASH_WORKERS", "1")]);
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    let verify = one_verify(&server, "alice");
+    let victim = server.login("alice", PASSWORD);
+    let attacker = server.login("alice", PASSWORD);
+    let deleted = thread::scope(|scope| {
+        let change = scope.spawn(|| change_password(&server, &victim, "the victim's new one"));
+        thread::sleep(verify + verify / 2);
+        let body = json!({ "password": PASSWORD }).to_string();
+        let deleted = server.request(
+            "DELETE",
+            "/api/user",
+            &[("Content-Type", "application/json"), ("Cookie", &attacker)],
+            &body,
+        );
+        assert_eq!(change.join().unwrap().status, 200);
+        deleted
+    });
+    assert_eq!(deleted.status, 401, "{}", deleted.text());
+    assert_eq!(login_status(&server, "alice", "the victim's new one"), 200);
+}
