@@ -80,8 +80,14 @@ before(async () => {
   });
   assert.equal(made.status, 201);
 
-  // The app behind the proxy: it shows who the proxy says is signed in.
+  // The app behind the proxy: it shows who the proxy says is signed in, and
+  // at /headers every Remote-* header it received, as JSON.
   const app = createServer((request, response) => {
+    if (request.url === "/headers") {
+      const remote = Object.fromEntries(Object.entries(request.headers).filter(([name]) => name.startsWith("remote-")));
+      response.writeHead(200, { "Content-Type": "application/json" });
+      return response.end(JSON.stringify(remote));
+    }
     const user = request.headers["remote-user"] || "(nobody)";
     response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
     response.end(`<!doctype html><meta name="viewport" content="width=device-width">` +
@@ -192,6 +198,19 @@ for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]
         await page.waitForURL(appUrl);
         assert.equal(await page.textContent("#hello"), "Hello, alice");
         await snap(page, `proxy-${proxy}-${device}-3-app`);
+
+        // Forged Remote-* headers never reach the app: each is the
+        // server's word or absent (alice's address is not verified, so no
+        // Remote-Email at all).
+        const seen = await page.evaluate(async () => (await fetch("/headers", { headers: {
+          "Remote-User": "root", "Remote-Name": "Administrator", "Remote-Email": "ceo@bigcorp.example",
+          "Remote-User-Id": "999",
+        } })).json());
+        assert.equal(seen["remote-user"], "alice");
+        assert.equal(seen["remote-name"], "alice");
+        assert.match(seen["remote-user-id"], /^\d+$/);
+        assert.notEqual(seen["remote-user-id"], "999");
+        assert.ok(!seen["remote-email"], `Remote-Email reached the app: ${seen["remote-email"]}`);
 
         // Signing out on the sign-in page; the app sends the browser back there.
         await page.goto(`http://${HOST}:${port}/auth/login`);

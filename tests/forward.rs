@@ -24,7 +24,9 @@ fn signed_in_visitors_pass_with_who_they_are() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("Remote-User"), Some("alice"));
     assert_eq!(reply.header("Remote-Name"), Some("alice"));
-    assert_eq!(reply.header("Remote-Email"), Some("alice@example.com"));
+    // An address nobody proved is not asserted to the app (second review,
+    // finding 3): anyone may sign up as ceo@bigcorp.example.
+    assert_eq!(reply.header("Remote-Email"), None);
     assert!(
         reply
             .header("Remote-User-Id")
@@ -33,6 +35,10 @@ fn signed_in_visitors_pass_with_who_they_are() {
             .is_ok()
     );
     assert_eq!(reply.json()["data"]["user"]["username"], "alice");
+    let (code, _, stderr) = admin_with(&server.dir, &[], &["verify", "alice"], "");
+    assert_eq!(code, Some(0), "{stderr}");
+    let verified = proxied(&server, Some(&cookie), &[]);
+    assert_eq!(verified.header("Remote-Email"), Some("alice@example.com"));
     // Any method, any origin, any body: the proxy describes another request.
     let post = server.request(
         "POST",

@@ -82,3 +82,62 @@ fn an_account_deletion_checked_before_a_password_change_does_not_commit() {
     assert_eq!(deleted.status, 401, "{}", deleted.text());
     assert_eq!(login_status(&server, "alice", "the victim's new one"), 200);
 }
+
+// Finding 2: a few addresses taking turns cannot starve another's logins,
+// and every queued job is answered by its deadline.
+
+fn login_from(server: &Server, name: &str, address: &str) -> Reply {
+    let body = json!({ "username": name, "password": PASSWORD }).to_string();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Forwarded-For", address),
+    ];
+    server.request("POST", "/api/login", &headers, &body)
+}
+
+#[test]
+fn three_addresses_logging_in_without_pause_cannot_starve_a_fourth() {
+    let server = Server::start_with(&[
+        ("BCRYPT_COST", "10"),
+        ("HASH_WORKERS", "1"),
+        ("HASH_QUEUE_WAIT_SECS", "2"),
+        ("TRUST_PROXY", "true"),
+    ]);
+    for name in ["attacker1", "attacker2", "attacker3", "victim"] {
+        assert_eq!(server.register(name, PASSWORD).status, 201);
+    }
+    let verify = one_verify(&server, "victim");
+    let attack_ends = Instant::now() + Duration::from_secs(4);
+    let mut victim: Vec<(u16, Duration)> = thread::scope(|scope| {
+        for n in 1..=3 {
+            let server = &server;
+            scope.spawn(move || {
+                while Instant::now() < attack_ends {
+                    let reply =
+                        login_from(server, &format!("attacker{n}"), &format!("203.0.113.{n}"));
+                    assert_eq!(reply.status, 200, "{}", reply.text());
+                }
+            });
+        }
+        thread::sleep(Duration::from_millis(300));
+        let logins: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let asked = Instant::now();
+                    let reply = login_from(&server, "victim", "198.51.100.7");
+                    (reply.status, asked.elapsed())
+                })
+            })
+            .collect();
+        logins.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    victim.sort_by_key(|(_, took)| *took);
+    for (k, (status, took)) in victim.into_iter().enumerate() {
+        assert_eq!(status, 200, "login {k}");
+        // Round robin over four addresses: the k-th of its own waits k
+        // rounds, plus the job running; twice over for a loaded machine.
+        // Starved (before), they waited for the whole attack.
+        let bound = (verify * (4 * k as u32 + 2) * 2).min(Duration::from_secs(2) + verify * 2);
+        assert!(took <= bound, "login {k} took {took:?} > {bound:?}");
+    }
+}

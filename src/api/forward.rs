@@ -2,8 +2,9 @@
 //! it guards, whether the visitor is signed in (nginx `auth_request`,
 //! Caddy `forward_auth`, Traefik `ForwardAuth`).
 //!
-//! Signed in: 200, with who it is in `Remote-User`, `Remote-Email`,
-//! `Remote-Name` and `Remote-User-Id` for the proxy to pass to the app.
+//! Signed in: 200, with who it is in `Remote-User`, `Remote-Name`,
+//! `Remote-User-Id` and, once the address is verified, `Remote-Email`, for
+//! the proxy to pass to the app.
 //! Signed out: 401; or, when the proxy described the original request
 //! (Caddy and Traefik send `X-Forwarded-Proto`, `-Host`, `-Uri`, and
 //! `-Method`) and it was a GET or HEAD to a host in `FORWARD_AUTH_HOSTS`,
@@ -29,12 +30,18 @@ pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Ok(_) | Err(ApiError::Unauthenticated) => return Err(signed_out(app, cx)),
         Err(error) => return Err(error),
     };
-    Ok(Reply::ok("ok")
+    let reply = Reply::ok("ok")
         .with_data(json!({ "user": user_json(&user) }))
         .with_header("Remote-User", user.username.clone())
         .with_header("Remote-Name", user.username.clone())
-        .with_header("Remote-Email", user.email.clone())
-        .with_header("Remote-User-Id", user.id.to_string()))
+        .with_header("Remote-User-Id", user.id.to_string());
+    // Apps trust this header as the visitor's address. With open sign-up
+    // anyone can type any address, so only one its owner proved (a link
+    // mailed to it) is asserted (second review, finding 3).
+    Ok(match user.email_verified {
+        true => reply.with_header("Remote-Email", user.email.clone()),
+        false => reply,
+    })
 }
 
 /// `POST /api/auth/redirect` `{"redirect"}`: `data.redirect` is the URL if

@@ -10,13 +10,20 @@
 //!   (`HASH_QUEUE_WAIT_SECS`); it then waits, blocked, without using CPU.
 //!   A class of 30 signing in at once all get in.
 //! - **Fair**: waiting jobs are served round-robin by client address (one
-//!   job per address with waiting jobs per round), so a flood from one
-//!   address delays another address's login by about one hash per worker.
-//!   An address that had nothing waiting goes ahead of those that are
-//!   already taking turns, as new flows do in FQ-CoDel (RFC 8290 §4.1): a
-//!   person logging in once waits for the next free worker, not for the
-//!   flood's next job as well. One address alone may use the whole budget
-//!   (a class behind one NAT).
+//!   job per address per round), so a flood from one address delays
+//!   another address's login by about one hash per worker. An address that
+//!   had nothing waiting goes ahead of those already taking turns, as new
+//!   flows do in FQ-CoDel (RFC 8290 §4.1): a person logging in once waits
+//!   for the next free worker, not for the flood's next job as well. As in
+//!   FQ-CoDel, an address served stays in the rotation, even with nothing
+//!   waiting, until its turn comes round again: one that sends its next
+//!   request as soon as the last is answered is not new again, so a few
+//!   addresses taking turns can never starve another (second review,
+//!   finding 2). One address alone may use the whole budget (a class
+//!   behind one NAT).
+//! - **Answered by its deadline**: a job admitted but still waiting when the
+//!   budget has passed is withdrawn and refused like one over the budget;
+//!   only a job already running is waited for (one hash).
 //! - **No busy loop**: a job over the budget is refused with the expected
 //!   wait as `Retry-After`, but only after being held (blocked, at most
 //!   [`MAX_HOLD`]) until its address's next turn could have come, so a
@@ -29,6 +36,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
@@ -43,12 +51,21 @@ pub const MAX_HOLD: Duration = Duration::from_secs(1);
 /// few hashes move it, one odd one does not.
 const AVERAGE_WEIGHT: u32 = 8;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued job; it answers `false` without running when its caller has
+/// withdrawn it.
+type Job = Box<dyn FnOnce() -> bool + Send>;
+
+/// Where a queued job stands, shared by its caller and the worker that takes
+/// it: whichever moves it first from `WAITING` decides.
+const WAITING: u8 = 0;
+const RUNNING: u8 = 1;
+const WITHDRAWN: u8 = 2;
 
 /// Why a job did not run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum QueueError {
-    /// Its expected wait was over the budget: try again after this long.
+    /// Its expected wait was over the budget, or it was still waiting when
+    /// the budget had passed: try again after this long.
     OverBudget { expected_wait: Duration },
     /// It was admitted but its worker stopped before answering.
     WorkerStopped,
@@ -69,13 +86,14 @@ struct Shared {
 }
 
 struct State {
-    /// Each address's waiting jobs with the time each was queued, oldest
-    /// first; only addresses with some.
+    /// Every address in the rotation with its waiting jobs (and the time
+    /// each was queued), oldest first. An address served stays here, with
+    /// no jobs, until its turn comes round again.
     waiting: HashMap<IpAddr, VecDeque<(Job, Instant)>>,
-    /// Addresses whose first waiting job arrived while they had none: served
-    /// before `turns`.
+    /// Addresses that were not in the rotation when their job arrived:
+    /// served before `turns`.
     fresh: VecDeque<IpAddr>,
-    /// Addresses already taking turns, in the order they are served.
+    /// Addresses taking turns, in the order they are served.
     turns: VecDeque<IpAddr>,
     queued: usize,
     running: usize,
@@ -86,32 +104,38 @@ struct State {
 
 impl State {
     /// The next job: the oldest job of the first fresh address, or else of
-    /// the first address taking turns; that address goes to the back of
-    /// the turns if it has more.
+    /// the next address taking turns. Either goes to the back of the turns;
+    /// an address whose turn finds it with nothing waiting leaves the
+    /// rotation (it is new again next time).
     fn next_job(&mut self) -> Option<(Job, Instant)> {
-        let client = self.fresh.pop_front().or_else(|| self.turns.pop_front())?;
-        let jobs = self.waiting.get_mut(&client)?;
-        let job = jobs.pop_front();
-        if jobs.is_empty() {
-            self.waiting.remove(&client);
-        } else {
-            self.turns.push_back(client);
+        loop {
+            let client = self.fresh.pop_front().or_else(|| self.turns.pop_front())?;
+            let Some(jobs) = self.waiting.get_mut(&client) else {
+                continue;
+            };
+            match jobs.pop_front() {
+                Some(job) => {
+                    self.turns.push_back(client);
+                    self.queued -= 1;
+                    return Some(job);
+                }
+                None => {
+                    self.waiting.remove(&client);
+                }
+            }
         }
-        self.queued -= 1;
-        job
     }
 
     /// Jobs that would run before a new one from `client`, and how many
-    /// addresses are waiting: a fresh address waits for those running and
-    /// the other fresh addresses; one already waiting, for its own jobs and
-    /// from every other address as many as get a turn before the new job's
-    /// round (its own count plus one).
+    /// addresses are in the rotation: a fresh address waits for those
+    /// running and the other fresh addresses; one in the rotation, for its
+    /// own jobs and from every other address as many as get a turn before
+    /// the new job's round (its own count plus one).
     fn ahead_of_new(&self, client: IpAddr) -> (usize, usize) {
         let addresses = self.fresh.len() + self.turns.len();
-        let mine = self.waiting.get(&client).map_or(0, VecDeque::len);
-        if mine == 0 {
+        let Some(mine) = self.waiting.get(&client).map(VecDeque::len) else {
             return (self.running + self.fresh.len(), addresses);
-        }
+        };
         let others: usize = self
             .waiting
             .iter()
@@ -119,6 +143,13 @@ impl State {
             .map(|(_, jobs)| jobs.len().min(mine + 1))
             .sum();
         (self.running + mine + others, addresses)
+    }
+
+    /// When an address's next turn could come: after one job of every
+    /// address in the rotation and its own.
+    fn next_turn(&self, workers: usize) -> Duration {
+        let addresses = self.fresh.len() + self.turns.len();
+        self.average.saturating_mul(addresses as u32 + 1) / workers as u32
     }
 }
 
@@ -162,7 +193,8 @@ impl HashQueue {
 
     /// Runs `job` for `client` (an address group) when its turn comes, and
     /// waits for its answer; or refuses it when the wait would be over the
-    /// budget, after holding it as the module documentation says.
+    /// budget, after holding it as the module documentation says, or when
+    /// it is still waiting once the budget has passed.
     pub fn run<T: Send + 'static>(
         &self,
         client: IpAddr,
@@ -171,29 +203,50 @@ impl HashQueue {
         let shared = &*self.shared;
         let (answer, answered) = mpsc::sync_channel(1);
         let mut state = lock(&shared.state);
-        let (ahead, addresses_waiting) = state.ahead_of_new(client);
+        let (ahead, _) = state.ahead_of_new(client);
         let expected_wait = state.average.saturating_mul(ahead as u32) / shared.workers as u32;
         if expected_wait > shared.budget {
-            // This address's next turn comes after one job of every other
-            // waiting address (and its own next one) has run.
-            let next_turn =
-                state.average.saturating_mul(addresses_waiting as u32 + 1) / shared.workers as u32;
+            let next_turn = state.next_turn(shared.workers);
             drop(state);
             thread::sleep(next_turn.min(MAX_HOLD));
             return Err(QueueError::OverBudget { expected_wait });
         }
-        let mine = state.waiting.entry(client).or_default();
+        let standing = Arc::new(AtomicU8::new(WAITING));
+        let claim = Arc::clone(&standing);
         let job: Job = Box::new(move || {
+            if claim
+                .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return false;
+            }
             let _ = answer.send(job());
+            true
         });
-        mine.push_back((job, Instant::now()));
-        if mine.len() == 1 {
+        if !state.waiting.contains_key(&client) {
             state.fresh.push_back(client);
         }
+        let mine = state.waiting.entry(client).or_default();
+        mine.push_back((job, Instant::now()));
         state.queued += 1;
         drop(state);
         shared.work.notify_one();
-        answered.recv().map_err(|_| QueueError::WorkerStopped)
+
+        match answered.recv_timeout(shared.budget) {
+            Ok(value) => Ok(value),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(QueueError::WorkerStopped),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let withdrawn = standing
+                    .compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if withdrawn {
+                    let expected_wait = lock(&shared.state).next_turn(shared.workers);
+                    return Err(QueueError::OverBudget { expected_wait });
+                }
+                // A worker took it just now: it is one hash from done.
+                answered.recv().map_err(|_| QueueError::WorkerStopped)
+            }
+        }
     }
 
     /// Jobs waiting for a worker now.
@@ -241,17 +294,20 @@ fn work(shared: &Shared) {
         drop(state);
 
         let started = Instant::now();
-        let _ = catch_unwind(AssertUnwindSafe(job));
+        // A panicking job ran (and is measured); a withdrawn one did not.
+        let ran = catch_unwind(AssertUnwindSafe(job)).unwrap_or(true);
         let took = started.elapsed();
-        if let Some(metrics) = &shared.metrics {
+        if ran && let Some(metrics) = &shared.metrics {
             metrics.hash_waited(started.duration_since(queued_at));
             metrics.hashed(took);
         }
 
         let mut state = lock(&shared.state);
         state.running -= 1;
-        state.average = (state.average.saturating_mul(AVERAGE_WEIGHT - 1)).saturating_add(took)
-            / AVERAGE_WEIGHT;
+        if ran {
+            state.average = (state.average.saturating_mul(AVERAGE_WEIGHT - 1)).saturating_add(took)
+                / AVERAGE_WEIGHT;
+        }
     }
 }
 
@@ -340,6 +396,78 @@ mod tests {
         });
         let before_lone = flood_done.iter().filter(|&&t| t < lone_done).count();
         assert!(before_lone <= 2, "{before_lone} of the flood ran first");
+    }
+
+    #[test]
+    fn addresses_that_keep_coming_back_cannot_starve_another() {
+        // Three addresses each send their next job the moment the last is
+        // answered; a fourth queues three at once. Its k-th job waits about
+        // k rounds of four, not for the attack to end (second review,
+        // finding 2: before, the three were "new" again every time and the
+        // fourth waited for as long as they kept on).
+        let job = Duration::from_millis(20);
+        let queue = HashQueue::new(1, Duration::from_secs(60), job, None);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let attack_ends = Instant::now() + Duration::from_secs(2);
+        let mut waits: Vec<Duration> = thread::scope(|scope| {
+            for attacker in 1..=3 {
+                let (queue, stop) = (&queue, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::SeqCst) && Instant::now() < attack_ends {
+                        queue.run(ip(attacker), sleeper(20)).unwrap();
+                    }
+                });
+            }
+            thread::sleep(Duration::from_millis(100));
+            let victims: Vec<_> = (0..3)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let asked = Instant::now();
+                        queue.run(ip(9), sleeper(20)).unwrap();
+                        asked.elapsed()
+                    })
+                })
+                .collect();
+            let waits = victims.into_iter().map(|v| v.join().unwrap()).collect();
+            stop.store(true, Ordering::SeqCst);
+            waits
+        });
+        waits.sort();
+        for (k, wait) in waits.into_iter().enumerate() {
+            // k rounds of four addresses, the first and the one running,
+            // twice over for a loaded machine.
+            let bound = job * (4 * k as u32 + 2) * 2;
+            assert!(wait <= bound, "job {k}: {wait:?} > {bound:?}");
+        }
+    }
+
+    #[test]
+    fn a_job_still_waiting_at_its_deadline_is_answered_then() {
+        // Admitted on an optimistic estimate, then slower than expected:
+        // those still queued when the budget passes are refused at once.
+        let budget = Duration::from_millis(150);
+        let queue = HashQueue::new(1, budget, Duration::from_millis(1), None);
+        let answers: Vec<_> = thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let asked = Instant::now();
+                        let answer = queue.run(ip(1), sleeper(100));
+                        (answer.is_ok(), asked.elapsed())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let refused = answers.iter().filter(|(ok, _)| !ok).count();
+        assert!(refused >= 3, "{answers:?}");
+        for (_, waited) in answers {
+            // Its deadline, plus at most the one job it might have started.
+            assert!(
+                waited <= budget + Duration::from_millis(100 + 250),
+                "{waited:?}"
+            );
+        }
     }
 
     #[test]
