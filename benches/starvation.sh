@@ -72,12 +72,14 @@ for build in "${builds[@]}"; do
     alone=$(three_at_once)
 
     end=$(($(date +%s%N) + attack * 1000000000))
+    attackers=()
     for n in 2 3 4; do
         (while [ "$(date +%s%N)" -lt "$end" ]; do login "127.0.0.$n" "attacker$n"; done >"$work/a.$n") &
+        attackers+=($!)
     done
     sleep 0.5
     attacked=$(three_at_once)
-    wait
+    wait "${attackers[@]}"
     attackers=$(cat "$work"/a.* | wc -l)
     printf '| %s | %.3f s | %s | %s | %s in %s s |\n' "$label" "$verify" "$alone" "$attacked" "$attackers" "$attack"
     kill "$server"; wait "$server" 2>/dev/null || true; server=

@@ -70,7 +70,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("--print-env-file") => {
-            print!("{}", settings_table::env_file());
+            match args.get(1).map(String::as_str) {
+                Some("--package") => print!("{}", settings_table::package_env_file()),
+                _ => print!("{}", settings_table::env_file()),
+            }
             return ExitCode::SUCCESS;
         }
         Some("admin") => {}
@@ -135,6 +138,21 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
                     "message",
                     json!(format!(
                         "listening on {} with COOKIE_SECURE=false: the session cookie may travel over plain HTTP; set COOKIE_SECURE=true behind TLS",
+                        settings.host
+                    )),
+                )],
+            );
+        }
+        if settings.trust_proxy {
+            // Anyone who can connect can then name any client address,
+            // and the per-address limits mean nothing (second review,
+            // finding 5).
+            log.line(
+                "warning",
+                &[(
+                    "message",
+                    json!(format!(
+                        "listening on {} with TRUST_PROXY=true: any client that can connect may forge X-Forwarded-For; listen on a loopback HOST behind the proxy",
                         settings.host
                     )),
                 )],

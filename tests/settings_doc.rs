@@ -5,7 +5,9 @@ mod common;
 
 use std::process::Command;
 
-use auth_server::support::settings_table::{SETTINGS, env_file, markdown_table};
+use auth_server::support::settings_table::{
+    PACKAGE_SETTINGS, SETTINGS, env_file, markdown_table, package_env_file,
+};
 
 /// Runs the binary with `args` and only `env` in its environment.
 fn run(args: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
@@ -153,4 +155,22 @@ fn a_malformed_env_file_stops_start_up_naming_the_line() {
             ("DATABASE_PATH", db.as_os_str()),
         ],
     ));
+}
+
+#[test]
+fn the_packaged_env_file_is_the_settings_table_with_the_package_choices() {
+    // `cargo deb` packages debian/env as it is, so a clean clone builds the
+    // package; this keeps it equal to the table.
+    let committed = include_str!("../debian/env");
+    let expected = package_env_file();
+    assert!(
+        committed == expected,
+        "debian/env is out of date; regenerate it with\n  cargo run -q -- --print-env-file --package > debian/env"
+    );
+    for (name, value, _) in PACKAGE_SETTINGS {
+        assert!(committed.contains(&format!("\n{name}={value}\n")), "{name}");
+    }
+    // Behind the packaged proxy layout each client is its own address
+    // (second review, finding 5).
+    assert!(committed.contains("\nHOST=127.0.0.1\n") && committed.contains("\nTRUST_PROXY=true\n"));
 }

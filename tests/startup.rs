@@ -166,6 +166,21 @@ fn a_public_address_with_development_settings_warns_once_each() {
 }
 
 #[test]
+fn trusting_a_proxy_on_a_public_address_warns() {
+    // Anyone who can connect could then forge X-Forwarded-For (second
+    // review, finding 5); behind a proxy on loopback it is the right choice.
+    let public = Server::start_with(&[("HOST", "0.0.0.0"), ("TRUST_PROXY", "true")]);
+    let loopback = Server::start_with(&[("TRUST_PROXY", "true")]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        public.log_text().contains("TRUST_PROXY=true: any client"),
+        "{}",
+        public.log_text()
+    );
+    assert!(!loopback.log_text().contains("TRUST_PROXY=true: any client"));
+}
+
+#[test]
 fn logs_have_a_line_per_request_and_event_and_never_a_secret() {
     let server = Server::start_with(&[("LOG_FORMAT", "json")]);
     let secret = "unique secret phrase 4471";

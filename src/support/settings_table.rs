@@ -364,3 +364,48 @@ pub fn env_file() -> String {
     }
     out
 }
+
+/// What the Debian package sets in `/etc/auth-server/env`, each with why.
+/// The rest stay commented out with their defaults.
+pub const PACKAGE_SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "HOST",
+        "127.0.0.1",
+        "only local processes (the proxy in front) can connect",
+    ),
+    ("PORT", "8080", ""),
+    ("DATABASE_PATH", "/var/lib/auth-server/auth.db", ""),
+    (
+        "TRUST_PROXY",
+        "true",
+        "every connection is the local proxy's, so the client is the one it \
+         names in X-Forwarded-For; without this every client counts as one \
+         address for throttling and fair queueing",
+    ),
+];
+
+/// The env file the Debian package installs (`debian/env`, kept equal to
+/// this by a test): [`env_file`] with [`PACKAGE_SETTINGS`] set.
+pub fn package_env_file() -> String {
+    let mut out = String::new();
+    for line in env_file().lines() {
+        let set = PACKAGE_SETTINGS.iter().find(|(name, _, _)| {
+            line.strip_prefix('#')
+                .and_then(|l| l.strip_prefix(name))
+                .is_some_and(|rest| rest.starts_with('='))
+        });
+        match set {
+            Some((name, value, why)) => {
+                if !why.is_empty() {
+                    out.push_str(&format!("# Set by the package: {why}.\n"));
+                }
+                out.push_str(&format!("{name}={value}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
