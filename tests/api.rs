@@ -934,10 +934,16 @@ fn the_openapi_document_is_served_and_matches_the_router_both_ways() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
+    // (Field names of the error object, such as retry_after, are
+    // documented as its properties.)
+    let fields = served["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+        .as_object()
+        .unwrap();
     let api = include_str!("../src/api/error.rs");
     for code in api
         .split('"')
         .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_') && s.contains('_'))
+        .filter(|s| !fields.contains_key(*s))
     {
         assert!(codes.contains(code), "{code} is not documented");
     }

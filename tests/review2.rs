@@ -141,3 +141,20 @@ fn three_addresses_logging_in_without_pause_cannot_starve_a_fourth() {
         assert!(took <= bound, "login {k} took {took:?} > {bound:?}");
     }
 }
+
+// Finding 7: simultaneous right logins of one account from one address are
+// not "too many attempts"; only failures are.
+
+#[test]
+fn simultaneous_right_logins_of_one_account_from_one_address_all_succeed() {
+    // A real cost and one worker, so all eight are in flight together.
+    let server = Server::start_with(&[("BCRYPT_COST", "10"), ("HASH_WORKERS", "1")]);
+    assert_eq!(server.register("family", PASSWORD).status, 201);
+    let statuses: Vec<u16> = thread::scope(|scope| {
+        let logins: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| login_status(&server, "family", PASSWORD)))
+            .collect();
+        logins.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    assert_eq!(statuses, [200; 8]);
+}

@@ -200,6 +200,43 @@ fn wrong_codes_count_as_failed_logins() {
 }
 
 #[test]
+fn a_code_less_login_between_wrong_codes_clears_nothing() {
+    // Second review, finding 6: four wrong codes, a login with the right
+    // password and no code, repeat, used to go on for ever.
+    let server = Server::start();
+    let cookie = server.signed_in_user("alice");
+    let (secret, _, _) = turn_on(&server, &cookie);
+    for _ in 0..4 {
+        let wrong = login(&server, "alice", json!({ "totp_code": "000000" }));
+        assert_eq!(wrong.code(), "invalid_totp");
+    }
+    assert_eq!(login(&server, "alice", json!({})).code(), "totp_required");
+    let fifth = login(&server, "alice", json!({ "totp_code": "000000" }));
+    assert_eq!(fifth.code(), "invalid_totp");
+    let locked = login(&server, "alice", json!({ "totp_code": code(&secret, 0) }));
+    assert_eq!(locked.status, 429, "{}", locked.text());
+    // The wait is in the body as well as the header (finding 7).
+    let header: u64 = locked.header("Retry-After").unwrap().parse().unwrap();
+    assert_eq!(locked.json()["error"]["retry_after"], json!(header));
+}
+
+#[test]
+fn wrong_codes_sent_to_turn_it_off_count_as_failed_logins() {
+    let server = Server::start();
+    let cookie = server.signed_in_user("alice");
+    let (secret, _, cookie) = turn_on(&server, &cookie);
+    let disable = |code: &str| {
+        let body = json!({ "password": PASSWORD, "code": code });
+        server.post("/api/user/totp/disable", &body.to_string(), Some(&cookie))
+    };
+    for _ in 0..5 {
+        assert_eq!(disable("000000").code(), "invalid_totp");
+    }
+    let locked = disable(&code(&secret, 0));
+    assert_eq!(locked.status, 429, "{}", locked.text());
+}
+
+#[test]
 fn the_admin_command_turns_it_off_for_a_lost_device() {
     let server = Server::start();
     let cookie = server.signed_in_user("bob");

@@ -71,7 +71,8 @@ impl App {
                 settings.login_failures_per_ip,
                 settings.registrations_per_hour,
             )
-            .with_reset_requests_per_hour(settings.password_resets_per_hour),
+            .with_reset_requests_per_hour(settings.password_resets_per_hour)
+            .with_patience(Duration::from_secs(settings.hash_queue_wait_secs)),
             mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
             metrics,
             started_at: clock::now(),

@@ -112,6 +112,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let user = app.db.user_by_identifier(&identifier)?;
     let reservation = check_password_holding_slot(app, cx, &identifier, user.as_ref(), &password)?;
     let Some(user) = user else {
+        app.throttle.login_failed(reservation);
         return Err(ApiError::InvalidCredentials);
     };
     // Checked after the password, so they tell nothing to someone without it.
@@ -123,13 +124,23 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         match check_second_factor(app, cx, &user, second_factor) {
             Ok(checked) => checked,
             Err(ApiError::TotpRequired) => {
-                // The password was right; nothing failed yet.
-                app.throttle.login_succeeded(reservation);
+                // The password was right and no code has failed yet; but
+                // nothing succeeded either, so the pair's failures stand
+                // (second review, finding 6: a code-less login between wrong
+                // codes used to wipe them).
+                app.throttle.release(reservation);
                 return Err(ApiError::TotpRequired);
             }
             // A wrong code keeps the failure slot: it counts as a failed
             // login in every throttle window.
-            Err(error) => return Err(error),
+            Err(ApiError::InvalidTotp) => {
+                app.throttle.login_failed(reservation);
+                return Err(ApiError::InvalidTotp);
+            }
+            Err(error) => {
+                app.throttle.release(reservation);
+                return Err(error);
+            }
         };
     app.throttle.login_succeeded(reservation);
 

@@ -109,6 +109,7 @@ pub fn check_password_holding_slot(
     if matches && user.is_some_and(|u| !u.disabled) {
         return Ok(reservation);
     }
+    app.throttle.login_failed(reservation);
     let label = app
         .audit
         .identifier_label(identifier, user.map(|u| u.username.as_str()));

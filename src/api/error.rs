@@ -238,6 +238,11 @@ impl ApiError {
         if let ApiError::Validation(fields) = self {
             error["fields"] = serde_json::json!(fields);
         }
+        // The header's value in the body too, for clients that cannot read
+        // headers (a browser's fetch across origins without exposing them).
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            error["retry_after"] = serde_json::json!(retry_after_secs);
+        }
         serde_json::json!({ "success": false, "error": error })
     }
 }

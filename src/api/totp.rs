@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    SignedIn, check_password, end_other_sessions, signed_in, successor_cookie,
+    SignedIn, check_password, check_password_holding_slot, end_other_sessions, signed_in,
+    successor_cookie,
 };
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -80,10 +81,24 @@ pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     if !user.totp_enabled() {
         return Err(ApiError::TotpNotEnabled);
     }
-    check_password(app, cx, &user.username, Some(&user), &password)?;
-    let Some(epoch) = second_factor_ok(app, cx, &user, &code)? else {
-        app.event("totp_failed", Some(user.id), None, cx);
-        return Err(ApiError::InvalidTotp);
+    // The password's failure slot is held through the code check: a wrong
+    // code here counts as a failed login, as at sign-in (second review,
+    // finding 6).
+    let reservation = check_password_holding_slot(app, cx, &user.username, Some(&user), &password)?;
+    let epoch = match second_factor_ok(app, cx, &user, &code) {
+        Ok(Some(epoch)) => {
+            app.throttle.login_succeeded(reservation);
+            epoch
+        }
+        Ok(None) => {
+            app.throttle.login_failed(reservation);
+            app.event("totp_failed", Some(user.id), None, cx);
+            return Err(ApiError::InvalidTotp);
+        }
+        Err(error) => {
+            app.throttle.release(reservation);
+            return Err(error);
+        }
     };
     // A recovery code has moved the epoch itself; the disable is guarded
     // by the epoch it left.

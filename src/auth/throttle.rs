@@ -21,7 +21,8 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::support::lock::lock;
 
@@ -120,6 +121,16 @@ impl<K: Hash + Eq + Clone> Window<K> {
         self.events.remove(key);
     }
 
+    /// Events under `key` still in the window.
+    pub fn count(&self, key: &K, now: i64) -> usize {
+        self.events.get(key).map_or(0, |times| {
+            times
+                .iter()
+                .filter(|&&t| t > now - self.window_secs)
+                .count()
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }
@@ -189,12 +200,19 @@ struct Tables {
     registrations: Window<IpAddr>,
     /// Password-reset requests per address (`PASSWORD_RESETS_PER_HOUR`).
     reset_requests: Window<IpAddr>,
+    /// Reservations of each pair whose check has not ended yet (an entry
+    /// only while there are some: bounded by the requests in flight).
+    in_flight: HashMap<(IdentifierKey, IpAddr), usize>,
 }
 
 pub struct Throttle {
     hasher: RandomState,
     registrations_enabled: bool,
+    /// How long a login may wait for the pair's checks in flight to end.
+    patience: Duration,
     tables: Mutex<Tables>,
+    /// Signalled whenever a reservation ends.
+    settled: Condvar,
 }
 
 impl Throttle {
@@ -203,6 +221,8 @@ impl Throttle {
         Throttle {
             hasher: RandomState::new(),
             registrations_enabled: registrations_per_hour > 0,
+            patience: Duration::ZERO,
+            settled: Condvar::new(),
             tables: Mutex::new(Tables {
                 pairs: Window::new(PAIR_FAILURES, PAIR_WINDOW_SECS, MAX_KEYS),
                 addresses: Window::new(
@@ -217,8 +237,16 @@ impl Throttle {
                     MAX_KEYS,
                 ),
                 reset_requests: Window::new(10, RESET_REQUEST_WINDOW_SECS, MAX_KEYS),
+                in_flight: HashMap::new(),
             }),
         }
+    }
+
+    /// Sets how long a login may wait for checks in flight of the same
+    /// pair (the hash queue's budget): see [`Throttle::reserve_login`].
+    pub fn with_patience(mut self, patience: Duration) -> Throttle {
+        self.patience = patience;
+        self
     }
 
     /// Sets how many password-reset requests one address may make an hour.
@@ -269,6 +297,12 @@ impl Throttle {
     /// eight wrong passwords at once for one pair give at most five 401s.
     /// The right password is refused too while locked: otherwise the lock
     /// would only slow the attacker down until the guess that succeeds.
+    ///
+    /// When the pair's slots are held by checks still in flight (not by
+    /// failures), the login waits for their outcome, up to the patience
+    /// set, instead of being refused: six people behind one address signing
+    /// in to one account at once are not "too many attempts" until some
+    /// have failed (second review, finding 7).
     pub fn reserve_login(
         &self,
         identifier: &str,
@@ -276,18 +310,35 @@ impl Throttle {
         now: i64,
     ) -> Result<Reservation, u64> {
         let key = self.key(identifier);
+        let pair = (key, address);
+        let deadline = Instant::now() + self.patience;
         let mut tables = lock(&self.tables);
-        let waits = [
-            tables.pairs.check(&(key, address), now),
-            tables.addresses.check(&address, now),
-            tables.identifiers.check(&key, now),
-        ];
-        if let Some(wait) = waits.iter().filter_map(|w| w.err()).max() {
-            return Err(wait);
+        loop {
+            let waits = [
+                tables.pairs.check(&pair, now),
+                tables.addresses.check(&address, now),
+                tables.identifiers.check(&key, now),
+            ];
+            let Some(wait) = waits.iter().filter_map(|w| w.err()).max() else {
+                break;
+            };
+            let in_flight = tables.in_flight.get(&pair).copied().unwrap_or(0);
+            let failures = tables.pairs.count(&pair, now).saturating_sub(in_flight);
+            let only_the_pair_refuses = waits[1].is_ok() && waits[2].is_ok();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !only_the_pair_refuses || failures >= PAIR_FAILURES || left.is_zero() {
+                return Err(wait);
+            }
+            tables = self
+                .settled
+                .wait_timeout(tables, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        tables.pairs.record((key, address), now);
+        tables.pairs.record(pair, now);
         tables.addresses.record(address, now);
         tables.identifiers.record(key, now);
+        *tables.in_flight.entry(pair).or_default() += 1;
         Ok(Reservation {
             key,
             address,
@@ -295,14 +346,35 @@ impl Throttle {
         })
     }
 
+    /// The check behind `reservation` has ended, one way or another.
+    fn settle(&self, tables: &mut Tables, reservation: &Reservation) {
+        let pair = (reservation.key, reservation.address);
+        if let Some(count) = tables.in_flight.get_mut(&pair) {
+            *count -= 1;
+            if *count == 0 {
+                tables.in_flight.remove(&pair);
+            }
+        }
+        self.settled.notify_all();
+    }
+
     /// The attempt was not a failure after all (it never got to bcrypt, for
-    /// example because the hash queue was full): give the slot back.
+    /// example because the hash queue was full, or the password was right
+    /// and a second factor is still to come): give the slot back.
     pub fn release(&self, reservation: Reservation) {
-        let Reservation { key, address, at } = reservation;
         let mut tables = lock(&self.tables);
+        self.settle(&mut tables, &reservation);
+        let Reservation { key, address, at } = reservation;
         tables.pairs.release(&(key, address), at);
         tables.addresses.release(&address, at);
         tables.identifiers.release(&key, at);
+    }
+
+    /// The attempt failed (a wrong password or code): its slot stays
+    /// counted in every window.
+    pub fn login_failed(&self, reservation: Reservation) {
+        let mut tables = lock(&self.tables);
+        self.settle(&mut tables, &reservation);
     }
 
     /// A success forgets that pair's failures (NIST SP 800-63B §5.2.2 lets a
@@ -310,8 +382,9 @@ impl Throttle {
     /// its own slot; the address and identifier totals otherwise stand, so
     /// one good login cannot launder many bad ones elsewhere.
     pub fn login_succeeded(&self, reservation: Reservation) {
-        let Reservation { key, address, at } = reservation;
         let mut tables = lock(&self.tables);
+        self.settle(&mut tables, &reservation);
+        let Reservation { key, address, at } = reservation;
         tables.pairs.clear(&(key, address));
         tables.addresses.release(&address, at);
         tables.identifiers.release(&key, at);
