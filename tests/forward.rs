@@ -249,7 +249,7 @@ fn the_sign_in_page_is_three_files_under_a_strict_policy() {
     let policy = page.header("Content-Security-Policy").unwrap();
     assert_eq!(
         policy,
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
     let html = page.text();
     assert!(html.contains(r#"<script src="login.js" defer></script>"#));

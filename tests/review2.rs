@@ -158,3 +158,20 @@ fn simultaneous_right_logins_of_one_account_from_one_address_all_succeed() {
     });
     assert_eq!(statuses, [200; 8]);
 }
+
+// Low: an address outside RFC 5322's dot-atom would become two recipients
+// under `sendmail -t`.
+
+#[test]
+fn an_email_with_a_comma_is_refused() {
+    let server = Server::start();
+    for email in ["alice,mallory@example.com", "alice;x@example.com", "émile@example.com"] {
+        let body = json!({ "username": "alice", "email": email, "password": PASSWORD });
+        let reply = server.post("/api/register", &body.to_string(), None);
+        assert_eq!(reply.status, 400, "{email}");
+        assert_eq!(
+            reply.json()["error"]["fields"]["email"],
+            "is not a valid address"
+        );
+    }
+}

@@ -14,8 +14,10 @@ const CSS: &str = include_str!("../../web/login.css");
 const SCRIPT: &str = include_str!("../../web/login.js");
 
 /// The pages' policy: their own script and style, calls to this origin,
-/// images only inline (the QR code), no forms elsewhere, no framing.
-pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
+/// images only inline (the QR code), no forms elsewhere, no framing, and no
+/// `<base>` (an injected one would repoint every relative URL; CSP Level 3,
+/// `base-uri`, which `default-src` does not cover).
+pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The page's HTML, saying whether mail is on (for the "forgot your
 /// password?" link).

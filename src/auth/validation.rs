@@ -56,15 +56,23 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     if local.is_empty() || local.chars().count() > 64 {
         return Err("must have 1 to 64 characters before the '@'");
     }
-    // Characters that are markup or quoting somewhere an address is shown
-    // or passed on (HTML, mail headers, shells); a real mailbox needs none.
-    if local.contains(['<', '>', '"', '\\']) {
-        return Err("must not contain <, >, \" or \\ before the '@'");
+    // RFC 5322 §3.2.3's dot-atom and nothing else: a comma, a quote or a
+    // bracket would make the address two recipients (or markup) wherever it
+    // is passed on, as in `sendmail -t` (second review).
+    if !is_dot_atom(local) {
+        return Err("is not a valid address");
     }
     if !is_domain(domain) {
         return Err("must have a domain such as example.com after the '@'");
     }
     Ok(email.to_lowercase())
+}
+
+/// RFC 5322 §3.2.3 dot-atom-text: atoms of `atext` (letters, digits and
+/// ``!#$%&'*+-/=?^_`{|}~``) joined by single dots.
+fn is_dot_atom(local: &str) -> bool {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
 }
 
 /// A host name of at least two labels (`support::text::is_host_name`).
@@ -162,7 +170,7 @@ mod tests {
             "first.last+tag@mail.example.co.uk",
             "x@xn--bcher-kva.example",
             "o'brien@example.com",
-            "émile@example.com",
+            "a!#$%&*/=?^_`{|}~-@example.com",
         ] {
             assert!(normalize_email(ok).is_ok(), "{ok}");
         }
@@ -181,6 +189,15 @@ mod tests {
             "alice@exa\u{202e}mple.com",
             "a<b@example.com",
             "a\\b@example.com",
+            // Outside RFC 5322's dot-atom: two recipients under sendmail -t,
+            // quoting, stray dots, and (as with the domain) non-ASCII.
+            "alice,mallory@example.com",
+            "a;b@example.com",
+            "(comment)a@example.com",
+            ".a@example.com",
+            "a.@example.com",
+            "a..b@example.com",
+            "émile@example.com",
             "a@-example.com",
             "a@example-.com",
             "a@exa_mple.com",
