@@ -205,7 +205,7 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     let app = Arc::new(App::new(settings, Arc::new(db), log));
     // Sessions that survived the last run, before the first request.
     let loading = Instant::now();
-    let loaded = match app.sessions.load(clock::now()) {
+    let loaded = match app.load_sessions(clock::now()) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("auth-server: cannot load the stored sessions: {error}");
@@ -219,8 +219,11 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     let metrics = match app.settings.metrics_addr {
         None => None,
         Some(metrics_address) => {
+            // A scraper needs one or two connections: one peer holding all
+            // sixteen must not blind the others (second review).
             let limits = Limits {
                 max_connections: 16,
+                max_connections_per_peer: 4,
                 ..Limits::default()
             };
             match Server::bind(metrics_address, limits) {

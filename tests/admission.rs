@@ -7,12 +7,12 @@
 mod common;
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, Reply, Server, read_reply};
+use common::{PASSWORD, Reply, Server, connect_from, read_reply};
 use serde_json::json;
 
 /// These tests time bcrypt on a 2-core machine: one at a time, so they do
@@ -230,19 +230,6 @@ fn ipv6_addresses_count_by_their_64() {
     // …and the next /64 is another.
     let next = login_from(&server, "alice", PASSWORD, "2001:db8:0:8::1");
     assert_eq!(next.status, 200);
-}
-
-/// A connection from `source` (a loopback address) to `server`.
-fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let source: SocketAddr = format!("{source}:0").parse().unwrap();
-    socket.bind(&source.into()).unwrap();
-    socket.connect(&server.into()).unwrap();
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
 }
 
 fn health_over(mut stream: TcpStream) -> Reply {

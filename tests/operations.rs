@@ -201,3 +201,34 @@ fn start_and_stop_each_write_one_line_and_events_carry_their_request_id() {
     );
     assert!(!log.contains("=null"), "absent fields are left out: {log}");
 }
+
+#[test]
+fn one_peer_cannot_hold_every_metrics_connection() {
+    // Second review: the metrics listener had no per-address cap, so one
+    // peer holding its sixteen connections blinded the real scraper.
+    let port = free_port();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _server = Server::start_with(&[("METRICS_ADDR", &address.to_string())]);
+    let (status, _, _) = scrape(port, "/metrics");
+    assert_eq!(status, 200);
+    let _held: Vec<TcpStream> = (0..4)
+        .map(|_| common::connect_from("127.0.0.1", address))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fifth = common::connect_from("127.0.0.1", address);
+    fifth
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let refused = common::read_reply(&mut fifth, false).expect("a response");
+    assert_eq!(refused.status, 503);
+    let mut other = common::connect_from("127.0.0.2", address);
+    other
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        common::read_reply(&mut other, false)
+            .expect("a response")
+            .status,
+        200
+    );
+}

@@ -250,3 +250,17 @@ fn last_seen_is_written_behind_never_later_than_the_truth() {
     assert_eq!(json!(stored), seen, "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_session_ended_while_persistence_was_off_stays_ended_when_it_is_on_again() {
+    // Second review: stored with persistence on, signed out with it off
+    // (the table is not written then), and back when it was turned on.
+    let server = Server::start();
+    let cookie = server.signed_in_user("alice");
+    let off = [("SESSION_PERSIST", "false")];
+    let server = Server::start_in(server.stop_keeping_dir(), &off);
+    let signed_out = server.post("/api/logout", "{}", Some(&cookie));
+    assert_eq!(signed_out.status, 200);
+    let server = Server::start_in(server.stop_keeping_dir(), &[]);
+    assert_eq!(user_status(&server, &cookie), 401);
+}

@@ -89,6 +89,19 @@ impl App {
         }
     }
 
+    /// Before the first request: the sessions that survived the last run;
+    /// how many. With `SESSION_PERSIST=false` none, and the stored ones are
+    /// deleted: the table was not kept up to date while persistence was
+    /// off, so sessions ended then must not come back when it is turned on
+    /// again (second review).
+    pub fn load_sessions(&self, now: i64) -> rusqlite::Result<usize> {
+        if !self.settings.session_persist {
+            self.db.delete_all_sessions()?;
+            return Ok(0);
+        }
+        self.sessions.load(now)
+    }
+
     /// Records an auth event (log line and audit row) about this request.
     pub fn event(
         &self,

@@ -72,7 +72,9 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
 /// ``!#$%&'*+-/=?^_`{|}~``) joined by single dots.
 fn is_dot_atom(local: &str) -> bool {
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
+    local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
 }
 
 /// A host name of at least two labels (`support::text::is_host_name`).

@@ -109,6 +109,12 @@ impl Database {
         Ok(rows)
     }
 
+    /// Deletes every stored session: with `SESSION_PERSIST=false` the table
+    /// is not kept up to date, so what is in it must never come back.
+    pub fn delete_all_sessions(&self) -> rusqlite::Result<usize> {
+        lock(&self.connection).execute("DELETE FROM sessions", [])
+    }
+
     /// Deletes sessions by token hash, in one transaction.
     pub fn delete_sessions(&self, hashes: &[[u8; 32]]) -> rusqlite::Result<()> {
         if hashes.is_empty() {

@@ -374,3 +374,16 @@ pub fn admin_with(
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A connection from `source` (a loopback address) to `server`.
+pub fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    socket.connect(&server.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
