@@ -55,6 +55,9 @@ enum Failure {
 }
 
 pub fn run(args: &[String], settings: &Settings, db: &Arc<Database>) -> ExitCode {
+    // Which file it worked on, always: the operator sees at once when it is
+    // not the server's.
+    eprintln!("auth-server: database {}", settings.database_path.display());
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut out = std::io::stdout().lock();
     let result = match words.as_slice() {
@@ -386,7 +389,8 @@ fn stats(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
 /// (SQLite's online backup); refuses to overwrite a file.
 fn backup(db: &Database, file: &str) -> Result<(), Failure> {
     let path = std::path::Path::new(file);
-    if path.exists() {
+    // symlink_metadata: a dangling link "does not exist" for exists().
+    if path.symlink_metadata().is_ok() {
         return Err(Failure::Refused(format!(
             "{file} exists; choose a new file"
         )));

@@ -97,17 +97,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let db = match Database::open(&settings.database_path) {
+    // The admin command never creates a database: run from the wrong
+    // directory, it would make an empty ./auth.db and report success on it
+    // (second review).
+    let is_admin = args.first().is_some_and(|a| a == "admin");
+    let path = &settings.database_path;
+    if is_admin && path.symlink_metadata().is_err() {
+        eprintln!(
+            "auth-server: no database at {} (set DATABASE_PATH or pass --env-file)",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let opened = match is_admin {
+        true => Database::open_existing(path),
+        false => Database::open(path),
+    };
+    let db = match opened {
         Ok(db) => db,
         Err(error) => {
             eprintln!(
                 "auth-server: cannot open the database {}: {error}",
-                settings.database_path.display()
+                path.display()
             );
             return ExitCode::from(1);
         }
     };
-    if args.first().is_some_and(|a| a == "admin") {
+    if is_admin {
         return admin::run(&args[1..], &settings, &Arc::new(db));
     }
     serve(settings, db)

@@ -179,3 +179,45 @@ fn an_email_with_a_comma_is_refused() {
         );
     }
 }
+
+// Low: the admin command opens only an existing database and names it; a
+// backup never follows a link at its target.
+
+#[test]
+fn admin_without_a_database_exits_2_and_creates_nothing() {
+    let dir = common::temp_dir();
+    let (code, out, err) = common::admin(&dir, &["create", "alice", "alice@example.com"], "");
+    assert_eq!(code, Some(2), "{out}{err}");
+    let path = dir.join("auth.db");
+    assert!(
+        err.contains(&format!("no database at {}", path.display()))
+            && err.contains("set DATABASE_PATH or pass --env-file"),
+        "{err}"
+    );
+    assert!(!path.exists(), "an empty database was created");
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn admin_names_the_database_it_used() {
+    let server = Server::start();
+    let (code, _, err) = common::admin(&server.dir, &["users"], "");
+    assert_eq!(code, Some(0));
+    let path = server.dir.join("auth.db");
+    assert!(
+        err.contains(&format!("database {}", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_backup_never_follows_a_link_planted_at_its_target() {
+    let server = Server::start();
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    let elsewhere = server.dir.join("elsewhere.db");
+    let target = server.dir.join("backup.db");
+    std::os::unix::fs::symlink(&elsewhere, &target).unwrap();
+    let (code, _, err) = common::admin(&server.dir, &["backup", target.to_str().unwrap()], "");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!elsewhere.exists(), "the copy went through the link");
+}

@@ -74,6 +74,9 @@ fn every_setting_the_server_reads_is_in_the_table() {
     // environment starts (with a temporary database, nothing else set).
     let dir = common::temp_dir();
     let db = dir.join("auth.db");
+    // (The admin command opens only an existing file; an empty one is a
+    // new database.)
+    std::fs::write(&db, "").unwrap();
     assert_success(&run(
         &["admin".as_ref(), "users".as_ref()],
         &[("DATABASE_PATH", db.as_os_str())],
@@ -116,6 +119,7 @@ fn the_env_file_lists_every_setting_commented_out_and_parses_back() {
         .collect();
     let dir = common::temp_dir();
     let file = dir.join("env");
+    std::fs::write(dir.join("auth.db"), "").unwrap();
     std::fs::write(
         &file,
         uncommented + &format!("DATABASE_PATH={}\n", dir.join("auth.db").display()),
@@ -143,6 +147,7 @@ fn a_malformed_env_file_stops_start_up_naming_the_line() {
     // The process environment wins over the file.
     std::fs::write(&file, "BCRYPT_COST=99\n").unwrap();
     let db = dir.join("auth.db");
+    std::fs::write(&db, "").unwrap();
     assert_success(&run(
         &[
             "--env-file".as_ref(),

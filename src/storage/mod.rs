@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 pub mod audit;
 pub mod mail;
@@ -222,7 +222,18 @@ impl Database {
                 Some(format!("cannot make {} private: {error}", path.display())),
             )
         })?;
-        let connection = Connection::open(path)?;
+        Database::configure(Connection::open(path)?)
+    }
+
+    /// Opens a database file that must already exist (the admin command:
+    /// a mistyped path must not become a new empty database that then
+    /// "succeeds"); SQLite's `CANTOPEN` when there is none.
+    pub fn open_existing(path: &Path) -> rusqlite::Result<Database> {
+        let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE;
+        Database::configure(Connection::open_with_flags(path, flags)?)
+    }
+
+    fn configure(connection: Connection) -> rusqlite::Result<Database> {
         // WAL lets readers (and the admin CLI) work while the server writes;
         // synchronous=FULL makes a committed registration survive power loss
         // or kill -9 before the 201 is sent (SQLite docs, "PRAGMA synchronous").
@@ -527,14 +538,25 @@ impl Database {
     /// moment. The copy is then checked with `PRAGMA integrity_check`.
     pub fn backup_to(&self, path: &Path) -> rusqlite::Result<()> {
         use rusqlite::backup::Backup;
-        // As private as the original: it holds the same hashes and secrets.
-        restrict_permissions(path).map_err(|error| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("cannot create {}: {error}", path.display())),
-            )
-        })?;
-        let mut copy = Connection::open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A new file, as private as the original (it holds the same hashes
+        // and secrets). create_new is O_CREAT|O_EXCL, which fails on any
+        // existing name, a dangling symlink included: a link planted at the
+        // target cannot send the copy elsewhere (second review).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|error| {
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(format!("cannot create {}: {error}", path.display())),
+                )
+            })?;
+        let flags = (OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE)
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut copy = Connection::open_with_flags(path, flags)?;
         {
             let source = lock(&self.connection);
             let backup = Backup::new(&source, &mut copy)?;
