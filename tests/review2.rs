@@ -221,3 +221,26 @@ fn a_backup_never_follows_a_link_planted_at_its_target() {
     assert_eq!(code, Some(1), "{err}");
     assert!(!elsewhere.exists(), "the copy went through the link");
 }
+
+// Low: other accounts signing in many times cannot sign someone out.
+
+#[test]
+fn signing_in_many_times_ends_your_own_sessions_not_someone_elses() {
+    let server = Server::start_with(&[("MAX_SESSIONS", "6"), ("MAX_SESSIONS_PER_USER", "3")]);
+    let victim = server.signed_in_user("alice");
+    for name in ["mallory", "trudy"] {
+        assert_eq!(server.register(name, PASSWORD).status, 201);
+    }
+    // Ten logins each: each holds its own three; the store is full at six
+    // and takes from the heaviest holder, never from alice's one.
+    let mut last = String::new();
+    for _ in 0..10 {
+        for name in ["mallory", "trudy"] {
+            last = server.login(name, PASSWORD);
+        }
+    }
+    assert_eq!(server.get("/api/user", Some(&victim)).status, 200);
+    assert_eq!(server.get("/api/user", Some(&last)).status, 200);
+    let listed = server.get("/api/sessions", Some(&last));
+    assert!(listed.json()["data"]["sessions"].as_array().unwrap().len() <= 3);
+}

@@ -60,7 +60,8 @@ impl App {
                 lifetimes,
                 settings.max_sessions,
                 settings.session_persist.then(|| Arc::clone(&db)),
-            ),
+            )
+            .with_max_per_user(settings.max_sessions_per_user),
             passwords: PasswordHasher::with_metrics(
                 settings.bcrypt_cost,
                 settings.hash_workers,

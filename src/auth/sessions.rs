@@ -24,9 +24,10 @@ use crate::storage::Database;
 use crate::storage::sessions::SessionRow;
 use crate::support::lock::lock;
 
-/// Sessions one user may hold; a login beyond it ends their least recently
-/// used one (documented per OWASP ASVS 5.0 V7.1.2).
-pub const MAX_SESSIONS_PER_USER: usize = 20;
+/// Sessions one user may hold unless set (`MAX_SESSIONS_PER_USER`); a login
+/// beyond it ends their least recently used one (documented per OWASP ASVS
+/// 5.0 V7.1.2).
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 32;
 /// Longest user agent kept per session, so a client cannot make its session
 /// cost kilobytes.
 const MAX_USER_AGENT_CHARS: usize = 200;
@@ -126,6 +127,7 @@ pub struct NewSession {
 pub struct SessionStore {
     lifetimes: Lifetimes,
     max_sessions: usize,
+    max_per_user: usize,
     inner: Mutex<Inner>,
     /// The durable copy, when sessions are persisted.
     db: Option<Arc<Database>>,
@@ -195,12 +197,23 @@ impl SessionStore {
         SessionStore {
             lifetimes,
             max_sessions: max_sessions.max(1),
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             inner: Mutex::new(Inner {
                 persist: db.is_some(),
                 ..Inner::default()
             }),
             db,
         }
+    }
+
+    /// Sets how many sessions one user may hold (at least one).
+    pub fn with_max_per_user(mut self, max_per_user: usize) -> SessionStore {
+        self.max_per_user = max_per_user.max(1);
+        self
+    }
+
+    fn caps(&self) -> (usize, usize) {
+        (self.max_sessions, self.max_per_user)
     }
 
     /// Loads the live sessions of the durable copy (after the copy has
@@ -215,7 +228,7 @@ impl SessionStore {
         inner.sessions.reserve(count);
         for row in rows {
             let (hash, session) = from_row(row);
-            inner.insert(hash, session, self.max_sessions, now);
+            inner.insert(hash, session, self.caps(), now);
         }
         drop(inner);
         // Caps may have dropped a few; their rows go now.
@@ -295,7 +308,7 @@ impl SessionStore {
     /// hold too many, and the store's least recently used one if the store
     /// is full; those endings are written through.
     pub fn admit(&self, token: &Token, session: Session, now: i64) -> rusqlite::Result<()> {
-        lock(&self.inner).insert(token.hash(), session, self.max_sessions, now);
+        lock(&self.inner).insert(token.hash(), session, self.caps(), now);
         self.write_dropped()
     }
 
@@ -462,12 +475,17 @@ impl SessionStore {
 
 impl Inner {
     /// Adds a session, first making room: the user's least recently used
-    /// session goes if they hold too many, and the store's if it is full.
-    fn insert(&mut self, token: TokenHash, session: Session, max_sessions: usize, now: i64) {
+    /// session goes if they hold too many; and if the store is full, the
+    /// least recently used session of whoever holds the most. So nobody can
+    /// sign another out by signing in many times: their own sessions go
+    /// first, and to reach a user with one session, every other account
+    /// must be down to one too (second review).
+    fn insert(&mut self, token: TokenHash, session: Session, caps: (usize, usize), now: i64) {
+        let (max_sessions, max_per_user) = caps;
         let user_id = session.user_id;
         self.sweep_if_due(now);
         self.drop_expired_of_user(user_id, now);
-        while self.by_user.get(&user_id).map_or(0, Vec::len) >= MAX_SESSIONS_PER_USER {
+        while self.by_user.get(&user_id).map_or(0, Vec::len) >= max_per_user {
             let Some(oldest) =
                 self.least_recently_used(self.by_user.get(&user_id).into_iter().flatten())
             else {
@@ -479,7 +497,15 @@ impl Inner {
             self.sweep(now);
         }
         while self.sessions.len() >= max_sessions {
-            let Some(oldest) = self.least_recently_used(self.sessions.keys()) else {
+            // The least recently used session among the accounts holding
+            // the most.
+            let most = self.by_user.values().map(Vec::len).max().unwrap_or(0);
+            let heaviest = self
+                .by_user
+                .values()
+                .filter(|tokens| tokens.len() == most)
+                .flatten();
+            let Some(oldest) = self.least_recently_used(heaviest) else {
                 break;
             };
             self.remove(&oldest);
@@ -684,8 +710,8 @@ mod tests {
     }
 
     #[test]
-    fn the_21st_login_ends_the_least_recently_used() {
-        let store = SessionStore::new(LIFETIMES, 1000, None);
+    fn a_login_beyond_the_per_user_cap_ends_the_least_recently_used() {
+        let store = SessionStore::new(LIFETIMES, 1000, None).with_max_per_user(20);
         let tokens: Vec<Token> = (0..20).map(|i| login(&store, 7, i)).collect();
         // Use the first so that the second becomes the least recently used.
         store.authenticate(&tokens[0], 30).unwrap();
@@ -707,6 +733,17 @@ mod tests {
         assert!(store.authenticate(&b, 5).is_none());
         assert!(store.authenticate(&a, 5).is_some());
         assert!(store.authenticate(&c, 5).is_some());
+    }
+
+    #[test]
+    fn a_full_store_takes_from_whoever_holds_the_most() {
+        let store = SessionStore::new(LIFETIMES, 4, None);
+        let alice = login(&store, 1, 0);
+        let mallory: Vec<Token> = (1..4).map(|i| login(&store, 2, i)).collect();
+        // Alice's is the least recently used, but mallory holds three.
+        login(&store, 3, 10);
+        assert!(store.authenticate(&alice, 11).is_some());
+        assert!(store.authenticate(&mallory[0], 11).is_none());
     }
 
     #[test]

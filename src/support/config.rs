@@ -58,6 +58,7 @@ pub struct Settings {
     pub hash_queue_wait_secs: u64,
     pub audit_retention_days: u32,
     pub max_sessions: usize,
+    pub max_sessions_per_user: usize,
     pub session_persist: bool,
     pub log_format: LogFormat,
     /// Where Prometheus metrics are served, on a listener of their own.
@@ -137,6 +138,7 @@ impl Settings {
             hash_queue_wait_secs: vars.number("HASH_QUEUE_WAIT_SECS")?,
             audit_retention_days: vars.number("AUDIT_RETENTION_DAYS")?,
             max_sessions: vars.number("MAX_SESSIONS")?,
+            max_sessions_per_user: vars.number("MAX_SESSIONS_PER_USER")?,
             session_persist: vars.boolean("SESSION_PERSIST")?,
             metrics_addr: match vars.text("METRICS_ADDR")?.trim() {
                 "" => None,

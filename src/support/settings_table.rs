@@ -161,7 +161,14 @@ pub const SETTINGS: &[Setting] = &[
         "100000",
         Some((1, 100_000_000)),
         "",
-        "live sessions held in memory, over all users",
+        "live sessions held in memory, over all users; when full, the least recently used session of the account holding the most goes",
+    ),
+    setting(
+        "MAX_SESSIONS_PER_USER",
+        "32",
+        Some((1, 10_000)),
+        "",
+        "live sessions one account may hold; a login beyond it ends that account's least recently used one",
     ),
     setting(
         "TRUST_PROXY",
