@@ -12,16 +12,15 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::common::{SignedIn, signed_in, too_many, user_json};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
+use crate::auth::mailer::{MAILS_PER_ACCOUNT_PER_HOUR, ResetRequest};
 use crate::auth::sessions::Token;
 use crate::auth::validation;
 use crate::storage::mail::Purpose;
 
-/// Mails of one kind one account may be sent in an hour.
-pub const MAILS_PER_ACCOUNT_PER_HOUR: i64 = 3;
-
 /// Always 202 with the same body, whether or not an account uses the
-/// address, with the same database work either way, so the answer tells
-/// nobody who has an account (OWASP Forgot Password Cheat Sheet).
+/// address, answered before any look-up, so neither the answer nor its
+/// timing tells anybody who has an account (OWASP Forgot Password Cheat
+/// Sheet).
 pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let email = fields.required_string("email");
@@ -37,24 +36,19 @@ pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .reset_request(cx.client_group, cx.now)
         .map_err(too_many)?;
 
-    let user = app.db.user_by_email(&email)?;
-    let user_id = user.as_ref().map(|u| u.id);
-    let recent = app
-        .db
-        .count_events(user_id, "password_reset_requested", cx.now - 3600)?;
-    if let Some(user) = user.filter(|u| !u.disabled)
-        && app.mailer.enabled()
-        && recent < MAILS_PER_ACCOUNT_PER_HOUR
-    {
-        app.db
-            .queue_mail(user.id, Purpose::Reset, &user.email, cx.now)?;
-        app.mailer.notify();
-        app.event(
-            "password_reset_requested",
-            Some(user.id),
-            Some(&user.username),
-            cx,
-        );
+    // Nothing about the account is looked up here: the mailer thread does
+    // that after this answer, so both cases take the same time.
+    if app.mailer.enabled() {
+        let request = ResetRequest {
+            email,
+            ip: cx.client_ip,
+            user_agent: cx.user_agent().to_string(),
+            request_id: cx.request_id.to_string(),
+            at: cx.now,
+        };
+        if !app.mailer.request_reset(request) {
+            return Err(ApiError::busy("too many reset requests waiting"));
+        }
     }
     Ok(
         Reply::ok("If an account uses that address, a link to reset its password is on its way.")

@@ -10,7 +10,9 @@
 //! is retried with growing delays for [`GIVE_UP_AFTER_SECS`], then given up
 //! and logged. A crash loses nothing: the outbox is read again at start.
 
+use std::collections::VecDeque;
 use std::io::Write;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
@@ -35,6 +37,21 @@ pub const GIVE_UP_AFTER_SECS: i64 = 24 * 3600;
 const MAX_RETRY_DELAY_SECS: i64 = 3600;
 /// How often the outbox is looked at when nothing wakes the mailer.
 const POLL: Duration = Duration::from_secs(1);
+/// Reset requests waiting for the mailer thread's look-up, at most; the
+/// per-address limit keeps real traffic far below it.
+const MAX_PENDING_RESETS: usize = 1000;
+/// Reset mails one account may be sent in an hour.
+pub const MAILS_PER_ACCOUNT_PER_HOUR: i64 = 3;
+
+/// A password-reset request as the API took it: the look-up of the address
+/// happens on the mailer thread, after the client has its answer.
+pub struct ResetRequest {
+    pub email: String,
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub request_id: String,
+    pub at: i64,
+}
 
 pub struct Mailer {
     command: Option<String>,
@@ -46,6 +63,8 @@ pub struct Mailer {
     log: Logger,
     /// Set when something was queued; the mailer thread waits on it.
     wake: (Mutex<bool>, Condvar),
+    /// Reset requests still to be looked up.
+    resets: Mutex<VecDeque<ResetRequest>>,
 }
 
 impl Mailer {
@@ -59,7 +78,61 @@ impl Mailer {
             db,
             log,
             wake: (Mutex::new(false), Condvar::new()),
+            resets: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Takes a password-reset request for the mailer thread to look up and
+    /// answer with a mail if the address has an enabled account. The API
+    /// answers 202 before any per-account work, so an address with an
+    /// account and one without take the same time (OWASP Forgot Password
+    /// Cheat Sheet: "consistent ... response times"; second review).
+    /// `false` when too many are waiting (the request is dropped).
+    pub fn request_reset(&self, request: ResetRequest) -> bool {
+        let mut resets = lock(&self.resets);
+        if resets.len() >= MAX_PENDING_RESETS {
+            return false;
+        }
+        resets.push_back(request);
+        drop(resets);
+        self.notify();
+        true
+    }
+
+    /// Looks up each waiting reset request and queues its mail.
+    fn take_resets(&self) {
+        loop {
+            let Some(request) = lock(&self.resets).pop_front() else {
+                return;
+            };
+            if let Err(error) = self.queue_reset(&request) {
+                self.error(&format!("mail: cannot queue a reset: {error}"));
+            }
+        }
+    }
+
+    fn queue_reset(&self, request: &ResetRequest) -> rusqlite::Result<()> {
+        let Some(user) = self.db.user_by_email(&request.email)? else {
+            return Ok(());
+        };
+        let recent =
+            self.db
+                .count_events(Some(user.id), "password_reset_requested", request.at - 3600)?;
+        if user.disabled || recent >= MAILS_PER_ACCOUNT_PER_HOUR {
+            return Ok(());
+        }
+        self.db
+            .queue_mail(user.id, Purpose::Reset, &user.email, request.at)?;
+        let event = AuthEvent {
+            kind: "password_reset_requested",
+            user_id: Some(user.id),
+            identifier: Some(&user.username),
+            ip: Some(request.ip),
+            user_agent: Some(&request.user_agent),
+            request_id: Some(&request.request_id),
+        };
+        Audit::default().record(&self.db, &self.log, &event, request.at);
+        Ok(())
     }
 
     /// Whether mail is sent at all (`MAIL_COMMAND` is set).
@@ -77,6 +150,7 @@ impl Mailer {
     /// notification or the next poll. Never returns.
     pub fn run(&self) {
         loop {
+            self.take_resets();
             self.send_due(clock::now());
             let woken = lock(&self.wake.0);
             let (mut woken, _) = self
