@@ -1,4 +1,4 @@
--- auth-server schema, version 6. Applied to a new database at start-up;
+-- auth-server schema, version 7. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -93,7 +93,10 @@ CREATE TABLE outbox (
     recipient       TEXT    NOT NULL,        -- the validated address
     created_at      INTEGER NOT NULL,
     attempts        INTEGER NOT NULL,
-    next_attempt_at INTEGER NOT NULL
+    next_attempt_at INTEGER NOT NULL,
+    -- Where the page the link opens sends the browser afterwards: an rd
+    -- the server approved when the mail was asked for, or NULL.
+    return_to       TEXT
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at);
 

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,17 +68,7 @@ async function waitForPort(port) {
 before(async () => {
   mkdirSync(output, { recursive: true });
   work = mkdtempSync(join(tmpdir(), "auth-server-proxy-"));
-  const started = await start(binary, [], {
-    HOST: "127.0.0.1", PORT: "0", DATABASE_PATH: join(work, "auth.db"), BCRYPT_COST: "4",
-    FORWARD_AUTH_HOSTS: HOST, LOGIN_URL: "/auth/login", TRUST_PROXY: "true",
-  }, /listening on http:\/\/[^:]+:(\d+)/);
-  authPort = Number(started.match[1]);
-  // One account, made through the API.
-  const made = await fetch(`http://127.0.0.1:${authPort}/api/register`, {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: "alice", email: "alice@example.com", password: PASSWORD }),
-  });
-  assert.equal(made.status, 201);
+  authPort = await startAuthServer({});
 
   // The app behind the proxy: it shows who the proxy says is signed in, and
   // at /headers every Remote-* header it received, as JSON.
@@ -111,11 +101,40 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-async function startNginx() {
-  const port = await freePort();
-  const prefix = join(work, "nginx");
+/** Starts auth-server with `env` added; resolves to its port. */
+async function startAuthServer(env) {
+  const dir = mkdtempSync(join(work, "server-"));
+  const started = await start(binary, [], {
+    HOST: "127.0.0.1", PORT: "0", DATABASE_PATH: join(dir, "auth.db"), BCRYPT_COST: "4",
+    FORWARD_AUTH_HOSTS: HOST, LOGIN_URL: "/auth/login", TRUST_PROXY: "true", ...env,
+  }, /listening on http:\/\/[^:]+:(\d+)/);
+  const port = Number(started.match[1]);
+  const made = await fetch(`http://127.0.0.1:${port}/api/register`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "alice", email: "alice@example.com", password: PASSWORD }),
+  });
+  assert.equal(made.status, 201);
+  return port;
+}
+
+/**
+ * nginx with the shipped locations; `withoutHost` drops the /auth/
+ * location's `proxy_set_header Host` (nginx then sends its upstream's name,
+ * as its default proxy_pass does) and `port` is fixed in advance.
+ */
+async function startNginx({ withoutHost = false, port: chosen, auth = authPort } = {}) {
+  const port = chosen || await freePort();
+  const prefix = join(work, withoutHost ? "nginx-no-host" : "nginx");
   mkdirSync(join(prefix, "logs"), { recursive: true });
   const running_as_root = process.getuid && process.getuid() === 0;
+  let locations = join(root, "deploy", "forward-auth", "nginx-locations.conf");
+  if (withoutHost) {
+    const shipped = readFileSync(locations, "utf8");
+    const line = "    proxy_set_header Host $http_host;\n";
+    assert.ok(shipped.includes(line), "the shipped /auth/ location sets Host");
+    locations = join(prefix, "locations-without-host.conf");
+    writeFileSync(locations, shipped.replace(line, ""));
+  }
   writeFileSync(join(prefix, "nginx.conf"), `
 ${running_as_root ? "user root;" : ""}
 worker_processes 1;
@@ -130,12 +149,12 @@ http {
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
   scgi_temp_path ${prefix}/scgi;
-  upstream auth_server { server 127.0.0.1:${authPort}; }
+  upstream auth_server { server 127.0.0.1:${auth}; }
   upstream protected_app { server 127.0.0.1:${appPort}; }
   server {
     listen 127.0.0.1:${port};
     server_name ${HOST};
-    include ${join(root, "deploy", "forward-auth", "nginx-locations.conf")};
+    include ${locations};
   }
 }
 `);
@@ -236,3 +255,69 @@ for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]
       }
     });
 }
+
+// nginx's default proxy_pass sends its upstream's name as Host, so the page's
+// Origin never matches it: PUBLIC_URL tells the server its own origin. In the
+// same set-up, a forgotten password: the reset mail's link keeps rd, and
+// after the reset and sign-in the browser is back on the app.
+test("nginx without Host, PUBLIC_URL set: sign-in works, and a reset finds its way back",
+  { skip: available("nginx") ? false : "nginx is not installed (apt-get install nginx-light)" },
+  async () => {
+    const port = await freePort();
+    const inbox = mkdtempSync(join(work, "inbox-"));
+    const auth = await startAuthServer({
+      PUBLIC_URL: `http://${HOST}:${port}/auth`, SITE_NAME: "The Wiki",
+      MAIL_COMMAND: `cat > ${inbox}/part.$$ && mv ${inbox}/part.$$ ${inbox}/$(date +%s%N).eml`,
+      PATH: "/usr/local/bin:/usr/bin:/bin",
+    });
+    await startNginx({ withoutHost: true, port, auth });
+    const appUrl = `http://${HOST}:${port}/wiki/page?id=7`;
+    for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+      const context = await browser.newContext({ viewport });
+      const page = await context.newPage();
+      await page.goto(appUrl);
+      await page.waitForSelector("#sign-in");
+      assert.equal(await page.textContent("#title"), "Sign in to The Wiki");
+      assert.equal(await page.title(), "Sign in to The Wiki");
+
+      // Forgotten: the mail's link keeps rd.
+      const mails = () => readdirSync(inbox).filter((f) => f.endsWith(".eml")).sort();
+      const before = mails().length;
+      await page.click("#show-forgot");
+      await page.fill("#forgot-email", "alice@example.com");
+      await page.click("#forgot button[type=submit]");
+      await page.waitForSelector("#status.ok");
+      await snap(page, `proxy-nginx-no-host-${device}-1-reset-asked`);
+      for (let i = 0; i < 100 && mails().length === before; i++) await new Promise((r) => setTimeout(r, 100));
+      const all = mails();
+      assert.equal(all.length, before + 1, "a reset mail arrived");
+      const mail = readFileSync(join(inbox, all[all.length - 1]), "utf8");
+      assert.match(mail, /^Subject: Reset your The Wiki password$/m);
+      const link = mail.match(/http:\/\/\S*reset-password\S*/)[0];
+      assert.ok(link.includes(`?rd=${encodeURIComponent(appUrl)}#token=`), link);
+      const newPassword = `a new passphrase for the ${device}`;
+      await page.goto(link);
+      await page.waitForSelector("#reset:not(.hidden)");
+      await page.fill("#new-password", newPassword);
+      await page.click("#reset button[type=submit]");
+      await page.waitForSelector("#status:has-text('Your password is changed')");
+      await snap(page, `proxy-nginx-no-host-${device}-2-reset-done`);
+
+      // Signing in now goes back where the browser was going.
+      await page.fill("#identifier", "alice");
+      await page.fill("#password", newPassword);
+      await page.click("#submit");
+      await page.waitForURL(appUrl);
+      assert.equal(await page.textContent("#hello"), "Hello, alice");
+
+      // Without rd, the signed-in page offers the way home.
+      await page.goto(`http://${HOST}:${port}/auth/login`);
+      await page.waitForSelector("#signed-in:not(.hidden)");
+      assert.equal(await page.getAttribute("#home", "href"), `http://${HOST}:${port}`);
+      assert.ok(await page.isVisible("#home"));
+      await snap(page, `proxy-nginx-no-host-${device}-3-signed-in-home`);
+      await page.click("#sign-out");
+      await page.waitForSelector("#status:has-text('You are signed out')");
+      await context.close();
+    }
+  });

@@ -309,7 +309,7 @@ fn reset_link(db: &Arc<Database>, settings: &Settings, name: &str) -> Result<(),
         .mint(user.id, Purpose::Reset, clock::now())
         .map_err(Failure::Refused)?;
     audit(db, settings, "admin_reset_link", &user);
-    println!("{}", mailer.link(Purpose::Reset, &token));
+    println!("{}", mailer.link(Purpose::Reset, &token, None));
     Ok(())
 }
 

@@ -123,7 +123,7 @@ fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
     let welcome = inbox.wait_for(1);
     assert_eq!(
         header(&welcome, "Subject"),
-        Some("Confirm your email address")
+        Some("Confirm your email address for auth-server")
     );
 
     let known = forgot(&server, "Alice@Example.com");
@@ -134,7 +134,13 @@ fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
     let message = inbox.wait_for(2);
     assert_eq!(header(&message, "From"), Some("accounts@example.com"));
     assert_eq!(header(&message, "To"), Some("alice@example.com"));
-    assert_eq!(header(&message, "Subject"), Some("Reset your password"));
+    // The site is named in the subject and the body (SITE_NAME, default
+    // auth-server).
+    assert_eq!(
+        header(&message, "Subject"),
+        Some("Reset your auth-server password")
+    );
+    assert!(message.contains("of the auth-server\naccount"), "{message}");
     assert_eq!(header(&message, "MIME-Version"), Some("1.0"));
     assert_eq!(
         header(&message, "Content-Type"),
@@ -239,7 +245,7 @@ fn mail_queued_before_a_crash_is_sent_after_the_restart() {
         .map(|m| header(m, "Subject").unwrap().to_string())
         .collect();
     assert!(
-        subjects.contains(&"Reset your password".to_string()),
+        subjects.contains(&"Reset your auth-server password".to_string()),
         "{subjects:?}"
     );
     drop(server);
@@ -433,5 +439,46 @@ fn a_reset_request_takes_as_long_for_an_account_as_for_no_account() {
     assert!(
         (0.8..=1.25).contains(&ratio),
         "with an account {known:?}, without {unknown:?}"
+    );
+}
+
+#[test]
+fn the_mail_names_the_site_and_its_link_keeps_the_way_back() {
+    let inbox = Inbox::new();
+    let server = mail_server(
+        &inbox,
+        &[
+            ("SITE_NAME", "Famille Dupré"),
+            ("FORWARD_AUTH_HOSTS", "wiki.example.com"),
+        ],
+    );
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    inbox.wait_for(1);
+    // An rd the sign-in page may follow rides in the link's query; one it
+    // may not is dropped.
+    let body =
+        json!({ "email": "alice@example.com", "redirect": "https://wiki.example.com/page?x=1" });
+    let asked = server.post("/api/password/forgot", &body.to_string(), None);
+    assert_eq!(asked.status, 202);
+    let message = inbox.wait_for(2);
+    // Not ASCII: an RFC 2047 encoded word ("Reset your Famille Dupré
+    // password").
+    assert_eq!(
+        header(&message, "Subject"),
+        Some("=?UTF-8?B?UmVzZXQgeW91ciBGYW1pbGxlIER1cHLDqSBwYXNzd29yZA==?=")
+    );
+    assert!(message.contains("Famille Dupré"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{PUBLIC_URL}/reset-password?rd=https%3A%2F%2Fwiki.example.com%2Fpage%3Fx%3D1#token="
+        )),
+        "{message}"
+    );
+    let body = json!({ "email": "alice@example.com", "redirect": "https://evil.example/" });
+    server.post("/api/password/forgot", &body.to_string(), None);
+    let message = inbox.wait_for(3);
+    assert!(
+        message.contains(&format!("{PUBLIC_URL}/reset-password#token=")),
+        "{message}"
     );
 }

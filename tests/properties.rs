@@ -95,7 +95,7 @@ proptest! {
 
     #[test]
     fn origins_match_exactly(allowed in "https?://[a-z]{1,10}(\\.[a-z]{2,5})?(:[0-9]{1,5})?", sent in proptest::collection::vec(any::<u8>(), 0..60)) {
-        let cors = Cors::new(vec![allowed.clone()]);
+        let cors = Cors::new(vec![allowed.clone()], None);
         let origin = cors.origin(&request_with(vec![("origin".into(), sent.clone())]));
         prop_assert_eq!(origin == Origin::Allowed(allowed.clone()), sent == allowed.as_bytes());
         let exact = cors.origin(&request_with(vec![("origin".into(), allowed.clone().into_bytes())]));

@@ -7,6 +7,9 @@
 // under a proxy's prefix such as /auth/login alike.
 
 const $ = (id) => document.getElementById(id);
+const site = document.body.dataset.site;
+// Where "home" is without an rd: HOME_URL, else PUBLIC_URL's origin.
+const home = document.body.dataset.home;
 const params = new URLSearchParams(location.search);
 const wanted = params.get("rd");
 const page = location.pathname.split("/").pop();
@@ -18,6 +21,12 @@ function status(message, kind) {
   const element = $("status");
   element.textContent = message;
   element.className = kind || "";
+}
+
+/** The heading and the tab's title, which name the site. */
+function title(text) {
+  $("title").textContent = text;
+  document.title = text;
 }
 
 function showOnly(id) {
@@ -52,13 +61,16 @@ function busy(form, on) {
 async function showSignedIn(user) {
   $("who").textContent = user.username;
   showOnly("signed-in");
-  $("title").textContent = "Signed in";
+  title(`Signed in to ${site}`);
   if (wanted) {
     // Ask the server whether `rd` may be followed, the same check a login makes.
     const check = await call("POST", "api/auth/redirect", { redirect: wanted });
     approved = check.status === 200 ? check.json.data.redirect : null;
   }
   $("continue").classList.toggle("hidden", !approved);
+  // Without a way back, a way home.
+  if (home) $("home").href = home;
+  $("home").classList.toggle("hidden", Boolean(approved) || !home);
 }
 
 async function signIn(body) {
@@ -112,7 +124,7 @@ $("sign-in").addEventListener("submit", async (event) => {
 $("show-forgot").addEventListener("click", (event) => {
   event.preventDefault();
   showOnly("forgot");
-  $("title").textContent = "Reset your password";
+  title(`Reset your ${site} password`);
   status("");
   $("forgot-email").focus();
 });
@@ -120,13 +132,17 @@ $("show-forgot").addEventListener("click", (event) => {
 $("back-to-sign-in").addEventListener("click", (event) => {
   event.preventDefault();
   showOnly("sign-in");
-  $("title").textContent = "Sign in";
+  title(`Sign in to ${site}`);
   status("");
 });
 
 $("forgot").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const result = await call("POST", "api/password/forgot", { email: $("forgot-email").value.trim() });
+  // rd rides along: the mailed link brings the browser back to this page
+  // with it, and after the reset and sign-in, on to where it was going.
+  const body = { email: $("forgot-email").value.trim() };
+  if (wanted) body.redirect = wanted;
+  const result = await call("POST", "api/password/forgot", body);
   status(result.status === 202 ? result.json.message : problem(result), result.status === 202 ? "ok" : "error");
 });
 
@@ -134,9 +150,9 @@ $("reset").addEventListener("submit", async (event) => {
   event.preventDefault();
   const result = await call("POST", "api/password/reset", { token: linkToken, new_password: $("new-password").value });
   if (result.status === 200) {
-    history.replaceState(null, "", "login");
+    history.replaceState(null, "", "login" + location.search);
     showOnly("sign-in");
-    $("title").textContent = "Sign in";
+    title(`Sign in to ${site}`);
     status("Your password is changed. Sign in with the new one.", "ok");
     $("identifier").focus();
   } else {
@@ -150,7 +166,7 @@ $("continue").addEventListener("click", () => { if (approved) location.assign(ap
 $("sign-out").addEventListener("click", async () => {
   await call("POST", "api/logout");
   showOnly("sign-in");
-  $("title").textContent = "Sign in";
+  title(`Sign in to ${site}`);
   status("You are signed out.", "ok");
   $("identifier").focus();
 });
@@ -158,13 +174,13 @@ $("sign-out").addEventListener("click", async () => {
 async function start() {
   if (page === "reset-password" && linkToken) {
     showOnly("reset");
-    $("title").textContent = "Choose a new password";
+    title(`Choose a new ${site} password`);
     $("new-password").focus();
     return;
   }
   if (page === "verify-email" && linkToken) {
     const result = await call("POST", "api/email/verify", { token: linkToken });
-    history.replaceState(null, "", "login");
+    history.replaceState(null, "", "login" + location.search);
     status(result.status === 200 ? "Your email address is confirmed." : problem(result), result.status === 200 ? "ok" : "error");
   }
   const me = await call("GET", "api/user");

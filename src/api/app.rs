@@ -82,7 +82,7 @@ impl App {
                 same_site: settings.cookie_same_site,
                 domain: settings.cookie_domain.clone(),
             },
-            cors: Cors::new(settings.cors_origins.clone()),
+            cors: Cors::new(settings.cors_origins.clone(), settings.public_origin()),
             audit: Audit::default(),
             settings,
             db,

@@ -24,6 +24,7 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let username = fields.required_string("username");
     let email = fields.required_string("email");
     let password = fields.required_string("password");
+    let redirect = fields.optional_string("redirect");
 
     let username = username.filter(|u| match validation::check_username(u) {
         Ok(()) => true,
@@ -45,7 +46,7 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         check_new_password(app, &mut fields, "password", password, name, address);
     }
     let (username, email, password) = fields.finish(
-        &["username", "email", "password"],
+        &["username", "email", "password", "redirect"],
         (username, email, password),
     )?;
 
@@ -62,7 +63,8 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Err(InsertError::Database(error)) => return Err(error.into()),
     };
     app.event("registered", Some(user.id), Some(&user.username), cx);
-    queue_verification(app, cx, user.id, &user.username, &user.email);
+    let return_to = redirect.and_then(|url| approved_redirect(app, &url));
+    queue_verification(app, cx, &user, return_to.as_deref());
     Ok(Reply::ok("Registered. You can now sign in.")
         .with_status(201)
         .with_data(json!({ "user": user_json(&user) })))
@@ -79,7 +81,10 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             fields.reject("username", "give a username or an email, not both");
             None
         }
-        (None, None) => fields.required_string("username"),
+        (None, None) => {
+            fields.reject("username", "username or email is required");
+            None
+        }
     };
     let password = fields.required_string("password");
     let remember = fields.optional_bool("remember");

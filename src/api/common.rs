@@ -202,12 +202,17 @@ pub fn signed_in(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
     Err(ApiError::Unauthenticated)
 }
 
-/// Queues the verification mail of a new account, when mail is on.
-pub fn queue_verification(app: &App, cx: &Context, user_id: i64, username: &str, email: &str) {
+/// Queues the verification mail of a new account, when mail is on;
+/// `return_to` (already approved) is where its page returns afterwards.
+pub fn queue_verification(app: &App, cx: &Context, user: &User, return_to: Option<&str>) {
     if !app.mailer.enabled() {
         return;
     }
-    match app.db.queue_mail(user_id, Purpose::Verify, email, cx.now) {
+    let (user_id, username) = (user.id, user.username.as_str());
+    match app
+        .db
+        .queue_mail(user_id, Purpose::Verify, &user.email, return_to, cx.now)
+    {
         Ok(()) => {
             app.mailer.notify();
             app.event(

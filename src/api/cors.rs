@@ -7,6 +7,8 @@
 //! read; it is not authentication, which every protected route still does
 //! itself (ASVS 4.0.3 V14.5.2).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use crate::http::{Request, Response};
 
 /// How long a browser may cache a preflight answer, in seconds.
@@ -14,6 +16,12 @@ const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
 
 pub struct Cors {
     allowed_origins: Vec<String>,
+    /// `PUBLIC_URL`'s origin: the server's own pages, whatever `Host` the
+    /// proxy in front passes on.
+    own_origin: Option<String>,
+    /// When a refused origin was last logged (seconds), to log at most one
+    /// a minute however many arrive.
+    last_refusal_logged: AtomicI64,
 }
 
 /// What the request's `Origin` header says.
@@ -25,8 +33,9 @@ pub enum Origin {
     /// Exactly one `Origin`, on the allowlist.
     Allowed(String),
     /// This server's own origin: the `Origin`'s host and port are the
-    /// request's `Host` (the built-in sign-in page, however the server is
-    /// reached). A browser always sends the page's true origin, so a page
+    /// request's `Host`, or it is `PUBLIC_URL`'s origin (the built-in
+    /// sign-in page, however the server is reached: a proxy may pass its
+    /// own `Host`). A browser always sends the page's true origin, so a page
     /// elsewhere cannot pass for it.
     Same,
     /// Present and not allowed (unlisted, `null`, repeated, not UTF-8).
@@ -34,8 +43,22 @@ pub enum Origin {
 }
 
 impl Cors {
-    pub fn new(allowed_origins: Vec<String>) -> Cors {
-        Cors { allowed_origins }
+    pub fn new(allowed_origins: Vec<String>, own_origin: Option<String>) -> Cors {
+        Cors {
+            allowed_origins,
+            own_origin,
+            last_refusal_logged: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Whether a refusal at `now` should be logged: at most once a minute.
+    pub fn log_refusal_now(&self, now: i64) -> bool {
+        let last = self.last_refusal_logged.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= 60
+            && self
+                .last_refusal_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     pub fn origin(&self, request: &Request) -> Origin {
@@ -47,6 +70,14 @@ impl Cors {
                     Origin::Allowed(origin.to_string())
                 }
                 Ok(origin) if is_same_origin(origin, request.header("host")) => Origin::Same,
+                Ok(origin)
+                    if self
+                        .own_origin
+                        .as_deref()
+                        .is_some_and(|own| same_place(origin, own)) =>
+                {
+                    Origin::Same
+                }
                 _ => Origin::Other,
             },
             (Some(_), Some(_)) => Origin::Other,
@@ -84,6 +115,17 @@ impl Cors {
             response.add_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE_SECS.to_string());
         }
         response
+    }
+}
+
+/// Whether two origins (`scheme://host[:port]`) are one, the default port
+/// made explicit and case ignored.
+fn same_place(origin: &str, own: &str) -> bool {
+    match own.split_once("://") {
+        Some((scheme, authority)) => {
+            origin.starts_with(&format!("{scheme}://")) && is_same_origin(origin, Some(authority))
+        }
+        None => false,
     }
 }
 
@@ -133,7 +175,7 @@ mod tests {
 
     #[test]
     fn only_exact_listed_origins_are_allowed() {
-        let cors = Cors::new(vec!["https://app.example.com".into()]);
+        let cors = Cors::new(vec!["https://app.example.com".into()], None);
         assert_eq!(
             cors.origin(&request(&[b"https://app.example.com"])),
             Origin::Allowed("https://app.example.com".into())

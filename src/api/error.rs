@@ -28,7 +28,11 @@ static BODY_TOO_LARGE: LazyLock<String> = LazyLock::new(|| {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
-    InvalidJson,
+    /// Where the parser stopped (1-based line, column), for the message.
+    InvalidJson {
+        line: usize,
+        column: usize,
+    },
     /// Field name → what is wrong with it; every bad field at once.
     Validation(BTreeMap<String, String>),
     InvalidCredentials,
@@ -115,7 +119,7 @@ impl ApiError {
     /// The status, the `error.code` and the message of the contract.
     pub fn parts(&self) -> (u16, &'static str, &'static str) {
         match self {
-            ApiError::InvalidJson => (
+            ApiError::InvalidJson { .. } => (
                 400,
                 "invalid_json",
                 "The request body must be one JSON object in UTF-8, each key once.",
@@ -235,6 +239,13 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         let (_, code, message) = self.parts();
         let mut error = serde_json::json!({ "code": code, "message": message });
+        // Where the parser stopped, so a hand-written body can be fixed.
+        if let ApiError::InvalidJson { line, column } = self {
+            error["message"] = serde_json::json!(format!(
+                "{} The parser stopped at line {line}, column {column}.",
+                message
+            ));
+        }
         if let ApiError::Validation(fields) = self {
             error["fields"] = serde_json::json!(fields);
         }

@@ -53,7 +53,10 @@ impl Fields {
     /// refuses invalid UTF-8, lone surrogates and nesting over 128 levels.
     pub fn parse(body: &[u8]) -> Result<Fields, ApiError> {
         let UniqueKeyObject(values) =
-            serde_json::from_slice(body).map_err(|_| ApiError::InvalidJson)?;
+            serde_json::from_slice(body).map_err(|error| ApiError::InvalidJson {
+                line: error.line(),
+                column: error.column(),
+            })?;
         Ok(Fields {
             values,
             problems: BTreeMap::new(),
@@ -145,6 +148,14 @@ pub trait AllPresent {
     fn all_present(self) -> Option<Self::Values>;
 }
 
+/// No required values: only the check for unknown fields and problems.
+impl AllPresent for () {
+    type Values = ();
+    fn all_present(self) -> Option<()> {
+        Some(())
+    }
+}
+
 impl<A> AllPresent for Option<A> {
     type Values = A;
     fn all_present(self) -> Option<A> {
@@ -201,14 +212,14 @@ mod tests {
             b"{} {}",
         ] {
             assert!(
-                matches!(Fields::parse(body), Err(ApiError::InvalidJson)),
+                matches!(Fields::parse(body), Err(ApiError::InvalidJson { .. })),
                 "{body:?}"
             );
         }
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
         assert!(matches!(
             Fields::parse(deep.as_bytes()),
-            Err(ApiError::InvalidJson)
+            Err(ApiError::InvalidJson { .. })
         ));
     }
 }

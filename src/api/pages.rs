@@ -8,6 +8,7 @@
 //! what it reads.
 
 use crate::api::app::{App, Document, Reply};
+use crate::support::text::html_escape;
 
 const HTML: &str = include_str!("../../web/login.html");
 const CSS: &str = include_str!("../../web/login.css");
@@ -19,10 +20,12 @@ const SCRIPT: &str = include_str!("../../web/login.js");
 /// `base-uri`, which `default-src` does not cover).
 pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The page's HTML, saying whether mail is on (for the "forgot your
-/// password?" link).
-pub fn sign_in_html(mail_on: bool) -> String {
-    HTML.replace("MAIL_FLAG", if mail_on { "on" } else { "off" })
+/// The page's HTML: the site's name, whether mail is on (for the "forgot
+/// your password?" link) and where "home" is, each escaped for HTML.
+pub fn sign_in_html(site_name: &str, mail_on: bool, home: Option<&str>) -> String {
+    HTML.replace("SITE_NAME", &html_escape(site_name))
+        .replace("MAIL_FLAG", if mail_on { "on" } else { "off" })
+        .replace("HOME_URL", &html_escape(home.unwrap_or("")))
 }
 
 fn file(content_type: &'static str, body: &[u8]) -> Reply {
@@ -36,7 +39,12 @@ fn file(content_type: &'static str, body: &[u8]) -> Reply {
 pub fn sign_in(app: &App) -> Reply {
     file(
         "text/html; charset=utf-8",
-        sign_in_html(app.mailer.enabled()).as_bytes(),
+        sign_in_html(
+            &app.settings.site_name,
+            app.mailer.enabled(),
+            app.settings.home_url.as_deref(),
+        )
+        .as_bytes(),
     )
 }
 

@@ -22,6 +22,7 @@ use crate::api::{account, auth, client_ip, forward, health, pages, recovery, ses
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
 use crate::support::metrics::Metrics;
+use crate::support::text::printable;
 
 /// Which handler serves each endpoint of the route table.
 fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiError> {
@@ -53,6 +54,27 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
     }
 }
 
+/// A refused origin is most often a proxy that does not pass the browser's
+/// `Host` (nginx's default): say what was seen and what would allow it, at
+/// most once a minute.
+fn log_refused_origin(app: &App, request: &Request) {
+    if !app.cors.log_refusal_now(clock::now()) {
+        return;
+    }
+    let seen = |name| request.header(name).map(printable).unwrap_or_default();
+    app.log.line(
+        "warning",
+        &[
+            (
+                "message",
+                json!("refused a state-changing request from another origin; if it is this server's own page, set PUBLIC_URL to that origin (or have the proxy pass the browser's Host); if it is your front end, add it to CORS_ORIGINS"),
+            ),
+            ("origin", json!(seen("origin"))),
+            ("host", json!(seen("host"))),
+        ],
+    );
+}
+
 /// Parse, check, act: everything that decides the response. On success,
 /// also the route pattern that matched (for the log).
 fn respond(
@@ -68,6 +90,7 @@ fn respond(
     // may carry any method, origin and body: none of it is for this server.
     let forward = matches!(resolved, Ok(Resolved::Endpoint(Endpoint::ForwardAuth, _)));
     if !forward && Cors::forbids(origin, &request.method) {
+        log_refused_origin(app, request);
         return Err(ApiError::OriginNotAllowed);
     }
     let (endpoint, parameter) = match resolved? {

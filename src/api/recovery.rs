@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{SignedIn, signed_in, too_many, user_json};
+use crate::api::common::{SignedIn, approved_redirect, signed_in, too_many, user_json};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::mailer::{MAILS_PER_ACCOUNT_PER_HOUR, ResetRequest};
@@ -24,6 +24,7 @@ use crate::storage::mail::Purpose;
 pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let email = fields.required_string("email");
+    let redirect = fields.optional_string("redirect");
     let email = email.and_then(|e| match validation::normalize_email(&e) {
         Ok(normalized) => Some(normalized),
         Err(problem) => {
@@ -31,7 +32,7 @@ pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             None
         }
     });
-    let email = fields.finish(&["email"], email)?;
+    let email = fields.finish(&["email", "redirect"], email)?;
     app.throttle
         .reset_request(cx.client_group, cx.now)
         .map_err(too_many)?;
@@ -41,6 +42,8 @@ pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     if app.mailer.enabled() {
         let request = ResetRequest {
             email,
+            // Only where the sign-in page may send a browser anyway.
+            return_to: redirect.and_then(|url| approved_redirect(app, &url)),
             ip: cx.client_ip,
             user_agent: cx.user_agent().to_string(),
             request_id: cx.request_id.to_string(),
@@ -130,6 +133,17 @@ pub fn verify(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 
 pub fn resend(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let SignedIn { user, .. } = signed_in(app, cx)?;
+    // The body is optional; `redirect` is where the link's page returns.
+    let return_to = match cx.request.body.is_empty() {
+        true => None,
+        false => {
+            let mut fields = Fields::parse(&cx.request.body)?;
+            let redirect = fields.optional_string("redirect");
+            fields.finish(&["redirect"], ())?;
+            redirect
+        }
+    }
+    .and_then(|url| approved_redirect(app, &url));
     if user.email_verified {
         return Ok(Reply::ok("Your email address is already confirmed."));
     }
@@ -140,8 +154,13 @@ pub fn resend(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         app.db
             .count_events(Some(user.id), "email_verification_requested", cx.now - 3600)?;
     if recent < MAILS_PER_ACCOUNT_PER_HOUR {
-        app.db
-            .queue_mail(user.id, Purpose::Verify, &user.email, cx.now)?;
+        app.db.queue_mail(
+            user.id,
+            Purpose::Verify,
+            &user.email,
+            return_to.as_deref(),
+            cx.now,
+        )?;
         app.mailer.notify();
         app.event(
             "email_verification_requested",

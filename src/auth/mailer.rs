@@ -28,6 +28,7 @@ use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::lock::lock;
 use crate::support::log::Logger;
+use crate::support::text::percent_encode;
 
 /// How long the command may take to accept one message.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,6 +48,8 @@ pub const MAILS_PER_ACCOUNT_PER_HOUR: i64 = 3;
 /// happens on the mailer thread, after the client has its answer.
 pub struct ResetRequest {
     pub email: String,
+    /// An approved `rd` for the reset page to return to afterwards.
+    pub return_to: Option<String>,
     pub ip: IpAddr,
     pub user_agent: String,
     pub request_id: String,
@@ -55,6 +58,8 @@ pub struct ResetRequest {
 
 pub struct Mailer {
     command: Option<String>,
+    /// `SITE_NAME`, in every subject and body.
+    site_name: String,
     from: String,
     public_url: Option<String>,
     reset_ttl_secs: i64,
@@ -71,6 +76,7 @@ impl Mailer {
     pub fn new(settings: &Settings, db: Arc<Database>, log: Logger) -> Mailer {
         Mailer {
             command: settings.mail_command.clone(),
+            site_name: settings.site_name.clone(),
             from: settings.mail_from.clone(),
             public_url: settings.public_url.clone(),
             reset_ttl_secs: settings.reset_token_ttl_secs,
@@ -121,8 +127,13 @@ impl Mailer {
         if user.disabled || recent >= MAILS_PER_ACCOUNT_PER_HOUR {
             return Ok(());
         }
-        self.db
-            .queue_mail(user.id, Purpose::Reset, &user.email, request.at)?;
+        self.db.queue_mail(
+            user.id,
+            Purpose::Reset,
+            &user.email,
+            request.return_to.as_deref(),
+            request.at,
+        )?;
         let event = AuthEvent {
             kind: "password_reset_requested",
             user_id: Some(user.id),
@@ -178,14 +189,16 @@ impl Mailer {
 
     /// The link a person opens: the token rides in the fragment, which a
     /// browser never sends to a server, so it reaches no log and no
-    /// `Referer`. Without `PUBLIC_URL`, the bare token.
-    pub fn link(&self, purpose: Purpose, token: &Token) -> String {
+    /// `Referer`; `return_to` (an approved `rd`) in the query, for the page
+    /// to go back to afterwards. Without `PUBLIC_URL`, the bare token.
+    pub fn link(&self, purpose: Purpose, token: &Token, return_to: Option<&str>) -> String {
         let page = match purpose {
             Purpose::Reset => "reset-password",
             Purpose::Verify => "verify-email",
         };
+        let query = return_to.map_or(String::new(), |rd| format!("?rd={}", percent_encode(rd)));
         match &self.public_url {
-            Some(base) => format!("{base}/{page}#token={}", token.encode()),
+            Some(base) => format!("{base}/{page}{query}#token={}", token.encode()),
             None => token.encode(),
         }
     }
@@ -257,30 +270,36 @@ impl Mailer {
             return Ok(None);
         }
         let token = self.mint(user.id, queued.purpose, now)?;
-        let link = self.link(queued.purpose, &token);
+        let link = self.link(queued.purpose, &token, queued.return_to.as_deref());
+        let site = &self.site_name;
         let (subject, body) = match queued.purpose {
             Purpose::Reset => (
-                "Reset your password",
+                format!("Reset your {site} password"),
                 format!(
-                    "Someone, hopefully you, asked to reset the password of the account\n\
-                     \"{}\".\n\nTo choose a new password, open this link within {}:\n\n{link}\n\n\
+                    "Someone, hopefully you, asked to reset the password of the {site}\n\
+                     account \"{}\".\n\nTo choose a new password, open this link within {}:\n\n{link}\n\n\
                      If you did not ask for this, ignore this message: your password\n\
-                     stays as it is.\n",
+                     stays as it is.\n\n-- \n{site}\n",
                     user.username,
                     duration_words(self.reset_ttl_secs)
                 ),
             ),
             Purpose::Verify => (
-                "Confirm your email address",
+                format!("Confirm your email address for {site}"),
                 format!(
-                    "Welcome, {}.\n\nTo confirm that this address is yours, open this link within {}:\n\n\
-                     {link}\n\nIf you did not create an account, ignore this message.\n",
+                    "Welcome to {site}, {}.\n\nTo confirm that this address is yours, open this link within {}:\n\n\
+                     {link}\n\nIf you did not create an account, ignore this message.\n\n-- \n{site}\n",
                     user.username,
                     duration_words(self.verify_ttl_secs)
                 ),
             ),
         };
-        Ok(Some(message(&self.from, &queued.recipient, subject, &body)))
+        Ok(Some(message(
+            &self.from,
+            &queued.recipient,
+            &subject,
+            &body,
+        )))
     }
 
     /// Pipes `message` to the command; `Ok` only for exit code 0 within the
@@ -333,6 +352,34 @@ impl Mailer {
     }
 }
 
+/// A header value as it may travel: ASCII as it is, anything else as an
+/// RFC 2047 encoded word (`=?UTF-8?B?…?=`), since a site name may be
+/// "Famille Dupré" and 8-bit headers are not for every relay.
+fn encoded_word(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_string();
+    }
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from("=?UTF-8?B?");
+    for chunk in text.as_bytes().chunks(3) {
+        let bytes = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.push_str("?=");
+    out
+}
+
 /// Seconds to wait after the `attempt`-th failure: 1, 2, 4, … up to an hour.
 fn retry_delay(attempt: i64) -> i64 {
     let exponent = (attempt - 1).clamp(0, 20) as u32;
@@ -353,9 +400,10 @@ fn duration_words(secs: i64) -> String {
 
 /// An RFC 5322 message with plain UTF-8 text. Every header value is either
 /// fixed here or was validated to hold no CR, LF or markup (`MAIL_FROM` at
-/// start-up, the recipient at registration), so no input can add a header.
-/// Lines end in LF, as a local sendmail expects.
+/// start-up, the recipient at registration, `SITE_NAME` at start-up), so no
+/// input can add a header. Lines end in LF, as a local sendmail expects.
 fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
+    let subject = encoded_word(subject);
     let date = httpdate::fmt_http_date(SystemTime::now()).replace(" GMT", " +0000");
     let domain = from.rsplit('@').next().unwrap_or("localhost");
     let id = Token::generate().map_or_else(|_| clock::now().to_string(), |t| t.encode());
@@ -374,6 +422,14 @@ mod tests {
         let delays: Vec<i64> = (1..=14).map(retry_delay).collect();
         assert_eq!(&delays[..5], &[1, 2, 4, 8, 16]);
         assert_eq!(delays[13], 3600);
+    }
+
+    #[test]
+    fn non_ascii_subjects_are_encoded_words() {
+        assert_eq!(encoded_word("Reset your password"), "Reset your password");
+        // RFC 4648 §10 vectors inside the word.
+        assert_eq!(encoded_word("é"), "=?UTF-8?B?w6k=?=");
+        assert_eq!(encoded_word("Dupré"), "=?UTF-8?B?RHVwcsOp?=");
     }
 
     #[test]

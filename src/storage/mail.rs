@@ -46,6 +46,8 @@ pub struct Queued {
     pub recipient: String,
     pub created_at: i64,
     pub attempts: i64,
+    /// An approved `rd` for the page the link opens, if one was given.
+    pub return_to: Option<String>,
 }
 
 /// Uses up a live token of `purpose`, inside the caller's transaction:
@@ -156,20 +158,22 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Puts a message in the outbox, due at once.
+    /// Puts a message in the outbox, due at once; `return_to` is where the
+    /// page its link opens sends the browser afterwards (already approved).
     pub fn queue_mail(
         &self,
         user_id: i64,
         purpose: Purpose,
         recipient: &str,
+        return_to: Option<&str>,
         now: i64,
     ) -> rusqlite::Result<()> {
         lock(&self.connection)
             .prepare_cached(
-                "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, 0, ?4)",
+                "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at, return_to)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?4, ?5)",
             )?
-            .execute(params![user_id, purpose.as_str(), recipient, now])?;
+            .execute(params![user_id, purpose.as_str(), recipient, now, return_to])?;
         Ok(())
     }
 
@@ -177,35 +181,26 @@ impl Database {
     pub fn due_mail(&self, now: i64, limit: u32) -> rusqlite::Result<Vec<Queued>> {
         let connection = lock(&self.connection);
         let mut statement = connection.prepare_cached(
-            "SELECT id, user_id, purpose, recipient, created_at, attempts FROM outbox
+            "SELECT id, user_id, purpose, recipient, created_at, attempts, return_to FROM outbox
              WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
         )?;
         let rows = statement.query_map(params![now, limit], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, i64>(5)?,
-            ))
+            let purpose: String = row.get(2)?;
+            let Some(purpose) = Purpose::parse(&purpose) else {
+                return Ok(None);
+            };
+            Ok(Some(Queued {
+                id: row.get(0)?,
+                user_id: row.get(1)?,
+                purpose,
+                recipient: row.get(3)?,
+                created_at: row.get(4)?,
+                attempts: row.get(5)?,
+                return_to: row.get(6)?,
+            }))
         })?;
-        let mut due = Vec::new();
-        for row in rows {
-            let (id, user_id, purpose, recipient, created_at, attempts) = row?;
-            // A purpose this build does not know is left for one that does.
-            if let Some(purpose) = Purpose::parse(&purpose) {
-                due.push(Queued {
-                    id,
-                    user_id,
-                    purpose,
-                    recipient,
-                    created_at,
-                    attempts,
-                });
-            }
-        }
-        Ok(due)
+        // A purpose this build does not know is left for one that does.
+        rows.filter_map(Result::transpose).collect()
     }
 
     /// A message is done with (sent, or given up): out of the outbox.

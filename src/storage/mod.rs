@@ -24,7 +24,7 @@ use crate::support::lock::lock;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -110,6 +110,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
              PRIMARY KEY (user_id, code_hash)
          ) WITHOUT ROWID;",
     ),
+    (7, "ALTER TABLE outbox ADD COLUMN return_to TEXT;"),
 ];
 
 /// A user row as stored.

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::support::settings_table::{self, Setting};
-use crate::support::text::is_host_name;
+use crate::support::text::{is_format, is_host_name};
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,11 @@ pub struct Settings {
     pub password_resets_per_hour: u32,
     /// The issuer an authenticator app shows beside the account name.
     pub totp_issuer: String,
+    /// `SITE_NAME`: in pages, mail and the TOTP issuer.
+    pub site_name: String,
+    /// Where the signed-in page links without an `rd`: `HOME_URL`, else
+    /// `PUBLIC_URL`'s origin; `None` when neither is set.
+    pub home_url: Option<String>,
     /// `Domain=` of the session cookie, shared by every subdomain.
     pub cookie_domain: Option<String>,
     /// Host patterns the sign-in may send a browser back to: exact names,
@@ -152,16 +157,19 @@ impl Settings {
             verify_token_ttl_secs: vars.number("VERIFY_TOKEN_TTL_SECS")?,
             require_verified_email: vars.boolean("REQUIRE_VERIFIED_EMAIL")?,
             password_resets_per_hour: vars.number("PASSWORD_RESETS_PER_HOUR")?,
-            totp_issuer: match vars.text("TOTP_ISSUER")?.trim() {
-                issuer
-                    if (1..=64).contains(&issuer.chars().count())
-                        && !issuer.contains(':')
-                        && !issuer.chars().any(char::is_control) =>
+            // Filled in below: the defaults depend on SITE_NAME and PUBLIC_URL.
+            totp_issuer: String::new(),
+            site_name: match vars.text("SITE_NAME")?.trim() {
+                // It reaches HTML (escaped), mail headers and the otpauth
+                // URI: nothing that could end a header line or hide.
+                name if (1..=64).contains(&name.chars().count())
+                    && !name.chars().any(|c| c.is_control() || is_format(c)) =>
                 {
-                    issuer.to_string()
+                    name.to_string()
                 }
-                _ => return Err(vars.refused("TOTP_ISSUER")),
+                _ => return Err(vars.refused("SITE_NAME")),
             },
+            home_url: None,
             cookie_domain: parse_cookie_domain(&vars.text("COOKIE_DOMAIN")?)?,
             forward_auth_hosts: parse_host_patterns(&vars.text("FORWARD_AUTH_HOSTS")?)?,
             // Filled in below: the default depends on PUBLIC_URL.
@@ -176,6 +184,30 @@ impl Settings {
                 "json" => LogFormat::Json,
                 _ => return Err(vars.refused("LOG_FORMAT")),
             },
+        };
+        settings.totp_issuer = match (vars.0)("TOTP_ISSUER") {
+            None => settings.site_name.replace(':', " "),
+            Some(issuer) => match issuer.trim() {
+                issuer
+                    if (1..=64).contains(&issuer.chars().count())
+                        && !issuer.contains(':')
+                        && !issuer.chars().any(char::is_control) =>
+                {
+                    issuer.to_string()
+                }
+                _ => return Err(vars.refused("TOTP_ISSUER")),
+            },
+        };
+        settings.home_url = match (vars.0)("HOME_URL").map(|u| u.trim().to_string()) {
+            Some(url) if url.is_empty() => None,
+            Some(url)
+                if (url.starts_with("https://") || url.starts_with("http://"))
+                    && !url.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+            {
+                Some(url)
+            }
+            Some(_) => return Err(vars.refused("HOME_URL")),
+            None => settings.public_origin(),
         };
         settings.login_url = match (vars.0)("LOGIN_URL").map(|u| u.trim().to_string()) {
             Some(url)
@@ -242,6 +274,16 @@ impl Settings {
         settings_table::find("CORS_ORIGINS")
             .and_then(|entry| parse_origins(entry.default).ok())
             .is_some_and(|default| default == self.cors_origins)
+    }
+
+    /// `PUBLIC_URL`'s origin (`scheme://host[:port]`), if it is set: the
+    /// address the server's own pages are reached at, whatever `Host` a
+    /// proxy passes on.
+    pub fn public_origin(&self) -> Option<String> {
+        let url = self.public_url.as_deref()?;
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().unwrap_or(rest);
+        Some(format!("{scheme}://{authority}"))
     }
 }
 

@@ -227,11 +227,25 @@ pub const SETTINGS: &[Setting] = &[
         "serve Prometheus metrics at GET /metrics on this second listener; empty: off",
     ),
     setting(
+        "SITE_NAME",
+        "auth-server",
+        None,
+        "1 to 64 characters, no control characters",
+        "the name people see: page titles and headings, every mail's subject and body, the TOTP issuer",
+    ),
+    setting(
         "PUBLIC_URL",
         "",
         None,
         "http(s)://host[:port][/path]",
-        "the front end's base URL, used in mailed links; required when MAIL_COMMAND is set",
+        "where the sign-in page is reached, as a browser sees it (behind a proxy's /auth/ prefix, include it: https://wiki.example.com/auth); used in mailed links, as the pages' own origin, and as the way home; required when MAIL_COMMAND is set",
+    ),
+    setting(
+        "HOME_URL",
+        "PUBLIC_URL's origin",
+        None,
+        "an absolute http(s) URL",
+        "where the signed-in page links when there is no rd to return to",
     ),
     setting(
         "MAIL_COMMAND",
@@ -277,7 +291,7 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting(
         "TOTP_ISSUER",
-        "auth-server",
+        "the SITE_NAME",
         None,
         "1 to 64 characters without ':'",
         "the name an authenticator app shows beside the account",

@@ -86,6 +86,24 @@ pub fn is_host_name(name: &str) -> bool {
         })
 }
 
+/// Text for HTML content or a quoted attribute value (OWASP XSS
+/// Prevention Cheat Sheet, rules 1 and 2): the five characters that matter
+/// escaped.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters, for a
 /// value inside a URL (a query parameter, a label).
 ///
@@ -108,6 +126,14 @@ pub fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_escape_leaves_no_markup() {
+        assert_eq!(
+            html_escape("<b>\"Tom & Jerry's\"</b>"),
+            "&lt;b&gt;&quot;Tom &amp; Jerry&#39;s&quot;&lt;/b&gt;"
+        );
+    }
 
     #[test]
     fn controls_and_invisible_marks_are_escaped_and_the_rest_kept() {

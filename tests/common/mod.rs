@@ -96,6 +96,15 @@ impl Server {
                 log.lock().unwrap()
             );
         };
+        // The `started` line goes to stderr before `listening` goes to
+        // stdout; wait until the reader thread has it, so tests that read
+        // it never race the pipe.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !log.lock().unwrap().iter().any(|l| l.contains("started"))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         Server {
             addr: address.parse().unwrap(),
             child,
