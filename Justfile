@@ -13,6 +13,12 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
+# The Debian package, built and nothing else: target/debian/auth-server_*.deb
+# (installs cargo-deb once). Installing it is yours: apt install ./target/debian/…
+deb:
+    command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
+    cargo deb
+
 # Everything CI does.
 ci:
     bash .ci/run

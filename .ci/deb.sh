@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# The Debian package, proven on this machine: build it with cargo-deb,
-# lintian it, install it, check the user, files and permissions, run the
-# installed binary the way the unit would and sign in with curl, upgrade it
-# over itself (the account and an env-file edit survive), verify the unit
-# with systemd-analyze where there is one, and purge it (the data goes).
-# Needs root (dpkg). cargo-deb is installed once under target/.
-#   bash .ci/deb.sh
+# CI's proof of the Debian package, on a throw-away machine: build it the
+# way the README says (cargo deb), lintian it, install it, check the user,
+# files and permissions, run the installed binary the way the unit would
+# and sign in with curl, build again and install again (the account, a
+# session and an env-file edit survive), verify the unit with
+# systemd-analyze where there is one, and purge it (the data goes).
+# It installs and purges, so it refuses to run anywhere but CI. The README's
+# instructions build (`just deb`) and install; they never run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${CI:-}" != true ]; then
+    if dpkg-query -W -f '${Status}' auth-server 2>/dev/null | grep -q installed; then
+        echo ".ci/deb.sh: auth-server is installed here and this proof would purge it and its database; it runs only in CI (CI=true). To build the package: just deb" >&2
+    else
+        echo ".ci/deb.sh: this proof installs and purges the auth-server package; it runs only in CI (CI=true). To build the package: just deb" >&2
+    fi
+    exit 2
+fi
 fail() { echo ".ci/deb.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root for dpkg"
 
@@ -15,13 +24,15 @@ tool=target/cargo-deb-tool/bin/cargo-deb
 if [ ! -x "$tool" ]; then
     cargo install cargo-deb --locked --quiet --root target/cargo-deb-tool || fail "cannot install cargo-deb"
 fi
-cargo build --release --quiet
 
-# /etc/auth-server/env is debian/env, committed (tests/settings_doc.rs).
-mkdir -p target/debian
-rm -f target/debian/*.deb
-"$tool" deb --no-build --no-strip --output target/debian/ >/dev/null || fail "cargo deb failed"
-deb=$(ls target/debian/auth-server_*.deb)
+# The README's build instruction (`just deb` is `cargo deb`): it builds the
+# release binary and packages it, debian/env included, from a clean clone.
+build_package() {
+    rm -f target/debian/*.deb
+    "$tool" deb --quiet >/dev/null || fail "cargo deb failed"
+    deb=$(ls target/debian/auth-server_*.deb)
+}
+build_package
 echo "built $deb ($(du -h "$deb" | cut -f1))"
 
 command -v lintian >/dev/null || {
@@ -30,8 +41,8 @@ command -v lintian >/dev/null || {
 # Errors fail the build; the warnings left are explained in the README.
 lintian --fail-on error --suppress-tags-from-file .ci/lintian-accepted "$deb"
 
-dpkg -P auth-server >/dev/null 2>&1 || true
-dpkg -i "$deb" >/dev/null
+dpkg-query -W auth-server >/dev/null 2>&1 && fail "auth-server is already installed on this machine; this proof starts from none"
+apt-get install -y -qq "./$deb" >/dev/null || fail "apt install ./$deb failed"
 check() { [ "$(stat -c "$2" "$1")" = "$3" ] || fail "$1: expected $2 = $3, got $(stat -c "$2" "$1")"; }
 getent passwd auth-server >/dev/null || fail "no auth-server user"
 check /usr/bin/auth-server %a 755
@@ -82,8 +93,10 @@ runuser -u auth-server -- /usr/bin/auth-server --env-file /etc/auth-server/env a
 stop_installed
 check /var/lib/auth-server/auth.db %a 600
 
-# Upgrade: the package over itself. The database and the edit stay.
-dpkg -i "$deb" >/dev/null
+# The build instruction again (after a git pull, say), then the install
+# instruction again: the database, the session and the edit stay.
+build_package
+apt-get install -y -qq --reinstall "./$deb" >/dev/null || fail "apt install again failed"
 grep -q "^PORT=$port$" /etc/auth-server/env || fail "the env file edit was lost in the upgrade"
 run_installed
 curl -sf -b "$work/jar" "$api/api/user" | grep -q '"username":"alice"' || fail "the session did not survive the upgrade"
@@ -94,4 +107,4 @@ dpkg -P auth-server >/dev/null
 [ ! -e /var/lib/auth-server ] || fail "/var/lib/auth-server survived the purge"
 [ ! -e /usr/bin/auth-server ] || fail "/usr/bin/auth-server survived the purge"
 [ ! -e /etc/auth-server/env ] || fail "/etc/auth-server/env survived the purge"
-echo "deb: built, lintian clean of errors, installed, ran, upgraded, purged"
+echo "deb: built, lintian clean of errors, installed, ran, built and installed again (data kept), purged"
