@@ -9,20 +9,14 @@
 //! Exit codes: 0 done, 1 no such user or refused, 2 usage.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use crate::auth::mailer::Mailer;
-use crate::auth::passwords::PasswordHasher;
-use crate::auth::validation;
-use crate::storage::audit::{Audit, AuthEvent};
+use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
+use crate::accounts::{Accounts, Client, Trouble, password};
+use crate::storage::User;
+use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
-use crate::storage::{Database, InsertError, User};
 use crate::support::clock;
-use crate::support::config::Settings;
-use crate::support::log::Logger;
 use crate::support::text::printable;
 
 pub const USAGE: &str = "\
@@ -54,29 +48,34 @@ enum Failure {
     Refused(String),
 }
 
-pub fn run(args: &[String], settings: &Settings, db: &Arc<Database>) -> ExitCode {
+pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
     // Which file it worked on, always: the operator sees at once when it is
     // not the server's.
-    eprintln!("auth-server: database {}", settings.database_path.display());
+    eprintln!(
+        "auth-server: database {}",
+        accounts.settings.database_path.display()
+    );
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut out = std::io::stdout().lock();
     let result = match words.as_slice() {
-        ["users"] => list_users(db, &mut out),
-        ["user", name] => find(db, name).map(|user| show_user(&user, &mut out)),
-        ["disable", name] => set_disabled(db, settings, name, true),
-        ["enable", name] => set_disabled(db, settings, name, false),
-        ["delete", name] => delete(db, settings, name, false),
-        ["delete", name, "--yes"] | ["delete", "--yes", name] => delete(db, settings, name, true),
-        ["set-password", name] => set_password(db, settings, name),
-        ["reset-link", name] => reset_link(db, settings, name),
-        ["verify", name] => verify(db, settings, name),
-        ["create", username, email] => create(db, settings, username, email),
-        ["totp-reset", name] => totp_reset(db, settings, name),
-        ["sessions", name] => find(db, name).and_then(|user| list_sessions(db, &user, &mut out)),
-        ["revoke-sessions", name] => revoke_sessions(db, settings, name),
-        ["events", options @ ..] => events(db, options, &mut out),
-        ["stats"] => stats(db, &mut out),
-        ["backup", file] => backup(db, file),
+        ["users"] => list_users(accounts, &mut out),
+        ["user", name] => find(accounts, name).map(|user| show_user(&user, &mut out)),
+        ["disable", name] => set_disabled(accounts, name, true),
+        ["enable", name] => set_disabled(accounts, name, false),
+        ["delete", name] => delete(accounts, name, false),
+        ["delete", name, "--yes"] | ["delete", "--yes", name] => delete(accounts, name, true),
+        ["set-password", name] => set_password(accounts, name),
+        ["reset-link", name] => reset_link(accounts, name),
+        ["verify", name] => verify(accounts, name),
+        ["create", username, email] => create(accounts, username, email),
+        ["totp-reset", name] => totp_reset(accounts, name),
+        ["sessions", name] => {
+            find(accounts, name).and_then(|user| list_sessions(accounts, &user, &mut out))
+        }
+        ["revoke-sessions", name] => revoke_sessions(accounts, name),
+        ["events", options @ ..] => events(accounts, options, &mut out),
+        ["stats"] => stats(accounts, &mut out),
+        ["backup", file] => backup(accounts, file),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     match result {
@@ -97,8 +96,10 @@ fn database_failure(error: rusqlite::Error) -> Failure {
 }
 
 /// A user by username, or by email when the name has an `@`.
-fn find(db: &Database, name: &str) -> Result<User, Failure> {
-    db.user_by_identifier(name)
+fn find(accounts: &Accounts, name: &str) -> Result<User, Failure> {
+    accounts
+        .db
+        .user_by_identifier(name)
         .map_err(database_failure)?
         .ok_or_else(|| Failure::Refused(format!("no user named {name:?}")))
 }
@@ -107,8 +108,8 @@ fn optional_time(time: Option<i64>) -> String {
     time.map_or_else(|| "-".to_string(), clock::rfc3339)
 }
 
-fn list_users(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
-    let users = db.list_users().map_err(database_failure)?;
+fn list_users(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
+    let users = accounts.db.list_users().map_err(database_failure)?;
     let _ = writeln!(
         out,
         "id\tusername\temail\tcreated_at\tlast_login_at\tlogins\tstatus"
@@ -144,34 +145,23 @@ fn show_user(user: &User, out: &mut impl Write) {
 }
 
 /// Writes an `admin_*` audit row for a change made from the shell.
-fn audit(db: &Database, settings: &Settings, kind: &'static str, user: &User) {
-    let event = AuthEvent {
-        kind,
-        user_id: Some(user.id),
-        identifier: Some(&user.username),
-        ip: None,
-        user_agent: Some("auth-server admin"),
-        request_id: None,
-    };
-    Audit::default().record(db, &Logger::new(settings.log_format), &event, clock::now());
+fn audit(accounts: &Accounts, kind: AuthEvent, user: &User) {
+    let shell = Client::shell(clock::now());
+    accounts.record(kind, Some(user.id), Some(&user.username), &shell);
 }
 
-fn set_disabled(
-    db: &Database,
-    settings: &Settings,
-    name: &str,
-    disabled: bool,
-) -> Result<(), Failure> {
-    let user = find(db, name)?;
-    db.set_disabled(user.id, disabled)
+fn set_disabled(accounts: &Accounts, name: &str, disabled: bool) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    accounts
+        .db
+        .set_disabled(user.id, disabled)
         .map_err(database_failure)?;
     audit(
-        db,
-        settings,
+        accounts,
         if disabled {
-            "admin_disabled"
+            AuthEvent::AdminDisabled
         } else {
-            "admin_enabled"
+            AuthEvent::AdminEnabled
         },
         &user,
     );
@@ -187,8 +177,8 @@ fn set_disabled(
     Ok(())
 }
 
-fn delete(db: &Database, settings: &Settings, name: &str, confirmed: bool) -> Result<(), Failure> {
-    let user = find(db, name)?;
+fn delete(accounts: &Accounts, name: &str, confirmed: bool) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
     // A person at a terminal confirms; a script passes --yes or pipes
     // its input, and is not asked.
     if !confirmed && std::io::stdin().is_terminal() {
@@ -204,8 +194,11 @@ fn delete(db: &Database, settings: &Settings, name: &str, confirmed: bool) -> Re
             return Err(Failure::Refused("not deleted".into()));
         }
     }
-    db.delete_user(user.id, None).map_err(database_failure)?;
-    audit(db, settings, "admin_deleted", &user);
+    accounts
+        .db
+        .delete_user(user.id, None)
+        .map_err(database_failure)?;
+    audit(accounts, AuthEvent::AdminDeleted, &user);
     println!("{} deleted; its sessions have ended", user.username);
     Ok(())
 }
@@ -241,36 +234,44 @@ fn read_password(command: &str) -> Result<String, Failure> {
     Ok(password.to_string())
 }
 
-/// A bcrypt hash at the configured cost, on a queue of its own.
-fn hash_password(settings: &Settings, password: &str) -> Result<String, Failure> {
-    // One hash, nobody else in the queue: the budget never matters.
-    PasswordHasher::new(settings.bcrypt_cost, 1, Duration::from_secs(60))
-        .hash(password, IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .map_err(|error| Failure::Refused(format!("cannot hash the password: {error:?}")))
+/// A use case that could not finish, as the command reports it.
+fn trouble(trouble: Trouble) -> Failure {
+    Failure::Refused(format!("cannot finish: {trouble:?}"))
 }
 
-/// An account made by the operator (for `REGISTRATION=closed`): the same
-/// rules as registration, the password from standard input.
-fn create(db: &Database, settings: &Settings, username: &str, email: &str) -> Result<(), Failure> {
-    validation::check_username(username)
-        .map_err(|problem| Failure::Refused(format!("the username {problem}")))?;
-    let email = validation::normalize_email(email)
-        .map_err(|problem| Failure::Refused(format!("the email {problem}")))?;
+/// An account made by the operator (for `REGISTRATION=closed`): the
+/// registration flow itself (`accounts::register`), the password from
+/// standard input.
+fn create(accounts: &Accounts, username: &str, email: &str) -> Result<(), Failure> {
     let password = read_password("create")?;
-    validation::check_new_password(&password, settings.password_min_length, username, &email)
-        .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
-    let hash = hash_password(settings, &password)?;
-    let user = match db.insert_user(username, &email, &hash, clock::now()) {
-        Ok(user) => user,
-        Err(InsertError::UsernameTaken) => {
+    let form = Registration {
+        username,
+        email,
+        password: &password,
+        return_to: None,
+    };
+    let shell = Client::shell(clock::now());
+    let user = match register::register(accounts, form, Channel::Admin, &shell).map_err(trouble)? {
+        RegisterOutcome::Registered(user) => user,
+        RegisterOutcome::Invalid(problems) => {
+            let said: Vec<String> = problems
+                .iter()
+                .map(|(field, problem)| format!("the {field} {problem}"))
+                .collect();
+            return Err(Failure::Refused(said.join("; ")));
+        }
+        RegisterOutcome::UsernameTaken => {
             return Err(Failure::Refused("that username is taken".into()));
         }
-        Err(InsertError::EmailTaken) => {
+        RegisterOutcome::EmailTaken => {
             return Err(Failure::Refused("that email is already registered".into()));
         }
-        Err(InsertError::Database(error)) => return Err(database_failure(error)),
+        RegisterOutcome::Closed
+        | RegisterOutcome::Throttled { .. }
+        | RegisterOutcome::Busy { .. } => {
+            return Err(Failure::Refused("the account could not be made now".into()));
+        }
     };
-    audit(db, settings, "admin_created", &user);
     println!(
         "created {} <{}> (id {})",
         printable(&user.username),
@@ -280,21 +281,13 @@ fn create(db: &Database, settings: &Settings, username: &str, email: &str) -> Re
     Ok(())
 }
 
-fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
+fn set_password(accounts: &Accounts, name: &str) -> Result<(), Failure> {
     let password = read_password("set-password")?;
-    let user = find(db, name)?;
-    let password = password.as_str();
-    validation::check_new_password(
-        password,
-        settings.password_min_length,
-        &user.username,
-        &user.email,
-    )
-    .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
-    let hash = hash_password(settings, password)?;
-    db.change_password(user.id, None, &hash, None)
-        .map_err(database_failure)?;
-    audit(db, settings, "admin_password_set", &user);
+    let user = find(accounts, name)?;
+    let shell = Client::shell(clock::now());
+    password::set_by_operator(accounts, &user, &password, &shell)
+        .map_err(trouble)?
+        .map_err(|problem| Failure::Refused(format!("the password {problem}")))?;
     println!("password of {} set; its sessions have ended", user.username);
     Ok(())
 }
@@ -302,24 +295,26 @@ fn set_password(db: &Database, settings: &Settings, name: &str) -> Result<(), Fa
 /// A reset link for hosts without mail: the operator passes it on by some
 /// other channel. Without `PUBLIC_URL`, the bare token, for the front end's
 /// reset page.
-fn reset_link(db: &Arc<Database>, settings: &Settings, name: &str) -> Result<(), Failure> {
-    let user = find(db, name)?;
-    let mailer = Mailer::new(settings, Arc::clone(db), Logger::new(settings.log_format));
-    let token = mailer
+fn reset_link(accounts: &Accounts, name: &str) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    let token = accounts
+        .mailer
         .mint(user.id, Purpose::Reset, clock::now())
         .map_err(Failure::Refused)?;
-    audit(db, settings, "admin_reset_link", &user);
-    println!("{}", mailer.link(Purpose::Reset, &token, None));
+    audit(accounts, AuthEvent::AdminResetLink, &user);
+    println!("{}", accounts.mailer.link(Purpose::Reset, &token, None));
     Ok(())
 }
 
 /// For a user who lost the authenticator: two-factor login off, its secret
 /// and recovery codes forgotten, every session ended.
-fn totp_reset(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
-    let user = find(db, name)?;
-    db.disable_totp(user.id, None, None)
+fn totp_reset(accounts: &Accounts, name: &str) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    accounts
+        .db
+        .disable_totp(user.id, None, None)
         .map_err(database_failure)?;
-    audit(db, settings, "admin_totp_reset", &user);
+    audit(accounts, AuthEvent::AdminTotpReset, &user);
     println!(
         "two-factor login of {} is off; its sessions have ended",
         printable(&user.username)
@@ -327,10 +322,13 @@ fn totp_reset(db: &Database, settings: &Settings, name: &str) -> Result<(), Fail
     Ok(())
 }
 
-fn verify(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
-    let user = find(db, name)?;
-    db.set_email_verified(user.id).map_err(database_failure)?;
-    audit(db, settings, "admin_email_verified", &user);
+fn verify(accounts: &Accounts, name: &str) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    accounts
+        .db
+        .set_email_verified(user.id)
+        .map_err(database_failure)?;
+    audit(accounts, AuthEvent::AdminEmailVerified, &user);
     println!(
         "{} <{}> is verified",
         printable(&user.username),
@@ -341,8 +339,11 @@ fn verify(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure>
 
 /// Public id, times, address and user agent of each stored session; never
 /// the token or its hash.
-fn list_sessions(db: &Database, user: &User, out: &mut impl Write) -> Result<(), Failure> {
-    let rows = db.sessions_of_user(user.id).map_err(database_failure)?;
+fn list_sessions(accounts: &Accounts, user: &User, out: &mut impl Write) -> Result<(), Failure> {
+    let rows = accounts
+        .db
+        .sessions_of_user(user.id)
+        .map_err(database_failure)?;
     let _ = writeln!(out, "id\tcreated_at\tlast_seen_at\tip\tuser_agent");
     for row in rows {
         let _ = writeln!(
@@ -364,16 +365,22 @@ fn list_sessions(db: &Database, user: &User, out: &mut impl Write) -> Result<(),
 
 /// Ends every session of an account, in a running server (the epoch moves)
 /// and in the stored copy (the rows go), so a restart cannot bring one back.
-fn revoke_sessions(db: &Database, settings: &Settings, name: &str) -> Result<(), Failure> {
-    let user = find(db, name)?;
-    db.revoke_sessions(user.id).map_err(database_failure)?;
-    audit(db, settings, "admin_sessions_revoked", &user);
+fn revoke_sessions(accounts: &Accounts, name: &str) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    accounts
+        .db
+        .revoke_sessions(user.id)
+        .map_err(database_failure)?;
+    audit(accounts, AuthEvent::AdminSessionsRevoked, &user);
     println!("every session of {} has ended", printable(&user.username));
     Ok(())
 }
 
-fn stats(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
-    let stats = db.stats(clock::now() - 86_400).map_err(database_failure)?;
+fn stats(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
+    let stats = accounts
+        .db
+        .stats(clock::now() - 86_400)
+        .map_err(database_failure)?;
     let _ = writeln!(out, "users: {}", stats.users);
     let _ = writeln!(out, "users disabled: {}", stats.disabled);
     let _ = writeln!(out, "users verified: {}", stats.verified);
@@ -387,7 +394,7 @@ fn stats(db: &Database, out: &mut impl Write) -> Result<(), Failure> {
 
 /// A copy of the live database, safe while the server runs and writes
 /// (SQLite's online backup); refuses to overwrite a file.
-fn backup(db: &Database, file: &str) -> Result<(), Failure> {
+fn backup(accounts: &Accounts, file: &str) -> Result<(), Failure> {
     let path = std::path::Path::new(file);
     // symlink_metadata: a dangling link "does not exist" for exists().
     if path.symlink_metadata().is_ok() {
@@ -395,18 +402,20 @@ fn backup(db: &Database, file: &str) -> Result<(), Failure> {
             "{file} exists; choose a new file"
         )));
     }
-    db.backup_to(path)
+    accounts
+        .db
+        .backup_to(path)
         .map_err(|error| Failure::Refused(format!("backup failed: {error}")))?;
     println!("backed up to {file} (integrity check: ok)");
     Ok(())
 }
 
-fn events(db: &Database, options: &[&str], out: &mut impl Write) -> Result<(), Failure> {
+fn events(accounts: &Accounts, options: &[&str], out: &mut impl Write) -> Result<(), Failure> {
     let (mut user_id, mut limit) = (None, 50u32);
     let mut rest = options.iter();
     while let Some(option) = rest.next() {
         match (*option, rest.next()) {
-            ("--user", Some(name)) => user_id = Some(find(db, name)?.id),
+            ("--user", Some(name)) => user_id = Some(find(accounts, name)?.id),
             ("--limit", Some(n)) => {
                 limit = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                     Failure::Usage(format!("--limit takes a positive whole number, not {n:?}"))
@@ -415,7 +424,10 @@ fn events(db: &Database, options: &[&str], out: &mut impl Write) -> Result<(), F
             _ => return Err(Failure::Usage(format!("unknown events option {option:?}"))),
         }
     }
-    let rows = db.events(user_id, limit).map_err(database_failure)?;
+    let rows = accounts
+        .db
+        .events(user_id, limit)
+        .map_err(database_failure)?;
     let _ = writeln!(
         out,
         "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount"

@@ -6,15 +6,17 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use auth_server::accounts::Accounts;
 use auth_server::admin;
 use auth_server::api::app::App;
 use auth_server::api::metrics::MetricsService;
 use auth_server::auth::passwords::MIN_PRODUCTION_COST;
-use auth_server::http::{Limits, Server};
+use auth_server::http::{Limits, Server, StopHandle};
 use auth_server::storage::{Database, SCHEMA_VERSION};
 use auth_server::support::clock;
 use auth_server::support::config::Settings;
@@ -124,143 +126,44 @@ fn main() -> ExitCode {
         }
     };
     if is_admin {
-        return admin::run(&args[1..], &settings, &Arc::new(db));
+        let log = Logger::new(settings.log_format);
+        let accounts = Accounts::new(settings, Arc::new(db), log, None);
+        return admin::run(&args[1..], &accounts);
     }
     serve(settings, db)
 }
 
+/// Serving, step by step: warn about risky settings, bind, build the shared
+/// state and load the stored sessions, start the metrics listener, install
+/// the signal handler, log `started`, start the background threads, print
+/// `listening on`, serve until a signal, then stop cleanly.
 fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
-    if settings.bcrypt_cost < MIN_PRODUCTION_COST {
-        log.line(
-            "warning",
-            &[(
-                "message",
-                json!(format!(
-                    "BCRYPT_COST={} is below {MIN_PRODUCTION_COST}, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
-                    settings.bcrypt_cost
-                )),
-            )],
-        );
-    }
-
-    // Settings that are fine on a laptop and wrong on a public address: one
-    // warning line each (OWASP ASVS 4.0.3 V3.4.1, V14.5.3).
-    if !settings.host.is_loopback() {
-        if !settings.cookie_secure {
-            log.line(
-                "warning",
-                &[(
-                    "message",
-                    json!(format!(
-                        "listening on {} with COOKIE_SECURE=false: the session cookie may travel over plain HTTP; set COOKIE_SECURE=true behind TLS",
-                        settings.host
-                    )),
-                )],
-            );
-        }
-        if settings.trust_proxy {
-            // Anyone who can connect can then name any client address,
-            // and the per-address limits mean nothing (second review,
-            // finding 5).
-            log.line(
-                "warning",
-                &[(
-                    "message",
-                    json!(format!(
-                        "listening on {} with TRUST_PROXY=true: any client that can connect may forge X-Forwarded-For; listen on a loopback HOST behind the proxy",
-                        settings.host
-                    )),
-                )],
-            );
-        }
-        if settings.uses_default_cors_origins() {
-            log.line(
-                "warning",
-                &[(
-                    "message",
-                    json!(format!(
-                        "listening on {} with the development CORS_ORIGINS (localhost front ends); set CORS_ORIGINS to your front end's origin",
-                        settings.host
-                    )),
-                )],
-            );
-        }
-    }
-
-    let limits = Limits {
-        max_connections: settings.max_connections,
-        // Behind a trusted proxy every connection comes from the proxy, so
-        // a per-address cap would cap everyone together; the proxy enforces
-        // it instead (nginx limit_conn; see deploy/).
-        max_connections_per_peer: if settings.trust_proxy {
-            usize::MAX
-        } else {
-            settings.max_connections_per_ip
-        },
-        ..Limits::default()
-    };
-    let server = match Server::bind((settings.host, settings.port), limits) {
+    warn_about_settings(&settings, &log);
+    let server = match bind(&settings) {
         Ok(server) => server,
-        Err(error) => {
-            eprintln!(
-                "auth-server: cannot listen on {}:{}: {error}",
-                settings.host, settings.port
-            );
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
-    let address = match server.local_addr() {
-        Ok(address) => address,
-        Err(error) => {
-            eprintln!("auth-server: cannot read the bound address: {error}");
-            return ExitCode::from(1);
-        }
+    let Ok(address) = server.local_addr().inspect_err(|error| {
+        eprintln!("auth-server: cannot read the bound address: {error}");
+    }) else {
+        return ExitCode::from(1);
     };
 
     let app = Arc::new(App::new(settings, Arc::new(db), log));
     // Sessions that survived the last run, before the first request.
     let loading = Instant::now();
-    let loaded = match app.load_sessions(clock::now()) {
+    let loaded = match app.accounts.load_sessions(clock::now()) {
         Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("auth-server: cannot load the stored sessions: {error}");
+            eprintln!("auth-server: cannot load the stored sessions: {error:?}");
             return ExitCode::from(1);
         }
     };
-
-    // The metrics listener: a second server of the same HTTP layer, on its
-    // own address, stopped with the first.
     let api_handle = server.stop_handle();
-    let metrics = match app.settings.metrics_addr {
-        None => None,
-        Some(metrics_address) => {
-            // A scraper needs one or two connections: one peer holding all
-            // sixteen must not blind the others (second review).
-            let limits = Limits {
-                max_connections: 16,
-                max_connections_per_peer: 4,
-                ..Limits::default()
-            };
-            match Server::bind(metrics_address, limits) {
-                Ok(metrics_server) => {
-                    let handle = metrics_server.stop_handle();
-                    let bound = metrics_server.local_addr().ok();
-                    let service = MetricsService {
-                        app: Arc::clone(&app),
-                        api: api_handle.clone(),
-                    };
-                    let thread = std::thread::spawn(move || metrics_server.serve(service));
-                    Some((handle, thread, bound))
-                }
-                Err(error) => {
-                    eprintln!(
-                        "auth-server: cannot listen on METRICS_ADDR {metrics_address}: {error}"
-                    );
-                    return ExitCode::from(1);
-                }
-            }
-        }
+    let metrics = match start_metrics_listener(&app, &api_handle) {
+        Ok(metrics) => metrics,
+        Err(code) => return code,
     };
 
     // SIGINT or SIGTERM: note when, and stop accepting.
@@ -274,10 +177,145 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         return ExitCode::from(1);
     }
 
-    // The effective settings that matter, and never a secret (no mail
-    // command text, no tokens): one line to check a deployment by.
-    let s = &app.settings;
-    app.log.line(
+    let metrics_address = metrics.as_ref().and_then(|m| m.bound);
+    log_started(&app, address, metrics_address, loaded, loading.elapsed());
+    start_background_threads(&app);
+
+    // The socket already accepts (connections queue in the backlog), so
+    // whoever reads this line can connect at once.
+    println!("listening on http://{address}");
+    let _ = std::io::stdout().flush();
+
+    let served = server.serve(Arc::clone(&app));
+    let drained = STOP_ASKED.get().map(|asked| asked.elapsed());
+    if let Some(metrics) = metrics {
+        metrics.handle.stop();
+        let _ = metrics.thread.join();
+    }
+    stop_cleanly(
+        &app,
+        drained,
+        api_handle.open_connections(),
+        STOP_ASKED.get(),
+    );
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("auth-server: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// One warning line each for settings that are wrong in production (OWASP
+/// ASVS 4.0.3 V2.4.4, V3.4.1, V14.5.3).
+fn warn_about_settings(settings: &Settings, log: &Logger) {
+    let warn = |message: String| log.line("warning", &[("message", json!(message))]);
+    if settings.bcrypt_cost < MIN_PRODUCTION_COST {
+        warn(format!(
+            "BCRYPT_COST={} is below {MIN_PRODUCTION_COST}, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
+            settings.bcrypt_cost
+        ));
+    }
+    // Fine on a laptop, wrong on a public address.
+    if settings.host.is_loopback() {
+        return;
+    }
+    let host = settings.host;
+    if !settings.cookie_secure {
+        warn(format!(
+            "listening on {host} with COOKIE_SECURE=false: the session cookie may travel over plain HTTP; set COOKIE_SECURE=true behind TLS"
+        ));
+    }
+    if settings.trust_proxy {
+        // Anyone who can connect can then name any client address, and the
+        // per-address limits mean nothing (second review, finding 5).
+        warn(format!(
+            "listening on {host} with TRUST_PROXY=true: any client that can connect may forge X-Forwarded-For; listen on a loopback HOST behind the proxy"
+        ));
+    }
+    if settings.uses_default_cors_origins() {
+        warn(format!(
+            "listening on {host} with the development CORS_ORIGINS (localhost front ends); set CORS_ORIGINS to your front end's origin"
+        ));
+    }
+}
+
+/// The API's listener with its limits.
+fn bind(settings: &Settings) -> Result<Server, ExitCode> {
+    let limits = Limits {
+        max_connections: settings.max_connections,
+        // Behind a trusted proxy every connection comes from the proxy, so
+        // a per-address cap would cap everyone together; the proxy enforces
+        // it instead (nginx limit_conn; see deploy/).
+        max_connections_per_peer: if settings.trust_proxy {
+            usize::MAX
+        } else {
+            settings.max_connections_per_ip
+        },
+        ..Limits::default()
+    };
+    Server::bind((settings.host, settings.port), limits).map_err(|error| {
+        eprintln!(
+            "auth-server: cannot listen on {}:{}: {error}",
+            settings.host, settings.port
+        );
+        ExitCode::from(1)
+    })
+}
+
+/// The metrics listener, running.
+struct MetricsListener {
+    handle: StopHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+    bound: Option<SocketAddr>,
+}
+
+/// A second server of the same HTTP layer on `METRICS_ADDR`, stopped with
+/// the first; none when metrics are off.
+fn start_metrics_listener(
+    app: &Arc<App>,
+    api: &StopHandle,
+) -> Result<Option<MetricsListener>, ExitCode> {
+    let Some(address) = app.settings().metrics_addr else {
+        return Ok(None);
+    };
+    // A scraper needs one or two connections: one peer holding all sixteen
+    // must not blind the others (second review).
+    let limits = Limits {
+        max_connections: 16,
+        max_connections_per_peer: 4,
+        ..Limits::default()
+    };
+    let server = Server::bind(address, limits).map_err(|error| {
+        eprintln!("auth-server: cannot listen on METRICS_ADDR {address}: {error}");
+        ExitCode::from(1)
+    })?;
+    let handle = server.stop_handle();
+    let bound = server.local_addr().ok();
+    let service = MetricsService {
+        app: Arc::clone(app),
+        api: api.clone(),
+    };
+    let thread = std::thread::spawn(move || server.serve(service));
+    Ok(Some(MetricsListener {
+        handle,
+        thread,
+        bound,
+    }))
+}
+
+/// The effective settings that matter, and never a secret (no mail command
+/// text, no tokens): one line to check a deployment by.
+fn log_started(
+    app: &App,
+    address: SocketAddr,
+    metrics: Option<SocketAddr>,
+    loaded: usize,
+    loading: Duration,
+) {
+    let s = app.settings();
+    app.accounts.log.line(
         "started",
         &[
             ("version", json!(env!("CARGO_PKG_VERSION"))),
@@ -292,81 +330,57 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
             ("hash_workers", json!(s.hash_workers)),
             ("trust_proxy", json!(s.trust_proxy)),
             ("mail", json!(s.mail_command.is_some())),
-            (
-                "metrics",
-                json!(metrics.as_ref().and_then(|m| m.2).map(|a| a.to_string())),
-            ),
+            ("metrics", json!(metrics.map(|a| a.to_string()))),
             ("sessions_loaded", json!(loaded)),
-            (
-                "load_ms",
-                json!((loading.elapsed().as_secs_f64() * 1000.0).round()),
-            ),
+            ("load_ms", json!((loading.as_secs_f64() * 1000.0).round())),
         ],
     );
-    // The dummy hash for unknown-user logins, made off the start-up path.
-    let warm = Arc::clone(&app);
-    std::thread::spawn(move || warm.passwords.warm_up());
-    let mailer = Arc::clone(&app.mailer);
+}
+
+/// The dummy hash for unknown-user logins (made off the start-up path), the
+/// mailer, and the upkeep.
+fn start_background_threads(app: &Arc<App>) {
+    let warm = Arc::clone(app);
+    std::thread::spawn(move || warm.accounts.passwords.warm_up());
+    let mailer = Arc::clone(&app.accounts.mailer);
     std::thread::spawn(move || mailer.run());
-    let upkeep = Arc::clone(&app);
+    let upkeep = Arc::clone(app);
     std::thread::spawn(move || {
         for round in 0u32.. {
-            upkeep.maintain(round % UPKEEPS_PER_PRUNE == 0);
+            upkeep.accounts.maintain(round % UPKEEPS_PER_PRUNE == 0);
             std::thread::sleep(UPKEEP_INTERVAL);
         }
     });
+}
 
-    // The socket already accepts (connections queue in the backlog), so
-    // whoever reads this line can connect at once.
-    println!("listening on http://{address}");
-    let _ = std::io::stdout().flush();
-
-    let served = server.serve(Arc::clone(&app));
-    let drained = STOP_ASKED.get().map(|asked| asked.elapsed());
-    if let Some((handle, thread, _)) = metrics {
-        handle.stop();
-        let _ = thread.join();
-    }
-    // Whatever was counted since the last upkeep reaches the audit trail,
-    // the sessions' last-seen times reach their rows, and the log is folded
-    // into the database file, so after a clean stop `auth.db` alone is a
-    // complete copy.
-    app.maintain(false);
-    let checkpointed = match app.db.checkpoint() {
+/// Whatever was counted since the last upkeep reaches the audit trail, the
+/// sessions' last-seen times reach their rows, and the log is folded into
+/// the database file, so after a clean stop `auth.db` alone is a complete
+/// copy; then the `stopped` line.
+fn stop_cleanly(
+    app: &App,
+    drained: Option<Duration>,
+    connections_left: usize,
+    asked: Option<&Instant>,
+) {
+    let accounts = &app.accounts;
+    accounts.maintain(false);
+    let checkpointed = match accounts.db.checkpoint() {
         Ok(()) => true,
         Err(error) => {
-            app.log.line(
-                "error",
-                &[("message", json!(format!("checkpoint at stop: {error}")))],
-            );
+            accounts.log_error(&format!("checkpoint at stop: {error}"));
             false
         }
     };
-    app.log.line(
+    let millis = |d: Duration| (d.as_secs_f64() * 1000.0).round();
+    accounts.log.line(
         "stopped",
         &[
-            (
-                "drain_ms",
-                json!(drained.map(|d| (d.as_secs_f64() * 1000.0).round())),
-            ),
-            ("connections_left", json!(api_handle.open_connections())),
-            ("sessions_saved", json!(app.sessions.len())),
+            ("drain_ms", json!(drained.map(millis))),
+            ("connections_left", json!(connections_left)),
+            ("sessions_saved", json!(accounts.sessions.store().len())),
             ("checkpointed", json!(checkpointed)),
-            (
-                "total_ms",
-                json!(
-                    STOP_ASKED
-                        .get()
-                        .map(|a| (a.elapsed().as_secs_f64() * 1000.0).round())
-                ),
-            ),
+            ("total_ms", json!(asked.map(|a| millis(a.elapsed())))),
         ],
     );
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("auth-server: {error}");
-            ExitCode::from(1)
-        }
-    }
 }

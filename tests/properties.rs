@@ -8,7 +8,7 @@ use auth_server::api::cors::{Cors, Origin};
 use auth_server::api::fields::Fields;
 use auth_server::api::router::{self, ROUTES, Resolved};
 use auth_server::api::{client_ip, error::ApiError};
-use auth_server::auth::sessions::Token;
+use auth_server::auth::token::Token;
 use auth_server::auth::validation;
 use auth_server::http::Request;
 use proptest::prelude::*;

@@ -1,12 +1,15 @@
 //! The signed-in account: `GET /api/user`, `GET /api/dashboard`,
-//! `POST /api/user/password`, `DELETE /api/user`.
+//! `POST /api/user/password` (`accounts::password`), `DELETE /api/user`
+//! (`accounts::delete`).
 
 use serde_json::json;
 
+use crate::accounts::check::SignedIn;
+use crate::accounts::delete::{self, DeleteOutcome};
+use crate::accounts::password::{self, ChangeOutcome};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    SignedIn, check_new_password, check_password, end_other_sessions, signed_in, successor_cookie,
-    user_json,
+    hash_queue_busy, invalid, reject_all, signed_in, successor_cookie, too_many, user_json,
 };
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -19,6 +22,7 @@ pub fn current_user(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 
 pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let SignedIn { session, user, .. } = signed_in(app, cx)?;
+    let sessions = app.accounts.sessions.store();
     Ok(Reply::ok("ok").with_data(json!({
         "user": user_json(&user),
         "session": {
@@ -28,63 +32,51 @@ pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         "stats": {
             "login_count": user.login_count,
             "last_login_at": session.previous_login_at.map(clock::rfc3339),
-            "active_sessions": app.sessions.count_for_user(user.id, cx.now),
+            "active_sessions": sessions.count_for_user(user.id, cx.now),
         },
     })))
 }
 
-/// Changing the password ends every other session (whoever stole one is
-/// out) and keeps the caller signed in under a new token (OWASP ASVS 4.0.3
-/// V2.1.6, V3.3.3; OWASP Authentication Cheat Sheet, "Change Password").
 pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let SignedIn { token, user, .. } = signed_in(app, cx)?;
+    let me = signed_in(app, cx)?;
     let mut fields = Fields::parse(&cx.request.body)?;
     let current = fields.required_string("current_password");
     let new = fields.required_string("new_password");
-    if let Some(new) = &new {
-        check_new_password(
-            app,
-            &mut fields,
-            "new_password",
-            new,
-            &user.username,
-            &user.email,
-        );
-        if current.as_ref() == Some(new) {
-            fields.reject("new_password", "must differ from the current password");
-        }
-    }
+    let problems = password::form_problems(
+        app.settings().password_min_length,
+        &me.user,
+        current.as_deref(),
+        new.as_deref(),
+    );
+    reject_all(&mut fields, problems);
     let (current, new) = fields.finish(&["current_password", "new_password"], (current, new))?;
 
-    check_password(app, cx, &user.username, Some(&user), &current)?;
-    let hash = app.passwords.hash(&new, cx.client_group)?;
-    // The caller's session goes on under a new token; the database loses
-    // every other session of the account and gains this one in the same
-    // transaction as the new hash.
-    let successor = end_other_sessions(app, cx, &token, user.id, |keep| {
-        app.db
-            .change_password(user.id, Some(user.checked()), &hash, keep)
-    })?;
-    app.event("password_changed", Some(user.id), None, cx);
-    Ok(
-        Reply::ok("Password changed. Your other sessions have been signed out.")
-            .with_cookie(successor_cookie(app, &successor, cx.now)),
-    )
+    match password::change(&app.accounts, &me, &current, &new, &cx.client())? {
+        ChangeOutcome::Changed(successor) => Ok(Reply::ok(
+            "Password changed. Your other sessions have been signed out.",
+        )
+        .with_cookie(successor_cookie(app, &successor, cx.now))),
+        ChangeOutcome::Invalid(problems) => Err(invalid(problems)),
+        ChangeOutcome::WrongPassword => Err(ApiError::InvalidCredentials),
+        ChangeOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
+        ChangeOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
+        ChangeOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
+    }
 }
 
 pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let SignedIn { user, .. } = signed_in(app, cx)?;
+    let me = signed_in(app, cx)?;
     let mut fields = Fields::parse(&cx.request.body)?;
     let password = fields.required_string("password");
     let password = fields.finish(&["password"], password)?;
 
-    check_password(app, cx, &user.username, Some(&user), &password)?;
-    // Only the account as checked: a password change or sign-out
-    // everywhere while this request waited for bcrypt wins.
-    if !app.db.delete_user(user.id, Some(user.checked()))? {
-        return Err(ApiError::Unauthenticated);
+    match delete::delete(&app.accounts, &me, &password, &cx.client())? {
+        DeleteOutcome::Deleted => {
+            Ok(Reply::ok("Account deleted.").with_cookie(app.cookies.clear()))
+        }
+        DeleteOutcome::WrongPassword => Err(ApiError::InvalidCredentials),
+        DeleteOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
+        DeleteOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
+        DeleteOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
-    app.sessions.forget_user(user.id);
-    app.event("account_deleted", Some(user.id), Some(&user.username), cx);
-    Ok(Reply::ok("Account deleted.").with_cookie(app.cookies.clear()))
 }

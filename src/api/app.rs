@@ -6,38 +6,26 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::accounts::{Accounts, Client};
 use crate::api::cookies::CookiePolicy;
 use crate::api::cors::Cors;
 use crate::api::router::ROUTES;
-use crate::auth::mailer::Mailer;
-use crate::auth::passwords::PasswordHasher;
-use crate::auth::sessions::{Lifetimes, SessionStore};
-use crate::auth::throttle::Throttle;
 use crate::http::Request;
 use crate::storage::Database;
-use crate::storage::audit::{Audit, AuthEvent};
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
-use crate::support::metrics::Metrics;
+use crate::support::metrics::{LoginResult, Metrics, RegistrationResult};
 
-/// Everything a handler may use.
+/// Everything a handler may use: the use cases' shared state, and what
+/// only HTTP needs (cookies, CORS, metrics).
 pub struct App {
-    pub settings: Settings,
-    pub db: Arc<Database>,
-    pub sessions: SessionStore,
-    pub passwords: PasswordHasher,
+    pub accounts: Accounts,
     pub cookies: CookiePolicy,
     pub cors: Cors,
-    pub throttle: Throttle,
-    pub audit: Audit,
-    pub log: Logger,
-    /// Sends mail from its own thread (started by `main`).
-    pub mailer: Arc<Mailer>,
     /// Counters for Prometheus, when `METRICS_ADDR` is set.
     pub metrics: Option<Arc<Metrics>>,
     /// When the process started (Unix seconds), for the metrics.
@@ -46,105 +34,38 @@ pub struct App {
 
 impl App {
     pub fn new(settings: Settings, db: Arc<Database>, log: Logger) -> App {
-        let lifetimes = Lifetimes {
-            idle_secs: settings.session_idle_timeout_secs,
-            absolute_secs: settings.session_absolute_timeout_secs,
-            remember_secs: settings.remember_me_timeout_secs,
-        };
         let metrics = settings.metrics_addr.map(|_| {
             let routes: Vec<&'static str> = ROUTES.iter().map(|(_, pattern, _)| *pattern).collect();
             Arc::new(Metrics::new(&routes))
         });
         App {
-            sessions: SessionStore::new(
-                lifetimes,
-                settings.max_sessions,
-                settings.session_persist.then(|| Arc::clone(&db)),
-            )
-            .with_max_per_user(settings.max_sessions_per_user),
-            passwords: PasswordHasher::with_metrics(
-                settings.bcrypt_cost,
-                settings.hash_workers,
-                Duration::from_secs(settings.hash_queue_wait_secs),
-                metrics.clone(),
-            ),
-            throttle: Throttle::new(
-                settings.login_failures_per_ip,
-                settings.registrations_per_hour,
-            )
-            .with_reset_requests_per_hour(settings.password_resets_per_hour)
-            .with_patience(Duration::from_secs(settings.hash_queue_wait_secs)),
-            mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
-            metrics,
-            started_at: clock::now(),
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
                 same_site: settings.cookie_same_site,
                 domain: settings.cookie_domain.clone(),
             },
             cors: Cors::new(settings.cors_origins.clone(), settings.public_origin()),
-            audit: Audit::default(),
-            settings,
-            db,
-            log,
+            metrics: metrics.clone(),
+            started_at: clock::now(),
+            accounts: Accounts::new(settings, db, log, metrics),
         }
     }
 
-    /// Before the first request: the sessions that survived the last run;
-    /// how many. With `SESSION_PERSIST=false` none, and the stored ones are
-    /// deleted: the table was not kept up to date while persistence was
-    /// off, so sessions ended then must not come back when it is turned on
-    /// again (second review).
-    pub fn load_sessions(&self, now: i64) -> rusqlite::Result<usize> {
-        if !self.settings.session_persist {
-            self.db.delete_all_sessions()?;
-            return Ok(0);
+    pub fn settings(&self) -> &Settings {
+        &self.accounts.settings
+    }
+
+    /// Counts a login's outcome, when metrics are on.
+    pub fn count_login(&self, result: LoginResult) {
+        if let Some(metrics) = &self.metrics {
+            metrics.login(result);
         }
-        self.sessions.load(now)
     }
 
-    /// Records an auth event (log line and audit row) about this request.
-    pub fn event(
-        &self,
-        kind: &'static str,
-        user_id: Option<i64>,
-        identifier: Option<&str>,
-        cx: &Context,
-    ) {
-        let event = AuthEvent {
-            kind,
-            user_id,
-            identifier,
-            ip: Some(cx.client_ip),
-            user_agent: Some(cx.user_agent()),
-            request_id: Some(cx.request_id),
-        };
-        self.audit.record(&self.db, &self.log, &event, cx.now);
-    }
-
-    /// An error line in the log (for the metrics listener's HTTP layer).
-    pub fn log_error(&self, message: &str) {
-        self.log.line("error", &[("message", json!(message))]);
-    }
-
-    /// Periodic upkeep, run by a background thread (and once at a clean
-    /// stop): writes the sessions' last-seen times and the counted throttled
-    /// attempts, and prunes old audit rows.
-    pub fn maintain(&self, prune: bool) {
-        let now = clock::now();
-        if let Err(error) = self.sessions.flush() {
-            self.log.line(
-                "error",
-                &[(
-                    "message",
-                    json!(format!("sessions: cannot write behind: {error}")),
-                )],
-            );
-        }
-        self.audit.flush(&self.db, &self.log, now);
-        if prune {
-            self.audit
-                .prune(&self.db, &self.log, self.settings.audit_retention_days, now);
+    /// Counts a registration's outcome, when metrics are on.
+    pub fn count_registration(&self, result: RegistrationResult) {
+        if let Some(metrics) = &self.metrics {
+            metrics.registration(result);
         }
     }
 }
@@ -167,6 +88,17 @@ pub struct Context<'r> {
 impl Context<'_> {
     pub fn user_agent(&self) -> &str {
         self.request.header("user-agent").unwrap_or("")
+    }
+
+    /// Who is asking, as the use cases take it.
+    pub fn client(&self) -> Client<'_> {
+        Client {
+            ip: self.client_ip,
+            group: self.client_group,
+            user_agent: self.user_agent(),
+            request_id: Some(self.request_id),
+            now: self.now,
+        }
     }
 }
 

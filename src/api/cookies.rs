@@ -1,7 +1,7 @@
 //! The session cookie: reading `sid` from `Cookie` headers and writing the
 //! `Set-Cookie` that sets or clears it.
 
-use crate::auth::sessions::Token;
+use crate::auth::token::Token;
 use crate::http::Request;
 use crate::support::config::SameSite;
 

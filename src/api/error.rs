@@ -8,15 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use crate::auth::passwords::HashError;
+use crate::accounts::Trouble;
+pub use crate::accounts::{RETRY_AFTER_BUSY_SECS, RETRY_AFTER_STORAGE_SECS};
 use crate::http::{DEFAULT_MAX_BODY_BYTES, Refusal};
-
-/// `Retry-After` for a moment's overload (a full queue, a locked database,
-/// all connection slots taken): the next second may well succeed.
-pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
-/// `Retry-After` when storage is failing (disk full, read-only, I/O
-/// errors): an operator has to act, so clients should not hammer it.
-pub const RETRY_AFTER_STORAGE_SECS: u64 = 5;
 
 /// The 413 message, written from the limit itself so the two cannot differ.
 static BODY_TOO_LARGE: LazyLock<String> = LazyLock::new(|| {
@@ -292,44 +286,24 @@ fn refusal_parts(refusal: Refusal) -> (u16, &'static str, &'static str) {
     }
 }
 
-impl From<HashError> for ApiError {
-    /// A full bcrypt queue is the service being busy: the client may retry.
-    fn from(error: HashError) -> ApiError {
-        match error {
-            HashError::Busy { retry_after_secs } => ApiError::ServiceUnavailable {
+impl From<Trouble> for ApiError {
+    /// A use case that could not finish: 503 with `Retry-After` for what
+    /// can pass (a busy queue, a locked or failing database), 500 for the
+    /// rest; the cause only goes to the log.
+    fn from(trouble: Trouble) -> ApiError {
+        match trouble {
+            Trouble::Busy {
                 retry_after_secs,
-                cause: "the bcrypt queue is full".into(),
-            },
-            HashError::Failed(cause) => ApiError::Internal {
-                cause: format!("bcrypt: {cause}"),
-            },
-        }
-    }
-}
-
-impl From<rusqlite::Error> for ApiError {
-    /// A database failure the handler did not expect. What can pass by
-    /// itself (locked, busy) or once an operator acts (disk full, read-only
-    /// file, I/O errors) is 503 with `Retry-After`: the request did not
-    /// happen and may be sent again. Anything else (corruption, a bug) is
-    /// 500. Either way the SQLite error text is the logged cause.
-    fn from(error: rusqlite::Error) -> ApiError {
-        use rusqlite::ErrorCode as Code;
-        let cause = match &error {
-            rusqlite::Error::SqliteFailure(failure, _) => {
-                format!("database: {error} (SQLite code {})", failure.extended_code)
+                cause,
             }
-            _ => format!("database: {error}"),
-        };
-        match error.sqlite_error_code() {
-            Some(Code::DatabaseBusy | Code::DatabaseLocked) => ApiError::busy(cause),
-            Some(Code::DiskFull | Code::ReadOnly | Code::SystemIoFailure | Code::CannotOpen) => {
-                ApiError::ServiceUnavailable {
-                    retry_after_secs: RETRY_AFTER_STORAGE_SECS,
-                    cause,
-                }
-            }
-            _ => ApiError::Internal { cause },
+            | Trouble::Unavailable {
+                retry_after_secs,
+                cause,
+            } => ApiError::ServiceUnavailable {
+                retry_after_secs,
+                cause,
+            },
+            Trouble::Internal(cause) => ApiError::Internal { cause },
         }
     }
 }
@@ -352,26 +326,21 @@ mod tests {
     }
 
     #[test]
-    fn storage_trouble_is_503_and_other_database_errors_500() {
-        use rusqlite::ffi;
-        let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
-        for code in [
-            ffi::SQLITE_FULL,
-            ffi::SQLITE_READONLY,
-            ffi::SQLITE_IOERR,
-            ffi::SQLITE_CANTOPEN,
-        ] {
-            let error = ApiError::from(failure(code));
-            assert_eq!(error.parts().0, 503, "{code}");
-            assert_eq!(error.headers()[0].1, RETRY_AFTER_STORAGE_SECS.to_string());
-        }
+    fn trouble_is_503_with_its_retry_after_or_500() {
+        let unavailable = ApiError::from(Trouble::Unavailable {
+            retry_after_secs: RETRY_AFTER_STORAGE_SECS,
+            cause: "database: disk full".into(),
+        });
+        assert_eq!(unavailable.parts().0, 503);
         assert_eq!(
-            ApiError::from(failure(ffi::SQLITE_BUSY)).headers()[0].1,
-            RETRY_AFTER_BUSY_SECS.to_string()
+            unavailable.headers()[0].1,
+            RETRY_AFTER_STORAGE_SECS.to_string()
         );
-        let corrupt = ApiError::from(failure(ffi::SQLITE_CORRUPT));
-        assert_eq!(corrupt.parts().0, 500);
-        assert!(corrupt.cause().unwrap().starts_with("database: "));
+        let busy = ApiError::from(Trouble::busy("locked"));
+        assert_eq!(busy.headers()[0].1, RETRY_AFTER_BUSY_SECS.to_string());
+        let internal = ApiError::from(Trouble::Internal("database: corrupt".into()));
+        assert_eq!(internal.parts().0, 500);
+        assert_eq!(internal.cause(), Some("database: corrupt"));
     }
 
     #[test]

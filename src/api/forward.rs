@@ -13,8 +13,9 @@
 
 use serde_json::json;
 
+use crate::accounts::check::SignedIn;
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{SignedIn, approved_redirect, signed_in, user_json};
+use crate::api::common::{signed_in, user_json};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::redirect::{host_matches, host_of, scheme_and_authority};
@@ -23,7 +24,7 @@ use crate::support::text::percent_encode;
 pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let user = match signed_in(app, cx) {
         Ok(SignedIn { user, .. })
-            if user.email_verified || !app.settings.require_verified_email =>
+            if user.email_verified || !app.settings().require_verified_email =>
         {
             user
         }
@@ -52,7 +53,7 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let redirect = fields.required_string("redirect");
     let redirect = fields.finish(&["redirect"], redirect)?;
-    Ok(Reply::ok("ok").with_data(json!({ "redirect": approved_redirect(app, &redirect) })))
+    Ok(Reply::ok("ok").with_data(json!({ "redirect": app.accounts.approved_redirect(&redirect) })))
 }
 
 /// 302 to the sign-in page when the proxy said where the browser was going
@@ -91,7 +92,7 @@ fn sign_in_location(app: &App, original: &str) -> Option<String> {
     let (scheme, authority) = scheme_and_authority(original)?;
     let ok = matches!(scheme, "http" | "https")
         && !authority.contains(['@', '\\'])
-        && host_matches(host_of(authority), &app.settings.forward_auth_hosts);
+        && host_matches(host_of(authority), &app.settings().forward_auth_hosts);
     ok.then(|| login_with_rd(app, original))
 }
 
@@ -100,7 +101,7 @@ fn sign_in_location(app: &App, original: &str) -> Option<String> {
 /// proxy) is made absolute on the original URL's origin: nginx follows only
 /// an absolute URL as a redirect, and treats a path as an internal one.
 fn login_with_rd(app: &App, original: &str) -> String {
-    let login = &app.settings.login_url;
+    let login = &app.settings().login_url;
     let separator = if login.contains('?') { '&' } else { '?' };
     let origin = match scheme_and_authority(original) {
         Some((scheme, authority)) if login.starts_with('/') => format!("{scheme}://{authority}"),

@@ -12,7 +12,8 @@ const OPENAPI: &str = include_str!("../../openapi.json");
 /// 200 when the database answers a read; 503 otherwise, so a load balancer
 /// takes the instance out until it does.
 pub fn health(app: &App) -> Result<Reply, ApiError> {
-    app.db
+    app.accounts
+        .db
         .check()
         .map_err(|error| ApiError::ServiceUnavailable {
             retry_after_secs: RETRY_AFTER_STORAGE_SECS,

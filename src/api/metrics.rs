@@ -38,8 +38,8 @@ impl Service for MetricsService {
                 .with_header("Allow", "GET, HEAD");
         }
         let gauges = Gauges {
-            hash_queue_depth: self.app.passwords.queue_depth(),
-            sessions_live: self.app.sessions.len(),
+            hash_queue_depth: self.app.accounts.passwords.queue_depth(),
+            sessions_live: self.app.accounts.sessions.store().len(),
             connections_open: self.api.open_connections(),
             start_time_secs: self.app.started_at,
         };
@@ -59,6 +59,6 @@ impl Service for MetricsService {
     }
 
     fn log_error(&self, message: &str) {
-        self.app.log_error(message);
+        self.app.accounts.log_error(message);
     }
 }

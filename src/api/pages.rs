@@ -40,9 +40,9 @@ pub fn sign_in(app: &App) -> Reply {
     file(
         "text/html; charset=utf-8",
         sign_in_html(
-            &app.settings.site_name,
-            app.mailer.enabled(),
-            app.settings.home_url.as_deref(),
+            &app.settings().site_name,
+            app.accounts.mailer.enabled(),
+            app.settings().home_url.as_deref(),
         )
         .as_bytes(),
     )

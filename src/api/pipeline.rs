@@ -21,7 +21,6 @@ use crate::api::router::{self, Endpoint, Resolved};
 use crate::api::{account, auth, client_ip, forward, health, pages, recovery, sessions, totp};
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
-use crate::support::metrics::Metrics;
 use crate::support::text::printable;
 
 /// Which handler serves each endpoint of the route table.
@@ -62,7 +61,7 @@ fn log_refused_origin(app: &App, request: &Request) {
         return;
     }
     let seen = |name| request.header(name).map(printable).unwrap_or_default();
-    app.log.line(
+    app.accounts.log.line(
         "warning",
         &[
             (
@@ -190,34 +189,6 @@ fn new_request_id() -> String {
     format!("{:016x}", KEY.get_or_init(RandomState::new).hash_one(n))
 }
 
-/// Logins and registrations by result, read from how they ended.
-fn count_outcome(metrics: &Metrics, route: &str, outcome: &Result<Response, ApiError>) {
-    let code = match outcome {
-        Ok(response) => match response.status {
-            200 => "ok",
-            201 => "created",
-            _ => "other",
-        },
-        Err(error) => error.parts().1,
-    };
-    match route {
-        "/api/login" => metrics.login(match code {
-            "too_many_requests" => "throttled",
-            "service_unavailable" => "refused_busy",
-            code => code,
-        }),
-        "/api/register" => metrics.registration(match code {
-            "username_taken" | "email_taken" => "taken",
-            "invalid_json" | "validation_error" => "invalid",
-            "too_many_requests" => "throttled",
-            "service_unavailable" => "refused_busy",
-            "registration_closed" => "closed",
-            code => code,
-        }),
-        _ => {}
-    }
-}
-
 /// The metrics label of an HTTP-layer refusal.
 fn refusal_reason(refusal: Refusal) -> &'static str {
     match refusal {
@@ -245,19 +216,16 @@ impl Service for App {
         let started = Instant::now();
         let request_id = new_request_id();
         let origin = self.cors.origin(request);
-        let client = client_ip::client_ip(request, self.settings.trust_proxy);
+        let client = client_ip::client_ip(request, self.settings().trust_proxy);
         let mut route = "unmatched";
         let outcome = respond(self, request, &origin, client, &request_id, &mut route);
-        if let Some(metrics) = &self.metrics {
-            count_outcome(metrics, route, &outcome);
-        }
         let mut response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 // Every 5xx says why, once, with what ties it to the
                 // request: the client only ever sees the fixed message.
                 if let Some(cause) = error.cause() {
-                    self.log.line(
+                    self.accounts.log.line(
                         "error",
                         &[
                             ("request_id", json!(request_id)),
@@ -276,7 +244,7 @@ impl Service for App {
         }
         // The path only: a query string may carry what should never be
         // logged (OWASP ASVS 4.0.3 V7.1.1).
-        self.log.line(
+        self.accounts.log.line(
             "request",
             &[
                 ("method", json!(request.method)),
@@ -300,7 +268,7 @@ impl Service for App {
         let mut response = error_response(&ApiError::Http(refusal));
         let request_id = new_request_id();
         finish(&mut response, &Origin::Absent, &request_id);
-        self.log.line(
+        self.accounts.log.line(
             "refused",
             &[
                 ("status", json!(response.status)),
@@ -311,6 +279,8 @@ impl Service for App {
     }
 
     fn log_error(&self, message: &str) {
-        self.log.line("error", &[("message", json!(message))]);
+        self.accounts
+            .log
+            .line("error", &[("message", json!(message))]);
     }
 }

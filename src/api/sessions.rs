@@ -1,10 +1,11 @@
 //! The account's sessions: `GET /api/sessions`, `DELETE /api/sessions/{id}`,
-//! `POST /api/logout-all`.
+//! `POST /api/logout-all` (`accounts::logout`).
 
 use serde_json::{Value, json};
 
+use crate::accounts::logout;
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{SignedIn, signed_in};
+use crate::api::common::signed_in;
 use crate::api::error::ApiError;
 use crate::support::clock;
 
@@ -14,14 +15,13 @@ fn public_id_text(public_id: u64) -> String {
 }
 
 pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let SignedIn {
-        token: current,
-        user,
-        ..
-    } = signed_in(app, cx)?;
+    let me = signed_in(app, cx)?;
+    let current = me.token.hash();
     let sessions: Vec<Value> = app
+        .accounts
         .sessions
-        .live_for_user(user.id, cx.now)
+        .store()
+        .live_for_user(me.user.id, cx.now)
         .into_iter()
         .map(|(hash, session)| {
             json!({
@@ -31,7 +31,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
                 "expires_at": clock::rfc3339(session.expires_at()),
                 "ip": session.ip.to_string(),
                 "user_agent": session.user_agent,
-                "current": hash == current.hash(),
+                "current": hash == current,
             })
         })
         .collect();
@@ -39,11 +39,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let SignedIn {
-        token: current,
-        user,
-        ..
-    } = signed_in(app, cx)?;
+    let me = signed_in(app, cx)?;
     // Anything that is not 16 hex digits names no session: 404, like an id
     // of someone else's session, so ids cannot be probed.
     let public_id = cx
@@ -51,13 +47,10 @@ pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .filter(|id| id.len() == 16)
         .and_then(|id| u64::from_str_radix(id, 16).ok())
         .ok_or(ApiError::NotFound)?;
-    let ended = app
-        .sessions
-        .end_by_public_id(user.id, public_id, cx.now)?
-        .ok_or(ApiError::NotFound)?;
-    app.event("session_revoked", Some(user.id), None, cx);
+    let ended =
+        logout::revoke(&app.accounts, &me, public_id, &cx.client())?.ok_or(ApiError::NotFound)?;
     let reply = Reply::ok("Session ended.");
-    Ok(if ended == current.hash() {
+    Ok(if ended == me.token.hash() {
         reply.with_cookie(app.cookies.clear())
     } else {
         reply
@@ -65,8 +58,7 @@ pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 pub fn logout_all(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let SignedIn { user, .. } = signed_in(app, cx)?;
-    app.sessions.end_all_for_user(user.id, None)?;
-    app.event("logged_out_everywhere", Some(user.id), None, cx);
+    let me = signed_in(app, cx)?;
+    logout::everywhere(&app.accounts, &me, &cx.client())?;
     Ok(Reply::ok("Signed out everywhere.").with_cookie(app.cookies.clear()))
 }

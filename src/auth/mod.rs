@@ -3,10 +3,10 @@
 //! the API layer above turns its answers into responses.
 
 pub mod hash_queue;
-pub mod mailer;
 pub mod passwords;
 pub mod redirect;
 pub mod sessions;
 pub mod throttle;
+pub mod token;
 pub mod totp;
 pub mod validation;

@@ -7,21 +7,16 @@
 //! outside this module knows how sessions are stored, so the map could be
 //! swapped for a shared store without touching the handlers.
 //!
-//! With a database (`SESSION_PERSIST=true`, the default) the map has a
-//! durable copy, so a restart signs nobody out. Every session a client is
-//! told about and every explicit ending is written through at once; the
-//! last-seen times the hot path updates are written behind, in batches,
-//! by [`SessionStore::flush`], so `GET /api/user` never writes. Sessions
-//! that expire in memory are deleted from the copy by the same flush.
+//! This module is the map alone and knows no database. The durable copy
+//! (`SESSION_PERSIST=true`, the default) is kept one layer up, by
+//! `accounts::sessions`, from what this map reports: the sessions it
+//! dropped on its own and the ones used since the last flush.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
-use crate::storage::Database;
-use crate::storage::sessions::SessionRow;
+use crate::auth::token::{Token, TokenHash};
 use crate::support::lock::lock;
 
 /// Sessions one user may hold unless set (`MAX_SESSIONS_PER_USER`); a login
@@ -33,45 +28,6 @@ pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 32;
 const MAX_USER_AGENT_CHARS: usize = 200;
 /// How often, at most, the whole map is swept for expired sessions.
 const SWEEP_INTERVAL_SECS: i64 = 60;
-
-/// 256 bits from the operating system's random source: guessing one live
-/// token among 100,000 takes about 2^239 tries (OWASP ASVS 5.0 V7.2.3 asks
-/// for 128).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Token([u8; 32]);
-
-impl Token {
-    pub fn generate() -> Result<Token, getrandom::Error> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
-        Ok(Token(bytes))
-    }
-
-    /// The cookie form: 43 characters of unpadded base64url.
-    pub fn encode(&self) -> String {
-        base64url_encode(&self.0)
-    }
-
-    /// Parses a cookie value; anything that is not exactly a token's shape is
-    /// `None`, and is then simply not found.
-    pub fn decode(text: &str) -> Option<Token> {
-        let bytes = base64url_decode(text)?;
-        Some(Token(bytes.try_into().ok()?))
-    }
-
-    /// The form the server keeps: SHA-256 of the token. Sessions are found
-    /// by it, so the live tokens themselves are in no map a memory dump (or,
-    /// once stored, a copy of the database) would show (OWASP Session
-    /// Management Cheat Sheet; ASVS 5.0 V7.2.4 keeps reference tokens
-    /// unguessable, and a hash of 256 random bits cannot be turned back).
-    pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0).into())
-    }
-}
-
-/// SHA-256 of a session token: the key of the session map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
 
 /// How long sessions live.
 #[derive(Clone, Copy, Debug)]
@@ -129,8 +85,6 @@ pub struct SessionStore {
     max_sessions: usize,
     max_per_user: usize,
     inner: Mutex<Inner>,
-    /// The durable copy, when sessions are persisted.
-    db: Option<Arc<Database>>,
 }
 
 #[derive(Default)]
@@ -150,59 +104,19 @@ struct Inner {
     touched: HashSet<TokenHash>,
 }
 
-/// The stored form of a session.
-fn to_row(hash: &TokenHash, session: &Session) -> SessionRow {
-    SessionRow {
-        token_hash: hash.0,
-        public_id: session.public_id,
-        user_id: session.user_id,
-        auth_epoch: session.auth_epoch,
-        created_at: session.created_at,
-        last_seen_at: session.last_seen_at,
-        absolute_end: session.absolute_end,
-        idle_secs: session.idle_secs,
-        remember: session.remember,
-        previous_login_at: session.previous_login_at,
-        ip: session.ip.to_string(),
-        user_agent: session.user_agent.clone(),
-    }
-}
-
-fn from_row(row: SessionRow) -> (TokenHash, Session) {
-    let session = Session {
-        user_id: row.user_id,
-        public_id: row.public_id,
-        auth_epoch: row.auth_epoch,
-        created_at: row.created_at,
-        last_seen_at: row.last_seen_at,
-        absolute_end: row.absolute_end,
-        idle_secs: row.idle_secs,
-        remember: row.remember,
-        previous_login_at: row.previous_login_at,
-        // Written by this module from an IpAddr; anything else shows as
-        // 0.0.0.0 rather than stopping the load.
-        ip: row.ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        user_agent: row.user_agent,
-    };
-    (TokenHash(row.token_hash), session)
-}
-
 impl SessionStore {
-    /// A store; with `db` every change also reaches the durable copy.
-    pub fn new(
-        lifetimes: Lifetimes,
-        max_sessions: usize,
-        db: Option<Arc<Database>>,
-    ) -> SessionStore {
+    /// A store; with `persist` it keeps the lists a durable copy needs
+    /// (sessions it dropped on its own, sessions used since the last
+    /// [`SessionStore::take_touched`]).
+    pub fn new(lifetimes: Lifetimes, max_sessions: usize, persist: bool) -> SessionStore {
         SessionStore {
             lifetimes,
             max_sessions: max_sessions.max(1),
             max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             inner: Mutex::new(Inner {
-                persist: db.is_some(),
+                persist,
                 ..Inner::default()
             }),
-            db,
         }
     }
 
@@ -216,69 +130,40 @@ impl SessionStore {
         (self.max_sessions, self.max_per_user)
     }
 
-    /// Loads the live sessions of the durable copy (after the copy has
-    /// deleted its expired and orphaned ones); returns how many.
-    pub fn load(&self, now: i64) -> rusqlite::Result<usize> {
-        let Some(db) = &self.db else {
-            return Ok(0);
-        };
-        let rows = db.load_sessions(now)?;
-        let count = rows.len();
+    /// Puts sessions read back from a durable copy in the map, as they
+    /// were (the caps apply; what they drop is in the dropped list).
+    pub fn restore(&self, sessions: Vec<(TokenHash, Session)>, now: i64) {
         let mut inner = lock(&self.inner);
-        inner.sessions.reserve(count);
-        for row in rows {
-            let (hash, session) = from_row(row);
+        inner.sessions.reserve(sessions.len());
+        for (hash, session) in sessions {
             inner.insert(hash, session, self.caps(), now);
         }
-        drop(inner);
-        // Caps may have dropped a few; their rows go now.
-        self.write_dropped()?;
-        Ok(count)
     }
 
-    /// The row to store for a session about to be admitted, when sessions
-    /// are persisted: the caller writes it in its own transaction (a login
-    /// with its login, a password change with the change).
-    pub fn row(&self, token: &Token, session: &Session) -> Option<SessionRow> {
-        self.db.as_ref().map(|_| to_row(&token.hash(), session))
+    /// The sessions the map dropped on its own (expiry, sweeps, caps) since
+    /// the last call, whose durable rows are to go.
+    pub fn take_dropped(&self) -> Vec<TokenHash> {
+        std::mem::take(&mut lock(&self.inner).dropped)
     }
 
-    /// Deletes the rows of the sessions the map dropped on its own.
-    fn write_dropped(&self) -> rusqlite::Result<()> {
-        let Some(db) = &self.db else {
-            return Ok(());
-        };
-        let dropped = std::mem::take(&mut lock(&self.inner).dropped);
-        let hashes: Vec<[u8; 32]> = dropped.iter().map(|h| h.0).collect();
-        db.delete_sessions(&hashes).inspect_err(|_| {
-            // Kept for the next flush: a row left behind would come back
-            // at the next start.
-            lock(&self.inner).dropped.extend(dropped);
-        })
+    /// Puts back what [`SessionStore::take_dropped`] gave when writing it
+    /// failed, for the next try.
+    pub fn keep_dropped(&self, dropped: Vec<TokenHash>) {
+        lock(&self.inner).dropped.extend(dropped);
     }
 
-    /// The batched write-behind, run every few seconds by a background
-    /// thread and at a clean stop: last-seen times of the sessions used
-    /// since the last flush, and the rows of the sessions that expired.
-    pub fn flush(&self) -> rusqlite::Result<()> {
-        let Some(db) = &self.db else {
-            return Ok(());
-        };
-        let seen: Vec<([u8; 32], i64)> = {
-            let mut inner = lock(&self.inner);
-            let touched = std::mem::take(&mut inner.touched);
-            touched
-                .iter()
-                .filter_map(|hash| inner.sessions.get(hash).map(|s| (hash.0, s.last_seen_at)))
-                .collect()
-        };
-        db.touch_sessions(&seen)?;
-        self.write_dropped()
+    /// The sessions used since the last call, with their last-seen times.
+    pub fn take_touched(&self) -> Vec<(TokenHash, i64)> {
+        let mut inner = lock(&self.inner);
+        let touched = std::mem::take(&mut inner.touched);
+        touched
+            .into_iter()
+            .filter_map(|hash| inner.sessions.get(&hash).map(|s| (hash, s.last_seen_at)))
+            .collect()
     }
 
-    /// A new session with its token, not yet admitted: the caller stores its
-    /// row (see [`SessionStore::row`]) with its own database write, then
-    /// calls [`SessionStore::admit`].
+    /// A new session with its token, not yet admitted: the caller stores it
+    /// where it must (a durable copy), then calls [`SessionStore::admit`].
     pub fn prepare(&self, new: NewSession, now: i64) -> Result<(Token, Session), getrandom::Error> {
         let token = Token::generate()?;
         let public_id = getrandom::u64()?;
@@ -303,13 +188,12 @@ impl SessionStore {
         Ok((token, session))
     }
 
-    /// Puts a prepared session in the map (its row, if any, is already
-    /// stored). The user's least recently used session is ended if they
-    /// hold too many, and the store's least recently used one if the store
-    /// is full; those endings are written through.
-    pub fn admit(&self, token: &Token, session: Session, now: i64) -> rusqlite::Result<()> {
+    /// Puts a prepared session in the map. The user's least recently used
+    /// session is ended if they hold too many, and if the store is full the
+    /// least recently used of whoever holds the most; those endings go to
+    /// the dropped list.
+    pub fn admit(&self, token: &Token, session: Session, now: i64) {
         lock(&self.inner).insert(token.hash(), session, self.caps(), now);
-        self.write_dropped()
     }
 
     /// The same session under a new token, keeping everything else (its
@@ -364,69 +248,44 @@ impl SessionStore {
         Some(session)
     }
 
-    /// Ends a session at once, in memory and in the durable copy; unknown
-    /// tokens are ignored.
-    pub fn end(&self, token: &Token) -> rusqlite::Result<()> {
-        let hash = token.hash();
-        lock(&self.inner).remove_quietly(&hash);
-        match &self.db {
-            Some(db) => db.delete_sessions(&[hash.0]),
-            None => Ok(()),
-        }
+    /// Ends a session in the map; unknown tokens are ignored.
+    pub fn end(&self, token: &TokenHash) {
+        lock(&self.inner).remove_quietly(token);
     }
 
-    /// Ends every session of a user except `keep`; returns how many ended
-    /// in memory. The durable copy loses every row of the user but `keep`.
-    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> rusqlite::Result<usize> {
-        let keep = keep.map(Token::hash);
-        let doomed: Vec<TokenHash> = {
-            let mut inner = lock(&self.inner);
-            let doomed: Vec<TokenHash> = inner
-                .by_user
-                .get(&user_id)
-                .into_iter()
-                .flatten()
-                .filter(|t| Some(**t) != keep)
-                .copied()
-                .collect();
-            for token in &doomed {
-                inner.remove_quietly(token);
-            }
-            doomed
-        };
-        if let Some(db) = &self.db {
-            db.delete_sessions_of_user(user_id, keep.as_ref().map(|k| &k.0))?;
+    /// Ends every session of a user except `keep` in the map; how many.
+    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&TokenHash>) -> usize {
+        let mut inner = lock(&self.inner);
+        let doomed: Vec<TokenHash> = inner
+            .by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter(|t| Some(*t) != keep)
+            .copied()
+            .collect();
+        for token in &doomed {
+            inner.remove_quietly(token);
         }
-        Ok(doomed.len())
+        doomed.len()
     }
 
-    /// Ends the user's session with that public id. `Some(hash)` of the
-    /// session ended, `None` if the user holds no live session by that id.
-    pub fn end_by_public_id(
-        &self,
-        user_id: i64,
-        public_id: u64,
-        now: i64,
-    ) -> rusqlite::Result<Option<TokenHash>> {
-        let found = {
-            let mut inner = lock(&self.inner);
-            let found = inner.by_user.get(&user_id).and_then(|tokens| {
-                tokens.iter().copied().find(|t| {
-                    inner
-                        .sessions
-                        .get(t)
-                        .is_some_and(|s| s.public_id == public_id && s.is_live(now))
-                })
-            });
-            if let Some(hash) = &found {
-                inner.remove_quietly(hash);
-            }
-            found
-        };
-        if let (Some(db), Some(hash)) = (&self.db, &found) {
-            db.delete_sessions(&[hash.0])?;
+    /// Ends the user's live session with that public id in the map; its
+    /// token hash, or `None` if the user holds no such session.
+    pub fn end_by_public_id(&self, user_id: i64, public_id: u64, now: i64) -> Option<TokenHash> {
+        let mut inner = lock(&self.inner);
+        let found = inner.by_user.get(&user_id).and_then(|tokens| {
+            tokens.iter().copied().find(|t| {
+                inner
+                    .sessions
+                    .get(t)
+                    .is_some_and(|s| s.public_id == public_id && s.is_live(now))
+            })
+        });
+        if let Some(hash) = &found {
+            inner.remove_quietly(hash);
         }
-        Ok(found)
+        found
     }
 
     /// The user's live sessions, oldest first, with their token hashes (for
@@ -590,46 +449,6 @@ impl Inner {
     }
 }
 
-const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Unpadded base64url (RFC 4648 §5), small enough to write here rather than
-/// take a dependency for.
-fn base64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(BASE64URL[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for byte in text.bytes() {
-        let value = BASE64URL.iter().position(|&c| c == byte)? as u32;
-        acc = acc << 6 | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits must be zero, so each token has exactly one spelling.
-    (acc == 0).then_some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,50 +468,23 @@ mod tests {
             user_agent: "test".into(),
         };
         let (token, session) = store.prepare(new, now).unwrap();
-        store.admit(&token, session, now).unwrap();
+        store.admit(&token, session, now);
         token
     }
 
     #[test]
     fn the_map_is_keyed_by_the_tokens_hash_never_the_token() {
-        let store = SessionStore::new(LIFETIMES, 100, None);
+        let store = SessionStore::new(LIFETIMES, 100, false);
         let token = login(&store, 1, 0);
         let inner = lock(&store.inner);
         assert!(inner.sessions.contains_key(&token.hash()));
-        assert!(inner.sessions.keys().all(|key| key.0 != token.0));
-        assert_ne!(token.hash().0, token.0);
-    }
-
-    #[test]
-    fn tokens_round_trip_and_reject_other_shapes() {
-        let token = Token::generate().unwrap();
-        let text = token.encode();
-        assert_eq!(text.len(), 43);
-        assert_eq!(Token::decode(&text), Some(token));
-        assert_eq!(Token::decode(&text[..42]), None);
-        assert_eq!(Token::decode(&format!("{text}A")), None);
-        assert_eq!(
-            Token::decode(&"+".repeat(43)),
-            None,
-            "base64, not base64url"
-        );
-        assert_eq!(Token::decode("é"), None);
-    }
-
-    #[test]
-    fn base64url_matches_rfc4648_vectors() {
-        assert_eq!(base64url_encode(b"f"), "Zg");
-        assert_eq!(base64url_encode(b"fo"), "Zm8");
-        assert_eq!(base64url_encode(b"foo"), "Zm9v");
-        assert_eq!(base64url_encode(b"foob"), "Zm9vYg");
-        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
-        assert_eq!(base64url_decode("-_8"), Some(vec![0xfb, 0xff]));
-        assert_eq!(base64url_decode("-_9"), None, "non-zero leftover bits");
+        assert!(inner.sessions.keys().all(|key| key.0 != token.bytes()));
+        assert_ne!(token.hash().0, token.bytes());
     }
 
     #[test]
     fn idle_and_absolute_expiry() {
-        let store = SessionStore::new(LIFETIMES, 100, None);
+        let store = SessionStore::new(LIFETIMES, 100, false);
         let token = login(&store, 1, 0);
         assert!(store.authenticate(&token, 99).is_some());
         // Activity at 99 moved the idle end to 199.
@@ -711,7 +503,7 @@ mod tests {
 
     #[test]
     fn a_login_beyond_the_per_user_cap_ends_the_least_recently_used() {
-        let store = SessionStore::new(LIFETIMES, 1000, None).with_max_per_user(20);
+        let store = SessionStore::new(LIFETIMES, 1000, false).with_max_per_user(20);
         let tokens: Vec<Token> = (0..20).map(|i| login(&store, 7, i)).collect();
         // Use the first so that the second becomes the least recently used.
         store.authenticate(&tokens[0], 30).unwrap();
@@ -723,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_full_store_ends_its_least_recently_used() {
-        let store = SessionStore::new(LIFETIMES, 3, None);
+        let store = SessionStore::new(LIFETIMES, 3, false);
         let a = login(&store, 1, 0);
         let b = login(&store, 2, 1);
         let c = login(&store, 3, 2);
@@ -737,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_full_store_takes_from_whoever_holds_the_most() {
-        let store = SessionStore::new(LIFETIMES, 4, None);
+        let store = SessionStore::new(LIFETIMES, 4, false);
         let alice = login(&store, 1, 0);
         let mallory: Vec<Token> = (1..4).map(|i| login(&store, 2, i)).collect();
         // Alice's is the least recently used, but mallory holds three.
@@ -748,16 +540,16 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_session_under_a_new_token() {
-        let store = SessionStore::new(LIFETIMES, 100, None);
+        let store = SessionStore::new(LIFETIMES, 100, false);
         let old = login(&store, 1, 0);
         let other = login(&store, 1, 0);
         let before = store.authenticate(&old, 5).unwrap();
-        assert_eq!(store.end_all_for_user(1, Some(&old)).unwrap(), 1);
+        assert_eq!(store.end_all_for_user(1, Some(&old.hash())), 1);
         assert!(store.authenticate(&other, 6).is_none());
         let (new, mut after) = store.successor(&old, 8).unwrap().unwrap();
         after.auth_epoch = 7;
         store.forget_user(1);
-        store.admit(&new, after.clone(), 8).unwrap();
+        store.admit(&new, after.clone(), 8);
         assert_ne!(new, old);
         assert!(store.authenticate(&old, 9).is_none());
         assert_eq!(
@@ -769,20 +561,20 @@ mod tests {
 
     #[test]
     fn sessions_are_listed_and_revoked_by_public_id_of_their_owner_only() {
-        let store = SessionStore::new(LIFETIMES, 100, None);
+        let store = SessionStore::new(LIFETIMES, 100, false);
         let mine = login(&store, 1, 0);
         let theirs = login(&store, 2, 1);
         let listed = store.live_for_user(1, 2);
         assert_eq!(listed.len(), 1);
         let their_id = store.live_for_user(2, 2)[0].1.public_id;
         assert_eq!(
-            store.end_by_public_id(1, their_id, 3).unwrap(),
+            store.end_by_public_id(1, their_id, 3),
             None,
             "not mine to end"
         );
         assert!(store.authenticate(&theirs, 3).is_some());
         assert_eq!(
-            store.end_by_public_id(1, listed[0].1.public_id, 3).unwrap(),
+            store.end_by_public_id(1, listed[0].1.public_id, 3),
             Some(mine.hash())
         );
         assert!(store.live_for_user(1, 3).is_empty());
@@ -790,9 +582,9 @@ mod tests {
 
     #[test]
     fn ending_and_sweeping_remove_sessions() {
-        let store = SessionStore::new(LIFETIMES, 100, None);
+        let store = SessionStore::new(LIFETIMES, 100, false);
         let token = login(&store, 1, 0);
-        store.end(&token).unwrap();
+        store.end(&token.hash());
         assert!(store.authenticate(&token, 1).is_none());
         login(&store, 2, 0);
         // The next call after the sweep interval removes what has expired.

@@ -220,19 +220,4 @@ impl Database {
             .execute(params![id, next_attempt_at])?;
         Ok(())
     }
-
-    /// How many events of `kind` the account has had since `since`: the
-    /// per-account mail limits count the audit trail.
-    pub fn count_events(
-        &self,
-        user_id: Option<i64>,
-        kind: &str,
-        since: i64,
-    ) -> rusqlite::Result<i64> {
-        lock(&self.connection)
-            .prepare_cached(
-                "SELECT coalesce(sum(count), 0) FROM auth_events WHERE user_id IS ?1 AND event = ?2 AND at >= ?3",
-            )?
-            .query_row(params![user_id, kind, since], |row| row.get(0))
-    }
 }

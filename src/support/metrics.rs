@@ -26,6 +26,33 @@ pub const STATUSES: &[u16] = &[
     200, 201, 202, 204, 302, 400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 431, 500, 501, 503,
     505, 0,
 ];
+/// How a login ended, as counted: `auth_logins_total{result}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginResult {
+    Ok,
+    InvalidCredentials,
+    Throttled,
+    TotpRequired,
+    InvalidTotp,
+    EmailNotVerified,
+    RefusedBusy,
+    /// A malformed request, or a failure of the server's own.
+    Other,
+}
+
+/// How a registration ended, as counted: `auth_registrations_total{result}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationResult {
+    Created,
+    Taken,
+    Invalid,
+    Throttled,
+    RefusedBusy,
+    Closed,
+    Other,
+}
+
+/// The label of each [`LoginResult`], in its order.
 pub const LOGIN_RESULTS: &[&str] = &[
     "ok",
     "invalid_credentials",
@@ -36,6 +63,7 @@ pub const LOGIN_RESULTS: &[&str] = &[
     "refused_busy",
     "other",
 ];
+/// The label of each [`RegistrationResult`], in its order.
 pub const REGISTRATION_RESULTS: &[&str] = &[
     "created",
     "taken",
@@ -185,12 +213,12 @@ impl Metrics {
         counters[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn login(&self, result: &str) {
-        Metrics::bump(&self.logins, LOGIN_RESULTS, result);
+    pub fn login(&self, result: LoginResult) {
+        self.logins[result as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn registration(&self, result: &str) {
-        Metrics::bump(&self.registrations, REGISTRATION_RESULTS, result);
+    pub fn registration(&self, result: RegistrationResult) {
+        self.registrations[result as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn refusal(&self, reason: &str) {
@@ -386,13 +414,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_result_labels_follow_the_enums() {
+        assert_eq!(LOGIN_RESULTS.len(), LoginResult::Other as usize + 1);
+        assert_eq!(
+            LOGIN_RESULTS[LoginResult::RefusedBusy as usize],
+            "refused_busy"
+        );
+        assert_eq!(
+            REGISTRATION_RESULTS.len(),
+            RegistrationResult::Other as usize + 1
+        );
+        assert_eq!(
+            REGISTRATION_RESULTS[RegistrationResult::Closed as usize],
+            "closed"
+        );
+    }
+
+    #[test]
     fn counts_and_writes_the_families() {
         let metrics = Metrics::new(&["/api/user", "/api/login"]);
         metrics.request("/api/user", "GET", 200, Duration::from_micros(300));
         metrics.request("/api/user", "GET", 200, Duration::from_millis(3));
         metrics.request("/nope", "BREW", 999, Duration::from_millis(1));
-        metrics.login("ok");
-        metrics.login("something new");
+        metrics.login(LoginResult::Ok);
+        metrics.login(LoginResult::Other);
         let text = metrics.render(&Gauges {
             hash_queue_depth: 2,
             sessions_live: 5,

@@ -1,6 +1,7 @@
 //! The bottom layer: settings, the log, the clock, and locking. Everything
 //! above may use these; they use nothing of the server's own.
 
+pub mod base64;
 pub mod clock;
 pub mod config;
 pub mod env_file;

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use crate::auth::sessions::Token;
+use crate::auth::token::Token;
 use crate::storage::Database;
-use crate::storage::audit::{Audit, AuthEvent};
+use crate::storage::audit::{Audit, AuthEvent, EventRecord};
 use crate::storage::mail::{Purpose, Queued};
+use crate::support::base64;
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::lock::lock;
@@ -121,9 +122,11 @@ impl Mailer {
         let Some(user) = self.db.user_by_email(&request.email)? else {
             return Ok(());
         };
-        let recent =
-            self.db
-                .count_events(Some(user.id), "password_reset_requested", request.at - 3600)?;
+        let recent = self.db.count_events(
+            Some(user.id),
+            AuthEvent::PasswordResetRequested,
+            request.at - 3600,
+        )?;
         if user.disabled || recent >= MAILS_PER_ACCOUNT_PER_HOUR {
             return Ok(());
         }
@@ -134,8 +137,8 @@ impl Mailer {
             request.return_to.as_deref(),
             request.at,
         )?;
-        let event = AuthEvent {
-            kind: "password_reset_requested",
+        let event = EventRecord {
+            kind: AuthEvent::PasswordResetRequested,
             user_id: Some(user.id),
             identifier: Some(&user.username),
             ip: Some(request.ip),
@@ -225,8 +228,8 @@ impl Mailer {
         let outcome = match result {
             Ok(()) => {
                 let kind = match queued.purpose {
-                    Purpose::Reset => "password_reset_mail_sent",
-                    Purpose::Verify => "email_verification_sent",
+                    Purpose::Reset => AuthEvent::PasswordResetMailSent,
+                    Purpose::Verify => AuthEvent::EmailVerificationSent,
                 };
                 self.event(kind, queued.user_id, now);
                 self.db.remove_mail(queued.id)
@@ -237,7 +240,7 @@ impl Mailer {
                     queued.id,
                     queued.attempts + 1
                 ));
-                self.event("mail_failed", queued.user_id, now);
+                self.event(AuthEvent::MailFailed, queued.user_id, now);
                 self.db.remove_mail(queued.id)
             }
             Err(why) => {
@@ -335,8 +338,8 @@ impl Mailer {
         }
     }
 
-    fn event(&self, kind: &'static str, user_id: i64, now: i64) {
-        let event = AuthEvent {
+    fn event(&self, kind: AuthEvent, user_id: i64, now: i64) {
+        let event = EventRecord {
             kind,
             user_id: Some(user_id),
             identifier: None,
@@ -359,23 +362,8 @@ fn encoded_word(text: &str) -> String {
     if text.is_ascii() {
         return text.to_string();
     }
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::from("=?UTF-8?B?");
-    for chunk in text.as_bytes().chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
+    out.push_str(&base64::encode(text.as_bytes()));
     out.push_str("?=");
     out
 }

@@ -1,0 +1,341 @@
+//! The use cases: what happens when someone registers, signs in or out,
+//! changes or resets a password, turns two-factor login on or off, or
+//! deletes the account. One file per flow, each a function from plain
+//! inputs (what the person typed, who is asking, the time) to a typed
+//! outcome the caller must handle case by case.
+//!
+//! A flow owns everything its story needs: the throttle reservation, the
+//! bcrypt queue, the database writes (conditional on the account being as
+//! checked), the audit event and the sessions' durable copy. Above it,
+//! `api/` parses a request and maps the outcome to a response, and `admin`
+//! calls the same functions from a shell; below it, `auth/` knows the
+//! rules and `storage/` the tables.
+
+pub mod check;
+pub mod delete;
+pub mod login;
+pub mod logout;
+pub mod mailer;
+pub mod password;
+pub mod recovery;
+pub mod register;
+pub mod sessions;
+pub mod two_factor;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::accounts::mailer::Mailer;
+use crate::accounts::sessions::Sessions;
+use crate::auth::passwords::{HashError, PasswordHasher};
+use crate::auth::redirect::approve;
+use crate::auth::sessions::{Lifetimes, Session, SessionStore};
+use crate::auth::throttle::Throttle;
+use crate::auth::token::Token;
+use crate::storage::Database;
+use crate::storage::audit::{Audit, AuthEvent, EventRecord};
+use crate::storage::sessions::SessionRow;
+use crate::support::clock;
+use crate::support::config::Settings;
+use crate::support::log::Logger;
+use crate::support::metrics::Metrics;
+
+/// `Retry-After` for a moment's overload (a locked database): the next
+/// second may well succeed.
+pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
+/// `Retry-After` when storage is failing (disk full, read-only, I/O
+/// errors): an operator has to act, so clients should not hammer it.
+pub const RETRY_AFTER_STORAGE_SECS: u64 = 5;
+
+/// What the flows share: settings, the database, the sessions, the bcrypt
+/// queue, the throttle, the audit trail, the log and the mailer. Built once
+/// at start-up.
+pub struct Accounts {
+    pub settings: Settings,
+    pub db: Arc<Database>,
+    pub sessions: Sessions,
+    pub passwords: PasswordHasher,
+    pub throttle: Throttle,
+    pub audit: Audit,
+    pub log: Logger,
+    /// Sends mail from its own thread (started by `main`).
+    pub mailer: Arc<Mailer>,
+}
+
+/// Who is asking, as every flow records it and keys its limits on.
+#[derive(Clone, Copy, Debug)]
+pub struct Client<'a> {
+    pub ip: IpAddr,
+    /// The address group (IPv6 by /64), the key of every per-client rule.
+    pub group: IpAddr,
+    pub user_agent: &'a str,
+    /// The request's id, for its log lines; `None` from the shell.
+    pub request_id: Option<&'a str>,
+    /// One clock reading per request, so every check in it agrees.
+    pub now: i64,
+}
+
+impl Client<'static> {
+    /// The operator at a shell (`auth-server admin`): no address (recorded
+    /// as none), and the loopback address as the key of the bcrypt queue.
+    pub fn shell(now: i64) -> Client<'static> {
+        Client {
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            group: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            user_agent: "auth-server admin",
+            request_id: None,
+            now,
+        }
+    }
+}
+
+/// Why a flow could not finish through no fault of the person asking: the
+/// API answers 503 (`Busy`, `Unavailable`) or 500 (`Internal`) and logs the
+/// cause; nothing of it reaches the client.
+#[derive(Debug)]
+pub enum Trouble {
+    /// Overloaded for a moment (the bcrypt queue, a locked database).
+    Busy {
+        retry_after_secs: u64,
+        cause: String,
+    },
+    /// Storage failing (disk full, read-only, I/O): an operator must act.
+    Unavailable {
+        retry_after_secs: u64,
+        cause: String,
+    },
+    /// A bug or corruption.
+    Internal(String),
+}
+
+impl Trouble {
+    pub fn busy(cause: impl Into<String>) -> Trouble {
+        Trouble::Busy {
+            retry_after_secs: RETRY_AFTER_BUSY_SECS,
+            cause: cause.into(),
+        }
+    }
+
+    pub fn random(error: getrandom::Error) -> Trouble {
+        Trouble::busy(format!("random source: {error}"))
+    }
+}
+
+impl From<rusqlite::Error> for Trouble {
+    /// What can pass by itself (locked, busy) or once an operator acts
+    /// (disk full, read-only file, I/O errors) is "try again later": the
+    /// request did not happen. Anything else (corruption, a bug) is
+    /// internal. Either way the SQLite error text is the cause.
+    fn from(error: rusqlite::Error) -> Trouble {
+        use rusqlite::ErrorCode as Code;
+        let cause = match &error {
+            rusqlite::Error::SqliteFailure(failure, _) => {
+                format!("database: {error} (SQLite code {})", failure.extended_code)
+            }
+            _ => format!("database: {error}"),
+        };
+        match error.sqlite_error_code() {
+            Some(Code::DatabaseBusy | Code::DatabaseLocked) => Trouble::busy(cause),
+            Some(Code::DiskFull | Code::ReadOnly | Code::SystemIoFailure | Code::CannotOpen) => {
+                Trouble::Unavailable {
+                    retry_after_secs: RETRY_AFTER_STORAGE_SECS,
+                    cause,
+                }
+            }
+            _ => Trouble::Internal(cause),
+        }
+    }
+}
+
+impl From<HashError> for Trouble {
+    /// A full bcrypt queue is the service being busy: the client may retry.
+    fn from(error: HashError) -> Trouble {
+        match error {
+            HashError::Busy { retry_after_secs } => Trouble::Busy {
+                retry_after_secs,
+                cause: "the bcrypt queue is full".into(),
+            },
+            HashError::Failed(cause) => Trouble::Internal(format!("bcrypt: {cause}")),
+        }
+    }
+}
+
+impl Accounts {
+    /// Everything the flows need, from the settings; `metrics`, when on,
+    /// counts the bcrypt queue's waits and hash times.
+    pub fn new(
+        settings: Settings,
+        db: Arc<Database>,
+        log: Logger,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Accounts {
+        let lifetimes = Lifetimes {
+            idle_secs: settings.session_idle_timeout_secs,
+            absolute_secs: settings.session_absolute_timeout_secs,
+            remember_secs: settings.remember_me_timeout_secs,
+        };
+        let store = SessionStore::new(lifetimes, settings.max_sessions, settings.session_persist)
+            .with_max_per_user(settings.max_sessions_per_user);
+        let budget = Duration::from_secs(settings.hash_queue_wait_secs);
+        Accounts {
+            sessions: Sessions::new(store, settings.session_persist.then(|| Arc::clone(&db))),
+            passwords: PasswordHasher::with_metrics(
+                settings.bcrypt_cost,
+                settings.hash_workers,
+                budget,
+                metrics,
+            ),
+            throttle: Throttle::new(
+                settings.login_failures_per_ip,
+                settings.registrations_per_hour,
+            )
+            .with_reset_requests_per_hour(settings.password_resets_per_hour)
+            .with_patience(budget),
+            mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
+            audit: Audit::default(),
+            settings,
+            db,
+            log,
+        }
+    }
+
+    /// Before the first request: the sessions that survived the last run;
+    /// how many. With `SESSION_PERSIST=false` none, and the stored ones are
+    /// deleted: the table was not kept up to date while persistence was
+    /// off, so sessions ended then must not come back when it is turned on
+    /// again (second review).
+    pub fn load_sessions(&self, now: i64) -> Result<usize, Trouble> {
+        if !self.settings.session_persist {
+            self.db.delete_all_sessions()?;
+            return Ok(0);
+        }
+        Ok(self.sessions.load(now)?)
+    }
+
+    /// Periodic upkeep, run by a background thread (and once at a clean
+    /// stop): writes the sessions' last-seen times and the counted throttled
+    /// attempts, and prunes old audit rows.
+    pub fn maintain(&self, prune: bool) {
+        let now = clock::now();
+        if let Err(error) = self.sessions.flush() {
+            self.log_error(&format!("sessions: cannot write behind: {error}"));
+        }
+        self.audit.flush(&self.db, &self.log, now);
+        if prune {
+            self.audit
+                .prune(&self.db, &self.log, self.settings.audit_retention_days, now);
+        }
+    }
+
+    /// `url` if the sign-in may send a browser there (`auth::redirect`):
+    /// an http(s) URL on a host of `FORWARD_AUTH_HOSTS`; else `None`.
+    pub fn approved_redirect(&self, url: &str) -> Option<String> {
+        approve(url, &self.settings.forward_auth_hosts).then(|| url.to_string())
+    }
+
+    /// Records an event (log line and audit row) about `client`'s request.
+    pub fn record(
+        &self,
+        kind: AuthEvent,
+        user_id: Option<i64>,
+        identifier: Option<&str>,
+        client: &Client,
+    ) {
+        let event = EventRecord {
+            kind,
+            user_id,
+            identifier,
+            // The shell has no address (see [`Client::shell`]).
+            ip: Some(client.ip).filter(|ip| !ip.is_unspecified()),
+            user_agent: Some(client.user_agent),
+            request_id: client.request_id,
+        };
+        self.audit.record(&self.db, &self.log, &event, client.now);
+    }
+
+    /// An error line in the log (a failure nobody is waiting for).
+    pub fn log_error(&self, message: &str) {
+        self.log.line("error", &[("message", json!(message))]);
+    }
+
+    /// Ends every other session of the signed-in caller while keeping the
+    /// caller signed in under a new token (OWASP ASVS 4.0.3 V3.3.3: a
+    /// change to how the account authenticates ends the others). `change`
+    /// is the database change, given the caller's session as a row to
+    /// store under the new epoch in the same transaction (when sessions are
+    /// stored); it returns that epoch, or `None` if the account is gone or
+    /// no longer as checked. The answer: `None` when the change did not
+    /// happen; else the new token and session, or no successor if the
+    /// caller's own session expired meanwhile (the change stands).
+    pub fn end_other_sessions(
+        &self,
+        token: &Token,
+        user_id: i64,
+        now: i64,
+        change: impl FnOnce(Option<SessionRow>) -> rusqlite::Result<Option<i64>>,
+    ) -> Result<Option<Option<(Token, Session)>>, Trouble> {
+        let successor = self
+            .sessions
+            .store()
+            .successor(token, now)
+            .map_err(Trouble::random)?;
+        let keep = successor
+            .as_ref()
+            .and_then(|(new_token, session)| self.sessions.row(new_token, session));
+        let Some(epoch) = change(keep)? else {
+            return Ok(None);
+        };
+        self.sessions.store().forget_user(user_id);
+        Ok(Some(match successor {
+            Some((new_token, mut session)) => {
+                session.auth_epoch = epoch;
+                self.sessions.admit(&new_token, session.clone(), now)?;
+                Some((new_token, session))
+            }
+            None => None,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_that_can_recover_is_trouble_to_retry_and_the_rest_internal() {
+        use rusqlite::ffi;
+        let failure =
+            |code| Trouble::from(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
+        for code in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_CANTOPEN,
+        ] {
+            assert!(
+                matches!(
+                    failure(code),
+                    Trouble::Unavailable {
+                        retry_after_secs: RETRY_AFTER_STORAGE_SECS,
+                        ..
+                    }
+                ),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            failure(ffi::SQLITE_BUSY),
+            Trouble::Busy {
+                retry_after_secs: RETRY_AFTER_BUSY_SECS,
+                ..
+            }
+        ));
+        let Trouble::Internal(cause) = failure(ffi::SQLITE_CORRUPT) else {
+            panic!("corruption is internal");
+        };
+        assert!(cause.starts_with("database: "));
+    }
+}

@@ -1,0 +1,197 @@
+//! Two-factor login with an authenticator app: setting it up (two steps,
+//! so a mistyped secret cannot lock anyone out), turning it on, and off.
+//! Set-up stores a pending secret and shows it; only a code made from it
+//! turns it on. Turning it on or off ends every other session of the
+//! account (OWASP ASVS 4.0.3 V2.8, V3.3.3). The login's side is in
+//! `login.rs`.
+
+use crate::accounts::check::{self, PasswordCheck, SecondFactor, SignedIn};
+use crate::accounts::{Accounts, Client, Trouble};
+use crate::auth::sessions::Session;
+use crate::auth::token::Token;
+use crate::auth::totp;
+use crate::storage::audit::AuthEvent;
+use crate::storage::{Checked, User};
+
+pub enum SetupOutcome {
+    /// The pending secret, its `otpauth://` URI and that URI as an SVG QR
+    /// code.
+    Pending {
+        secret: String,
+        uri: String,
+        /// `None` if the URI is too long for a QR code.
+        qr_svg: Option<String>,
+    },
+    AlreadyOn,
+    WrongPassword,
+    NoLongerSignedIn,
+    Throttled {
+        retry_after_secs: u64,
+    },
+    Busy {
+        retry_after_secs: u64,
+    },
+}
+
+/// A password check every change of two-factor login starts with, mapped
+/// to the outcome of the flow that asked.
+fn password_first<T>(
+    accounts: &Accounts,
+    user: &User,
+    password: &str,
+    client: &Client,
+    map: impl Fn(PasswordCheck) -> T,
+) -> Result<Result<crate::auth::throttle::Reservation, T>, Trouble> {
+    Ok(
+        match check::password(accounts, &user.username, Some(user), password, client)? {
+            PasswordCheck::Right(reservation) => Ok(reservation),
+            other => Err(map(other)),
+        },
+    )
+}
+
+pub fn setup(
+    accounts: &Accounts,
+    me: &SignedIn,
+    password: &str,
+    client: &Client,
+) -> Result<SetupOutcome, Trouble> {
+    let user = &me.user;
+    if user.totp_enabled() {
+        return Ok(SetupOutcome::AlreadyOn);
+    }
+    let reservation = match password_first(accounts, user, password, client, |check| match check {
+        PasswordCheck::Throttled { retry_after_secs } => {
+            SetupOutcome::Throttled { retry_after_secs }
+        }
+        PasswordCheck::Busy { retry_after_secs } => SetupOutcome::Busy { retry_after_secs },
+        _ => SetupOutcome::WrongPassword,
+    })? {
+        Ok(reservation) => reservation,
+        Err(outcome) => return Ok(outcome),
+    };
+    accounts.throttle.login_succeeded(reservation);
+    let secret = totp::new_secret().map_err(Trouble::random)?;
+    if !accounts
+        .db
+        .set_totp_pending(user.id, user.checked(), &secret)?
+    {
+        return Ok(SetupOutcome::NoLongerSignedIn);
+    }
+    let uri = totp::otpauth_uri(&accounts.settings.totp_issuer, &user.username, &secret);
+    Ok(SetupOutcome::Pending {
+        secret: totp::base32(&secret),
+        qr_svg: totp::qr_svg(&uri),
+        uri,
+    })
+}
+
+pub enum EnableOutcome {
+    /// On: the ten recovery codes (shown only now) and the caller's
+    /// session under a new token.
+    On {
+        recovery_codes: Vec<String>,
+        successor: Option<(Token, Session)>,
+    },
+    AlreadyOn,
+    /// Not a current code of the pending secret (or nothing pending).
+    WrongCode,
+    NoLongerSignedIn,
+}
+
+pub fn enable(
+    accounts: &Accounts,
+    me: &SignedIn,
+    code: &str,
+    client: &Client,
+) -> Result<EnableOutcome, Trouble> {
+    let user = &me.user;
+    if user.totp_enabled() {
+        return Ok(EnableOutcome::AlreadyOn);
+    }
+    let Some(pending) = user.totp_pending.as_deref() else {
+        return Ok(EnableOutcome::WrongCode);
+    };
+    let Some(step) = totp::matching_step(pending, code, client.now) else {
+        return Ok(EnableOutcome::WrongCode);
+    };
+    let codes = totp::new_recovery_codes().map_err(Trouble::random)?;
+    let hashes: Vec<[u8; 32]> = codes.iter().map(|c| totp::recovery_code_hash(c)).collect();
+    let changed = accounts.end_other_sessions(&me.token, user.id, client.now, |keep| {
+        accounts
+            .db
+            .enable_totp(user.id, user.checked(), pending, step, &hashes, keep)
+    })?;
+    let Some(successor) = changed else {
+        return Ok(EnableOutcome::NoLongerSignedIn);
+    };
+    accounts.record(AuthEvent::TotpEnabled, Some(user.id), None, client);
+    Ok(EnableOutcome::On {
+        recovery_codes: codes,
+        successor,
+    })
+}
+
+pub enum DisableOutcome {
+    Off(Option<(Token, Session)>),
+    NotOn,
+    WrongPassword,
+    WrongCode,
+    NoLongerSignedIn,
+    Throttled { retry_after_secs: u64 },
+    Busy { retry_after_secs: u64 },
+}
+
+pub fn disable(
+    accounts: &Accounts,
+    me: &SignedIn,
+    password: &str,
+    code: &str,
+    client: &Client,
+) -> Result<DisableOutcome, Trouble> {
+    let user = &me.user;
+    if !user.totp_enabled() {
+        return Ok(DisableOutcome::NotOn);
+    }
+    // The password's failure slot is held through the code check: a wrong
+    // code here counts as a failed login, as at sign-in.
+    let reservation = match password_first(accounts, user, password, client, |check| match check {
+        PasswordCheck::Throttled { retry_after_secs } => {
+            DisableOutcome::Throttled { retry_after_secs }
+        }
+        PasswordCheck::Busy { retry_after_secs } => DisableOutcome::Busy { retry_after_secs },
+        _ => DisableOutcome::WrongPassword,
+    })? {
+        Ok(reservation) => reservation,
+        Err(outcome) => return Ok(outcome),
+    };
+    let accepted = match check::second_factor(accounts, user, &SecondFactor::either(code), client) {
+        Ok(Some(accepted)) => {
+            accounts.throttle.login_succeeded(reservation);
+            accepted
+        }
+        Ok(None) => {
+            accounts.throttle.login_failed(reservation);
+            accounts.record(AuthEvent::TotpFailed, Some(user.id), None, client);
+            return Ok(DisableOutcome::WrongCode);
+        }
+        Err(trouble) => {
+            accounts.throttle.release(reservation);
+            return Err(trouble);
+        }
+    };
+    // A recovery code has moved the epoch itself; the disable is guarded
+    // by the epoch it left.
+    let checked = Checked {
+        epoch: accepted.epoch,
+        password_hash: &user.password_hash,
+    };
+    let changed = accounts.end_other_sessions(&me.token, user.id, client.now, |keep| {
+        accounts.db.disable_totp(user.id, Some(checked), keep)
+    })?;
+    let Some(successor) = changed else {
+        return Ok(DisableOutcome::NoLongerSignedIn);
+    };
+    accounts.record(AuthEvent::TotpDisabled, Some(user.id), None, client);
+    Ok(DisableOutcome::Off(successor))
+}
