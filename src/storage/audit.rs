@@ -13,9 +13,10 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use rusqlite::params;
 use serde_json::json;
 
-use crate::storage::{Database, Event};
+use crate::storage::Database;
 use crate::support::lock::lock;
 use crate::support::log::Logger;
 
@@ -25,6 +26,18 @@ const MAX_TEXT_CHARS: usize = 254;
 /// rest are counted under one catch-all row.
 const MAX_PENDING: usize = 10_000;
 const OVERFLOW_KEY: &str = "(other identifiers)";
+
+/// One row of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<i64>,
+    pub identifier: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub count: i64,
+}
 
 /// Every kind of event the audit trail records. [`AuthEvent::as_str`] is
 /// its wire name, in the log line and the `auth_events.event` column;
@@ -261,6 +274,55 @@ fn store(db: &Database, log: &Logger, row: &Event) {
 }
 
 impl Database {
+    pub fn insert_event(&self, event: &Event) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached(
+                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                event.at,
+                event.event,
+                event.user_id,
+                event.identifier,
+                event.ip,
+                event.user_agent,
+                event.count
+            ])?;
+        Ok(())
+    }
+
+    /// The newest events first, of one user or of all.
+    pub fn events(&self, user_id: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Event>> {
+        let connection = lock(&self.connection);
+        let mut statement = connection.prepare_cached(
+            "SELECT at, event, user_id, identifier, ip, user_agent, count FROM auth_events
+             WHERE ?1 IS NULL OR user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+        )?;
+        statement
+            .query_map(params![user_id, limit], |row| {
+                Ok(Event {
+                    at: row.get(0)?,
+                    event: row.get(1)?,
+                    user_id: row.get(2)?,
+                    identifier: row.get(3)?,
+                    ip: row.get(4)?,
+                    user_agent: row.get(5)?,
+                    count: row.get(6)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// Deletes events older than `before`; returns how many.
+    pub fn prune_events(&self, before: i64) -> rusqlite::Result<usize> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached("DELETE FROM auth_events WHERE at < ?1")?
+            .execute([before])
+    }
+
     /// How many events of `kind` the account has had since `since`: the
     /// per-account mail limits count the audit trail.
     pub fn count_events(
@@ -273,7 +335,7 @@ impl Database {
             .prepare_cached(
                 "SELECT coalesce(sum(count), 0) FROM auth_events WHERE user_id IS ?1 AND event = ?2 AND at >= ?3",
             )?
-            .query_row(rusqlite::params![user_id, kind.as_str(), since], |row| row.get(0))
+            .query_row(params![user_id, kind.as_str(), since], |row| row.get(0))
     }
 }
 
@@ -362,6 +424,29 @@ mod tests {
         let pending = lock(&audit.throttled);
         assert_eq!(pending.len(), MAX_PENDING + 1);
         assert_eq!(pending[&(OVERFLOW_KEY.to_string(), String::new())], 500);
+    }
+
+    #[test]
+    fn events_are_listed_newest_first_and_pruned() {
+        let db = Database::open(Path::new(":memory:")).unwrap();
+        for (at, user_id) in [(10, Some(1)), (20, None), (30, Some(1))] {
+            let event = Event {
+                at,
+                event: "login_failed".into(),
+                user_id,
+                identifier: Some("alice".into()),
+                ip: Some("127.0.0.1".into()),
+                user_agent: None,
+                count: 1,
+            };
+            db.insert_event(&event).unwrap();
+        }
+        let all = db.events(None, 10).unwrap();
+        assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [30, 20, 10]);
+        assert_eq!(db.events(Some(1), 10).unwrap().len(), 2);
+        assert_eq!(db.events(None, 1).unwrap().len(), 1);
+        assert_eq!(db.prune_events(25).unwrap(), 2);
+        assert_eq!(db.events(None, 10).unwrap().len(), 1);
     }
 
     #[test]

@@ -1,0 +1,157 @@
+//! The schema: `schema.sql` for a new file, and the steps that bring an
+//! older file up to date, in place, in one transaction.
+
+use rusqlite::Connection;
+
+/// The schema of a new database, embedded in the binary.
+const SCHEMA: &str = include_str!("../../schema.sql");
+/// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
+pub const SCHEMA_VERSION: i64 = 7;
+
+/// How to bring a file from the version before each entry to that entry's
+/// version. A new database gets `SCHEMA` directly; an old one runs every
+/// step above its version, in order, in one transaction.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+    "ALTER TABLE users ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE auth_events (
+         id INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL,
+         user_id INTEGER, identifier TEXT, ip TEXT, user_agent TEXT,
+         count INTEGER NOT NULL DEFAULT 1);
+     CREATE INDEX auth_events_at ON auth_events (at);
+     CREATE INDEX auth_events_user ON auth_events (user_id, at);",
+    ),
+    (
+        3,
+        // AUTOINCREMENT needs the table rebuilt. The counter starts past
+        // every id that ever appears, in users or in the audit trail, so no
+        // deleted account's id (and its sessions and events) is handed out
+        // again.
+        "CREATE TABLE users_v3 (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+             email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+             password_hash TEXT NOT NULL,
+             created_at INTEGER NOT NULL,
+             last_login_at INTEGER,
+             login_count INTEGER NOT NULL DEFAULT 0,
+             auth_epoch INTEGER NOT NULL DEFAULT 0,
+             disabled INTEGER NOT NULL DEFAULT 0);
+         INSERT INTO users_v3 (id, username, email, password_hash, created_at,
+                               last_login_at, login_count, auth_epoch, disabled)
+             SELECT id, username, email, password_hash, created_at,
+                    last_login_at, login_count, auth_epoch, disabled FROM users;
+         DROP TABLE users;
+         ALTER TABLE users_v3 RENAME TO users;
+         INSERT INTO sqlite_sequence (name, seq)
+             SELECT 'users', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users');
+         UPDATE sqlite_sequence SET seq = max(seq,
+                 (SELECT coalesce(max(id), 0) FROM users),
+                 (SELECT coalesce(max(user_id), 0) FROM auth_events))
+             WHERE name = 'users';",
+    ),
+    (
+        4,
+        "CREATE TABLE sessions (
+             token_hash BLOB PRIMARY KEY, public_id INTEGER NOT NULL,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             auth_epoch INTEGER NOT NULL, created_at INTEGER NOT NULL,
+             last_seen_at INTEGER NOT NULL, absolute_end INTEGER NOT NULL,
+             idle_secs INTEGER NOT NULL, remember INTEGER NOT NULL,
+             previous_login_at INTEGER, ip TEXT NOT NULL, user_agent TEXT NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX sessions_user ON sessions (user_id);",
+    ),
+    (
+        5,
+        "ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+         CREATE TABLE email_tokens (
+             token_hash BLOB PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             purpose TEXT NOT NULL, expires_at INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX email_tokens_user ON email_tokens (user_id, purpose);
+         CREATE TABLE outbox (
+             id INTEGER PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             purpose TEXT NOT NULL, recipient TEXT NOT NULL, created_at INTEGER NOT NULL,
+             attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL
+         );
+         CREATE INDEX outbox_due ON outbox (next_attempt_at);",
+    ),
+    (
+        6,
+        "ALTER TABLE users ADD COLUMN totp_secret BLOB;
+         ALTER TABLE users ADD COLUMN totp_pending BLOB;
+         ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+         CREATE TABLE recovery_codes (
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             code_hash BLOB NOT NULL, used_at INTEGER,
+             PRIMARY KEY (user_id, code_hash)
+         ) WITHOUT ROWID;",
+    ),
+    (7, "ALTER TABLE outbox ADD COLUMN return_to TEXT;"),
+];
+
+/// Creates the schema in a new file, or upgrades an older one step by step,
+/// in one transaction so a crash leaves the old version intact.
+pub(super) fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "the database is at schema version {version}, newer than this build's {SCHEMA_VERSION}"
+            )),
+        ));
+    }
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        if version == 0 {
+            connection.execute_batch(SCHEMA)?;
+        } else {
+            for (_, step) in MIGRATIONS.iter().filter(|(to, _)| *to > version) {
+                connection.execute_batch(step)?;
+            }
+        }
+        connection.pragma_update(None, "user_version", SCHEMA_VERSION)
+    })();
+    match result {
+        Ok(()) => connection.execute_batch("COMMIT"),
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Database;
+    use crate::support::lock::lock;
+
+    #[test]
+    fn a_new_file_is_at_the_current_version_and_reopens() {
+        let dir = std::env::temp_dir().join(format!("auth-server-storage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        Database::open(&path)
+            .unwrap()
+            .insert_user("alice", "a@example.com", "h", 1)
+            .unwrap();
+        let reopened = Database::open(&path).unwrap();
+        assert!(reopened.user_by_username("alice").unwrap().is_some());
+        let version: i64 = lock(&reopened.connection)
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
