@@ -48,15 +48,12 @@ pub fn signed_in(
     Ok(None)
 }
 
-/// How a password check ended.
+/// Why a password check lets a flow go no further.
 #[derive(Debug)]
-pub enum PasswordCheck {
-    /// The right password of a usable account. The failure slot is still
-    /// held: the caller settles it (`login_succeeded`, `release`, or
-    /// `login_failed` when a second factor then fails).
-    Right(Reservation),
-    /// Wrong, unknown or disabled: one answer, after the same bcrypt work.
-    Wrong,
+pub enum Refused {
+    /// A wrong password, an unknown name or a disabled account: one answer,
+    /// after the same bcrypt work.
+    InvalidCredentials,
     Throttled {
         retry_after_secs: u64,
     },
@@ -70,14 +67,17 @@ pub enum PasswordCheck {
 /// throttled), then verified (against a dummy hash when there is no
 /// account), and a failure counted and recorded. A wrong password, an
 /// unknown name and a disabled account get the same answer after the same
-/// amount of bcrypt work.
+/// amount of bcrypt work. The right password of a usable account answers
+/// with the failure slot still held: the caller settles it
+/// (`login_succeeded`, `release`, or `login_failed` when a second factor
+/// then fails).
 pub fn password(
     accounts: &Accounts,
     identifier: &str,
     user: Option<&User>,
     password: &str,
     client: &Client,
-) -> Result<PasswordCheck, Trouble> {
+) -> Result<Result<Reservation, Refused>, Trouble> {
     let label = || {
         accounts
             .audit
@@ -90,7 +90,7 @@ pub fn password(
         Ok(reservation) => reservation,
         Err(retry_after_secs) => {
             accounts.audit.count_throttled(&label(), client.ip);
-            return Ok(PasswordCheck::Throttled { retry_after_secs });
+            return Ok(Err(Refused::Throttled { retry_after_secs }));
         }
     };
     let stored_hash = user.map(|u| u.password_hash.as_str());
@@ -102,7 +102,7 @@ pub fn password(
         // Not checked: not a failure either.
         Err(HashError::Busy { retry_after_secs }) => {
             accounts.throttle.release(reservation);
-            return Ok(PasswordCheck::Busy { retry_after_secs });
+            return Ok(Err(Refused::Busy { retry_after_secs }));
         }
         Err(error) => {
             accounts.throttle.release(reservation);
@@ -110,7 +110,7 @@ pub fn password(
         }
     };
     if matches && user.is_some_and(|u| !u.disabled) {
-        return Ok(PasswordCheck::Right(reservation));
+        return Ok(Ok(reservation));
     }
     accounts.throttle.login_failed(reservation);
     accounts.record(
@@ -119,7 +119,7 @@ pub fn password(
         Some(&label()),
         client,
     );
-    Ok(PasswordCheck::Wrong)
+    Ok(Err(Refused::InvalidCredentials))
 }
 
 /// What a login (or turning two-factor login off) brought beside the

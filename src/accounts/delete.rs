@@ -2,22 +2,17 @@
 //! The row goes with its sessions, tokens and codes; the username and
 //! email become free, and no id is ever given to another account.
 
-use crate::accounts::check::{self, PasswordCheck, SignedIn};
+use crate::accounts::check::{self, Refused, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::storage::audit::AuthEvent;
 
 pub enum DeleteOutcome {
     Deleted,
-    WrongPassword,
+    /// The password check said no (wrong, throttled, or busy).
+    Refused(Refused),
     /// The account changed while this request waited for bcrypt (a
     /// password change, say): nothing was deleted.
     NoLongerSignedIn,
-    Throttled {
-        retry_after_secs: u64,
-    },
-    Busy {
-        retry_after_secs: u64,
-    },
 }
 
 pub fn delete(
@@ -28,14 +23,8 @@ pub fn delete(
 ) -> Result<DeleteOutcome, Trouble> {
     let user = &me.user;
     match check::password(accounts, &user.username, Some(user), password, client)? {
-        PasswordCheck::Right(reservation) => accounts.throttle.login_succeeded(reservation),
-        PasswordCheck::Wrong => return Ok(DeleteOutcome::WrongPassword),
-        PasswordCheck::Throttled { retry_after_secs } => {
-            return Ok(DeleteOutcome::Throttled { retry_after_secs });
-        }
-        PasswordCheck::Busy { retry_after_secs } => {
-            return Ok(DeleteOutcome::Busy { retry_after_secs });
-        }
+        Ok(reservation) => accounts.throttle.login_succeeded(reservation),
+        Err(refused) => return Ok(DeleteOutcome::Refused(refused)),
     }
     // Only the account as checked: a password change or sign-out
     // everywhere while this request waited for bcrypt wins.

@@ -14,7 +14,7 @@
 //!    in the same transaction as the login, only if the account is still
 //!    the one whose password was checked (same auth epoch).
 
-use crate::accounts::check::{self, PasswordCheck, SecondFactor};
+use crate::accounts::check::{self, Refused, SecondFactor};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::{NewSession, Session};
 use crate::auth::token::Token;
@@ -43,21 +43,15 @@ pub enum LoginOutcome {
         /// After a recovery code: how many are left.
         recovery_codes_left: Option<i64>,
     },
-    /// A wrong password, an unknown name or a disabled account, alike.
-    InvalidCredentials,
+    /// No: wrong credentials (alike for a wrong password, an unknown name
+    /// or a disabled account), throttled, or the bcrypt queue busy.
+    Refused(Refused),
     /// The right password; the account wants a code as well.
     SecondFactorRequired,
     /// The right password and a wrong, stale or replayed code.
     InvalidSecondFactor,
     /// The right password for an address not yet verified.
     EmailNotVerified,
-    Throttled {
-        retry_after_secs: u64,
-    },
-    /// The bcrypt queue could not take it within its budget.
-    Busy {
-        retry_after_secs: u64,
-    },
 }
 
 impl LoginOutcome {
@@ -65,12 +59,12 @@ impl LoginOutcome {
     pub fn result(&self) -> LoginResult {
         match self {
             LoginOutcome::SignedIn { .. } => LoginResult::Ok,
-            LoginOutcome::InvalidCredentials => LoginResult::InvalidCredentials,
+            LoginOutcome::Refused(Refused::InvalidCredentials) => LoginResult::InvalidCredentials,
+            LoginOutcome::Refused(Refused::Throttled { .. }) => LoginResult::Throttled,
+            LoginOutcome::Refused(Refused::Busy { .. }) => LoginResult::RefusedBusy,
             LoginOutcome::SecondFactorRequired => LoginResult::TotpRequired,
             LoginOutcome::InvalidSecondFactor => LoginResult::InvalidTotp,
             LoginOutcome::EmailNotVerified => LoginResult::EmailNotVerified,
-            LoginOutcome::Throttled { .. } => LoginResult::Throttled,
-            LoginOutcome::Busy { .. } => LoginResult::RefusedBusy,
         }
     }
 }
@@ -88,19 +82,13 @@ pub fn login(
         request.password,
         client,
     )? {
-        PasswordCheck::Right(reservation) => reservation,
-        PasswordCheck::Wrong => return Ok(LoginOutcome::InvalidCredentials),
-        PasswordCheck::Throttled { retry_after_secs } => {
-            return Ok(LoginOutcome::Throttled { retry_after_secs });
-        }
-        PasswordCheck::Busy { retry_after_secs } => {
-            return Ok(LoginOutcome::Busy { retry_after_secs });
-        }
+        Ok(reservation) => reservation,
+        Err(refused) => return Ok(LoginOutcome::Refused(refused)),
     };
     let Some(user) = user else {
         // A right password always has an account; kept for the compiler.
         accounts.throttle.login_failed(reservation);
-        return Ok(LoginOutcome::InvalidCredentials);
+        return Ok(LoginOutcome::Refused(Refused::InvalidCredentials));
     };
 
     // Told only after the password, so they say nothing to someone without it.
@@ -184,7 +172,7 @@ pub fn login(
             .db
             .record_login(user.id, checked_epoch, client.now, row)?
     else {
-        return Ok(LoginOutcome::InvalidCredentials);
+        return Ok(LoginOutcome::Refused(Refused::InvalidCredentials));
     };
     session.previous_login_at = previous_login_at;
     accounts

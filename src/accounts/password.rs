@@ -4,7 +4,7 @@
 //! under a new token (OWASP ASVS 4.0.3 V2.1.6, V3.3.3; OWASP
 //! Authentication Cheat Sheet, "Change Password").
 
-use crate::accounts::check::{self, PasswordCheck, SignedIn};
+use crate::accounts::check::{self, Refused, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::sessions::Session;
@@ -43,16 +43,11 @@ pub enum ChangeOutcome {
     /// it expired meanwhile: the change stands, the browser signs in again).
     Changed(Option<(Token, Session)>),
     Invalid(Vec<(&'static str, String)>),
-    WrongPassword,
+    /// The password check said no (wrong, throttled, or busy).
+    Refused(Refused),
     /// The account changed while this request waited (another password
     /// change, a sign-out everywhere): nothing changed.
     NoLongerSignedIn,
-    Throttled {
-        retry_after_secs: u64,
-    },
-    Busy {
-        retry_after_secs: u64,
-    },
 }
 
 pub fn change(
@@ -69,19 +64,13 @@ pub fn change(
         return Ok(ChangeOutcome::Invalid(problems));
     }
     match check::password(accounts, &user.username, Some(user), current, client)? {
-        PasswordCheck::Right(reservation) => accounts.throttle.login_succeeded(reservation),
-        PasswordCheck::Wrong => return Ok(ChangeOutcome::WrongPassword),
-        PasswordCheck::Throttled { retry_after_secs } => {
-            return Ok(ChangeOutcome::Throttled { retry_after_secs });
-        }
-        PasswordCheck::Busy { retry_after_secs } => {
-            return Ok(ChangeOutcome::Busy { retry_after_secs });
-        }
+        Ok(reservation) => accounts.throttle.login_succeeded(reservation),
+        Err(refused) => return Ok(ChangeOutcome::Refused(refused)),
     }
     let hash = match accounts.passwords.hash(new, client.group) {
         Ok(hash) => hash,
         Err(HashError::Busy { retry_after_secs }) => {
-            return Ok(ChangeOutcome::Busy { retry_after_secs });
+            return Ok(ChangeOutcome::Refused(Refused::Busy { retry_after_secs }));
         }
         Err(error) => return Err(error.into()),
     };

@@ -5,13 +5,13 @@
 //! account (OWASP ASVS 4.0.3 V2.8, V3.3.3). The login's side is in
 //! `login.rs`.
 
-use crate::accounts::check::{self, PasswordCheck, SecondFactor, SignedIn};
+use crate::accounts::check::{self, Refused, SecondFactor, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::Session;
 use crate::auth::token::Token;
 use crate::auth::totp;
+use crate::storage::Checked;
 use crate::storage::audit::AuthEvent;
-use crate::storage::{Checked, User};
 
 pub enum SetupOutcome {
     /// The pending secret, its `otpauth://` URI and that URI as an SVG QR
@@ -23,31 +23,9 @@ pub enum SetupOutcome {
         qr_svg: Option<String>,
     },
     AlreadyOn,
-    WrongPassword,
+    /// The password check said no (wrong, throttled, or busy).
+    Refused(Refused),
     NoLongerSignedIn,
-    Throttled {
-        retry_after_secs: u64,
-    },
-    Busy {
-        retry_after_secs: u64,
-    },
-}
-
-/// A password check every change of two-factor login starts with, mapped
-/// to the outcome of the flow that asked.
-fn password_first<T>(
-    accounts: &Accounts,
-    user: &User,
-    password: &str,
-    client: &Client,
-    map: impl Fn(PasswordCheck) -> T,
-) -> Result<Result<crate::auth::throttle::Reservation, T>, Trouble> {
-    Ok(
-        match check::password(accounts, &user.username, Some(user), password, client)? {
-            PasswordCheck::Right(reservation) => Ok(reservation),
-            other => Err(map(other)),
-        },
-    )
 }
 
 pub fn setup(
@@ -60,15 +38,10 @@ pub fn setup(
     if user.totp_enabled() {
         return Ok(SetupOutcome::AlreadyOn);
     }
-    let reservation = match password_first(accounts, user, password, client, |check| match check {
-        PasswordCheck::Throttled { retry_after_secs } => {
-            SetupOutcome::Throttled { retry_after_secs }
-        }
-        PasswordCheck::Busy { retry_after_secs } => SetupOutcome::Busy { retry_after_secs },
-        _ => SetupOutcome::WrongPassword,
-    })? {
+    let reservation = match check::password(accounts, &user.username, Some(user), password, client)?
+    {
         Ok(reservation) => reservation,
-        Err(outcome) => return Ok(outcome),
+        Err(refused) => return Ok(SetupOutcome::Refused(refused)),
     };
     accounts.throttle.login_succeeded(reservation);
     let secret = totp::new_secret().map_err(Trouble::random)?;
@@ -135,11 +108,10 @@ pub fn enable(
 pub enum DisableOutcome {
     Off(Option<(Token, Session)>),
     NotOn,
-    WrongPassword,
+    /// The password check said no (wrong, throttled, or busy).
+    Refused(Refused),
     WrongCode,
     NoLongerSignedIn,
-    Throttled { retry_after_secs: u64 },
-    Busy { retry_after_secs: u64 },
 }
 
 pub fn disable(
@@ -155,15 +127,10 @@ pub fn disable(
     }
     // The password's failure slot is held through the code check: a wrong
     // code here counts as a failed login, as at sign-in.
-    let reservation = match password_first(accounts, user, password, client, |check| match check {
-        PasswordCheck::Throttled { retry_after_secs } => {
-            DisableOutcome::Throttled { retry_after_secs }
-        }
-        PasswordCheck::Busy { retry_after_secs } => DisableOutcome::Busy { retry_after_secs },
-        _ => DisableOutcome::WrongPassword,
-    })? {
+    let reservation = match check::password(accounts, &user.username, Some(user), password, client)?
+    {
         Ok(reservation) => reservation,
-        Err(outcome) => return Ok(outcome),
+        Err(refused) => return Ok(DisableOutcome::Refused(refused)),
     };
     let accepted = match check::second_factor(accounts, user, &SecondFactor::either(code), client) {
         Ok(Some(accepted)) => {

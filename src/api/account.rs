@@ -8,9 +8,7 @@ use crate::accounts::check::SignedIn;
 use crate::accounts::delete::{self, DeleteOutcome};
 use crate::accounts::password::{self, ChangeOutcome};
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{
-    hash_queue_busy, invalid, reject_all, signed_in, successor_cookie, too_many, user_json,
-};
+use crate::api::common::{invalid, refused, reject_all, signed_in, successor_cookie, user_json};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::support::clock;
@@ -57,10 +55,8 @@ pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         )
         .with_cookie(successor_cookie(app, &successor, cx.now))),
         ChangeOutcome::Invalid(problems) => Err(invalid(problems)),
-        ChangeOutcome::WrongPassword => Err(ApiError::InvalidCredentials),
+        ChangeOutcome::Refused(no) => Err(refused(no)),
         ChangeOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
-        ChangeOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
-        ChangeOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
 }
 
@@ -74,9 +70,7 @@ pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         DeleteOutcome::Deleted => {
             Ok(Reply::ok("Account deleted.").with_cookie(app.cookies.clear()))
         }
-        DeleteOutcome::WrongPassword => Err(ApiError::InvalidCredentials),
+        DeleteOutcome::Refused(no) => Err(refused(no)),
         DeleteOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
-        DeleteOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
-        DeleteOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
 }

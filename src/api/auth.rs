@@ -11,7 +11,7 @@ use crate::accounts::logout;
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    hash_queue_busy, invalid, reject_all, session_cookie, too_many, user_json,
+    hash_queue_busy, invalid, refused, reject_all, session_cookie, too_many, user_json,
 };
 use crate::api::cookies;
 use crate::api::error::ApiError;
@@ -157,12 +157,10 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
                 .with_data(data)
                 .with_cookie(session_cookie(app, &token, &session, cx.now)))
         }
-        LoginOutcome::InvalidCredentials => Err(ApiError::InvalidCredentials),
+        LoginOutcome::Refused(no) => Err(refused(no)),
         LoginOutcome::SecondFactorRequired => Err(ApiError::TotpRequired),
         LoginOutcome::InvalidSecondFactor => Err(ApiError::InvalidTotp),
         LoginOutcome::EmailNotVerified => Err(ApiError::EmailNotVerified),
-        LoginOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
-        LoginOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::accounts::check::{self, SignedIn};
+use crate::accounts::check::{self, Refused, SignedIn};
 use crate::api::app::{App, Context};
 use crate::api::cookies;
 use crate::api::error::ApiError;
@@ -29,6 +29,15 @@ pub fn user_json(user: &User) -> Value {
 
 pub fn too_many(retry_after_secs: u64) -> ApiError {
     ApiError::TooManyRequests { retry_after_secs }
+}
+
+/// A password check's "no" as the client hears it.
+pub fn refused(refused: Refused) -> ApiError {
+    match refused {
+        Refused::InvalidCredentials => ApiError::InvalidCredentials,
+        Refused::Throttled { retry_after_secs } => too_many(retry_after_secs),
+        Refused::Busy { retry_after_secs } => hash_queue_busy(retry_after_secs),
+    }
 }
 
 /// The bcrypt queue could not take the request in time.

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{hash_queue_busy, signed_in, successor_cookie, too_many};
+use crate::api::common::{refused, signed_in, successor_cookie};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 
@@ -29,10 +29,8 @@ pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             })),
         ),
         SetupOutcome::AlreadyOn => Err(ApiError::TotpAlreadyEnabled),
-        SetupOutcome::WrongPassword => Err(ApiError::InvalidCredentials),
+        SetupOutcome::Refused(no) => Err(refused(no)),
         SetupOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
-        SetupOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
-        SetupOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
 }
 
@@ -68,10 +66,8 @@ pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         DisableOutcome::Off(successor) => Ok(Reply::ok("Two-factor login is off.")
             .with_cookie(successor_cookie(app, &successor, cx.now))),
         DisableOutcome::NotOn => Err(ApiError::TotpNotEnabled),
-        DisableOutcome::WrongPassword => Err(ApiError::InvalidCredentials),
+        DisableOutcome::Refused(no) => Err(refused(no)),
         DisableOutcome::WrongCode => Err(ApiError::InvalidTotp),
         DisableOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
-        DisableOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
-        DisableOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
 }
