@@ -29,6 +29,7 @@ bench:
     bash benches/http_layer.sh
     bash benches/throughput.sh
     bash benches/admission.sh
+    bash benches/starvation.sh
     bash benches/sessions.sh
     bash benches/forward.sh
     bash benches/metrics.sh

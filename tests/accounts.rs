@@ -1,4 +1,4 @@
-//! The account life cycle (README, "The API"), the admin CLI, the
+//! The account life cycle (docs/api.md), the admin CLI, the
 //! audit trail and the schema migration, against the real binary.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The auth contract (openapi.json and the README), end to end against the real
+//! The auth contract (openapi.json and docs/api.md), end to end against the real
 //! binary: register, login, sessions, logout, user, dashboard, health,
 //! routing, envelopes and headers.
 

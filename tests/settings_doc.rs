@@ -1,5 +1,5 @@
 //! One table of settings, and everything that lists them agrees with it:
-//! `--help`, the README, and the env file the Debian package installs.
+//! `--help`, docs/settings.md, and the env file the Debian package installs.
 
 mod common;
 
@@ -59,12 +59,12 @@ fn help_lists_every_setting_with_its_default_and_range() {
 }
 
 #[test]
-fn the_readme_settings_table_is_the_settings_table() {
-    let readme = include_str!("../README.md");
+fn the_documented_settings_table_is_the_settings_table() {
+    let doc = include_str!("../docs/settings.md");
     let table = markdown_table();
     assert!(
-        readme.contains(&table),
-        "README.md's settings table differs from src/support/settings_table.rs; it should read:\n{table}"
+        doc.contains(&table),
+        "docs/settings.md's table differs from src/support/settings_table.rs; it should read:\n{table}"
     );
 }
 

@@ -2,7 +2,7 @@
 //! means. `config` reads the environment through this table (defaults and
 //! numeric ranges come from here), `--help` prints it, the Debian
 //! package's `/etc/auth-server/env` is generated from it, and a test checks
-//! the README's settings table against it, so none of them can drift.
+//! the settings table of docs/settings.md against it, so none of them can drift.
 
 /// One environment variable.
 #[derive(Debug)]
@@ -344,7 +344,7 @@ pub fn help_text() -> String {
     out
 }
 
-/// The settings as the README's table (a test keeps the two equal).
+/// The settings as docs/settings.md's table (a test keeps the two equal).
 pub fn markdown_table() -> String {
     let mut out =
         String::from("| variable | default | accepts | meaning |\n| --- | --- | --- | --- |\n");
