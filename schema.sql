@@ -1,4 +1,4 @@
--- auth-server schema, version 7. Applied to a new database at start-up;
+-- auth-server schema, version 8. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -32,7 +32,11 @@ CREATE TABLE users (
     -- code needs it. It is never logged and never sent after set-up.
     totp_secret    BLOB,                     -- set: two-factor login is on
     totp_pending   BLOB,                     -- a set-up not yet confirmed
-    totp_last_step INTEGER                   -- the last accepted 30 s step: no replay
+    totp_last_step INTEGER,                  -- the last accepted 30 s step: no replay
+    -- The groups the user belongs to (ACCESS_RULES_FILE's groups=), sorted,
+    -- comma-separated, each 1-64 of a-z 0-9 _ -: read with the row every
+    -- session check reads anyway, so a rule costs no query of its own.
+    groups         TEXT    NOT NULL DEFAULT ''
 );
 
 -- What happened, for operators (`auth-server admin events`). Never a
@@ -68,7 +72,10 @@ CREATE TABLE sessions (
     remember          INTEGER NOT NULL,
     previous_login_at INTEGER,
     ip                TEXT    NOT NULL,
-    user_agent        TEXT    NOT NULL
+    user_agent        TEXT    NOT NULL,
+    -- How it was opened: password, password+totp, recovery_code (a rule's
+    -- two_factor wants one of the last two).
+    opened_with       TEXT    NOT NULL DEFAULT 'password'
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
 

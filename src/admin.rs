@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::accounts::{Accounts, Client, Trouble, password};
+use crate::auth::access::{is_group_name, read_rules};
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
@@ -40,6 +41,11 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
        auth-server admin stats                         users, sessions, and the last 24 h's events
        auth-server admin backup FILE                   a consistent copy of the live database
+       auth-server admin group add NAME GROUP…         add the account to groups (next request, no sign-out)
+       auth-server admin group remove NAME GROUP…      take it out of groups
+       auth-server admin groups NAME                   its groups, one a line
+       auth-server admin group members GROUP           the group's usernames, one a line
+       auth-server admin rules check FILE              validate an access rules file
        auth-server --help | --version";
 
 /// What went wrong, and so the exit code.
@@ -76,6 +82,19 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["events", options @ ..] => events(accounts, options, &mut out),
         ["stats"] => stats(accounts, &mut out),
         ["backup", file] => backup(accounts, file),
+        ["group", "add", name, groups @ ..] if !groups.is_empty() => {
+            change_groups(accounts, name, groups, true)
+        }
+        ["group", "remove", name, groups @ ..] if !groups.is_empty() => {
+            change_groups(accounts, name, groups, false)
+        }
+        ["groups", name] => find(accounts, name).map(|user| {
+            for group in &user.groups {
+                let _ = writeln!(out, "{group}");
+            }
+        }),
+        ["group", "members", group] => group_members(accounts, group, &mut out),
+        ["rules", "check", file] => check_rules(file),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     match result {
@@ -232,6 +251,57 @@ fn read_password(command: &str) -> Result<String, Failure> {
         .strip_suffix('\n')
         .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
     Ok(password.to_string())
+}
+
+/// Adds or removes groups of an account. The groups are part of the row
+/// every session check reads, so the change is in force at the account's
+/// next request, and nobody is signed out.
+fn change_groups(
+    accounts: &Accounts,
+    name: &str,
+    groups: &[&str],
+    add: bool,
+) -> Result<(), Failure> {
+    if let Some(bad) = groups.iter().find(|g| !is_group_name(g)) {
+        return Err(Failure::Usage(format!(
+            "{bad:?} is not a group name (1 to 64 of a-z 0-9 _ -)"
+        )));
+    }
+    let user = find(accounts, name)?;
+    let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    let now = accounts
+        .db
+        .change_groups(user.id, &groups, add)
+        .map_err(database_failure)?;
+    let kind = if add {
+        AuthEvent::GroupAdded
+    } else {
+        AuthEvent::GroupRemoved
+    };
+    let shell = Client::shell(clock::now());
+    accounts.record(kind, Some(user.id), Some(&groups.join(",")), &shell);
+    println!("{}: {}", printable(&user.username), now.join(" "));
+    Ok(())
+}
+
+fn group_members(accounts: &Accounts, group: &str, out: &mut impl Write) -> Result<(), Failure> {
+    if !is_group_name(group) {
+        return Err(Failure::Usage(format!("{group:?} is not a group name")));
+    }
+    for name in accounts.db.group_members(group).map_err(database_failure)? {
+        let _ = writeln!(out, "{}", printable(&name));
+    }
+    Ok(())
+}
+
+/// Reads and parses an access rules file as the server would, and says so.
+fn check_rules(file: &str) -> Result<(), Failure> {
+    let rules = read_rules(std::path::Path::new(file)).map_err(Failure::Refused)?;
+    println!(
+        "{file}: {} rules, first match wins; a request no rule matches is denied",
+        rules.0.map_or(0, |r| r.len())
+    );
+    Ok(())
 }
 
 /// A use case that could not finish, as the command reports it.

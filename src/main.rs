@@ -30,6 +30,9 @@ use serde_json::json;
 /// prunings of the audit trail (an hour).
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
 const UPKEEPS_PER_PRUNE: u32 = 120;
+/// How often the access rules file is looked at: an edit is in force
+/// within this long, without a restart or a signal.
+const RULES_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -140,7 +143,14 @@ fn main() -> ExitCode {
 fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
     warn_about_settings(&settings, &log);
-    let server = match bind(&settings) {
+    let app = Arc::new(App::new(settings, Arc::new(db), log));
+    // The access rules: a bad line stops start-up, naming it (exit 2, as a
+    // bad setting does).
+    if let Err(problem) = app.accounts.load_rules() {
+        eprintln!("auth-server: ACCESS_RULES_FILE {problem}");
+        return ExitCode::from(2);
+    }
+    let server = match bind(app.settings()) {
         Ok(server) => server,
         Err(code) => return code,
     };
@@ -150,7 +160,6 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         return ExitCode::from(1);
     };
 
-    let app = Arc::new(App::new(settings, Arc::new(db), log));
     // Sessions that survived the last run, before the first request.
     let loading = Instant::now();
     let loaded = match app.accounts.load_sessions(clock::now()) {
@@ -338,8 +347,17 @@ fn log_started(
 }
 
 /// The dummy hash for unknown-user logins (made off the start-up path), the
-/// mailer, and the upkeep.
+/// mailer, the upkeep, and the watch on the access rules file.
 fn start_background_threads(app: &Arc<App>) {
+    if app.settings().access_rules_file.is_some() {
+        let watch = Arc::clone(app);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(RULES_CHECK_INTERVAL);
+                watch.accounts.reload_rules_if_changed();
+            }
+        });
+    }
     let warm = Arc::clone(app);
     std::thread::spawn(move || warm.accounts.passwords.warm_up());
     let mailer = Arc::clone(&app.accounts.mailer);

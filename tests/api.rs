@@ -53,7 +53,8 @@ fn register_returns_the_user_and_does_not_log_in() {
             "created_at",
             "last_login_at",
             "email_verified",
-            "totp_enabled"
+            "totp_enabled",
+            "groups"
         ])
     );
     assert_eq!(user["email_verified"], false);

@@ -16,7 +16,7 @@
 
 use crate::accounts::check::{self, Refused, SecondFactor};
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::sessions::{NewSession, Session};
+use crate::auth::sessions::{NewSession, OpenedWith, Session};
 use crate::auth::token::Token;
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
@@ -150,12 +150,18 @@ pub fn login(
     for token in &request.previous {
         accounts.sessions.end(token)?;
     }
+    let opened_with = match (&request.second_factor, user.totp_enabled()) {
+        (Some(SecondFactor::Totp(_)), true) => OpenedWith::PasswordTotp,
+        (Some(SecondFactor::Recovery(_)), true) => OpenedWith::RecoveryCode,
+        _ => OpenedWith::Password,
+    };
     let new_session = NewSession {
         user_id: user.id,
         auth_epoch: checked_epoch,
         remember: request.remember,
         ip: client.ip,
         user_agent: client.user_agent.to_string(),
+        opened_with,
     };
     let (token, mut session) = accounts
         .sessions

@@ -11,6 +11,7 @@
 //! calls the same functions from a shell; below it, `auth/` knows the
 //! rules and `storage/` the tables.
 
+pub mod access;
 pub mod check;
 pub mod delete;
 pub mod login;
@@ -31,6 +32,7 @@ use serde_json::json;
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
 use crate::auth::passwords::{HashError, PasswordHasher};
+use crate::auth::access::RuleBook;
 use crate::auth::redirect::approve;
 use crate::auth::sessions::{Lifetimes, Session, SessionStore};
 use crate::auth::throttle::Throttle;
@@ -63,6 +65,8 @@ pub struct Accounts {
     pub log: Logger,
     /// Sends mail from its own thread (started by `main`).
     pub mailer: Arc<Mailer>,
+    /// `ACCESS_RULES_FILE`'s rules, in memory.
+    pub rules: RuleBook,
 }
 
 /// Who is asking, as every flow records it and keys its limits on.
@@ -196,6 +200,7 @@ impl Accounts {
             .with_patience(budget),
             mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
             audit: Audit::default(),
+            rules: RuleBook::default(),
             settings,
             db,
             log,

@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use crate::auth::sessions::{NewSession, Session, SessionStore};
+use crate::auth::sessions::{NewSession, OpenedWith, Session, SessionStore};
 use crate::auth::token::{Token, TokenHash};
 use crate::storage::Database;
 use crate::storage::sessions::SessionRow;
@@ -39,6 +39,7 @@ fn to_row(hash: &TokenHash, session: &Session) -> SessionRow {
         previous_login_at: session.previous_login_at,
         ip: session.ip.to_string(),
         user_agent: session.user_agent.clone(),
+        opened_with: session.opened_with.as_str().to_string(),
     }
 }
 
@@ -57,6 +58,7 @@ fn from_row(row: SessionRow) -> (TokenHash, Session) {
         // 0.0.0.0 rather than stopping the load.
         ip: row.ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         user_agent: row.user_agent,
+        opened_with: OpenedWith::parse(&row.opened_with),
     };
     (TokenHash(row.token_hash), session)
 }
@@ -135,6 +137,18 @@ impl Sessions {
     pub fn admit(&self, token: &Token, session: Session, now: i64) -> rusqlite::Result<()> {
         self.store.admit(token, session, now);
         self.write_dropped()
+    }
+
+    /// Records a second factor shown by a signed-in session (step-up), in
+    /// memory and in the durable copy.
+    pub fn step_up(&self, token: &Token, opened_with: OpenedWith) -> rusqlite::Result<()> {
+        if !self.store.stepped_up(token, opened_with) {
+            return Ok(());
+        }
+        match &self.db {
+            Some(db) => db.set_session_opened_with(&token.hash().0, opened_with.as_str()),
+            None => Ok(()),
+        }
     }
 
     /// Ends a session at once, in memory and in the durable copy.

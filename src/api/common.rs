@@ -24,6 +24,7 @@ pub fn user_json(user: &User) -> Value {
         "last_login_at": user.last_login_at.map(clock::rfc3339),
         "email_verified": user.email_verified,
         "totp_enabled": user.totp_enabled(),
+        "groups": user.groups,
     })
 }
 

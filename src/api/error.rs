@@ -49,6 +49,9 @@ pub enum ApiError {
     TotpNotEnabled,
     /// `REGISTRATION=closed`: accounts come from the admin command.
     RegistrationClosed,
+    /// Signed in, but the access rules do not let this user use the app
+    /// (or want a second factor this session has not shown).
+    Forbidden,
     /// Forward auth for a signed-out browser on a guarded host: a 302 to
     /// the sign-in page, which sends it back to where it was going.
     SignInFirst {
@@ -162,6 +165,11 @@ impl ApiError {
                 403,
                 "registration_closed",
                 "Sign-up is closed here; ask the operator for an account.",
+            ),
+            ApiError::Forbidden => (
+                403,
+                "forbidden",
+                "You are signed in, but this app is not open to you.",
             ),
             ApiError::SignInFirst { .. } => (302, "unauthenticated", "Sign in first."),
             ApiError::SignInAt { .. } => (401, "unauthenticated", "Sign in first."),

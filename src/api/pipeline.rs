@@ -47,6 +47,7 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::TotpDisable => totp::disable(app, cx),
         Endpoint::ForwardAuth => forward::check(app, cx),
         Endpoint::CheckRedirect => forward::check_redirect(app, cx),
+        Endpoint::StepUp => totp::step_up(app, cx),
         Endpoint::SignInPage => Ok(pages::sign_in(app)),
         Endpoint::SignInStyle => Ok(pages::style()),
         Endpoint::SignInScript => Ok(pages::script()),

@@ -32,6 +32,7 @@ pub enum Endpoint {
     SignInStyle,
     SignInScript,
     CheckRedirect,
+    StepUp,
 }
 
 /// The methods `*` stands for: every method an HTTP request to an app may
@@ -69,6 +70,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     // Any method: the proxy asks with the method of the request it guards.
     ("*", "/api/auth/forward", Endpoint::ForwardAuth),
     ("POST", "/api/auth/redirect", Endpoint::CheckRedirect),
+    ("POST", "/api/auth/step-up", Endpoint::StepUp),
     // The built-in sign-in page, which also opens mailed links.
     ("GET", "/login", Endpoint::SignInPage),
     ("GET", "/reset-password", Endpoint::SignInPage),

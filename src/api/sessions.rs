@@ -31,6 +31,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
                 "expires_at": clock::rfc3339(session.expires_at()),
                 "ip": session.ip.to_string(),
                 "user_agent": session.user_agent,
+                "opened_with": session.opened_with.as_str(),
                 "current": hash == current,
             })
         })

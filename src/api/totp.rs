@@ -1,12 +1,15 @@
 //! Two-factor login with an authenticator app: `POST /api/user/totp/setup`,
-//! `/enable`, `/disable` (`accounts::two_factor`; the login's side is in
-//! `accounts::login`).
+//! `/enable`, `/disable` (`accounts::two_factor`), and `POST
+//! /api/auth/step-up` (`accounts::access`: a code shown by a signed-in
+//! session for an app whose rule wants one). The login's side is in
+//! `accounts::login`.
 
 use serde_json::json;
 
+use crate::accounts::access::{self, StepUpOutcome};
 use crate::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{refused, signed_in, successor_cookie};
+use crate::api::common::{refused, signed_in, successor_cookie, too_many};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 
@@ -69,5 +72,19 @@ pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         DisableOutcome::Refused(no) => Err(refused(no)),
         DisableOutcome::WrongCode => Err(ApiError::InvalidTotp),
         DisableOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
+    }
+}
+
+pub fn step_up(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let code = fields.required_string("code");
+    let code = fields.finish(&["code"], code)?;
+
+    match access::step_up(&app.accounts, &me, &code, &cx.client())? {
+        StepUpOutcome::SteppedUp => Ok(Reply::ok("Code accepted.")),
+        StepUpOutcome::NotOn => Err(ApiError::TotpNotEnabled),
+        StepUpOutcome::WrongCode => Err(ApiError::InvalidTotp),
+        StepUpOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
     }
 }

@@ -2,6 +2,7 @@
 //! what a username, email or password may be. Knows nothing of HTTP or JSON;
 //! the API layer above turns its answers into responses.
 
+pub mod access;
 pub mod hash_queue;
 pub mod passwords;
 pub mod redirect;

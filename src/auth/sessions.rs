@@ -38,6 +38,42 @@ pub struct Lifetimes {
     pub remember_secs: i64,
 }
 
+/// How a session was opened; an access rule's `two_factor` wants a second
+/// factor (NIST SP 800-63B §4.2: authenticator assurance level 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenedWith {
+    Password,
+    /// The password and a code from the authenticator app (at sign-in, or
+    /// shown later: step-up).
+    PasswordTotp,
+    /// The password and a recovery code.
+    RecoveryCode,
+}
+
+impl OpenedWith {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenedWith::Password => "password",
+            OpenedWith::PasswordTotp => "password+totp",
+            OpenedWith::RecoveryCode => "recovery_code",
+        }
+    }
+
+    /// A stored name back; anything unknown counts as the password alone.
+    pub fn parse(text: &str) -> OpenedWith {
+        match text {
+            "password+totp" => OpenedWith::PasswordTotp,
+            "recovery_code" => OpenedWith::RecoveryCode,
+            _ => OpenedWith::Password,
+        }
+    }
+
+    pub fn second_factor(self) -> bool {
+        self != OpenedWith::Password
+    }
+}
+
 /// One signed-in browser.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -57,6 +93,7 @@ pub struct Session {
     pub previous_login_at: Option<i64>,
     pub ip: IpAddr,
     pub user_agent: String,
+    pub opened_with: OpenedWith,
 }
 
 impl Session {
@@ -78,6 +115,7 @@ pub struct NewSession {
     pub remember: bool,
     pub ip: IpAddr,
     pub user_agent: String,
+    pub opened_with: OpenedWith,
 }
 
 pub struct SessionStore {
@@ -184,6 +222,7 @@ impl SessionStore {
             previous_login_at: None,
             ip: new.ip,
             user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
+            opened_with: new.opened_with,
         };
         Ok((token, session))
     }
@@ -217,6 +256,19 @@ impl SessionStore {
         };
         session.last_seen_at = now;
         Ok(Some((token, session)))
+    }
+
+    /// Records that a live session has shown a second factor since it
+    /// was opened (step-up); whether it was there.
+    pub fn stepped_up(&self, token: &Token, opened_with: OpenedWith) -> bool {
+        let mut inner = lock(&self.inner);
+        match inner.sessions.get_mut(&token.hash()) {
+            Some(session) => {
+                session.opened_with = opened_with;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes a user's sessions from the map only: for a caller that has
@@ -466,6 +518,7 @@ mod tests {
             remember: false,
             ip: "127.0.0.1".parse().unwrap(),
             user_agent: "test".into(),
+            opened_with: OpenedWith::Password,
         };
         let (token, session) = store.prepare(new, now).unwrap();
         store.admit(&token, session, now);

@@ -74,10 +74,12 @@ pub enum AuthEvent {
     AdminEmailVerified,
     AdminTotpReset,
     AdminSessionsRevoked,
+    GroupAdded,
+    GroupRemoved,
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 29] = [
+    pub const ALL: [AuthEvent; 31] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -107,6 +109,8 @@ impl AuthEvent {
         AuthEvent::AdminEmailVerified,
         AuthEvent::AdminTotpReset,
         AuthEvent::AdminSessionsRevoked,
+        AuthEvent::GroupAdded,
+        AuthEvent::GroupRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +144,8 @@ impl AuthEvent {
             AuthEvent::AdminEmailVerified => "admin_email_verified",
             AuthEvent::AdminTotpReset => "admin_totp_reset",
             AuthEvent::AdminSessionsRevoked => "admin_sessions_revoked",
+            AuthEvent::GroupAdded => "group_added",
+            AuthEvent::GroupRemoved => "group_removed",
         }
     }
 }
@@ -380,6 +386,8 @@ mod tests {
                 "admin_email_verified",
                 "admin_totp_reset",
                 "admin_sessions_revoked",
+                "group_added",
+                "group_removed",
             ]
         );
     }

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -93,6 +93,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ) WITHOUT ROWID;",
     ),
     (7, "ALTER TABLE outbox ADD COLUMN return_to TEXT;"),
+    (
+        8,
+        "ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+         ALTER TABLE sessions ADD COLUMN opened_with TEXT NOT NULL DEFAULT 'password';",
+    ),
 ];
 
 /// Creates the schema in a new file, or upgrades an older one step by step,

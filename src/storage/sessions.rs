@@ -29,6 +29,8 @@ pub struct SessionRow {
     pub previous_login_at: Option<i64>,
     pub ip: String,
     pub user_agent: String,
+    /// `password`, `password+totp` or `recovery_code`.
+    pub opened_with: String,
 }
 
 fn row_from(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -46,6 +48,7 @@ fn row_from(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
         previous_login_at: row.get("previous_login_at")?,
         ip: row.get("ip")?,
         user_agent: row.get("user_agent")?,
+        opened_with: row.get("opened_with")?,
     })
 }
 
@@ -54,8 +57,9 @@ pub(super) fn insert(connection: &Connection, row: &SessionRow) -> rusqlite::Res
     connection
         .prepare_cached(
             "INSERT OR REPLACE INTO sessions (token_hash, public_id, user_id, auth_epoch, created_at,
-                 last_seen_at, absolute_end, idle_secs, remember, previous_login_at, ip, user_agent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 last_seen_at, absolute_end, idle_secs, remember, previous_login_at, ip, user_agent,
+                 opened_with)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             row.token_hash,
@@ -70,6 +74,7 @@ pub(super) fn insert(connection: &Connection, row: &SessionRow) -> rusqlite::Res
             row.previous_login_at,
             row.ip,
             row.user_agent,
+            row.opened_with,
         ])?;
     Ok(())
 }
@@ -87,6 +92,18 @@ pub(super) fn delete_for_user(connection: &Connection, user_id: i64) -> rusqlite
 const LIVE: &str = "min(last_seen_at + idle_secs, absolute_end) > ?1";
 
 impl Database {
+    /// Records that a session has since shown a second factor (step-up).
+    pub fn set_session_opened_with(
+        &self,
+        token_hash: &[u8; 32],
+        opened_with: &str,
+    ) -> rusqlite::Result<()> {
+        lock(&self.connection)
+            .prepare_cached("UPDATE sessions SET opened_with = ?2 WHERE token_hash = ?1")?
+            .execute(params![token_hash, opened_with])?;
+        Ok(())
+    }
+
     /// Deletes what can no longer be used (expired, or its account gone,
     /// disabled or changed since), then returns every live session: what
     /// the server loads at start-up.

@@ -29,6 +29,8 @@ pub struct User {
     pub totp_secret: Option<Vec<u8>>,
     /// A secret being set up, until a code from it turns it on.
     pub totp_pending: Option<Vec<u8>>,
+    /// Sorted; each a group name (`auth::access::is_group_name`).
+    pub groups: Vec<String>,
 }
 
 impl User {
@@ -111,6 +113,7 @@ impl Database {
                 email_verified: false,
                 totp_secret: None,
                 totp_pending: None,
+                groups: Vec::new(),
             }),
             Err(error) => Err(classify_insert_error(error)),
         }
@@ -299,6 +302,49 @@ impl Database {
         Ok(deleted == 1)
     }
 
+    /// Adds (`add`) or removes groups of a user, in one transaction; the
+    /// user's groups after, sorted. Group changes take effect on the next
+    /// request (the row every session check reads holds them) and end no
+    /// session.
+    pub fn change_groups(
+        &self,
+        user_id: i64,
+        groups: &[String],
+        add: bool,
+    ) -> rusqlite::Result<Vec<String>> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        let column: String = transaction
+            .prepare_cached("SELECT groups FROM users WHERE id = ?1")?
+            .query_row([user_id], |row| row.get(0))?;
+        let mut now: Vec<String> = split_groups(&column);
+        for group in groups {
+            if add && !now.contains(group) {
+                now.push(group.clone());
+            } else if !add {
+                now.retain(|g| g != group);
+            }
+        }
+        now.sort();
+        transaction
+            .prepare_cached("UPDATE users SET groups = ?2 WHERE id = ?1")?
+            .execute(params![user_id, now.join(",")])?;
+        transaction.commit()?;
+        Ok(now)
+    }
+
+    /// The usernames of a group's members, sorted.
+    pub fn group_members(&self, group: &str) -> rusqlite::Result<Vec<String>> {
+        let connection = lock(&self.connection);
+        let mut statement = connection.prepare_cached(
+            "SELECT username FROM users WHERE ',' || groups || ',' LIKE '%,' || ?1 || ',%' ESCAPE '\\'
+             ORDER BY username",
+        )?;
+        // Group names hold no LIKE wildcard but `_`: escaped.
+        let pattern = group.replace('_', "\\_");
+        statement.query_map([pattern], |row| row.get(0))?.collect()
+    }
+
     pub fn list_users(&self) -> rusqlite::Result<Vec<User>> {
         let connection = lock(&self.connection);
         let mut statement = connection.prepare_cached("SELECT * FROM users ORDER BY id")?;
@@ -328,7 +374,17 @@ pub(crate) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         email_verified: row.get("email_verified")?,
         totp_secret: row.get("totp_secret")?,
         totp_pending: row.get("totp_pending")?,
+        groups: split_groups(&row.get::<_, String>("groups")?),
     })
+}
+
+/// The column's form: sorted, comma-separated.
+fn split_groups(column: &str) -> Vec<String> {
+    column
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Which unique constraint a failed insert broke, from SQLite's message
@@ -355,6 +411,43 @@ mod tests {
 
     fn database() -> Database {
         Database::open(Path::new(":memory:")).unwrap()
+    }
+
+    #[test]
+    fn groups_are_added_removed_sorted_and_listed() {
+        let db = database();
+        let alice = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
+        let bob = db.insert_user("bob", "b@example.com", "h", 1).unwrap();
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            db.change_groups(alice.id, &names(&["media", "admins", "media"]), true)
+                .unwrap(),
+            names(&["admins", "media"])
+        );
+        db.change_groups(bob.id, &names(&["media_x"]), true)
+            .unwrap();
+        assert_eq!(db.group_members("media").unwrap(), names(&["alice"]));
+        assert_eq!(db.group_members("media_x").unwrap(), names(&["bob"]));
+        assert_eq!(
+            db.group_members("mediax").unwrap(),
+            names(&[]),
+            "_ is no wildcard"
+        );
+        assert_eq!(
+            db.change_groups(alice.id, &names(&["media"]), false)
+                .unwrap(),
+            names(&["admins"])
+        );
+        assert_eq!(
+            db.user_by_id(alice.id).unwrap().unwrap().groups,
+            names(&["admins"])
+        );
+        let epoch = alice.auth_epoch;
+        assert_eq!(
+            db.user_by_id(alice.id).unwrap().unwrap().auth_epoch,
+            epoch,
+            "no sign-out"
+        );
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct Settings {
     /// Where a signed-out browser is sent (absolute, or a path on the host
     /// it came to).
     pub login_url: String,
+    /// `ACCESS_RULES_FILE`, when set.
+    pub access_rules_file: Option<PathBuf>,
     /// `false` (`REGISTRATION=closed`): accounts come from the admin command.
     pub registration_open: bool,
 }
@@ -174,6 +176,9 @@ impl Settings {
             forward_auth_hosts: parse_host_patterns(&vars.text("FORWARD_AUTH_HOSTS")?)?,
             // Filled in below: the default depends on PUBLIC_URL.
             login_url: String::new(),
+            access_rules_file: Some(vars.text("ACCESS_RULES_FILE")?)
+                .filter(|path| !path.trim().is_empty())
+                .map(|path| PathBuf::from(path.trim())),
             registration_open: match vars.text("REGISTRATION")?.trim() {
                 "open" => true,
                 "closed" => false,

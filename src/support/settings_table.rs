@@ -311,6 +311,13 @@ pub const SETTINGS: &[Setting] = &[
         "where a signed-out browser is sent by forward auth",
     ),
     setting(
+        "ACCESS_RULES_FILE",
+        "",
+        None,
+        "a file path",
+        "rules for who may use which guarded host (first match wins; docs/protect-an-app.md); re-read when it changes; empty: every signed-in user may use every host of FORWARD_AUTH_HOSTS",
+    ),
+    setting(
         "REGISTRATION",
         "open",
         None,

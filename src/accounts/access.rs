@@ -1,0 +1,114 @@
+//! Who may use which app (`ACCESS_RULES_FILE`): the rules in memory,
+//! re-read when the file changes, the decision for a request forward auth
+//! describes, and the step-up that adds a second factor to a session a
+//! rule wants one for.
+
+use serde_json::json;
+
+use crate::accounts::check::{self, Accepted, SecondFactor, SignedIn};
+use crate::accounts::{Accounts, Client, Trouble};
+use crate::auth::access::{Decision, Visitor};
+use crate::auth::sessions::OpenedWith;
+use crate::storage::audit::AuthEvent;
+
+impl Accounts {
+    /// At start-up: the rules of `ACCESS_RULES_FILE`, if set; an error
+    /// (a bad line) stops the server.
+    pub fn load_rules(&self) -> Result<usize, String> {
+        match &self.settings.access_rules_file {
+            Some(path) => self.rules.load(path),
+            None => Ok(0),
+        }
+    }
+
+    /// Re-reads the rules file if it changed since it was last read (run
+    /// every two seconds by a thread of its own). A bad file keeps the old
+    /// rules, and says why in the log.
+    pub fn reload_rules_if_changed(&self) {
+        let Some(path) = &self.settings.access_rules_file else {
+            return;
+        };
+        match self.rules.reload_if_changed(path) {
+            None => {}
+            Some(Ok(count)) => {
+                self.log
+                    .line("access_rules_loaded", &[("rules", json!(count))]);
+            }
+            Some(Err(problem)) => self.log.line(
+                "warning",
+                &[(
+                    "message",
+                    json!(format!(
+                        "access rules not reloaded, the old ones stay: {problem}"
+                    )),
+                )],
+            ),
+        }
+    }
+
+    /// What the rules say about `me` (or a signed-out visitor) using the
+    /// app at `host` + `path`. No database: the user row in hand holds the
+    /// groups, the session how it was opened.
+    pub fn decide(&self, me: Option<&SignedIn>, host: &str, path: &str) -> Decision {
+        let visitor = me.map(|me| Visitor {
+            username: &me.user.username,
+            groups: &me.user.groups,
+            second_factor: me.session.opened_with.second_factor(),
+        });
+        self.rules.current().decide(host, path, visitor.as_ref())
+    }
+}
+
+pub enum StepUpOutcome {
+    /// The session now counts as opened with a second factor.
+    SteppedUp,
+    /// The account has no two-factor login to show.
+    NotOn,
+    WrongCode,
+    Throttled {
+        retry_after_secs: u64,
+    },
+}
+
+/// A signed-in session shows a current code from the authenticator app,
+/// for an app whose rule wants a second factor. A wrong code counts as a
+/// failed login, as at sign-in. Only app codes: a recovery code ends every
+/// session, so it belongs to a fresh sign-in, not to a step-up.
+pub fn step_up(
+    accounts: &Accounts,
+    me: &SignedIn,
+    code: &str,
+    client: &Client,
+) -> Result<StepUpOutcome, Trouble> {
+    let user = &me.user;
+    if !user.totp_enabled() {
+        return Ok(StepUpOutcome::NotOn);
+    }
+    let reservation =
+        match accounts
+            .throttle
+            .reserve_login(&user.username, client.group, client.now)
+        {
+            Ok(reservation) => reservation,
+            Err(retry_after_secs) => return Ok(StepUpOutcome::Throttled { retry_after_secs }),
+        };
+    let given = SecondFactor::Totp(code.trim().to_string());
+    match check::second_factor(accounts, user, &given, client) {
+        Ok(Some(Accepted { .. })) => {
+            accounts.throttle.login_succeeded(reservation);
+            accounts
+                .sessions
+                .step_up(&me.token, OpenedWith::PasswordTotp)?;
+            Ok(StepUpOutcome::SteppedUp)
+        }
+        Ok(None) => {
+            accounts.throttle.login_failed(reservation);
+            accounts.record(AuthEvent::TotpFailed, Some(user.id), None, client);
+            Ok(StepUpOutcome::WrongCode)
+        }
+        Err(trouble) => {
+            accounts.throttle.release(reservation);
+            Err(trouble)
+        }
+    }
+}
