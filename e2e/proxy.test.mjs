@@ -122,7 +122,7 @@ async function startAuthServer(env) {
  * location's `proxy_set_header Host` (nginx then sends its upstream's name,
  * as its default proxy_pass does) and `port` is fixed in advance.
  */
-async function startNginx({ withoutHost = false, port: chosen, auth = authPort } = {}) {
+async function startNginx({ withoutHost = false, port: chosen, auth = authPort, hosts = [HOST] } = {}) {
   const port = chosen || await freePort();
   const prefix = join(work, withoutHost ? "nginx-no-host" : "nginx");
   mkdirSync(join(prefix, "logs"), { recursive: true });
@@ -151,11 +151,11 @@ http {
   scgi_temp_path ${prefix}/scgi;
   upstream auth_server { server 127.0.0.1:${auth}; }
   upstream protected_app { server 127.0.0.1:${appPort}; }
-  server {
+${hosts.map((host) => `  server {
     listen 127.0.0.1:${port};
-    server_name ${HOST};
+    server_name ${host};
     include ${locations};
-  }
+  }`).join("\n")}
 }
 `);
   await start("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], {});
@@ -163,14 +163,15 @@ http {
   return port;
 }
 
-async function startCaddy() {
+async function startCaddy({ auth = authPort, hosts = [HOST] } = {}) {
   const port = await freePort();
   const shipped = readFileSync(join(root, "deploy", "forward-auth", "Caddyfile"), "utf8");
-  const config = "{\n\tadmin off\n\tauto_https off\n}\n" + shipped
-    .replace("wiki.example.com {", `http://${HOST}:${port} {`)
-    .replaceAll("127.0.0.1:8080", `127.0.0.1:${authPort}`)
-    .replaceAll("127.0.0.1:3000", `127.0.0.1:${appPort}`);
-  const file = join(work, "Caddyfile");
+  const site = shipped.slice(shipped.indexOf("wiki.example.com {"));
+  const config = "{\n\tadmin off\n\tauto_https off\n}\n" + hosts.map((host) => site
+    .replace("wiki.example.com {", `http://${host}:${port} {`)
+    .replaceAll("127.0.0.1:8080", `127.0.0.1:${auth}`)
+    .replaceAll("127.0.0.1:3000", `127.0.0.1:${appPort}`)).join("\n");
+  const file = join(work, `Caddyfile-${port}`);
   writeFileSync(file, config);
   await start("caddy", ["run", "--config", file, "--adapter", "caddyfile"],
     { HOME: work, XDG_DATA_HOME: join(work, "caddy-data"), XDG_CONFIG_HOME: join(work, "caddy-config") });
@@ -321,3 +322,58 @@ test("nginx without Host, PUBLIC_URL set: sign-in works, and a reset finds its w
       await context.close();
     }
   });
+
+// Who may use which app: a second host only admins may open. alice (in
+// admins) gets in; bob gets the sign-in page saying the app is for admins;
+// after `admin group add bob admins` bob gets in without signing in again.
+const ADMIN_HOST = "admin.localhost";
+for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]) {
+  test(`${proxy}: an app only admins may open`,
+    { skip: available(proxy) ? false : `${proxy} is not installed` },
+    async () => {
+      const dir = mkdtempSync(join(work, "rules-"));
+      writeFileSync(join(dir, "rules"), `${ADMIN_HOST} groups=admins\n${HOST} signed_in\n`);
+      const auth = await startAuthServer({
+        FORWARD_AUTH_HOSTS: `${HOST},${ADMIN_HOST}`, ACCESS_RULES_FILE: join(dir, "rules"),
+        DATABASE_PATH: join(dir, "auth.db"),
+      });
+      const made = await fetch(`http://127.0.0.1:${auth}/api/register`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: "bob", email: "bob@example.com", password: PASSWORD }),
+      });
+      assert.equal(made.status, 201);
+      const admin = (...args) => {
+        const run = spawnSync(binary, ["admin", ...args], { env: { DATABASE_PATH: join(dir, "auth.db"), PATH: process.env.PATH } });
+        assert.equal(run.status, 0, String(run.stderr));
+      };
+      admin("group", "add", "alice", "admins");
+      const port = await startProxy({ auth, hosts: [HOST, ADMIN_HOST] });
+      const appUrl = `http://${ADMIN_HOST}:${port}/panel`;
+      for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+        for (const name of ["alice", "bob"]) {
+          const context = await browser.newContext({ viewport });
+          const page = await context.newPage();
+          await page.goto(appUrl);
+          await page.waitForSelector("#sign-in");
+          await page.fill("#identifier", name);
+          await page.fill("#password", PASSWORD);
+          await page.click("#submit");
+          if (name === "alice") {
+            await page.waitForURL(appUrl);
+            assert.equal(await page.textContent("#hello"), "Hello, alice");
+          } else {
+            // Back on the app, turned away: the sign-in page says why.
+            await page.waitForSelector("#status:has-text('this app is for admins')");
+            assert.match(await page.textContent("#status"), /You are signed in as bob, but this app is for admins/);
+            assert.ok(await page.isVisible("#sign-out"));
+            await snap(page, `access-${proxy}-${device}-not-for-bob`);
+            admin("group", "add", "bob", "admins");
+            await page.goto(appUrl);
+            assert.equal(await page.textContent("#hello"), "Hello, bob", "in, without signing in again");
+            admin("group", "remove", "bob", "admins");
+          }
+          await context.close();
+        }
+      }
+    });
+}

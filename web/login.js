@@ -30,7 +30,7 @@ function title(text) {
 }
 
 function showOnly(id) {
-  for (const section of ["sign-in", "forgot", "reset", "signed-in"]) {
+  for (const section of ["sign-in", "forgot", "reset", "step-up", "signed-in"]) {
     $(section).classList.toggle("hidden", section !== id);
   }
 }
@@ -62,10 +62,27 @@ async function showSignedIn(user) {
   $("who").textContent = user.username;
   showOnly("signed-in");
   title(`Signed in to ${site}`);
+  let access = null;
   if (wanted) {
-    // Ask the server whether `rd` may be followed, the same check a login makes.
+    // Ask the server whether `rd` may be followed (the same check a login
+    // makes) and what the access rules say about this user there.
     const check = await call("POST", "api/auth/redirect", { redirect: wanted });
     approved = check.status === 200 ? check.json.data.redirect : null;
+    access = check.status === 200 ? check.json.data.access : null;
+    if (access === "forbidden") {
+      const groups = check.json.data.groups;
+      const forWhom = groups && groups.length ? `this app is for ${groups.join(" or ")}` : "this app is not open to you";
+      status(`You are signed in as ${user.username}, but ${forWhom}.`, "error");
+      approved = null;
+    } else if (access === "step_up") {
+      showOnly("step-up");
+      title(`Confirm it is you`);
+      status(user.totp_enabled ? "This app asks for a code from your authenticator app." :
+        "This app asks for two-factor login, which is not on for your account yet.", user.totp_enabled ? "" : "error");
+      if (user.totp_enabled) { $("step-up-code").focus(); return; }
+      showOnly("signed-in");
+      approved = null;
+    }
   }
   $("continue").classList.toggle("hidden", !approved);
   // Without a way back, a way home.
@@ -158,6 +175,22 @@ $("reset").addEventListener("submit", async (event) => {
   } else {
     status(problem(result), "error");
     $("new-password").setAttribute("aria-invalid", "true");
+  }
+});
+
+$("step-up").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await call("POST", "api/auth/step-up", { code: $("step-up-code").value.trim() });
+  if (result.status === 200 && approved) {
+    status("Thank you. Taking you back…", "ok");
+    location.assign(approved);
+  } else if (result.status === 200) {
+    status("Thank you.", "ok");
+    showOnly("signed-in");
+  } else {
+    status(problem(result), "error");
+    $("step-up-code").setAttribute("aria-invalid", "true");
+    $("step-up-code").focus();
   }
 });
 

@@ -31,8 +31,8 @@ use serde_json::json;
 
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
-use crate::auth::passwords::{HashError, PasswordHasher};
 use crate::auth::access::RuleBook;
+use crate::auth::passwords::{HashError, PasswordHasher};
 use crate::auth::redirect::approve;
 use crate::auth::sessions::{Lifetimes, Session, SessionStore};
 use crate::auth::throttle::Throttle;

@@ -18,7 +18,7 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::common::{signed_in, user_json};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::auth::access::Decision;
+use crate::auth::access::{Decision, Who};
 use crate::auth::redirect::{host_matches, host_of, scheme_and_authority};
 use crate::support::text::percent_encode;
 
@@ -165,19 +165,23 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Err(ApiError::Unauthenticated) => None,
         Err(error) => return Err(error),
     };
-    let access = approved.as_deref().and_then(|url| {
-        let (_, authority) = scheme_and_authority(url)?;
-        let decision =
-            app.accounts
-                .decide(me.as_ref(), host_of(authority), path_of(url, authority));
-        Some(match decision {
+    let mut data = json!({ "redirect": approved, "access": null });
+    if let Some((_, authority)) = approved.as_deref().and_then(scheme_and_authority) {
+        let (host, path) = (host_of(authority), path_of(&redirect, authority));
+        data["access"] = json!(match app.accounts.decide(me.as_ref(), host, path) {
             Decision::Allow { .. } => "allowed",
             Decision::SignInFirst => "signed_out",
             Decision::StepUp => "step_up",
             Decision::Forbidden => "forbidden",
-        })
-    });
-    Ok(Reply::ok("ok").with_data(json!({ "redirect": approved, "access": access })))
+        });
+        // For "this app is for admins": the groups a rule names are no
+        // secret to someone it turned away; usernames are.
+        let rules = app.accounts.rules.current();
+        if let Some(Who::Groups(groups)) = rules.rule_for(host, path).map(|rule| &rule.who) {
+            data["groups"] = json!(groups);
+        }
+    }
+    Ok(Reply::ok("ok").with_data(data))
 }
 
 /// The sign-in address for an original URL, if it is an http(s) URL on a
