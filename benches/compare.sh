@@ -30,11 +30,16 @@ start_build 18701 "$work/base-bin"
 start_build 18702 "$work/this"
 base_cookie=$(session_cookie 18701)
 this_cookie=$(session_cookie 18702)
-# A login body for wrk: one account, right password (never throttled).
+# A login body for wrk: an account of its own (its sessions, evicted at
+# the per-user cap, must not be the reader's), right password.
+for port in 18701 18702; do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/api/register" -H "$json" \
+        -d "{\"username\":\"flood\",\"email\":\"flood@example.com\",\"password\":\"$password\"}"
+done
 cat >"$work/login.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"username":"bench","password":"$password"}'
+wrk.body = '{"username":"flood","password":"$password"}'
 LUA
 login() { # label port
     wrk -t2 -c8 -d"${seconds}s" --latency -s "$work/login.lua" "http://127.0.0.1:$2/api/login" |

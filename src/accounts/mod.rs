@@ -236,9 +236,15 @@ impl Accounts {
     }
 
     /// `url` if the sign-in may send a browser there (`auth::redirect`):
-    /// an http(s) URL on a host of `FORWARD_AUTH_HOSTS`; else `None`.
+    /// an http(s) URL on a host of `FORWARD_AUTH_HOSTS`, or a page of this
+    /// server under `PUBLIC_URL`'s origin; else `None`.
     pub fn approved_redirect(&self, url: &str) -> Option<String> {
-        approve(url, &self.settings.forward_auth_hosts).then(|| url.to_string())
+        // The server's own pages (the account page) under PUBLIC_URL, too.
+        let own = self.settings.public_origin().is_some_and(|origin| {
+            url.strip_prefix(&origin)
+                .is_some_and(|rest| rest.starts_with('/'))
+        });
+        (own || approve(url, &self.settings.forward_auth_hosts)).then(|| url.to_string())
     }
 
     /// Records an event (log line and audit row) about `client`'s request.

@@ -10,8 +10,17 @@ use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::Session;
 use crate::auth::token::Token;
 use crate::auth::totp;
-use crate::storage::Checked;
 use crate::storage::audit::AuthEvent;
+use crate::storage::{Checked, User};
+
+/// How many recovery codes the user has left; `None` without two-factor
+/// login.
+pub fn codes_left(accounts: &Accounts, user: &User) -> Result<Option<i64>, Trouble> {
+    if !user.totp_enabled() {
+        return Ok(None);
+    }
+    Ok(Some(accounts.db.recovery_codes_left(user.id)?))
+}
 
 pub enum SetupOutcome {
     /// The pending secret, its `otpauth://` URI and that URI as an SVG QR

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::accounts::check::SignedIn;
 use crate::accounts::delete::{self, DeleteOutcome};
 use crate::accounts::password::{self, ChangeOutcome};
+use crate::accounts::two_factor;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{invalid, refused, reject_all, signed_in, successor_cookie, user_json};
 use crate::api::error::ApiError;
@@ -21,6 +22,7 @@ pub fn current_user(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let SignedIn { session, user, .. } = signed_in(app, cx)?;
     let sessions = app.accounts.sessions.store();
+    let codes_left = two_factor::codes_left(&app.accounts, &user)?;
     Ok(Reply::ok("ok").with_data(json!({
         "user": user_json(&user),
         "session": {
@@ -31,6 +33,9 @@ pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             "login_count": user.login_count,
             "last_login_at": session.previous_login_at.map(clock::rfc3339),
             "active_sessions": sessions.count_for_user(user.id, cx.now),
+        },
+        "two_factor": {
+            "recovery_codes_left": codes_left,
         },
     })))
 }

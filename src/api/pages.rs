@@ -13,6 +13,14 @@ use crate::support::text::html_escape;
 const HTML: &str = include_str!("../../web/login.html");
 const CSS: &str = include_str!("../../web/login.css");
 const SCRIPT: &str = include_str!("../../web/login.js");
+const ACCOUNT_HTML: &str = include_str!("../../web/account.html");
+/// The sign-in page's styles, then the account page's own: one file, so
+/// what the two share is written once.
+const ACCOUNT_CSS: &str = concat!(
+    include_str!("../../web/login.css"),
+    include_str!("../../web/account.css")
+);
+const ACCOUNT_SCRIPT: &str = include_str!("../../web/account.js");
 
 /// The pages' policy: their own script and style, calls to this origin,
 /// images only inline (the QR code), no forms elsewhere, no framing, and no
@@ -46,6 +54,30 @@ pub fn sign_in(app: &App) -> Reply {
         )
         .as_bytes(),
     )
+}
+
+/// `GET /account`: the page; it asks the API who is signed in and sends a
+/// signed-out browser to the sign-in page with `rd` back to itself.
+pub fn account(app: &App) -> Reply {
+    let html = ACCOUNT_HTML
+        .replace("SITE_NAME", &html_escape(&app.settings().site_name))
+        .replace(
+            "MAIL_FLAG",
+            if app.accounts.mailer.enabled() {
+                "on"
+            } else {
+                "off"
+            },
+        );
+    file("text/html; charset=utf-8", html.as_bytes())
+}
+
+pub fn account_style() -> Reply {
+    file("text/css; charset=utf-8", ACCOUNT_CSS.as_bytes())
+}
+
+pub fn account_script() -> Reply {
+    file("text/javascript; charset=utf-8", ACCOUNT_SCRIPT.as_bytes())
 }
 
 pub fn style() -> Reply {

@@ -51,6 +51,9 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::SignInPage => Ok(pages::sign_in(app)),
         Endpoint::SignInStyle => Ok(pages::style()),
         Endpoint::SignInScript => Ok(pages::script()),
+        Endpoint::AccountPage => Ok(pages::account(app)),
+        Endpoint::AccountStyle => Ok(pages::account_style()),
+        Endpoint::AccountScript => Ok(pages::account_script()),
     }
 }
 

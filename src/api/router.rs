@@ -33,6 +33,9 @@ pub enum Endpoint {
     SignInScript,
     CheckRedirect,
     StepUp,
+    AccountPage,
+    AccountStyle,
+    AccountScript,
 }
 
 /// The methods `*` stands for: every method an HTTP request to an app may
@@ -77,6 +80,10 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/verify-email", Endpoint::SignInPage),
     ("GET", "/login.css", Endpoint::SignInStyle),
     ("GET", "/login.js", Endpoint::SignInScript),
+    // The account page: what a signed-in user can do, without curl.
+    ("GET", "/account", Endpoint::AccountPage),
+    ("GET", "/account.css", Endpoint::AccountStyle),
+    ("GET", "/account.js", Endpoint::AccountScript),
 ];
 
 /// The path pattern of an endpoint, as the route table writes it: what the

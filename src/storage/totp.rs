@@ -124,6 +124,15 @@ impl Database {
         Ok(epoch)
     }
 
+    /// How many unused recovery codes the user has.
+    pub fn recovery_codes_left(&self, user_id: i64) -> rusqlite::Result<i64> {
+        lock(&self.connection)
+            .prepare_cached(
+                "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+            )?
+            .query_row([user_id], |row| row.get(0))
+    }
+
     /// Accepts a code's step if it is later than the last accepted one, so
     /// no code is ever accepted twice, even by two requests at once.
     pub fn accept_totp_step(&self, user_id: i64, step: i64) -> rusqlite::Result<bool> {
