@@ -20,18 +20,17 @@ cargo build --release -q --bin auth-server
 
 work=$(mktemp -d)
 server=
+source benches/baseline.sh
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null
-    [ -n "$base" ] && git worktree remove --force "$work/base" 2>/dev/null
+    remove_baseline
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 builds=("this:target/release/auth-server")
 if [ -n "$base" ]; then
-    git worktree add -q --detach "$work/base" "$base"
-    (cd "$work/base" && CARGO_TARGET_DIR="$PWD/../base-target" cargo build --release -q --bin auth-server)
-    builds=("base $base:$work/base-target/release/auth-server" "${builds[@]}")
+    builds=("base $base:$(build_baseline "$base")" "${builds[@]}")
 fi
 
 password="correct horse battery staple"

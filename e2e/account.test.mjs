@@ -11,13 +11,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { totpCode } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
@@ -63,17 +63,6 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function totpCode(base32Secret, offset) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of base32Secret) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
-  const digest = createHmac("sha1", key).update(counter).digest();
-  const at = digest[19] & 0xf;
-  return String((digest.readUInt32BE(at) & 0x7fffffff) % 1000000).padStart(6, "0");
-}
 
 async function api(method, path, body, cookie) {
   const headers = { "Content-Type": "application/json" };

@@ -7,13 +7,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { totpCode } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
@@ -258,18 +258,6 @@ test("a mailed link confirms the address, and a forgotten password is reset from
 
 /** An authenticator app's code (RFC 6238, HMAC-SHA1, 6 digits, 30 s) for the
  * step `offset` steps from now. */
-function totpCode(base32Secret, offset) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of base32Secret) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
-  const digest = createHmac("sha1", key).update(counter).digest();
-  const offsetByte = digest[19] & 0xf;
-  const value = (digest.readUInt32BE(offsetByte) & 0x7fffffff) % 1000000;
-  return String(value).padStart(6, "0");
-}
 
 test("two-factor login: set up with the QR code, then sign in with a code", async () => {
   const context = await browser.newContext();

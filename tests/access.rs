@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use common::{PASSWORD, Reply, Server, admin};
-use hmac::{Hmac, KeyInit, Mac};
+use common::{PASSWORD, Reply, Server, admin, base32_decode, totp_code as code};
 use serde_json::json;
 
 const HOSTS: &str = "*.example.com";
@@ -276,35 +275,6 @@ fn a_bad_rules_file_stops_start_up_naming_the_line_and_admin_checks_one() {
     let (code, out, _) = admin(&server.dir, &["rules", "check", file.to_str().unwrap()], "");
     assert_eq!(code, Some(0));
     assert!(out.contains("6 rules"), "{out}");
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u64, 0, Vec::new());
-    for c in text.bytes() {
-        buffer = (buffer << 5) | ALPHABET.iter().position(|&a| a == c).unwrap() as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// The code of `secret` for the step `offset` steps from now (RFC 6238).
-fn code(secret: &[u8], offset: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let step = (now / 30 + offset) as u64;
-    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret).unwrap();
-    mac.update(&step.to_be_bytes());
-    let d = mac.finalize().into_bytes();
-    let o = (d[19] & 0xf) as usize;
-    let v = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]) % 1_000_000;
-    format!("{v:06}")
 }
 
 #[test]

@@ -1,30 +1,9 @@
-"use strict";
 // The account page: everything a signed-in user can do, through this
 // server's JSON API from the same origin (no inline script: the page's
 // Content-Security-Policy allows only this file). Signed out, it sends the
 // browser to the sign-in page, which brings it back here.
 
-const $ = (id) => document.getElementById(id);
-const site = document.body.dataset.site;
 const mailOn = document.body.dataset.mail === "on";
-
-async function call(method, path, body) {
-  const options = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  let json = {};
-  try { json = await response.json(); } catch { /* an empty answer */ }
-  return { status: response.status, json };
-}
-
-function status(message, kind) {
-  const element = $("status");
-  element.textContent = message;
-  element.className = kind || "";
-}
 
 function problem(result) {
   return (result.json.error && result.json.error.message) || "Something went wrong.";

@@ -1,4 +1,3 @@
-"use strict";
 // The built-in sign-in page. It talks to this server's JSON API from the
 // same origin (no CORS, no inline script: the page's Content-Security-Policy
 // allows only this file). After signing in it goes to `rd` only when the
@@ -6,8 +5,6 @@
 // API paths are relative ("api/login"), so the page works at /login and
 // under a proxy's prefix such as /auth/login alike.
 
-const $ = (id) => document.getElementById(id);
-const site = document.body.dataset.site;
 // Where "home" is without an rd: HOME_URL, else PUBLIC_URL's origin.
 const home = document.body.dataset.home;
 const params = new URLSearchParams(location.search);
@@ -16,12 +13,6 @@ const page = location.pathname.split("/").pop();
 const linkToken = new URLSearchParams(location.hash.slice(1)).get("token");
 let pendingLogin = null;
 let approved = null;
-
-function status(message, kind) {
-  const element = $("status");
-  element.textContent = message;
-  element.className = kind || "";
-}
 
 /** The heading and the tab's title, which name the site. */
 function title(text) {
@@ -33,18 +24,6 @@ function showOnly(id) {
   for (const section of ["sign-in", "forgot", "reset", "step-up", "signed-in"]) {
     $(section).classList.toggle("hidden", section !== id);
   }
-}
-
-async function call(method, path, body) {
-  const options = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  let json = {};
-  try { json = await response.json(); } catch { /* an empty answer */ }
-  return { status: response.status, json };
 }
 
 /** The server's message for a failed call, with the fields it names. */

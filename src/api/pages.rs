@@ -12,7 +12,12 @@ use crate::support::text::html_escape;
 
 const HTML: &str = include_str!("../../web/login.html");
 const CSS: &str = include_str!("../../web/login.css");
-const SCRIPT: &str = include_str!("../../web/login.js");
+/// Each page's script is the shared part (`web/common.js`) and its own, as
+/// one file: one request, and what they share is written once.
+const SCRIPT: &str = concat!(
+    include_str!("../../web/common.js"),
+    include_str!("../../web/login.js")
+);
 const ACCOUNT_HTML: &str = include_str!("../../web/account.html");
 /// The sign-in page's styles, then the account page's own: one file, so
 /// what the two share is written once.
@@ -20,7 +25,10 @@ const ACCOUNT_CSS: &str = concat!(
     include_str!("../../web/login.css"),
     include_str!("../../web/account.css")
 );
-const ACCOUNT_SCRIPT: &str = include_str!("../../web/account.js");
+const ACCOUNT_SCRIPT: &str = concat!(
+    include_str!("../../web/common.js"),
+    include_str!("../../web/account.js")
+);
 
 /// The pages' policy: their own script and style, calls to this origin,
 /// images only inline (the QR code), no forms elsewhere, no framing, and no

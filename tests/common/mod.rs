@@ -396,3 +396,34 @@ pub fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
         .unwrap();
     stream
 }
+
+/// A base32 secret (as set-up shows it) back to bytes.
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u64, 0, Vec::new());
+    for c in text.bytes() {
+        buffer = (buffer << 5) | ALPHABET.iter().position(|&a| a == c).unwrap() as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The 6-digit code of `secret` for the 30-second step `offset` steps from
+/// now.
+pub fn totp_code(secret: &[u8], offset: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let step = (now / 30 + offset) as u64;
+    let mut mac = <hmac::Hmac<sha1::Sha1> as hmac::KeyInit>::new_from_slice(secret).unwrap();
+    hmac::Mac::update(&mut mac, &step.to_be_bytes());
+    let d = hmac::Mac::finalize(mac).into_bytes();
+    let o = (d[19] & 0xf) as usize;
+    let v = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]) % 1_000_000;
+    format!("{v:06}")
+}
