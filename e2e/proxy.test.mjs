@@ -239,6 +239,13 @@ for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]
         await snap(page, `proxy-${proxy}-${device}-4-signed-in`);
         await page.click("#sign-out");
         await page.waitForSelector("#status:has-text('You are signed out')");
+        // Signed out, an API call to the app gets JSON, never a redirect.
+        const call = await page.evaluate(async () => {
+          const response = await fetch("/wiki/data", { headers: { Accept: "application/json" }, redirect: "manual" });
+          return { status: response.status, body: await response.text() };
+        });
+        assert.equal(call.status, 401, JSON.stringify(call));
+        assert.equal(JSON.parse(call.body).error.code, "unauthenticated");
         await page.goto(appUrl);
         await page.waitForSelector("#sign-in");
         assert.equal(new URL(page.url()).pathname, "/auth/login");

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use crate::accounts::Trouble;
 use crate::accounts::check::SecondFactor;
 use crate::accounts::login::{self, LoginOutcome, LoginRequest};
 use crate::accounts::logout;
@@ -37,6 +38,7 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let outcome = register::register(&app.accounts, form, Channel::SignUp, &cx.client());
     app.count_registration(match &outcome {
         Ok(outcome) => outcome.result(),
+        Err(Trouble::Internal(_)) => RegistrationResult::Other,
         Err(_) => RegistrationResult::RefusedBusy,
     });
     match outcome? {
@@ -135,6 +137,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let outcome = login::login(&app.accounts, request, &cx.client());
     app.count_login(match &outcome {
         Ok(outcome) => outcome.result(),
+        Err(Trouble::Internal(_)) => LoginResult::Other,
         Err(_) => LoginResult::RefusedBusy,
     });
     match outcome? {
