@@ -10,24 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 base_rev=${2:-HEAD~1}
 source benches/lib.sh
-git worktree add -q --detach "$work/base" "$base_rev"
-trap 'kill "${pids[@]}" 2>/dev/null || true; git worktree remove --force "$work/base" 2>/dev/null; rm -rf "$work"' EXIT
-(cd "$work/base" && CARGO_TARGET_DIR="$work/base-target" cargo build --release -q --bin auth-server)
-cp target/release/auth-server "$work/this"
-cp "$work/base-target/release/auth-server" "$work/base"-bin
+source benches/baseline.sh
+trap 'kill "${pids[@]}" 2>/dev/null || true; remove_baseline; rm -rf "$work"' EXIT
+base_binary=$(build_baseline "$base_rev")
 
-# start_build PORT BINARY: like start_server, for a given binary.
-start_build() {
-    env PORT="$1" HOST=127.0.0.1 DATABASE_PATH="$work/$1.db" BCRYPT_COST=4 \
-        FORWARD_AUTH_HOSTS=app.localhost REGISTRATIONS_PER_HOUR=0 LOGIN_FAILURES_PER_IP=1000000 \
-        "$2" >"$work/$1.out" 2>"$work/$1.log" &
-    pids+=($!)
-    for _ in $(seq 50); do grep -q listening "$work/$1.out" && return; sleep 0.1; done
-    echo "the server on $1 did not start" >&2
-    return 1
-}
-start_build 18701 "$work/base-bin"
-start_build 18702 "$work/this"
+settings=(FORWARD_AUTH_HOSTS=app.localhost REGISTRATIONS_PER_HOUR=0 LOGIN_FAILURES_PER_IP=1000000)
+server_binary=$base_binary start_server 18701 "${settings[@]}"
+start_server 18702 "${settings[@]}"
 base_cookie=$(session_cookie 18701)
 this_cookie=$(session_cookie 18702)
 # A login body for wrk: an account of its own (its sessions, evicted at
@@ -43,8 +32,7 @@ wrk.body = '{"username":"flood","password":"$password"}'
 LUA
 login() { # label port
     wrk -t2 -c8 -d"${seconds}s" --latency -s "$work/login.lua" "http://127.0.0.1:$2/api/login" |
-        awk -v label="$1" '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} /Non-2xx/{bad=$NF}
-            END {printf "| %s | %s | %s |%s\n", label, rps, p99, (bad ? " " bad " non-2xx" : "")}'
+        wrk_row "$1"
 }
 
 echo "| build and route | req/s | p99 |"

@@ -17,12 +17,13 @@ json='Content-Type: application/json'
 password="correct horse battery staple"
 
 # start_server PORT [VAR=value ...]: a release server on 127.0.0.1:PORT
-# with its own database, BCRYPT_COST=4 unless given, until it listens.
+# with its own database, BCRYPT_COST=4 unless given, until it listens; the
+# binary is $server_binary when set (another build), else this one.
 start_server() {
     local port=$1
     shift
     env PORT="$port" HOST=127.0.0.1 DATABASE_PATH="$work/$port.db" BCRYPT_COST=4 "$@" \
-        target/release/auth-server >"$work/$port.out" 2>"$work/$port.log" &
+        "${server_binary:-target/release/auth-server}" >"$work/$port.out" 2>"$work/$port.log" &
     pids+=($!)
     for _ in $(seq 50); do grep -q listening "$work/$port.out" && return; sleep 0.1; done
     echo "the server on $port did not start" >&2
@@ -37,10 +38,15 @@ session_cookie() {
         -d "{\"username\":\"bench\",\"password\":\"$password\"}" | sed -n 's/^Set-Cookie: \(sid=[^;]*\).*/\1/p'
 }
 
+# wrk_row LABEL: wrk's --latency output on stdin as one markdown row:
+# label, req/s, p99, and the non-2xx count when there is one.
+wrk_row() {
+    awk -v label="$1" '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} /Non-2xx/{bad=$NF}
+        END {printf "| %s | %s | %s |%s\n", label, rps, p99, (bad ? " " bad " non-2xx" : "")}'
+}
+
 # measure LABEL PORT PATH COOKIE: one markdown row, req/s and p99 of wrk
 # -t2 -c32 for $seconds.
 measure() {
-    wrk -t2 -c32 -d"${seconds}s" --latency -H "Cookie: $4" "http://127.0.0.1:$2$3" |
-        awk -v label="$1" '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} /Non-2xx/{bad=$NF}
-            END {printf "| %s | %s | %s |%s\n", label, rps, p99, (bad ? " " bad " non-2xx" : "")}'
+    wrk -t2 -c32 -d"${seconds}s" --latency -H "Cookie: $4" "http://127.0.0.1:$2$3" | wrk_row "$1"
 }

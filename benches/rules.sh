@@ -21,9 +21,7 @@ forward() {
     wrk -t2 -c32 -d"${seconds}s" --latency -H "Cookie: $3" \
         -H "X-Forwarded-Proto: https" -H "X-Forwarded-Host: wiki.example.com" \
         -H "X-Forwarded-Uri: /page/7" -H "X-Forwarded-Method: GET" -H "Accept: text/html" \
-        "http://127.0.0.1:$2/api/auth/forward" |
-        awk -v label="$1" '$1=="99%"{p99=$2} /Requests\/sec/{rps=$2} /Non-2xx/{bad=$NF}
-            END {printf "| %s | %s | %s |%s\n", label, rps, p99, (bad ? " " bad " non-2xx" : "")}'
+        "http://127.0.0.1:$2/api/auth/forward" | wrk_row "$1"
 }
 
 echo "| forward auth | req/s | p99 |"
