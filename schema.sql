@@ -1,4 +1,4 @@
--- auth-server schema, version 8. Applied to a new database at start-up;
+-- auth-server schema, version 9. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -36,8 +36,14 @@ CREATE TABLE users (
     -- The groups the user belongs to (ACCESS_RULES_FILE's groups=), sorted,
     -- comma-separated, each 1-64 of a-z 0-9 _ -: read with the row every
     -- session check reads anyway, so a rule costs no query of its own.
-    groups         TEXT    NOT NULL DEFAULT ''
+    groups         TEXT    NOT NULL DEFAULT '',
+    -- The account's WebAuthn user handle: 32 random bytes, made when its
+    -- first passkey is set up and never changed; a device returns it at
+    -- sign-in. Random, so it says nothing about the account (W3C WebAuthn
+    -- Level 3 §14.6.1).
+    passkey_handle BLOB
 );
+CREATE UNIQUE INDEX users_passkey_handle ON users (passkey_handle);
 
 -- What happened, for operators (`auth-server admin events`). Never a
 -- password, hash or token. user_id is a plain number, not a foreign key, so
@@ -73,8 +79,8 @@ CREATE TABLE sessions (
     previous_login_at INTEGER,
     ip                TEXT    NOT NULL,
     user_agent        TEXT    NOT NULL,
-    -- How it was opened: password, password+totp, recovery_code (a rule's
-    -- two_factor wants one of the last two).
+    -- How it was opened: password, password+totp, recovery_code, passkey
+    -- (a rule's two_factor wants any but the first).
     opened_with       TEXT    NOT NULL DEFAULT 'password'
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
@@ -115,3 +121,19 @@ CREATE TABLE recovery_codes (
     used_at   INTEGER,                       -- set once used
     PRIMARY KEY (user_id, code_hash)
 ) WITHOUT ROWID;
+
+-- Passkeys (WebAuthn credentials): the public key only; the private key
+-- never leaves the person's device. A credential id belongs to one
+-- account at most.
+CREATE TABLE passkeys (
+    credential_id BLOB    PRIMARY KEY,        -- as the device chose it, <= 1023 bytes
+    user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    public_key    BLOB    NOT NULL,           -- the COSE key as the device sent it
+    algorithm     INTEGER NOT NULL,           -- COSE: -7 ES256, -8 EdDSA, -257 RS256
+    sign_count    INTEGER NOT NULL,           -- the device's counter; 0 if it keeps none
+    name          TEXT    NOT NULL,           -- the owner's label
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    backed_up     INTEGER NOT NULL            -- 1: synced (a password manager's passkey)
+) WITHOUT ROWID;
+CREATE INDEX passkeys_user ON passkeys (user_id);

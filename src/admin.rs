@@ -12,13 +12,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
-use crate::accounts::{Accounts, Client, Trouble, password};
+use crate::accounts::{Accounts, Client, Trouble, passkeys, password};
 use crate::auth::access::{is_group_name, read_rules};
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
-use crate::support::clock;
 use crate::support::text::printable;
+use crate::support::{base64, clock};
 
 pub const USAGE: &str = "\
 usage: auth-server [--env-file FILE]            serve (settings from the environment and FILE)
@@ -46,6 +46,8 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin groups NAME                   its groups, one a line
        auth-server admin group members GROUP           the group's usernames, one a line
        auth-server admin rules check FILE              validate an access rules file
+       auth-server admin passkeys NAME                 the account's passkeys (id, name, times)
+       auth-server admin passkey-remove NAME ID        remove one of its passkeys (a lost device)
        auth-server --help | --version";
 
 /// What went wrong, and so the exit code.
@@ -95,6 +97,10 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         }),
         ["group", "members", group] => group_members(accounts, group, &mut out),
         ["rules", "check", file] => check_rules(file),
+        ["passkeys", name] => {
+            find(accounts, name).and_then(|user| list_passkeys(accounts, &user, &mut out))
+        }
+        ["passkey-remove", name, id] => remove_passkey(accounts, name, id),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     match result {
@@ -430,6 +436,47 @@ fn list_sessions(accounts: &Accounts, user: &User, out: &mut impl Write) -> Resu
             }),
         );
     }
+    Ok(())
+}
+
+/// The id (what `passkey-remove` takes), label, times and whether it is
+/// synced, of each passkey; never its key.
+fn list_passkeys(accounts: &Accounts, user: &User, out: &mut impl Write) -> Result<(), Failure> {
+    let passkeys = passkeys::list(accounts, user.id).map_err(trouble)?;
+    let _ = writeln!(out, "id	name	created_at	last_used_at	backed_up");
+    for passkey in passkeys {
+        let _ = writeln!(
+            out,
+            "{}	{}	{}	{}	{}",
+            base64::encode_url(&passkey.credential_id),
+            printable(&passkey.name),
+            clock::rfc3339(passkey.created_at),
+            optional_time(passkey.last_used_at),
+            passkey.backed_up,
+        );
+    }
+    Ok(())
+}
+
+/// Removes a passkey of a lost or stolen device. Sessions it opened stay
+/// (`revoke-sessions` ends them).
+fn remove_passkey(accounts: &Accounts, name: &str, id: &str) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    let client = Client::shell(clock::now());
+    let removed = match base64::decode_url(id) {
+        Some(credential_id) => {
+            passkeys::remove(accounts, user.id, &credential_id, &client).map_err(trouble)?
+        }
+        None => false,
+    };
+    if !removed {
+        return Err(Failure::Refused(format!(
+            "{} has no passkey {id:?} (see: admin passkeys {})",
+            printable(&user.username),
+            printable(&user.username)
+        )));
+    }
+    println!("passkey removed from {}", printable(&user.username));
     Ok(())
 }
 

@@ -23,6 +23,7 @@ const RANKS: &[(&str, u32)] = &[
     ("storage::mail", 4),
     ("storage::totp", 4),
     ("storage::audit", 4),
+    ("storage::passkeys", 5),
     ("auth::token", 1),
     ("auth::hash_queue", 5),
     ("auth::passwords", 6),
@@ -32,6 +33,8 @@ const RANKS: &[(&str, u32)] = &[
     ("auth::totp", 5),
     ("auth::redirect", 5),
     ("auth::access", 5),
+    ("auth::webauthn", 5),
+    ("auth::challenges", 6),
     ("accounts::mailer", 9),
     ("accounts::sessions", 9),
     ("accounts", 10),
@@ -44,6 +47,7 @@ const RANKS: &[(&str, u32)] = &[
     ("accounts::recovery", 12),
     ("accounts::two_factor", 12),
     ("accounts::register", 13),
+    ("accounts::passkeys", 13),
     ("api::error", 20),
     ("api::cors", 20),
     ("api::cookies", 20),
@@ -58,6 +62,7 @@ const RANKS: &[(&str, u32)] = &[
     ("api::health", 24),
     ("api::recovery", 24),
     ("api::totp", 24),
+    ("api::passkeys", 24),
     ("api::forward", 24),
     ("api::pages", 24),
     ("api::pipeline", 25),
@@ -174,10 +179,11 @@ fn imports(source: &str) -> Vec<String> {
             Some((prefix, list)) => {
                 for item in list.trim_end_matches('}').split(',') {
                     let item = item.trim().split("::").next().unwrap_or("").trim();
-                    if item != "self"
-                        && !item.is_empty()
-                        && item.chars().next().unwrap().is_lowercase()
-                    {
+                    // A trailing comma (rustfmt's multi-line groups).
+                    if item.is_empty() {
+                        continue;
+                    }
+                    if item != "self" && item.chars().next().unwrap().is_lowercase() {
                         found.push(format!("{prefix}{item}"));
                     } else {
                         found.push(prefix.trim_end_matches("::").to_string());
@@ -263,6 +269,10 @@ fn the_reader_finds_imports() {
     assert_eq!(
         imports("use crate::api::{auth, common};\nuse crate::storage::{Database, User};"),
         ["api::auth", "api::common", "storage", "storage"]
+    );
+    assert_eq!(
+        imports("use crate::api::{\n    auth, common,\n};"),
+        ["api::auth", "api::common"]
     );
     assert_eq!(rank("storage::audit"), Some(4));
     assert_eq!(rank("storage::Database"), Some(3));

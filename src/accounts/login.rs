@@ -20,6 +20,7 @@ use crate::auth::sessions::{NewSession, OpenedWith, Session};
 use crate::auth::token::Token;
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
+use crate::storage::sessions::SessionRow;
 use crate::support::metrics::LoginResult;
 
 /// What the person sent.
@@ -144,12 +145,6 @@ pub fn login(
             .rehash_password(user.id, user.checked(), &hash)?;
     }
 
-    // Whatever session the browser brought is ended, and a fresh token
-    // issued: an attacker who planted a token learns nothing (session
-    // fixation; OWASP ASVS 4.0.3 V3.2.1).
-    for token in &request.previous {
-        accounts.sessions.end(token)?;
-    }
     let opened_with = match (&request.second_factor, user.totp_enabled()) {
         (Some(SecondFactor::Totp(_)), true) => OpenedWith::PasswordTotp,
         (Some(SecondFactor::Recovery(_)), true) => OpenedWith::RecoveryCode,
@@ -163,27 +158,23 @@ pub fn login(
         user_agent: client.user_agent.to_string(),
         opened_with,
     };
-    let (token, mut session) = accounts
-        .sessions
-        .prepare(new_session, client.now)
-        .map_err(Trouble::random)?;
     // Only if the account is still the one checked: deleted, disabled or
     // its password changed since the hash was read, and this login fails
-    // exactly like a wrong password. The session's row is written in the
-    // same transaction, so a session the client is told about survives a
-    // crash the instant after.
-    let row = accounts.sessions.row(&token, &session);
-    let Some((user, previous_login_at)) =
-        accounts
-            .db
-            .record_login(user.id, checked_epoch, client.now, row)?
-    else {
+    // exactly like a wrong password.
+    let opened = open_session(
+        accounts,
+        new_session,
+        &request.previous,
+        client.now,
+        |row| {
+            accounts
+                .db
+                .record_login(user.id, checked_epoch, client.now, row)
+        },
+    )?;
+    let Some((user, token, session)) = opened else {
         return Ok(LoginOutcome::Refused(Refused::InvalidCredentials));
     };
-    session.previous_login_at = previous_login_at;
-    accounts
-        .sessions
-        .admit(&token, session.clone(), client.now)?;
     accounts.record(
         AuthEvent::LoginOk,
         Some(user.id),
@@ -196,4 +187,35 @@ pub fn login(
         session,
         recovery_codes_left,
     })
+}
+
+/// Opens the session of a sign-in whose credentials were just checked.
+/// Whatever session the browser brought ends and a fresh token is issued:
+/// an attacker who planted a token learns nothing (session fixation; OWASP
+/// ASVS 4.0.3 V3.2.1). `commit` records the login in the database, given
+/// the session's row to write in the same transaction (so a session the
+/// client is told about survives a crash the instant after); it answers
+/// `None` when the account is no longer as checked, and then no session
+/// opens.
+pub(crate) fn open_session(
+    accounts: &Accounts,
+    new_session: NewSession,
+    previous: &[Token],
+    now: i64,
+    commit: impl FnOnce(Option<SessionRow>) -> rusqlite::Result<Option<(User, Option<i64>)>>,
+) -> Result<Option<(User, Token, Session)>, Trouble> {
+    for token in previous {
+        accounts.sessions.end(token)?;
+    }
+    let (token, mut session) = accounts
+        .sessions
+        .prepare(new_session, now)
+        .map_err(Trouble::random)?;
+    let row = accounts.sessions.row(&token, &session);
+    let Some((user, previous_login_at)) = commit(row)? else {
+        return Ok(None);
+    };
+    session.previous_login_at = previous_login_at;
+    accounts.sessions.admit(&token, session.clone(), now)?;
+    Ok(Some((user, token, session)))
 }

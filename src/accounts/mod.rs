@@ -1,6 +1,6 @@
 //! The use cases: what happens when someone registers, signs in or out,
 //! changes or resets a password, turns two-factor login on or off, or
-//! deletes the account. One file per flow, each a function from plain
+//! deletes the account, or adds a passkey and signs in with it. One file per flow, each a function from plain
 //! inputs (what the person typed, who is asking, the time) to a typed
 //! outcome the caller must handle case by case.
 //!
@@ -17,6 +17,7 @@ pub mod delete;
 pub mod login;
 pub mod logout;
 pub mod mailer;
+pub mod passkeys;
 pub mod password;
 pub mod recovery;
 pub mod register;
@@ -32,11 +33,13 @@ use serde_json::json;
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
 use crate::auth::access::RuleBook;
+use crate::auth::challenges::Challenges;
 use crate::auth::passwords::{HashError, PasswordHasher};
 use crate::auth::redirect::approve;
 use crate::auth::sessions::{Lifetimes, Session, SessionStore};
 use crate::auth::throttle::Throttle;
 use crate::auth::token::Token;
+use crate::auth::webauthn::RelyingParty;
 use crate::storage::Database;
 use crate::storage::audit::{Audit, AuthEvent, EventRecord};
 use crate::storage::sessions::SessionRow;
@@ -67,6 +70,10 @@ pub struct Accounts {
     pub mailer: Arc<Mailer>,
     /// `ACCESS_RULES_FILE`'s rules, in memory.
     pub rules: RuleBook,
+    /// The passkey ceremonies' outstanding challenges.
+    pub challenges: Challenges,
+    /// Who this server is to a passkey: `PASSKEY_RP_ID`, `PASSKEY_ORIGINS`.
+    pub relying_party: RelyingParty,
 }
 
 /// Who is asking, as every flow records it and keys its limits on.
@@ -201,6 +208,11 @@ impl Accounts {
             mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
             audit: Audit::default(),
             rules: RuleBook::default(),
+            challenges: Challenges::default(),
+            relying_party: RelyingParty {
+                id: settings.passkey_rp_id.clone(),
+                origins: settings.passkey_origins.clone(),
+            },
             settings,
             db,
             log,

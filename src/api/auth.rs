@@ -12,7 +12,7 @@ use crate::accounts::logout;
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    hash_queue_busy, invalid, refused, reject_all, session_cookie, too_many, user_json,
+    hash_queue_busy, invalid, refused, reject_all, signed_in_reply, too_many, user_json,
 };
 use crate::api::cookies;
 use crate::api::error::ApiError;
@@ -151,14 +151,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             if let Some(left) = recovery_codes_left {
                 data["recovery_codes_left"] = json!(left);
             }
-            // Where the sign-in page may send the browser next: the URL
-            // only when it passes the open-redirect check, else null.
-            if let Some(url) = redirect {
-                data["redirect"] = json!(app.accounts.approved_redirect(&url));
-            }
-            Ok(Reply::ok("Signed in.")
-                .with_data(data)
-                .with_cookie(session_cookie(app, &token, &session, cx.now)))
+            Ok(signed_in_reply(app, cx, data, redirect, (&token, &session)))
         }
         LoginOutcome::Refused(no) => Err(refused(no)),
         LoginOutcome::SecondFactorRequired => Err(ApiError::TotpRequired),

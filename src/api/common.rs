@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::accounts::check::{self, Refused, SignedIn};
-use crate::api::app::{App, Context};
+use crate::api::app::{App, Context, Reply};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -80,6 +80,25 @@ pub fn successor_cookie(app: &App, successor: &Option<(Token, Session)>, now: i6
         Some((token, session)) => session_cookie(app, token, session, now),
         None => app.cookies.clear(),
     }
+}
+
+/// The answer to a successful sign-in (password or passkey): `data` (the
+/// user, and whatever else the flow adds), where the sign-in page may send
+/// the browser next (the URL only when it passes the open-redirect check,
+/// else null), and the session's cookie.
+pub fn signed_in_reply(
+    app: &App,
+    cx: &Context,
+    mut data: Value,
+    redirect: Option<String>,
+    (token, session): (&Token, &Session),
+) -> Reply {
+    if let Some(url) = redirect {
+        data["redirect"] = json!(app.accounts.approved_redirect(&url));
+    }
+    Reply::ok("Signed in.")
+        .with_data(data)
+        .with_cookie(session_cookie(app, token, session, cx.now))
 }
 
 /// The signed-in user behind the request's cookies (`accounts::check`),

@@ -47,6 +47,11 @@ pub enum ApiError {
     InvalidCode,
     TotpAlreadyEnabled,
     TotpNotEnabled,
+    /// A passkey that could not be added: which check failed.
+    InvalidPasskey(&'static str),
+    /// A passkey sign-in refused: one answer whatever failed, like a wrong
+    /// password.
+    PasskeyRefused,
     /// `REGISTRATION=closed`: accounts come from the admin command.
     RegistrationClosed,
     /// Signed in, but the access rules do not let this user use the app
@@ -161,6 +166,12 @@ impl ApiError {
                 "Two-factor login is already on.",
             ),
             ApiError::TotpNotEnabled => (409, "totp_not_enabled", "Two-factor login is off."),
+            ApiError::InvalidPasskey(message) => (400, "invalid_passkey", message),
+            ApiError::PasskeyRefused => (
+                401,
+                "invalid_passkey",
+                "That passkey could not sign you in. Try again, or use your password.",
+            ),
             ApiError::RegistrationClosed => (
                 403,
                 "registration_closed",

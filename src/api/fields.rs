@@ -89,6 +89,22 @@ impl Fields {
         }
     }
 
+    /// A field that must be present and a JSON object, as it is (a
+    /// structure of someone else's format, such as a WebAuthn credential).
+    pub fn required_object(&mut self, field: &str) -> Option<Value> {
+        match self.values.get(field) {
+            Some(value @ Value::Object(_)) => Some(value.clone()),
+            Some(_) => {
+                self.problem(field, "must be an object");
+                None
+            }
+            None => {
+                self.problem(field, "is required");
+                None
+            }
+        }
+    }
+
     /// A string field that may be absent.
     pub fn optional_string(&mut self, field: &str) -> Option<String> {
         if self.values.contains_key(field) {

@@ -3,7 +3,7 @@
 //! From the top: [`pipeline`] (the HTTP layer's `Service`: origin check,
 //! routing, content type, dispatch, headers, logging), the handlers, one
 //! file per resource ([`auth`], [`account`], [`sessions`], [`recovery`],
-//! [`totp`], [`forward`], [`pages`], [`health`]),
+//! [`totp`], [`passkeys`], [`forward`], [`pages`], [`health`]),
 //! what the handlers share ([`common`]), and below those the pieces
 //! ([`app`], [`router`], [`fields`], [`error`], [`cookies`], [`cors`],
 //! [`client_ip`]).
@@ -21,6 +21,7 @@ pub mod forward;
 pub mod health;
 pub mod metrics;
 pub mod pages;
+pub mod passkeys;
 pub mod pipeline;
 pub mod recovery;
 pub mod router;

@@ -18,7 +18,9 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
 use crate::api::router::{self, Endpoint, Resolved};
-use crate::api::{account, auth, client_ip, forward, health, pages, recovery, sessions, totp};
+use crate::api::{
+    account, auth, client_ip, forward, health, pages, passkeys, recovery, sessions, totp,
+};
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
 use crate::support::text::printable;
@@ -54,6 +56,13 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::AccountPage => Ok(pages::account(app)),
         Endpoint::AccountStyle => Ok(pages::account_style()),
         Endpoint::AccountScript => Ok(pages::account_script()),
+        Endpoint::PasskeyCreationOptions => passkeys::creation_options(app, cx),
+        Endpoint::AddPasskey => passkeys::add(app, cx),
+        Endpoint::ListPasskeys => passkeys::list(app, cx),
+        Endpoint::RenamePasskey => passkeys::rename(app, cx),
+        Endpoint::RemovePasskey => passkeys::remove(app, cx),
+        Endpoint::PasskeyRequestOptions => passkeys::request_options(app, cx),
+        Endpoint::PasskeySignIn => passkeys::sign_in(app, cx),
     }
 }
 

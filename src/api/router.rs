@@ -36,6 +36,13 @@ pub enum Endpoint {
     AccountPage,
     AccountStyle,
     AccountScript,
+    PasskeyCreationOptions,
+    AddPasskey,
+    ListPasskeys,
+    RenamePasskey,
+    RemovePasskey,
+    PasskeyRequestOptions,
+    PasskeySignIn,
 }
 
 /// The methods `*` stands for: every method an HTTP request to an app may
@@ -70,6 +77,21 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/api/user/totp/setup", Endpoint::TotpSetup),
     ("POST", "/api/user/totp/enable", Endpoint::TotpEnable),
     ("POST", "/api/user/totp/disable", Endpoint::TotpDisable),
+    (
+        "POST",
+        "/api/user/passkeys/options",
+        Endpoint::PasskeyCreationOptions,
+    ),
+    ("POST", "/api/user/passkeys", Endpoint::AddPasskey),
+    ("GET", "/api/user/passkeys", Endpoint::ListPasskeys),
+    ("PATCH", "/api/user/passkeys/{id}", Endpoint::RenamePasskey),
+    ("DELETE", "/api/user/passkeys/{id}", Endpoint::RemovePasskey),
+    (
+        "POST",
+        "/api/login/passkey/options",
+        Endpoint::PasskeyRequestOptions,
+    ),
+    ("POST", "/api/login/passkey", Endpoint::PasskeySignIn),
     // Any method: the proxy asks with the method of the request it guards.
     ("*", "/api/auth/forward", Endpoint::ForwardAuth),
     ("POST", "/api/auth/redirect", Endpoint::CheckRedirect),

@@ -3,6 +3,7 @@
 //! the API layer above turns its answers into responses.
 
 pub mod access;
+pub mod challenges;
 pub mod hash_queue;
 pub mod passwords;
 pub mod redirect;
@@ -11,3 +12,4 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 pub mod validation;
+pub mod webauthn;

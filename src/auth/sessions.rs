@@ -48,6 +48,9 @@ pub enum OpenedWith {
     PasswordTotp,
     /// The password and a recovery code.
     RecoveryCode,
+    /// A passkey with user verification: something the person has and
+    /// something they are or know, in one (NIST SP 800-63B §5.1.8).
+    Passkey,
 }
 
 impl OpenedWith {
@@ -57,6 +60,7 @@ impl OpenedWith {
             OpenedWith::Password => "password",
             OpenedWith::PasswordTotp => "password+totp",
             OpenedWith::RecoveryCode => "recovery_code",
+            OpenedWith::Passkey => "passkey",
         }
     }
 
@@ -65,6 +69,7 @@ impl OpenedWith {
         match text {
             "password+totp" => OpenedWith::PasswordTotp,
             "recovery_code" => OpenedWith::RecoveryCode,
+            "passkey" => OpenedWith::Passkey,
             _ => OpenedWith::Password,
         }
     }

@@ -76,10 +76,17 @@ pub enum AuthEvent {
     AdminSessionsRevoked,
     GroupAdded,
     GroupRemoved,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyLogin,
+    /// A passkey sign-in refused (any check; the log line says which).
+    PasskeyFailed,
+    /// A passkey's sign counter did not grow: perhaps a cloned device.
+    PasskeyCounterRegressed,
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 31] = [
+    pub const ALL: [AuthEvent; 36] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -111,6 +118,11 @@ impl AuthEvent {
         AuthEvent::AdminSessionsRevoked,
         AuthEvent::GroupAdded,
         AuthEvent::GroupRemoved,
+        AuthEvent::PasskeyAdded,
+        AuthEvent::PasskeyRemoved,
+        AuthEvent::PasskeyLogin,
+        AuthEvent::PasskeyFailed,
+        AuthEvent::PasskeyCounterRegressed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +158,11 @@ impl AuthEvent {
             AuthEvent::AdminSessionsRevoked => "admin_sessions_revoked",
             AuthEvent::GroupAdded => "group_added",
             AuthEvent::GroupRemoved => "group_removed",
+            AuthEvent::PasskeyAdded => "passkey_added",
+            AuthEvent::PasskeyRemoved => "passkey_removed",
+            AuthEvent::PasskeyLogin => "passkey_login",
+            AuthEvent::PasskeyFailed => "passkey_failed",
+            AuthEvent::PasskeyCounterRegressed => "passkey_counter_regressed",
         }
     }
 }
@@ -388,6 +405,11 @@ mod tests {
                 "admin_sessions_revoked",
                 "group_added",
                 "group_removed",
+                "passkey_added",
+                "passkey_removed",
+                "passkey_login",
+                "passkey_failed",
+                "passkey_counter_regressed",
             ]
         );
     }

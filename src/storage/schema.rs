@@ -6,7 +6,7 @@ use rusqlite::Connection;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -97,6 +97,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         "ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '';
          ALTER TABLE sessions ADD COLUMN opened_with TEXT NOT NULL DEFAULT 'password';",
+    ),
+    (
+        9,
+        "ALTER TABLE users ADD COLUMN passkey_handle BLOB;
+         CREATE UNIQUE INDEX users_passkey_handle ON users (passkey_handle);
+         CREATE TABLE passkeys (
+             credential_id BLOB PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             public_key BLOB NOT NULL, algorithm INTEGER NOT NULL,
+             sign_count INTEGER NOT NULL, name TEXT NOT NULL,
+             created_at INTEGER NOT NULL, last_used_at INTEGER,
+             backed_up INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX passkeys_user ON passkeys (user_id);",
     ),
 ];
 

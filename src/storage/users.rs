@@ -1,7 +1,7 @@
 //! The `users` table: accounts, their credentials and auth epochs. Every
 //! change made after a credential check is guarded by [`Checked`].
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::Database;
 use super::sessions::{self, SessionRow};
@@ -31,6 +31,8 @@ pub struct User {
     pub totp_pending: Option<Vec<u8>>,
     /// Sorted; each a group name (`auth::access::is_group_name`).
     pub groups: Vec<String>,
+    /// The WebAuthn user handle, once a passkey was first set up.
+    pub passkey_handle: Option<Vec<u8>>,
 }
 
 impl User {
@@ -114,6 +116,7 @@ impl Database {
                 totp_secret: None,
                 totp_pending: None,
                 groups: Vec::new(),
+                passkey_handle: None,
             }),
             Err(error) => Err(classify_insert_error(error)),
         }
@@ -175,29 +178,11 @@ impl Database {
     ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
         let connection = lock(&self.connection);
         let transaction = connection.unchecked_transaction()?;
-        let previous: Option<Option<i64>> = transaction
-            .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1 AND auth_epoch = ?2")?
-            .query_row(params![id, checked_epoch], |row| row.get(0))
-            .optional()?;
-        let Some(previous) = previous else {
-            return Ok(None);
-        };
-        let user = transaction
-            .prepare_cached(
-                "UPDATE users SET last_login_at = ?3, login_count = login_count + 1
-                 WHERE id = ?1 AND auth_epoch = ?2 RETURNING *",
-            )?
-            .query_row(params![id, checked_epoch, now], user_from_row)
-            .optional()?;
-        let Some(user) = user else {
-            return Ok(None);
-        };
-        if let Some(mut row) = session {
-            row.previous_login_at = previous;
-            sessions::insert(&transaction, &row)?;
+        let recorded = record_login_in(&transaction, id, checked_epoch, now, session)?;
+        if recorded.is_some() {
+            transaction.commit()?;
         }
-        transaction.commit()?;
-        Ok(Some((user, previous)))
+        Ok(recorded)
     }
 
     /// Replaces a hash with one of the same password at the configured
@@ -360,6 +345,39 @@ fn initial_epoch() -> rusqlite::Result<i64> {
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
+/// [`Database::record_login`]'s work inside a transaction the caller
+/// commits (a passkey sign-in also moves the passkey's counter in it).
+pub(crate) fn record_login_in(
+    transaction: &Connection,
+    id: i64,
+    checked_epoch: i64,
+    now: i64,
+    session: Option<SessionRow>,
+) -> rusqlite::Result<Option<(User, Option<i64>)>> {
+    let previous: Option<Option<i64>> = transaction
+        .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1 AND auth_epoch = ?2")?
+        .query_row(params![id, checked_epoch], |row| row.get(0))
+        .optional()?;
+    let Some(previous) = previous else {
+        return Ok(None);
+    };
+    let user = transaction
+        .prepare_cached(
+            "UPDATE users SET last_login_at = ?3, login_count = login_count + 1
+             WHERE id = ?1 AND auth_epoch = ?2 RETURNING *",
+        )?
+        .query_row(params![id, checked_epoch, now], user_from_row)
+        .optional()?;
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    if let Some(mut row) = session {
+        row.previous_login_at = previous;
+        sessions::insert(transaction, &row)?;
+    }
+    Ok(Some((user, previous)))
+}
+
 pub(crate) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get("id")?,
@@ -375,6 +393,7 @@ pub(crate) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         totp_secret: row.get("totp_secret")?,
         totp_pending: row.get("totp_pending")?,
         groups: split_groups(&row.get::<_, String>("groups")?),
+        passkey_handle: row.get("passkey_handle")?,
     })
 }
 

@@ -91,6 +91,10 @@ pub struct Settings {
     pub access_rules_file: Option<PathBuf>,
     /// `false` (`REGISTRATION=closed`): accounts come from the admin command.
     pub registration_open: bool,
+    /// `PASSKEY_RP_ID`: the WebAuthn relying party id.
+    pub passkey_rp_id: String,
+    /// `PASSKEY_ORIGINS`: where a passkey ceremony may come from.
+    pub passkey_origins: Vec<String>,
 }
 
 /// A variable whose value cannot be used.
@@ -121,7 +125,7 @@ impl Settings {
             host: vars.parsed("HOST")?,
             port: vars.number("PORT")?,
             database_path: PathBuf::from(vars.text("DATABASE_PATH")?),
-            cors_origins: parse_origins(&vars.text("CORS_ORIGINS")?)?,
+            cors_origins: parse_origins("CORS_ORIGINS", &vars.text("CORS_ORIGINS")?)?,
             bcrypt_cost: vars.number("BCRYPT_COST")?,
             password_min_length: vars.number("PASSWORD_MIN_LENGTH")?,
             registrations_per_hour: vars.number("REGISTRATIONS_PER_HOUR")?,
@@ -179,6 +183,9 @@ impl Settings {
             access_rules_file: Some(vars.text("ACCESS_RULES_FILE")?)
                 .filter(|path| !path.trim().is_empty())
                 .map(|path| PathBuf::from(path.trim())),
+            // Filled in below: the defaults depend on PUBLIC_URL.
+            passkey_rp_id: String::new(),
+            passkey_origins: Vec::new(),
             registration_open: match vars.text("REGISTRATION")?.trim() {
                 "open" => true,
                 "closed" => false,
@@ -229,6 +236,8 @@ impl Settings {
                 None => "/login".to_string(),
             },
         };
+        (settings.passkey_rp_id, settings.passkey_origins) =
+            passkey_relying_party(&vars, &settings)?;
         // Mail carries links, and a link needs the front end's address.
         if settings.mail_command.is_some() && settings.public_url.is_none() {
             return Err(error(
@@ -277,7 +286,7 @@ impl Settings {
     /// front ends), which a public deployment almost surely did not mean.
     pub fn uses_default_cors_origins(&self) -> bool {
         settings_table::find("CORS_ORIGINS")
-            .and_then(|entry| parse_origins(entry.default).ok())
+            .and_then(|entry| parse_origins("CORS_ORIGINS", entry.default).ok())
             .is_some_and(|default| default == self.cors_origins)
     }
 
@@ -378,24 +387,97 @@ impl Vars<'_> {
 /// forbidden by the Fetch standard and would hand every site the user's
 /// session; `null` is what sandboxed and file pages send, so allowing it
 /// allows anyone (MDN, Access-Control-Allow-Origin; OWASP ASVS 4.0.3 V14.5.3).
-fn parse_origins(raw: &str) -> Result<Vec<String>, SettingError> {
+fn parse_origins(variable: &'static str, raw: &str) -> Result<Vec<String>, SettingError> {
     let mut origins = Vec::new();
     for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         if origin == "*" {
             return Err(error(
-                "CORS_ORIGINS",
+                variable,
                 "exact origins such as https://app.example.com; `*` is refused because credentialed requests cannot use a wildcard",
             ));
         }
         if !is_origin(origin) {
             return Err(error(
-                "CORS_ORIGINS",
+                variable,
                 "comma-separated origins of the form http(s)://host[:port], without path or trailing slash",
             ));
         }
         origins.push(origin.to_string());
     }
     Ok(origins)
+}
+
+/// The host of an origin `scheme://host[:port]`.
+fn origin_host(origin: &str) -> &str {
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    if authority.starts_with('[') {
+        // An IPv6 literal, brackets kept: never under a host name.
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// Whether `host` is `rp_id` or a subdomain of it (W3C WebAuthn Level 3
+/// §5.1.3: the relying party id must be a registrable suffix of the
+/// origin's host, or the browser refuses the ceremony).
+fn under_rp_id(host: &str, rp_id: &str) -> bool {
+    host.eq_ignore_ascii_case(rp_id)
+        || host
+            .to_ascii_lowercase()
+            .ends_with(&format!(".{}", rp_id.to_ascii_lowercase()))
+}
+
+/// `PASSKEY_RP_ID` and `PASSKEY_ORIGINS`, with their defaults from
+/// `PUBLIC_URL` and `CORS_ORIGINS` (the CORS origins that cannot use the
+/// RP id are left out of the default; set explicitly, each must fit).
+fn passkey_relying_party(
+    vars: &Vars,
+    settings: &Settings,
+) -> Result<(String, Vec<String>), SettingError> {
+    let public_origin = settings.public_origin();
+    let rp_id = match (vars.0)("PASSKEY_RP_ID").map(|id| id.trim().to_ascii_lowercase()) {
+        Some(id) if !id.is_empty() => {
+            if !is_host_name(&id) {
+                return Err(error(
+                    "PASSKEY_RP_ID",
+                    "a host name such as example.com (no scheme, port or path)",
+                ));
+            }
+            id
+        }
+        _ => public_origin
+            .as_deref()
+            .map_or("localhost".to_string(), |origin| {
+                origin_host(origin).to_ascii_lowercase()
+            }),
+    };
+    let origins = match (vars.0)("PASSKEY_ORIGINS") {
+        Some(raw) if !raw.trim().is_empty() => {
+            let origins = parse_origins("PASSKEY_ORIGINS", &raw)?;
+            if origins.iter().any(|o| !under_rp_id(origin_host(o), &rp_id)) {
+                return Err(error(
+                    "PASSKEY_ORIGINS",
+                    "origins whose host is PASSKEY_RP_ID or a subdomain of it",
+                ));
+            }
+            origins
+        }
+        _ => public_origin
+            .into_iter()
+            .chain(settings.cors_origins.iter().cloned())
+            .filter(|o| under_rp_id(origin_host(o), &rp_id))
+            .fold(Vec::new(), |mut all, o| {
+                if !all.contains(&o) {
+                    all.push(o);
+                }
+                all
+            }),
+    };
+    // A browser writes the origin's scheme and host in lower case.
+    Ok((
+        rp_id,
+        origins.iter().map(|o| o.to_ascii_lowercase()).collect(),
+    ))
 }
 
 /// A cookie domain: a host name of ASCII labels, without a leading dot
@@ -503,6 +585,44 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn passkey_settings_come_from_public_url_and_must_fit_the_rp_id() {
+        let local = settings(&[]).unwrap();
+        assert_eq!(local.passkey_rp_id, "localhost");
+        assert_eq!(
+            local.passkey_origins,
+            ["http://localhost:3000", "http://localhost:5173"],
+            "the CORS origins on localhost, not those on 127.0.0.1"
+        );
+        let public = settings(&[("PUBLIC_URL", "https://Auth.Example.com:8443/auth")]).unwrap();
+        assert_eq!(public.passkey_rp_id, "auth.example.com");
+        assert_eq!(public.passkey_origins, ["https://auth.example.com:8443"]);
+        let shared = settings(&[
+            ("PUBLIC_URL", "https://auth.example.com"),
+            ("PASSKEY_RP_ID", "example.com"),
+            (
+                "PASSKEY_ORIGINS",
+                "https://auth.example.com, https://wiki.example.com",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(shared.passkey_rp_id, "example.com");
+        assert_eq!(shared.passkey_origins.len(), 2);
+        for (name, value) in [
+            ("PASSKEY_RP_ID", "https://example.com"),
+            ("PASSKEY_RP_ID", "example.com:443"),
+            ("PASSKEY_ORIGINS", "https://example.org"),
+            ("PASSKEY_ORIGINS", "https://notlocalhost"),
+            ("PASSKEY_ORIGINS", "*"),
+        ] {
+            assert_eq!(
+                settings(&[(name, value)]).unwrap_err().variable,
+                name,
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -318,6 +318,20 @@ pub const SETTINGS: &[Setting] = &[
         "rules for who may use which guarded host (first match wins; docs/protect-an-app.md); re-read when it changes; empty: every signed-in user may use every host of FORWARD_AUTH_HOSTS",
     ),
     setting(
+        "PASSKEY_RP_ID",
+        "the host of PUBLIC_URL, else localhost",
+        None,
+        "a host name such as example.com, a suffix of every PASSKEY_ORIGINS host",
+        "the WebAuthn relying party id passkeys are bound to (with COOKIE_DOMAIN=example.com use example.com); changing it orphans every passkey",
+    ),
+    setting(
+        "PASSKEY_ORIGINS",
+        "PUBLIC_URL's origin plus the CORS_ORIGINS under PASSKEY_RP_ID",
+        None,
+        "comma-separated origins http(s)://host[:port] whose host is PASSKEY_RP_ID or under it",
+        "the exact origins a passkey ceremony may come from (the browser's signed word, never derived from Host)",
+    ),
+    setting(
         "REGISTRATION",
         "open",
         None,

@@ -187,6 +187,19 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Whether the log comes to contain `text` within five seconds: a line
+    /// the server wrote before answering may still be on its way here.
+    pub fn log_shows(&self, text: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log_text().contains(text) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// Sends a signal with kill(1) and waits for the exit, up to `limit`.
     pub fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> Option<ExitStatus> {
         Command::new("kill")
@@ -415,10 +428,18 @@ pub fn base32_decode(text: &str) -> Vec<u8> {
 /// The 6-digit code of `secret` for the 30-second step `offset` steps from
 /// now.
 pub fn totp_code(secret: &[u8], offset: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let clock = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    // A code one step off is good only while the server's clock is in the
+    // same step as ours: close to a step's end, wait for the next one.
+    let into_step = clock().as_millis() % 30_000;
+    if offset != 0 && into_step > 28_000 {
+        std::thread::sleep(Duration::from_millis((30_100 - into_step) as u64));
+    }
+    let now = clock().as_secs() as i64;
     let step = (now / 30 + offset) as u64;
     let mut mac = <hmac::Hmac<sha1::Sha1> as hmac::KeyInit>::new_from_slice(secret).unwrap();
     hmac::Mac::update(&mut mac, &step.to_be_bytes());

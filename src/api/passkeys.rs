@@ -1,0 +1,287 @@
+//! Passkeys: `POST /api/user/passkeys/options` and `POST /api/user/passkeys`
+//! (adding one), `GET /api/user/passkeys`, `PATCH` and `DELETE
+//! /api/user/passkeys/{id}`, and signing in with one: `POST
+//! /api/login/passkey/options`, `POST /api/login/passkey`
+//! (`accounts::passkeys`).
+//!
+//! The JSON is WebAuthn Level 3's own serialisation
+//! (`PublicKeyCredentialCreationOptionsJSON`, `RegistrationResponseJSON`,
+//! …): every binary value base64url without padding, so a page can hand it
+//! to `PublicKeyCredential.parseCreationOptionsFromJSON` as it is.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::accounts::Trouble;
+use crate::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
+use crate::api::app::{App, Context, Reply};
+use crate::api::common::{signed_in, signed_in_reply, too_many, user_json};
+use crate::api::cookies;
+use crate::api::error::ApiError;
+use crate::api::fields::Fields;
+use crate::auth::challenges::CHALLENGE_TTL_SECS;
+use crate::auth::webauthn::{ALGORITHMS, Assertion, Failure, Registration};
+use crate::storage::passkeys::Passkey;
+use crate::support::base64;
+use crate::support::clock;
+use crate::support::metrics::LoginResult;
+
+/// The ceremony's `timeout`, in milliseconds: the challenge's lifetime.
+const TIMEOUT_MS: i64 = CHALLENGE_TTL_SECS * 1000;
+
+/// A passkey as the API shows it; `id` is its credential id, base64url.
+fn passkey_json(passkey: &Passkey) -> Value {
+    json!({
+        "id": base64::encode_url(&passkey.credential_id),
+        "name": passkey.name,
+        "created_at": clock::rfc3339(passkey.created_at),
+        "last_used_at": passkey.last_used_at.map(clock::rfc3339),
+        "backed_up": passkey.backed_up,
+    })
+}
+
+/// A body that must be `{}`.
+fn empty_body(cx: &Context) -> Result<(), ApiError> {
+    Fields::parse(&cx.request.body)?.finish(&[], ())
+}
+
+fn credential_descriptor(id: &[u8]) -> Value {
+    json!({ "type": "public-key", "id": base64::encode_url(id) })
+}
+
+pub fn creation_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    empty_body(cx)?;
+    let options = passkeys::creation_options(&app.accounts, &me, &cx.client())?
+        .ok_or(ApiError::Unauthenticated)?;
+    let rp = &app.accounts.relying_party;
+    let params: Vec<Value> = ALGORITHMS
+        .iter()
+        .map(|alg| json!({ "type": "public-key", "alg": alg }))
+        .collect();
+    let exclude: Vec<Value> = options
+        .exclude
+        .iter()
+        .map(|id| credential_descriptor(id))
+        .collect();
+    Ok(
+        Reply::ok("Create the passkey on your device.").with_data(json!({ "publicKey": {
+            "challenge": base64::encode_url(&options.challenge),
+            "rp": { "id": rp.id, "name": app.settings().site_name },
+            "user": {
+                "id": base64::encode_url(&options.user_handle),
+                "name": me.user.username,
+                "displayName": me.user.username,
+            },
+            "pubKeyCredParams": params,
+            // A discoverable credential that verifies the user: a passkey,
+            // not a second-factor-only security key.
+            "authenticatorSelection": {
+                "residentKey": "required",
+                "requireResidentKey": true,
+                "userVerification": "required",
+            },
+            "excludeCredentials": exclude,
+            "attestation": "none",
+            "timeout": TIMEOUT_MS,
+        }})),
+    )
+}
+
+/// `RegistrationResponseJSON`: the fields the checks use.
+#[derive(Deserialize)]
+struct RegistrationJson {
+    id: String,
+    #[serde(rename = "rawId")]
+    raw_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    response: AttestationJson,
+}
+
+#[derive(Deserialize)]
+struct AttestationJson {
+    #[serde(rename = "clientDataJSON")]
+    client_data_json: String,
+    #[serde(rename = "attestationObject")]
+    attestation_object: String,
+}
+
+/// `AuthenticationResponseJSON`: the fields the checks use.
+#[derive(Deserialize)]
+struct AuthenticationJson {
+    id: String,
+    #[serde(rename = "rawId")]
+    raw_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    response: AssertionJson,
+}
+
+#[derive(Deserialize)]
+struct AssertionJson {
+    #[serde(rename = "clientDataJSON")]
+    client_data_json: String,
+    #[serde(rename = "authenticatorData")]
+    authenticator_data: String,
+    signature: String,
+    #[serde(rename = "userHandle")]
+    user_handle: Option<String>,
+}
+
+/// A `public-key` credential whose `id` and `rawId` agree: the raw id.
+fn credential_id(id: &str, raw_id: &str, kind: &str) -> Option<Vec<u8>> {
+    (kind == "public-key" && id == raw_id)
+        .then(|| base64::decode_url(raw_id))
+        .flatten()
+}
+
+fn registration(value: Value) -> Option<Registration> {
+    let json: RegistrationJson = serde_json::from_value(value).ok()?;
+    Some(Registration {
+        credential_id: credential_id(&json.id, &json.raw_id, &json.kind)?,
+        client_data_json: base64::decode_url(&json.response.client_data_json)?,
+        attestation_object: base64::decode_url(&json.response.attestation_object)?,
+    })
+}
+
+fn assertion(value: Value) -> Option<Assertion> {
+    let json: AuthenticationJson = serde_json::from_value(value).ok()?;
+    let user_handle = match json.response.user_handle.as_deref() {
+        None | Some("") => None,
+        Some(handle) => Some(base64::decode_url(handle)?),
+    };
+    Some(Assertion {
+        credential_id: credential_id(&json.id, &json.raw_id, &json.kind)?,
+        client_data_json: base64::decode_url(&json.response.client_data_json)?,
+        authenticator_data: base64::decode_url(&json.response.authenticator_data)?,
+        signature: base64::decode_url(&json.response.signature)?,
+        user_handle,
+    })
+}
+
+pub fn add(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let credential = fields.required_object("credential");
+    let name = fields.optional_string("name");
+    let credential = fields.finish(&["credential", "name"], credential)?;
+    let response = registration(credential).ok_or(ApiError::InvalidPasskey(
+        Failure::Malformed("credential").message(),
+    ))?;
+
+    match passkeys::add(&app.accounts, &me, &response, name.as_deref(), &cx.client())? {
+        AddOutcome::Added(passkey) => Ok(Reply::ok("Passkey added.")
+            .with_status(201)
+            .with_data(json!({ "passkey": passkey_json(&passkey) }))),
+        AddOutcome::Invalid(failure) => Err(ApiError::InvalidPasskey(failure.message())),
+        AddOutcome::AlreadyRegistered => Err(ApiError::InvalidPasskey(
+            "This passkey is registered already.",
+        )),
+        AddOutcome::TooMany => Err(ApiError::InvalidPasskey(
+            "This account has as many passkeys as it may have; remove one first.",
+        )),
+        AddOutcome::BadName => Err(ApiError::field("name", "must be 1 to 64 characters")),
+        AddOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
+    }
+}
+
+pub fn list(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    let passkeys: Vec<Value> = passkeys::list(&app.accounts, me.user.id)?
+        .iter()
+        .map(passkey_json)
+        .collect();
+    Ok(Reply::ok("Your passkeys.").with_data(json!({ "passkeys": passkeys })))
+}
+
+/// The `{id}` of the path: a credential id in base64url; anything else
+/// names no passkey (404, like another account's).
+fn path_id(cx: &Context) -> Result<Vec<u8>, ApiError> {
+    cx.parameter
+        .and_then(base64::decode_url)
+        .ok_or(ApiError::NotFound)
+}
+
+pub fn rename(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    let id = path_id(cx)?;
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let name = fields.required_string("name");
+    let name = fields.finish(&["name"], name)?;
+    match passkeys::rename(&app.accounts, me.user.id, &id, &name)? {
+        RenameOutcome::Renamed(passkey) => {
+            Ok(Reply::ok("Passkey renamed.")
+                .with_data(json!({ "passkey": passkey_json(&passkey) })))
+        }
+        RenameOutcome::NotFound => Err(ApiError::NotFound),
+        RenameOutcome::BadName => Err(ApiError::field("name", "must be 1 to 64 characters")),
+    }
+}
+
+pub fn remove(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    let id = path_id(cx)?;
+    if !passkeys::remove(&app.accounts, me.user.id, &id, &cx.client())? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Reply::ok("Passkey removed."))
+}
+
+pub fn request_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body)?;
+    // Accepted and not used: the answer is the same for every name, so it
+    // cannot tell who has an account or a passkey.
+    let _ = fields.optional_string("username");
+    fields.finish(&["username"], ())?;
+    let challenge = passkeys::request_options(&app.accounts, &cx.client())?;
+    Ok(
+        Reply::ok("Choose a passkey on your device.").with_data(json!({ "publicKey": {
+            "challenge": base64::encode_url(&challenge),
+            "rpId": app.accounts.relying_party.id,
+            "userVerification": "required",
+            "allowCredentials": [],
+            "timeout": TIMEOUT_MS,
+        }})),
+    )
+}
+
+pub fn sign_in(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let mut fields = Fields::parse(&cx.request.body).inspect_err(|_| {
+        app.count_login(LoginResult::Other);
+    })?;
+    let credential = fields.required_object("credential");
+    let remember = fields.optional_bool("remember");
+    let redirect = fields.optional_string("redirect");
+    let credential = fields
+        .finish(&["credential", "remember", "redirect"], credential)
+        .inspect_err(|_| app.count_login(LoginResult::Other))?;
+    let Some(response) = assertion(credential) else {
+        app.count_login(LoginResult::InvalidCredentials);
+        return Err(ApiError::PasskeyRefused);
+    };
+
+    let previous = cookies::session_tokens(cx.request);
+    let outcome = passkeys::sign_in(&app.accounts, &response, remember, &previous, &cx.client());
+    app.count_login(match &outcome {
+        Ok(outcome) => outcome.result(),
+        Err(Trouble::Internal(_)) => LoginResult::Other,
+        Err(_) => LoginResult::RefusedBusy,
+    });
+    match outcome? {
+        SignInOutcome::SignedIn {
+            user,
+            token,
+            session,
+        } => Ok(signed_in_reply(
+            app,
+            cx,
+            json!({ "user": user_json(&user) }),
+            redirect,
+            (&token, &session),
+        )),
+        SignInOutcome::Refused(_) => Err(ApiError::PasskeyRefused),
+        SignInOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
+        SignInOutcome::EmailNotVerified => Err(ApiError::EmailNotVerified),
+    }
+}

@@ -1,0 +1,712 @@
+//! Passkeys against the real binary, with a software authenticator written
+//! here from the W3C WebAuthn Level 3 text: it builds the client data,
+//! authenticator data, attestation object and COSE key a browser and a
+//! device would, and signs with ES256, EdDSA or RS256 (RustCrypto, as the
+//! server verifies). Each test changes one thing a real attacker could
+//! (the origin, the relying party, a flag, a signature byte, the counter,
+//! whose credential it is) and checks that exactly that is refused.
+//!
+//! `fixtures/passkey-rsa-2048.pem` is a key made for these tests only.
+
+mod common;
+
+use common::{PASSWORD, Reply, Server, admin};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use auth_server::support::base64::{decode_url, encode_url};
+
+const ORIGIN: &str = "http://localhost:5000";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Alg {
+    Es256,
+    EdDsa,
+    Rs256,
+}
+
+enum Key {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+    Rs256(Box<rsa::pkcs1v15::SigningKey<Sha256>>, Vec<u8>, Vec<u8>),
+}
+
+/// One passkey on one device.
+struct Authenticator {
+    key: Key,
+    credential_id: Vec<u8>,
+    user_handle: Vec<u8>,
+    counter: u32,
+    /// What the browser writes as the origin, and the RP id the device
+    /// hashes: the page's, unless a test plays a phishing site.
+    origin: String,
+    rp_id: String,
+    /// UP | UV by default.
+    flags: u8,
+}
+
+fn cbor() -> minicbor::Encoder<Vec<u8>> {
+    minicbor::Encoder::new(Vec::new())
+}
+
+impl Authenticator {
+    fn new(alg: Alg, seed: u8) -> Authenticator {
+        let key = match alg {
+            Alg::Es256 => Key::Es256(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap()),
+            Alg::EdDsa => Key::EdDsa(ed25519_dalek::SigningKey::from_bytes(&[seed; 32])),
+            Alg::Rs256 => {
+                use rsa::pkcs8::DecodePrivateKey;
+                use rsa::traits::PublicKeyParts;
+                let private =
+                    rsa::PrivateKey::from_pkcs8_pem(include_str!("fixtures/passkey-rsa-2048.pem"))
+                        .unwrap();
+                let n = private.n().to_be_bytes().to_vec();
+                let e = private.e().to_be_bytes().to_vec();
+                let strip = |v: Vec<u8>| v.into_iter().skip_while(|b| *b == 0).collect();
+                Key::Rs256(
+                    Box::new(rsa::pkcs1v15::SigningKey::<Sha256>::new(private)),
+                    strip(n),
+                    strip(e),
+                )
+            }
+        };
+        Authenticator {
+            key,
+            credential_id: vec![seed; 20],
+            user_handle: Vec::new(),
+            counter: 0,
+            origin: ORIGIN.into(),
+            rp_id: "localhost".into(),
+            flags: 0x01 | 0x04,
+        }
+    }
+
+    fn cose_key(&self) -> Vec<u8> {
+        let mut e = cbor();
+        match &self.key {
+            Key::Es256(key) => {
+                let point = key.verifying_key().to_sec1_point(false);
+                let bytes = point.as_bytes();
+                e.map(5).unwrap();
+                e.i64(1).unwrap().i64(2).unwrap();
+                e.i64(3).unwrap().i64(-7).unwrap();
+                e.i64(-1).unwrap().i64(1).unwrap();
+                e.i64(-2).unwrap().bytes(&bytes[1..33]).unwrap();
+                e.i64(-3).unwrap().bytes(&bytes[33..65]).unwrap();
+            }
+            Key::EdDsa(key) => {
+                e.map(4).unwrap();
+                e.i64(1).unwrap().i64(1).unwrap();
+                e.i64(3).unwrap().i64(-8).unwrap();
+                e.i64(-1).unwrap().i64(6).unwrap();
+                e.i64(-2)
+                    .unwrap()
+                    .bytes(key.verifying_key().as_bytes())
+                    .unwrap();
+            }
+            Key::Rs256(_, n, exponent) => {
+                e.map(4).unwrap();
+                e.i64(1).unwrap().i64(3).unwrap();
+                e.i64(3).unwrap().i64(-257).unwrap();
+                e.i64(-1).unwrap().bytes(n).unwrap();
+                e.i64(-2).unwrap().bytes(exponent).unwrap();
+            }
+        }
+        e.into_writer()
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        use p256::ecdsa::signature::Signer;
+        match &self.key {
+            Key::Es256(key) => {
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_der().as_bytes().to_vec()
+            }
+            Key::EdDsa(key) => key.sign(message).to_bytes().to_vec(),
+            Key::Rs256(key, _, _) => {
+                use rsa::signature::SignatureEncoding;
+                key.sign(message).to_vec()
+            }
+        }
+    }
+
+    fn client_data(&self, kind: &str, challenge: &str) -> Vec<u8> {
+        json!({ "type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false })
+            .to_string()
+            .into_bytes()
+    }
+
+    fn authenticator_data(&self, attested: bool) -> Vec<u8> {
+        let mut data = Sha256::digest(self.rp_id.as_bytes()).to_vec();
+        data.push(self.flags | if attested { 0x40 } else { 0 });
+        data.extend_from_slice(&self.counter.to_be_bytes());
+        if attested {
+            data.extend_from_slice(&[0; 16]); // aaguid
+            data.extend_from_slice(&(self.credential_id.len() as u16).to_be_bytes());
+            data.extend_from_slice(&self.credential_id);
+            data.extend_from_slice(&self.cose_key());
+        }
+        data
+    }
+
+    /// `navigator.credentials.create()`: a RegistrationResponseJSON.
+    fn create(&mut self, options: &Value) -> Value {
+        let public_key = &options["data"]["publicKey"];
+        self.user_handle = decode_url(public_key["user"]["id"].as_str().unwrap()).unwrap();
+        let client_data =
+            self.client_data("webauthn.create", public_key["challenge"].as_str().unwrap());
+        let mut attestation = cbor();
+        attestation.map(3).unwrap();
+        attestation.str("fmt").unwrap().str("none").unwrap();
+        attestation.str("attStmt").unwrap().map(0).unwrap();
+        attestation
+            .str("authData")
+            .unwrap()
+            .bytes(&self.authenticator_data(true))
+            .unwrap();
+        let id = encode_url(&self.credential_id);
+        json!({
+            "id": id, "rawId": id, "type": "public-key",
+            "response": {
+                "clientDataJSON": encode_url(&client_data),
+                "attestationObject": encode_url(&attestation.into_writer()),
+                "transports": ["internal"],
+            },
+            "clientExtensionResults": {},
+        })
+    }
+
+    /// `navigator.credentials.get()`: an AuthenticationResponseJSON.
+    fn get(&mut self, options: &Value) -> Value {
+        self.counter += 1;
+        let challenge = options["data"]["publicKey"]["challenge"].as_str().unwrap();
+        let client_data = self.client_data("webauthn.get", challenge);
+        let auth_data = self.authenticator_data(false);
+        let signed = [&auth_data[..], &Sha256::digest(&client_data)].concat();
+        let id = encode_url(&self.credential_id);
+        json!({
+            "id": id, "rawId": id, "type": "public-key",
+            "response": {
+                "clientDataJSON": encode_url(&client_data),
+                "authenticatorData": encode_url(&auth_data),
+                "signature": encode_url(&self.sign(&signed)),
+                "userHandle": encode_url(&self.user_handle),
+            },
+            "clientExtensionResults": {},
+        })
+    }
+}
+
+fn start() -> Server {
+    Server::start_with(&[("PASSKEY_ORIGINS", ORIGIN)])
+}
+
+fn post(server: &Server, path: &str, body: Value, cookie: Option<&str>) -> Reply {
+    server.post(path, &body.to_string(), cookie)
+}
+
+/// Adds `device`'s passkey to the signed-in account.
+fn add(server: &Server, cookie: &str, device: &mut Authenticator) -> Reply {
+    let options = post(
+        server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(cookie),
+    );
+    assert_eq!(options.status, 200, "{}", options.text());
+    let credential = device.create(&options.json());
+    post(
+        server,
+        "/api/user/passkeys",
+        json!({ "credential": credential, "name": "Laptop" }),
+        Some(cookie),
+    )
+}
+
+fn sign_in(server: &Server, device: &mut Authenticator) -> Reply {
+    let options = post(server, "/api/login/passkey/options", json!({}), None);
+    assert_eq!(options.status, 200, "{}", options.text());
+    let credential = device.get(&options.json());
+    post(
+        server,
+        "/api/login/passkey",
+        json!({ "credential": credential }),
+        None,
+    )
+}
+
+#[test]
+fn each_algorithm_registers_and_signs_in_as_a_second_factor() {
+    let server = start();
+    for (n, alg) in [Alg::Es256, Alg::EdDsa, Alg::Rs256].into_iter().enumerate() {
+        let name = format!("user{n}");
+        let cookie = server.signed_in_user(&name);
+        let mut device = Authenticator::new(alg, n as u8 + 1);
+        let added = add(&server, &cookie, &mut device);
+        assert_eq!(added.status, 201, "{alg:?}: {}", added.text());
+        let passkey = &added.json()["data"]["passkey"];
+        assert_eq!(passkey["id"], encode_url(&device.credential_id));
+        assert_eq!(passkey["name"], "Laptop");
+        assert_eq!(passkey["last_used_at"], Value::Null);
+        assert_eq!(passkey["backed_up"], false);
+
+        let signed_in = sign_in(&server, &mut device);
+        assert_eq!(signed_in.status, 200, "{alg:?}: {}", signed_in.text());
+        assert_eq!(signed_in.json()["data"]["user"]["username"], name);
+        let new_cookie = signed_in.session_cookie().expect("a session cookie");
+        let me = server.get("/api/user", Some(&new_cookie));
+        assert_eq!(me.json()["data"]["user"]["username"], name);
+        let sessions = server.get("/api/sessions", Some(&new_cookie)).json();
+        let current = sessions["data"]["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .unwrap()
+            .clone();
+        assert_eq!(current["opened_with"], "passkey", "{current}");
+
+        let listed = server.get("/api/user/passkeys", Some(&new_cookie)).json();
+        assert_eq!(listed["data"]["passkeys"][0]["id"], passkey["id"]);
+        assert!(listed["data"]["passkeys"][0]["last_used_at"].is_string());
+    }
+    assert!(server.log_shows("passkey_added") && server.log_shows("passkey_login"));
+}
+
+#[test]
+fn the_options_follow_the_contract_and_name_no_account() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let options = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&cookie),
+    )
+    .json();
+    let public_key = &options["data"]["publicKey"];
+    assert_eq!(
+        decode_url(public_key["challenge"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        32
+    );
+    assert_eq!(
+        public_key["rp"],
+        json!({ "id": "localhost", "name": "auth-server" })
+    );
+    assert_eq!(public_key["user"]["name"], "alice");
+    assert_eq!(public_key["user"]["displayName"], "alice");
+    let handle = public_key["user"]["id"].clone();
+    assert_eq!(decode_url(handle.as_str().unwrap()).unwrap().len(), 32);
+    let algs: Vec<i64> = public_key["pubKeyCredParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["alg"].as_i64().unwrap())
+        .collect();
+    assert_eq!(algs, [-7, -8, -257]);
+    assert_eq!(
+        public_key["authenticatorSelection"]["residentKey"],
+        "required"
+    );
+    assert_eq!(
+        public_key["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert_eq!(public_key["attestation"], "none");
+    assert_eq!(public_key["timeout"], 300000);
+    assert_eq!(public_key["excludeCredentials"], json!([]));
+
+    // The handle stays; the account's passkeys are excluded once added.
+    let mut device = Authenticator::new(Alg::Es256, 7);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let again = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(again["data"]["publicKey"]["user"]["id"], handle);
+    assert_eq!(
+        again["data"]["publicKey"]["excludeCredentials"],
+        json!([{ "type": "public-key", "id": encode_url(&device.credential_id) }])
+    );
+
+    // Signing in: the same answer for any name, known or not.
+    let shape = |body: Value| {
+        let mut answer = post(&server, "/api/login/passkey/options", body, None).json();
+        assert!(answer["data"]["publicKey"]["challenge"].is_string());
+        answer["data"]["publicKey"]["challenge"] = json!("-");
+        answer
+    };
+    let known = shape(json!({ "username": "alice" }));
+    assert_eq!(known, shape(json!({ "username": "nobody" })));
+    assert_eq!(known, shape(json!({})));
+    assert_eq!(known["data"]["publicKey"]["allowCredentials"], json!([]));
+    assert_eq!(known["data"]["publicKey"]["userVerification"], "required");
+    assert_eq!(known["data"]["publicKey"]["rpId"], "localhost");
+
+    let signed_out = post(&server, "/api/user/passkeys/options", json!({}), None);
+    assert_eq!(signed_out.status, 401);
+}
+
+/// Registration: each broken check is a 400 `invalid_passkey` that says
+/// which, and stores nothing.
+#[test]
+fn a_registration_that_fails_a_check_says_which_and_stores_nothing() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let other = server.signed_in_user("bob");
+
+    let refused = |device: &mut Authenticator, tamper: &dyn Fn(&mut Value), cookie: &str| {
+        let options = post(
+            &server,
+            "/api/user/passkeys/options",
+            json!({}),
+            Some(cookie),
+        );
+        let mut credential = device.create(&options.json());
+        tamper(&mut credential);
+        let answer = post(
+            &server,
+            "/api/user/passkeys",
+            json!({ "credential": credential }),
+            Some(cookie),
+        );
+        assert_eq!(answer.status, 400, "{}", answer.text());
+        assert_eq!(answer.code(), "invalid_passkey");
+        answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let unchanged = |_: &mut Value| {};
+
+    let mut phished = Authenticator::new(Alg::Es256, 1);
+    phished.origin = "https://evil.example".into();
+    assert!(refused(&mut phished, &unchanged, &cookie).contains("PASSKEY_ORIGINS"));
+
+    let mut wrong_rp = Authenticator::new(Alg::Es256, 1);
+    wrong_rp.rp_id = "evil.example".into();
+    assert!(refused(&mut wrong_rp, &unchanged, &cookie).contains("relying party"));
+
+    let mut no_uv = Authenticator::new(Alg::Es256, 1);
+    no_uv.flags = 0x01;
+    assert!(refused(&mut no_uv, &unchanged, &cookie).contains("verify the user"));
+
+    let mut no_up = Authenticator::new(Alg::Es256, 1);
+    no_up.flags = 0x04;
+    assert!(refused(&mut no_up, &unchanged, &cookie).contains("present"));
+
+    // A challenge issued to another session.
+    let options = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&other),
+    );
+    let mut stolen = Authenticator::new(Alg::Es256, 1);
+    let credential = stolen.create(&options.json());
+    let answer = post(
+        &server,
+        "/api/user/passkeys",
+        json!({ "credential": credential }),
+        Some(&cookie),
+    );
+    assert_eq!(answer.code(), "invalid_passkey");
+    assert!(answer.text().contains("challenge"));
+
+    // The wrong ceremony type, and a credential id that is not the signed one.
+    let mut device = Authenticator::new(Alg::Es256, 1);
+    let as_get = |credential: &mut Value| {
+        let data = decode_url(credential["response"]["clientDataJSON"].as_str().unwrap()).unwrap();
+        let text = String::from_utf8(data)
+            .unwrap()
+            .replace("webauthn.create", "webauthn.get");
+        credential["response"]["clientDataJSON"] = json!(encode_url(text.as_bytes()));
+    };
+    assert!(refused(&mut device, &as_get, &cookie).contains("type"));
+    let other_id = |credential: &mut Value| {
+        credential["id"] = json!(encode_url(&[9; 20]));
+        credential["rawId"] = json!(encode_url(&[9; 20]));
+    };
+    assert!(refused(&mut device, &other_id, &cookie).contains("credential id"));
+
+    let listed = server.get("/api/user/passkeys", Some(&cookie)).json();
+    assert_eq!(listed["data"]["passkeys"], json!([]), "nothing stored");
+
+    // A challenge is used once.
+    let options = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&cookie),
+    );
+    let credential = device.create(&options.json());
+    let body = json!({ "credential": credential });
+    assert_eq!(
+        post(&server, "/api/user/passkeys", body.clone(), Some(&cookie)).status,
+        201
+    );
+    let replay = post(&server, "/api/user/passkeys", body, Some(&cookie));
+    assert!(replay.text().contains("challenge"), "{}", replay.text());
+
+    // One credential id belongs to one account.
+    let answer = add(&server, &other, &mut device);
+    assert_eq!(answer.code(), "invalid_passkey");
+    assert!(answer.text().contains("registered already"));
+
+    // Not JSON of a credential at all.
+    let answer = post(
+        &server,
+        "/api/user/passkeys",
+        json!({ "credential": { "id": 5 } }),
+        Some(&cookie),
+    );
+    assert_eq!(answer.code(), "invalid_passkey");
+    let answer = post(
+        &server,
+        "/api/user/passkeys",
+        json!({ "credential": "x" }),
+        Some(&cookie),
+    );
+    assert_eq!(answer.code(), "validation_error");
+}
+
+/// Sign-in: every broken check is the same 401 `invalid_passkey`, counted
+/// like a wrong password; no session opens.
+#[test]
+fn a_sign_in_that_fails_a_check_is_one_401_and_opens_nothing() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let mut device = Authenticator::new(Alg::Es256, 1);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+
+    let refused = |answer: Reply| {
+        assert_eq!(answer.status, 401, "{}", answer.text());
+        assert_eq!(answer.code(), "invalid_passkey");
+        assert!(answer.session_cookie().is_none());
+    };
+    let options = || post(&server, "/api/login/passkey/options", json!({}), None).json();
+    let try_with = |credential: Value| {
+        post(
+            &server,
+            "/api/login/passkey",
+            json!({ "credential": credential }),
+            None,
+        )
+    };
+
+    // Replayed: the same response twice.
+    let credential = device.get(&options());
+    assert_eq!(try_with(credential.clone()).status, 200);
+    refused(try_with(credential));
+
+    // Wrong origin, wrong RP id, no user verification.
+    device.origin = "https://evil.example".into();
+    refused(try_with(device.get(&options())));
+    device.origin = ORIGIN.into();
+    device.rp_id = "evil.example".into();
+    refused(try_with(device.get(&options())));
+    device.rp_id = "localhost".into();
+    device.flags = 0x01;
+    refused(try_with(device.get(&options())));
+    device.flags = 0x05;
+
+    // A tampered signature.
+    let mut credential = device.get(&options());
+    let mut signature = decode_url(credential["response"]["signature"].as_str().unwrap()).unwrap();
+    let last = signature.len() - 1;
+    signature[last] ^= 1;
+    credential["response"]["signature"] = json!(encode_url(&signature));
+    refused(try_with(credential));
+
+    // A challenge made up, and one issued for adding a passkey.
+    let mut made_up = options();
+    made_up["data"]["publicKey"]["challenge"] = json!(encode_url(&[7; 32]));
+    refused(try_with(device.get(&made_up)));
+    let registration = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&cookie),
+    );
+    refused(try_with(device.get(&registration.json())));
+
+    // Another account's handle with this credential.
+    let mut credential = device.get(&options());
+    credential["response"]["userHandle"] = json!(encode_url(&[1; 32]));
+    refused(try_with(credential));
+
+    // Still good after all that.
+    assert_eq!(sign_in(&server, &mut device).status, 200);
+    assert!(server.log_shows("passkey_failed"));
+}
+
+#[test]
+fn a_counter_that_goes_back_is_refused_and_recorded() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let mut device = Authenticator::new(Alg::EdDsa, 3);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    device.counter = 10;
+    assert_eq!(sign_in(&server, &mut device).status, 200);
+    // A clone still at 5.
+    let mut clone = Authenticator::new(Alg::EdDsa, 3);
+    clone.user_handle = device.user_handle.clone();
+    clone.counter = 5;
+    let answer = sign_in(&server, &mut clone);
+    assert_eq!(answer.code(), "invalid_passkey");
+    assert!(server.log_shows("passkey_counter_regressed"));
+    // The real one goes on.
+    assert_eq!(sign_in(&server, &mut device).status, 200);
+}
+
+#[test]
+fn failed_passkey_sign_ins_are_throttled_per_address() {
+    let server = Server::start_with(&[("PASSKEY_ORIGINS", ORIGIN), ("LOGIN_FAILURES_PER_IP", "3")]);
+    let mut stranger = Authenticator::new(Alg::Es256, 4);
+    stranger.user_handle = vec![4; 32];
+    for _ in 0..3 {
+        assert_eq!(sign_in(&server, &mut stranger).code(), "invalid_passkey");
+    }
+    let answer = sign_in(&server, &mut stranger);
+    assert_eq!(answer.status, 429, "{}", answer.text());
+    assert!(answer.header("retry-after").is_some());
+}
+
+#[test]
+fn passkeys_are_renamed_removed_and_go_with_the_account() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let bob = server.signed_in_user("bob");
+    let mut device = Authenticator::new(Alg::Es256, 5);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let id = encode_url(&device.credential_id);
+    let path = format!("/api/user/passkeys/{id}");
+
+    let renamed = server.request(
+        "PATCH",
+        &path,
+        &[("Cookie", &cookie), ("Content-Type", "application/json")],
+        &json!({ "name": "  Phone " }).to_string(),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.text());
+    assert_eq!(renamed.json()["data"]["passkey"]["name"], "Phone");
+    let too_long = server.request(
+        "PATCH",
+        &path,
+        &[("Cookie", &cookie), ("Content-Type", "application/json")],
+        &json!({ "name": "x".repeat(65) }).to_string(),
+    );
+    assert_eq!(too_long.code(), "validation_error");
+
+    // Another account's passkey is not there for bob.
+    for (method, body) in [
+        ("PATCH", json!({ "name": "mine" }).to_string()),
+        ("DELETE", String::new()),
+    ] {
+        let answer = server.request(
+            method,
+            &path,
+            &[("Cookie", &bob), ("Content-Type", "application/json")],
+            &body,
+        );
+        assert_eq!(answer.status, 404, "{method}");
+    }
+    let removed = server.request("DELETE", &path, &[("Cookie", &cookie)], "");
+    assert_eq!(removed.status, 200);
+    assert_eq!(
+        server
+            .request("DELETE", &path, &[("Cookie", &cookie)], "")
+            .status,
+        404
+    );
+    assert_eq!(sign_in(&server, &mut device).code(), "invalid_passkey");
+    assert!(server.log_shows("passkey_removed"));
+
+    // Deleting the account deletes its passkeys: the id is free again.
+    let mut device = Authenticator::new(Alg::Es256, 6);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let deleted = server.request(
+        "DELETE",
+        "/api/user",
+        &[("Cookie", &cookie), ("Content-Type", "application/json")],
+        &json!({ "password": PASSWORD }).to_string(),
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert_eq!(sign_in(&server, &mut device).code(), "invalid_passkey");
+    assert_eq!(add(&server, &bob, &mut device).status, 201);
+}
+
+#[test]
+fn the_admin_command_lists_and_removes_passkeys_and_disable_stops_them() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let mut device = Authenticator::new(Alg::Rs256, 8);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let id = encode_url(&device.credential_id);
+
+    let (code, out, _) = admin(&server.dir, &["passkeys", "alice"], "");
+    assert_eq!(code, Some(0));
+    assert!(out.contains(&id) && out.contains("Laptop"), "{out}");
+
+    let (code, _, _) = admin(&server.dir, &["disable", "alice"], "");
+    assert_eq!(code, Some(0));
+    assert_eq!(sign_in(&server, &mut device).code(), "invalid_passkey");
+    let (code, _, _) = admin(&server.dir, &["enable", "alice"], "");
+    assert_eq!(code, Some(0));
+    assert_eq!(sign_in(&server, &mut device).status, 200);
+
+    let (code, _, err) = admin(&server.dir, &["passkey-remove", "alice", "nope"], "");
+    assert_eq!(code, Some(1), "{err}");
+    let (code, out, _) = admin(&server.dir, &["passkey-remove", "alice", &id], "");
+    assert_eq!(code, Some(0));
+    assert!(out.contains("removed"));
+    assert_eq!(sign_in(&server, &mut device).code(), "invalid_passkey");
+}
+
+#[test]
+fn a_passkey_session_satisfies_two_factor_login_and_rules() {
+    let dir = common::temp_dir();
+    let rules = dir.join("rules");
+    std::fs::write(&rules, "secure.example.com two_factor\n").unwrap();
+    let server = Server::start_in(
+        dir,
+        &[
+            ("PASSKEY_ORIGINS", ORIGIN),
+            ("PASSKEY_RP_ID", "localhost"),
+            ("FORWARD_AUTH_HOSTS", "secure.example.com"),
+            ("PUBLIC_URL", "https://auth.example.com"),
+            ("ACCESS_RULES_FILE", rules.to_str().unwrap()),
+        ],
+    );
+    let cookie = server.signed_in_user("alice");
+    let mut device = Authenticator::new(Alg::Es256, 9);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let forward = |cookie: &str| {
+        server
+            .request(
+                "GET",
+                "/api/auth/forward",
+                &[
+                    ("Cookie", cookie),
+                    ("X-Forwarded-Host", "secure.example.com"),
+                    ("X-Forwarded-Uri", "/"),
+                    ("X-Forwarded-Proto", "https"),
+                    ("Accept", "application/json"),
+                ],
+                "",
+            )
+            .status
+    };
+    assert_eq!(
+        forward(&cookie),
+        403,
+        "a password session lacks the second factor"
+    );
+    let passkey_cookie = sign_in(&server, &mut device).session_cookie().unwrap();
+    assert_eq!(forward(&passkey_cookie), 200);
+}
