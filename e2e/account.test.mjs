@@ -12,18 +12,16 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { totpCode } from "./lib.mjs";
+import { accessible, totpCode } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
 const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "auth-server");
 const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const PASSWORD = "correct horse battery staple";
 const NEW_PASSWORD = "a brand new passphrase";
 
@@ -69,14 +67,6 @@ async function api(method, path, body, cookie) {
   if (cookie) headers.Cookie = cookie;
   const response = await fetch(`${base}${path}`, { method, headers, body: body && JSON.stringify(body) });
   return { status: response.status, cookie: (response.headers.get("set-cookie") || "").split(";")[0] };
-}
-
-/** No serious or critical axe-core violation on the page as it is now. */
-async function accessible(page, what) {
-  await page.addScriptTag({ path: axePath });
-  const results = await page.evaluate(async () => await globalThis.axe.run());
-  const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${what}`);
 }
 
 async function snap(page, name) {

@@ -37,6 +37,16 @@ function when(time) {
 
 let user = null;
 
+/** A small secondary button with a spoken label that names its object. */
+function smallButton(text, label) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary small";
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  return button;
+}
+
 async function showProfile() {
   const me = await call("GET", "api/dashboard");
   if (me.status === 401) return signIn();
@@ -68,11 +78,7 @@ async function showSessions() {
       mark.textContent = " (this device)";
       item.append(mark);
     } else {
-      const end = document.createElement("button");
-      end.type = "button";
-      end.className = "secondary small";
-      end.textContent = "Sign out";
-      end.setAttribute("aria-label", `Sign out ${device(session.user_agent)}, ${session.ip}`);
+      const end = smallButton("Sign out", `Sign out ${device(session.user_agent)}, ${session.ip}`);
       end.addEventListener("click", async () => {
         const ended = await call("DELETE", `api/sessions/${session.id}`);
         status(ended.status === 200 ? "That session is signed out." : problem(ended), ended.status === 200 ? "ok" : "error");
@@ -83,6 +89,93 @@ async function showSessions() {
     list.append(item);
   }
 }
+
+async function showPasskeys() {
+  const result = await call("GET", "api/user/passkeys");
+  if (result.status === 401) return signIn();
+  const passkeys = result.json.data.passkeys;
+  $("passkeys-none").classList.toggle("hidden", passkeys.length > 0);
+  $("passkeys").replaceChildren(...passkeys.map(passkeyItem));
+}
+
+function passkeyItem(passkey) {
+  const item = document.createElement("li");
+  const what = document.createElement("span");
+  const used = passkey.last_used_at ? `last used ${when(passkey.last_used_at)}` : "not used yet";
+  what.textContent = `${passkey.name}: added ${when(passkey.created_at)}, ${used}${passkey.backed_up ? ", synced" : ""}`;
+  const rename = smallButton("Rename", `Rename ${passkey.name}`);
+  rename.addEventListener("click", () => {
+    item.replaceChildren(renameForm(passkey));
+    item.querySelector("input").focus();
+  });
+  const remove = smallButton("Remove", `Remove ${passkey.name}`);
+  remove.addEventListener("click", async () => {
+    const removed = await call("DELETE", `api/user/passkeys/${passkey.id}`);
+    status(removed.status === 200 ? `${passkey.name} is removed; it no longer signs you in.` : problem(removed),
+      removed.status === 200 ? "ok" : "error");
+    await showPasskeys();
+  });
+  item.append(what, " ", rename, " ", remove);
+  return item;
+}
+
+/** Renaming in place: a labelled field, Save and Cancel. */
+function renameForm(passkey) {
+  const form = document.createElement("form");
+  form.className = "rename";
+  form.noValidate = true;
+  const field = document.createElement("div");
+  field.className = "field";
+  const label = document.createElement("label");
+  label.htmlFor = `rename-${passkey.id}`;
+  label.textContent = `New name for ${passkey.name}`;
+  const input = document.createElement("input");
+  input.id = label.htmlFor;
+  input.type = "text";
+  input.maxLength = 64;
+  input.value = passkey.name;
+  field.append(label, input);
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "small";
+  save.textContent = "Save";
+  const cancel = smallButton("Cancel", `Keep the name ${passkey.name}`);
+  cancel.addEventListener("click", showPasskeys);
+  form.append(field, save, cancel);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const renamed = await call("PATCH", `api/user/passkeys/${passkey.id}`, { name: input.value });
+    if (renamed.status !== 200) {
+      input.setAttribute("aria-invalid", "true");
+      return status(problem(renamed), "error");
+    }
+    status("Passkey renamed.", "ok");
+    await showPasskeys();
+  });
+  return form;
+}
+
+$("passkey-add").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const options = await call("POST", "api/user/passkeys/options", {});
+  if (options.status === 401) return signIn();
+  if (options.status !== 200) return status(problem(options), "error");
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey: passkeyOptions(options.json.data.publicKey) });
+  } catch (error) {
+    return status(error.name === "InvalidStateError" ? "This device already holds a passkey for your account."
+      : "No passkey was created.", "error");
+  }
+  const body = { credential: credentialJSON(credential) };
+  const name = $("passkey-name").value.trim();
+  if (name) body.name = name;
+  const result = await call("POST", "api/user/passkeys", body);
+  if (result.status !== 201) return status(problem(result), "error");
+  $("passkey-name").value = "";
+  status(`Passkey “${result.json.data.passkey.name}” added. You can sign in with it now.`, "ok");
+  await showPasskeys();
+});
 
 $("resend").addEventListener("click", async () => {
   const result = await call("POST", "api/email/verify/resend", { redirect: location.href });
@@ -183,5 +276,6 @@ $("delete-form").addEventListener("submit", async (event) => {
 });
 
 showProfile()
+  .then(showPasskeys)
   .then(showSessions)
   .catch(() => status("The account service cannot be reached. Try again shortly.", "error"));

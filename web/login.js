@@ -13,6 +13,9 @@ const page = location.pathname.split("/").pop();
 const linkToken = new URLSearchParams(location.hash.slice(1)).get("token");
 let pendingLogin = null;
 let approved = null;
+// The browser's passkey autofill (conditional mediation), waiting in the
+// username field; a click on the passkey button cancels it and asks outright.
+let autofill = null;
 
 /** The heading and the tab's title, which name the site. */
 function title(text) {
@@ -69,21 +72,27 @@ async function showSignedIn(user) {
   $("home").classList.toggle("hidden", Boolean(approved) || !home);
 }
 
+/** A sign-in answered 200 (password or passkey): on to `rd` if approved. */
+async function signedIn(result) {
+  pendingLogin = null;
+  if (autofill) autofill.abort();
+  const next = result.json.data.redirect;
+  if (next) {
+    status("Signed in. Taking you back…", "ok");
+    location.assign(next);
+    return;
+  }
+  status(wanted ? "Signed in. That address is not one this server sends people to." : "Signed in.", wanted ? "error" : "ok");
+  await showSignedIn(result.json.data.user);
+}
+
 async function signIn(body) {
   const form = $("sign-in");
   busy(form, true);
   const result = await call("POST", "api/login", body);
   busy(form, false);
   if (result.status === 200) {
-    pendingLogin = null;
-    const next = result.json.data.redirect;
-    if (next) {
-      status("Signed in. Taking you back…", "ok");
-      location.assign(next);
-      return;
-    }
-    status(wanted ? "Signed in. That address is not one this server sends people to." : "Signed in.", wanted ? "error" : "ok");
-    await showSignedIn(result.json.data.user);
+    await signedIn(result);
   } else if (result.json.error && result.json.error.code === "totp_required") {
     pendingLogin = body;
     $("code-field").classList.remove("hidden");
@@ -97,6 +106,46 @@ async function signIn(body) {
     field.focus();
   }
 }
+
+/** Signs in with a passkey: `mediation` "conditional" waits for the
+ *  person to pick one from the username field's suggestions. */
+async function passkeySignIn(mediation) {
+  if (autofill) autofill.abort();
+  const controller = new AbortController();
+  if (mediation === "conditional") autofill = controller;
+  const options = await call("POST", "api/login/passkey/options", {});
+  if (options.status !== 200) {
+    if (mediation !== "conditional") status(problem(options), "error");
+    return;
+  }
+  let credential;
+  try {
+    credential = await navigator.credentials.get({
+      publicKey: passkeyOptions(options.json.data.publicKey), mediation, signal: controller.signal,
+    });
+  } catch (error) {
+    if (error.name !== "AbortError" && mediation !== "conditional") {
+      status("No passkey was used. Try again, or sign in with your password.", "error");
+    }
+    return;
+  }
+  if (autofill === controller) autofill = null;
+  const body = { credential: credentialJSON(credential), remember: $("remember").checked };
+  if (wanted) body.redirect = wanted;
+  busy($("sign-in"), true);
+  const result = await call("POST", "api/login/passkey", body);
+  busy($("sign-in"), false);
+  if (result.status === 200) await signedIn(result);
+  else status(problem(result), "error");
+}
+
+$("passkey").addEventListener("click", () => passkeySignIn("required").catch(() =>
+  status("The sign-in service cannot be reached. Try again shortly.", "error")));
+
+// A passkey session is a second factor of its own: signing in again with
+// one answers a rule that wants two.
+$("step-up-passkey").addEventListener("click", () => passkeySignIn("required").catch(() =>
+  status("The sign-in service cannot be reached. Try again shortly.", "error")));
 
 $("sign-in").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -177,6 +226,7 @@ $("continue").addEventListener("click", () => { if (approved) location.assign(ap
 
 $("sign-out").addEventListener("click", async () => {
   await call("POST", "api/logout");
+  if (autofill) autofill.abort();
   showOnly("sign-in");
   title(`Sign in to ${site}`);
   status("You are signed out.", "ok");
@@ -196,8 +246,12 @@ async function start() {
     status(result.status === 200 ? "Your email address is confirmed." : problem(result), result.status === 200 ? "ok" : "error");
   }
   const me = await call("GET", "api/user");
-  if (me.status === 200) await showSignedIn(me.json.data.user);
-  else $("identifier").focus();
+  if (me.status === 200) return showSignedIn(me.json.data.user);
+  $("identifier").focus();
+  if (passkeysAvailable && PublicKeyCredential.isConditionalMediationAvailable &&
+      await PublicKeyCredential.isConditionalMediationAvailable()) {
+    passkeySignIn("conditional").catch(() => {});
+  }
 }
 
 start().catch(() => status("The sign-in service cannot be reached. Try again shortly.", "error"));

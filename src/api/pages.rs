@@ -36,12 +36,29 @@ const ACCOUNT_SCRIPT: &str = concat!(
 /// `base-uri`, which `default-src` does not cover).
 pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The page's HTML: the site's name, whether mail is on (for the "forgot
-/// your password?" link) and where "home" is, each escaped for HTML.
-pub fn sign_in_html(site_name: &str, mail_on: bool, home: Option<&str>) -> String {
-    HTML.replace("SITE_NAME", &html_escape(site_name))
-        .replace("MAIL_FLAG", if mail_on { "on" } else { "off" })
-        .replace("HOME_URL", &html_escape(home.unwrap_or("")))
+/// A page's HTML with what it is told about the server, each escaped for
+/// HTML: the site's name, whether mail is on (for the "forgot your
+/// password?" link), where "home" is, and the origins passkeys work from
+/// (`PASSKEY_ORIGINS`: the page offers them only when it is at one).
+fn fill(page: &str, app: &App) -> String {
+    let settings = app.settings();
+    page.replace("SITE_NAME", &html_escape(&settings.site_name))
+        .replace(
+            "MAIL_FLAG",
+            if app.accounts.mailer.enabled() {
+                "on"
+            } else {
+                "off"
+            },
+        )
+        .replace(
+            "HOME_URL",
+            &html_escape(settings.home_url.as_deref().unwrap_or("")),
+        )
+        .replace(
+            "PASSKEY_ORIGINS",
+            &html_escape(&settings.passkey_origins.join(" ")),
+        )
 }
 
 fn file(content_type: &'static str, body: &[u8]) -> Reply {
@@ -53,31 +70,13 @@ fn file(content_type: &'static str, body: &[u8]) -> Reply {
 }
 
 pub fn sign_in(app: &App) -> Reply {
-    file(
-        "text/html; charset=utf-8",
-        sign_in_html(
-            &app.settings().site_name,
-            app.accounts.mailer.enabled(),
-            app.settings().home_url.as_deref(),
-        )
-        .as_bytes(),
-    )
+    file("text/html; charset=utf-8", fill(HTML, app).as_bytes())
 }
 
 /// `GET /account`: the page; it asks the API who is signed in and sends a
 /// signed-out browser to the sign-in page with `rd` back to itself.
 pub fn account(app: &App) -> Reply {
-    let html = ACCOUNT_HTML
-        .replace("SITE_NAME", &html_escape(&app.settings().site_name))
-        .replace(
-            "MAIL_FLAG",
-            if app.accounts.mailer.enabled() {
-                "on"
-            } else {
-                "off"
-            },
-        );
-    file("text/html; charset=utf-8", html.as_bytes())
+    file("text/html; charset=utf-8", fill(ACCOUNT_HTML, app).as_bytes())
 }
 
 pub fn account_style() -> Reply {

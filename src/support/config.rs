@@ -419,12 +419,12 @@ fn origin_host(origin: &str) -> &str {
 
 /// Whether `host` is `rp_id` or a subdomain of it (W3C WebAuthn Level 3
 /// §5.1.3: the relying party id must be a registrable suffix of the
-/// origin's host, or the browser refuses the ceremony).
+/// origin's host, or the browser refuses the ceremony). A one-label id such
+/// as `localhost` is a suffix of nothing: browsers treat it as a top-level
+/// domain (Chromium refuses `localhost` for `app.localhost`).
 fn under_rp_id(host: &str, rp_id: &str) -> bool {
-    host.eq_ignore_ascii_case(rp_id)
-        || host
-            .to_ascii_lowercase()
-            .ends_with(&format!(".{}", rp_id.to_ascii_lowercase()))
+    let (host, rp_id) = (host.to_ascii_lowercase(), rp_id.to_ascii_lowercase());
+    host == rp_id || (rp_id.contains('.') && host.ends_with(&format!(".{rp_id}")))
 }
 
 /// `PASSKEY_RP_ID` and `PASSKEY_ORIGINS`, with their defaults from
@@ -615,6 +615,7 @@ mod tests {
             ("PASSKEY_RP_ID", "example.com:443"),
             ("PASSKEY_ORIGINS", "https://example.org"),
             ("PASSKEY_ORIGINS", "https://notlocalhost"),
+            ("PASSKEY_ORIGINS", "http://app.localhost:8080"),
             ("PASSKEY_ORIGINS", "*"),
         ] {
             assert_eq!(
