@@ -76,7 +76,10 @@ pub fn sign_in(app: &App) -> Reply {
 /// `GET /account`: the page; it asks the API who is signed in and sends a
 /// signed-out browser to the sign-in page with `rd` back to itself.
 pub fn account(app: &App) -> Reply {
-    file("text/html; charset=utf-8", fill(ACCOUNT_HTML, app).as_bytes())
+    file(
+        "text/html; charset=utf-8",
+        fill(ACCOUNT_HTML, app).as_bytes(),
+    )
 }
 
 pub fn account_style() -> Reply {
