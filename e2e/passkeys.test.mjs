@@ -10,15 +10,14 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { accessible } from "./lib.mjs";
+import { accessible, freePort, nginxConfig, start, waitForPort } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
@@ -29,41 +28,6 @@ const HOST = "app.localhost";
 
 const children = [];
 let work, browser, authPort, proxyPort, appPort;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createNetServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let seen = "";
-  return new Promise((resolve, reject) => {
-    const look = (chunk) => {
-      seen += chunk;
-      if (seen.match(ready)) resolve(child);
-    };
-    child.stdout.on("data", look);
-    child.stderr.on("data", look);
-    child.on("exit", (code) => reject(new Error(`${command} exited with ${code}: ${seen}`)));
-  });
-}
-
-async function waitForPort(port) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" });
-      return;
-    } catch { await new Promise((r) => setTimeout(r, 100)); }
-  }
-  throw new Error(`nothing answers on ${port}`);
-}
 
 const nginxInstalled = spawnSync("sh", ["-c", "command -v nginx"]).status === 0;
 
@@ -76,7 +40,7 @@ before(async () => {
   // under the relying party id "app.localhost" (Chromium takes "localhost"
   // for a top-level domain, a suffix of no other host).
   [authPort, proxyPort] = [await freePort(), await freePort()];
-  await start(binary, [], {
+  await start(children, binary, [], {
     HOST: "127.0.0.1", PORT: String(authPort), DATABASE_PATH: join(work, "auth.db"), BCRYPT_COST: "4",
     FORWARD_AUTH_HOSTS: HOST, LOGIN_URL: "/auth/login", TRUST_PROXY: "true", SITE_NAME: "Family Cloud",
     PASSKEY_RP_ID: HOST,
@@ -100,32 +64,11 @@ before(async () => {
   if (nginxInstalled) {
     const prefix = join(work, "nginx");
     mkdirSync(join(prefix, "logs"), { recursive: true });
-    const root_user = process.getuid && process.getuid() === 0;
-    writeFileSync(join(prefix, "nginx.conf"), `
-${root_user ? "user root;" : ""}
-worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  upstream auth_server { server 127.0.0.1:${authPort}; }
-  upstream protected_app { server 127.0.0.1:${appPort}; }
-  server {
-    listen 127.0.0.1:${proxyPort};
-    server_name ${HOST};
-    include ${join(root, "deploy", "forward-auth", "nginx-locations.conf")};
-  }
-}
-`);
-    spawn("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], { stdio: "ignore" });
-    children.push({ kill: () => spawnSync("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-s", "stop"]) });
+    writeFileSync(join(prefix, "nginx.conf"), nginxConfig({
+      prefix, port: proxyPort, authPort, appPort, hosts: [HOST],
+      locations: join(root, "deploy", "forward-auth", "nginx-locations.conf"),
+    }));
+    await start(children, "nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], {});
     await waitForPort(proxyPort);
   }
 

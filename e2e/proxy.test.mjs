@@ -8,14 +8,14 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { freePort, nginxConfig, start as startIn, waitForPort } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
@@ -26,44 +26,7 @@ const HOST = "app.localhost";
 
 const children = [];
 let work, browser, authPort, appPort;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createNetServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(command, args, env, readyPattern) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let seen = "";
-  return new Promise((resolve, reject) => {
-    const look = (chunk) => {
-      seen += chunk;
-      const match = readyPattern && seen.match(readyPattern);
-      if (match) resolve({ child, match });
-    };
-    child.stdout.on("data", look);
-    child.stderr.on("data", look);
-    child.on("exit", (code) => reject(new Error(`${command} exited with ${code}: ${seen}`)));
-    if (!readyPattern) resolve({ child });
-  });
-}
-
-/** Waits until something answers HTTP on `port`. */
-async function waitForPort(port) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" });
-      return;
-    } catch { await new Promise((r) => setTimeout(r, 100)); }
-  }
-  throw new Error(`nothing answers on ${port}`);
-}
+const start = (...args) => startIn(children, ...args);
 
 before(async () => {
   mkdirSync(output, { recursive: true });
@@ -126,7 +89,6 @@ async function startNginx({ withoutHost = false, port: chosen, auth = authPort, 
   const port = chosen || await freePort();
   const prefix = join(work, withoutHost ? "nginx-no-host" : "nginx");
   mkdirSync(join(prefix, "logs"), { recursive: true });
-  const running_as_root = process.getuid && process.getuid() === 0;
   let locations = join(root, "deploy", "forward-auth", "nginx-locations.conf");
   if (withoutHost) {
     const shipped = readFileSync(locations, "utf8");
@@ -135,29 +97,7 @@ async function startNginx({ withoutHost = false, port: chosen, auth = authPort, 
     locations = join(prefix, "locations-without-host.conf");
     writeFileSync(locations, shipped.replace(line, ""));
   }
-  writeFileSync(join(prefix, "nginx.conf"), `
-${running_as_root ? "user root;" : ""}
-worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  upstream auth_server { server 127.0.0.1:${auth}; }
-  upstream protected_app { server 127.0.0.1:${appPort}; }
-${hosts.map((host) => `  server {
-    listen 127.0.0.1:${port};
-    server_name ${host};
-    include ${locations};
-  }`).join("\n")}
-}
-`);
+  writeFileSync(join(prefix, "nginx.conf"), nginxConfig({ prefix, port, authPort: auth, appPort, hosts, locations }));
   await start("nginx", ["-p", prefix, "-c", join(prefix, "nginx.conf")], {});
   await waitForPort(port);
   return port;

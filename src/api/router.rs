@@ -137,8 +137,17 @@ pub enum Resolved<'p> {
 /// ```
 pub fn resolve<'p>(method: &str, path: &'p str) -> Result<Resolved<'p>, ApiError> {
     let lookup_method = if method == "HEAD" { "GET" } else { method };
+    // A path some literal pattern names is that resource only, never also
+    // a `{name}` of another (`/api/user/passkeys/options` is not the
+    // passkey "options"), so its 405 and `Allow` list its own methods.
+    let literal = ROUTES
+        .iter()
+        .any(|(_, pattern, _)| !pattern.contains('{') && *pattern == path);
     let mut allowed: Vec<&str> = Vec::new();
     for &(route_method, pattern, endpoint) in ROUTES {
+        if literal && pattern.contains('{') {
+            continue;
+        }
         let Some(parameter) = match_pattern(pattern, path) else {
             continue;
         };
@@ -263,6 +272,22 @@ mod tests {
             Err(ApiError::MethodNotAllowed(
                 "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into()
             ))
+        );
+    }
+
+    #[test]
+    fn a_literal_path_is_never_a_parameter_of_another() {
+        assert_eq!(
+            resolve("OPTIONS", "/api/user/passkeys/options"),
+            Ok(Resolved::Options("POST, OPTIONS".into()))
+        );
+        assert_eq!(
+            resolve("DELETE", "/api/user/passkeys/options"),
+            Err(ApiError::MethodNotAllowed("POST, OPTIONS".into()))
+        );
+        assert_eq!(
+            resolve("DELETE", "/api/user/passkeys/abc"),
+            Ok(Resolved::Endpoint(Endpoint::RemovePasskey, Some("abc")))
         );
     }
 
