@@ -1,4 +1,4 @@
--- auth-server schema, version 9. Applied to a new database at start-up;
+-- auth-server schema, version 10. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -41,8 +41,13 @@ CREATE TABLE users (
     -- first passkey is set up and never changed; a device returns it at
     -- sign-in. Random, so it says nothing about the account (W3C WebAuthn
     -- Level 3 §14.6.1).
-    passkey_handle BLOB
+    passkey_handle BLOB,
+    -- The account's OpenID Connect subject ("sub"): random, made when it
+    -- first signs in to a client, never changed and never reused, so an app
+    -- never sees the internal id (OpenID Connect Core 1.0 §2, §8).
+    oidc_subject   TEXT
 );
+CREATE UNIQUE INDEX users_oidc_subject ON users (oidc_subject);
 CREATE UNIQUE INDEX users_passkey_handle ON users (passkey_handle);
 
 -- What happened, for operators (`auth-server admin events`). Never a
@@ -137,3 +142,48 @@ CREATE TABLE passkeys (
     backed_up     INTEGER NOT NULL            -- 1: synced (a password manager's passkey)
 ) WITHOUT ROWID;
 CREATE INDEX passkeys_user ON passkeys (user_id);
+
+-- OpenID Connect clients (the apps that sign in through this server),
+-- registered with `auth-server admin oidc-client add`.
+CREATE TABLE oidc_clients (
+    client_id      TEXT    PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    secret_hash    BLOB,                       -- SHA-256 of the secret; NULL: public (PKCE)
+    redirect_uris  TEXT    NOT NULL,           -- one a line, matched exactly
+    allowed_groups TEXT    NOT NULL DEFAULT '', -- comma-separated; empty: anyone signed in
+    alg            TEXT    NOT NULL,           -- RS256 or ES256
+    created_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- ID-token signing keys: the two primes of an RSA key or a P-256 scalar.
+-- A rotated key stays published (retired) for a day, then goes.
+CREATE TABLE oidc_keys (
+    kid        TEXT    PRIMARY KEY,
+    alg        TEXT    NOT NULL,
+    secret     BLOB    NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+) WITHOUT ROWID;
+
+-- Authorization codes, access and refresh tokens, only as SHA-256 of their
+-- 256 random bits. A used code or refresh token is kept (used_at) until a
+-- day after it expires, so its replay is recognised and revokes the family.
+CREATE TABLE oidc_grants (
+    token_hash     BLOB    PRIMARY KEY,
+    kind           TEXT    NOT NULL,           -- code, access, refresh
+    client_id      TEXT    NOT NULL REFERENCES oidc_clients (client_id) ON DELETE CASCADE,
+    user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_epoch     INTEGER NOT NULL,           -- the account's at the grant: a change ends it
+    family         BLOB    NOT NULL,           -- shared by every token from one code
+    scope          TEXT    NOT NULL,
+    nonce          TEXT,
+    redirect_uri   TEXT,
+    code_challenge TEXT,
+    auth_time      INTEGER NOT NULL,
+    amr            TEXT    NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    used_at        INTEGER
+) WITHOUT ROWID;
+CREATE INDEX oidc_grants_family ON oidc_grants (family);
+CREATE INDEX oidc_grants_user ON oidc_grants (user_id);
+CREATE INDEX oidc_grants_client ON oidc_grants (client_id);

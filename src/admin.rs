@@ -12,8 +12,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
-use crate::accounts::{Accounts, Client, Trouble, passkeys, password};
+use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password};
 use crate::auth::access::{is_group_name, read_rules};
+use crate::auth::jose::Alg;
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
@@ -48,6 +49,13 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin rules check FILE              validate an access rules file
        auth-server admin passkeys NAME                 the account's passkeys (id, name, times)
        auth-server admin passkey-remove NAME ID        remove one of its passkeys (a lost device)
+       auth-server admin oidc-client add NAME --redirect-uri URI [--redirect-uri URI…]
+                 [--public] [--allowed-group GROUP…] [--alg RS256|ES256]
+                                                       register an OpenID Connect app; prints its id
+                                                       and (unless --public) its secret, shown once
+       auth-server admin oidc-clients                  the registered apps
+       auth-server admin oidc-client remove ID         remove one and revoke its tokens
+       auth-server admin oidc rotate-keys              new signing keys; the old stay published a day
        auth-server --help | --version";
 
 /// What went wrong, and so the exit code.
@@ -101,6 +109,19 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
             find(accounts, name).and_then(|user| list_passkeys(accounts, &user, &mut out))
         }
         ["passkey-remove", name, id] => remove_passkey(accounts, name, id),
+        ["oidc-client", "add", name, options @ ..] => add_oidc_client(accounts, name, options),
+        ["oidc-clients"] => list_oidc_clients(accounts, &mut out),
+        ["oidc-client", "remove", id] => match accounts.db.remove_oidc_client(id) {
+            Ok(true) => {
+                println!("client {id} removed; its codes and tokens are revoked");
+                Ok(())
+            }
+            Ok(false) => Err(Failure::Refused(format!(
+                "no client {id:?} (see: admin oidc-clients)"
+            ))),
+            Err(error) => Err(database_failure(error)),
+        },
+        ["oidc", "rotate-keys"] => rotate_keys(accounts),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     match result {
@@ -477,6 +498,95 @@ fn remove_passkey(accounts: &Accounts, name: &str, id: &str) -> Result<(), Failu
         )));
     }
     println!("passkey removed from {}", printable(&user.username));
+    Ok(())
+}
+
+/// Registers an OpenID Connect client. The issuer is `PUBLIC_URL`, so it
+/// must be set (in the environment or `--env-file`) first.
+fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<(), Failure> {
+    let Some(issuer) = accounts.settings.public_url.as_deref() else {
+        return Err(Failure::Refused(
+            "set PUBLIC_URL first (pass --env-file): it is the issuer every app checks".into(),
+        ));
+    };
+    let (mut uris, mut groups, mut public, mut alg) = (Vec::new(), Vec::new(), false, Alg::Rs256);
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match (*option, rest.clone().next()) {
+            ("--public", _) => public = true,
+            ("--redirect-uri", Some(uri)) if oidc::valid_redirect_uri(uri) => {
+                uris.push(uri.to_string());
+                rest.next();
+            }
+            ("--allowed-group", Some(group)) if is_group_name(group) => {
+                groups.push(group.to_string());
+                rest.next();
+            }
+            ("--alg", Some(name)) if Alg::parse(name).is_some() => {
+                alg = Alg::parse(name).unwrap_or(Alg::Rs256);
+                rest.next();
+            }
+            _ => {
+                return Err(Failure::Usage(format!(
+                    "oidc-client add: {option:?} is not an option here (--redirect-uri takes an absolute http(s) URI without #fragment)"
+                )));
+            }
+        }
+    }
+    if uris.is_empty() || !name.chars().all(|c| !c.is_control()) || name.is_empty() {
+        return Err(Failure::Usage(
+            "oidc-client add NAME needs at least one --redirect-uri".into(),
+        ));
+    }
+    let now = clock::now();
+    let made =
+        oidc::add_client(accounts, name, &uris, public, &groups, alg, now).map_err(trouble)?;
+    // The first keys, now rather than at the first sign-in.
+    oidc::keys(accounts, now).map_err(trouble)?;
+    println!("client_id: {}", made.client_id);
+    if let Some(secret) = made.secret {
+        println!("client_secret: {secret}");
+        println!("(the secret is shown only now; it is stored as a hash)");
+    }
+    println!("issuer: {issuer}");
+    Ok(())
+}
+
+fn list_oidc_clients(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
+    let clients = accounts.db.oidc_clients().map_err(database_failure)?;
+    let _ = writeln!(out, "client_id	name	type	alg	allowed_groups	redirect_uris");
+    for client in clients {
+        let _ = writeln!(
+            out,
+            "{}	{}	{}	{}	{}	{}",
+            client.client_id,
+            printable(&client.name),
+            if client.secret_hash.is_some() {
+                "confidential"
+            } else {
+                "public"
+            },
+            client.alg,
+            if client.allowed_groups.is_empty() {
+                "-".to_string()
+            } else {
+                client.allowed_groups.join(",")
+            },
+            printable(&client.redirect_uris.join(" ")),
+        );
+    }
+    Ok(())
+}
+
+/// New RS256 and ES256 keys sign from now on; the previous ones stay in
+/// the JWKS for a day, so ID tokens they signed still verify.
+fn rotate_keys(accounts: &Accounts) -> Result<(), Failure> {
+    let now = clock::now();
+    for alg in [Alg::Rs256, Alg::Es256] {
+        let kid = oidc::add_key(accounts, alg, now).map_err(trouble)?;
+        println!("{}: new key {kid}", alg.as_str());
+    }
+    println!("the previous keys stay published for a day");
     Ok(())
 }
 

@@ -150,6 +150,15 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         eprintln!("auth-server: ACCESS_RULES_FILE {problem}");
         return ExitCode::from(2);
     }
+    // OpenID Connect clients need an issuer, and the issuer is PUBLIC_URL
+    // (the ID tokens name it; apps check it).
+    if app.settings().public_url.is_none() && app.accounts.db.count_oidc_clients().unwrap_or(0) > 0
+    {
+        eprintln!(
+            "auth-server: invalid PUBLIC_URL: expected the issuer's URL, such as https://auth.example.com, whenever OpenID Connect clients exist"
+        );
+        return ExitCode::from(2);
+    }
     let server = match bind(app.settings()) {
         Ok(server) => server,
         Err(code) => return code,

@@ -39,6 +39,8 @@ pub fn revoke(
 /// Ends every session of the signed-in user, this one included.
 pub fn everywhere(accounts: &Accounts, me: &SignedIn, client: &Client) -> Result<(), Trouble> {
     accounts.sessions.end_all_for_user(me.user.id, None)?;
+    // Apps signed in through OpenID Connect lose their tokens too.
+    accounts.db.revoke_user_grants(me.user.id)?;
     accounts.record(
         AuthEvent::LoggedOutEverywhere,
         Some(me.user.id),

@@ -17,6 +17,7 @@ pub mod delete;
 pub mod login;
 pub mod logout;
 pub mod mailer;
+pub mod oidc;
 pub mod passkeys;
 pub mod password;
 pub mod recovery;
@@ -34,6 +35,7 @@ use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
 use crate::auth::access::RuleBook;
 use crate::auth::challenges::Challenges;
+use crate::auth::jose::KeyRing;
 use crate::auth::passwords::{HashError, PasswordHasher};
 use crate::auth::redirect::approve;
 use crate::auth::sessions::{Lifetimes, Session, SessionStore};
@@ -74,6 +76,8 @@ pub struct Accounts {
     pub challenges: Challenges,
     /// Who this server is to a passkey: `PASSKEY_RP_ID`, `PASSKEY_ORIGINS`.
     pub relying_party: RelyingParty,
+    /// The OpenID Connect signing keys, parsed (`accounts::oidc::keys`).
+    pub oidc_keys: KeyRing,
 }
 
 /// Who is asking, as every flow records it and keys its limits on.
@@ -209,6 +213,7 @@ impl Accounts {
             audit: Audit::default(),
             rules: RuleBook::default(),
             challenges: Challenges::default(),
+            oidc_keys: KeyRing::default(),
             relying_party: RelyingParty {
                 id: settings.passkey_rp_id.clone(),
                 origins: settings.passkey_origins.clone(),
@@ -241,6 +246,9 @@ impl Accounts {
             self.log_error(&format!("sessions: cannot write behind: {error}"));
         }
         self.audit.flush(&self.db, &self.log, now);
+        if let Err(error) = self.db.prune_grants(now) {
+            self.log_error(&format!("oidc: cannot prune expired grants: {error}"));
+        }
         if prune {
             self.audit
                 .prune(&self.db, &self.log, self.settings.audit_retention_days, now);

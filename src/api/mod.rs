@@ -20,6 +20,7 @@ pub mod fields;
 pub mod forward;
 pub mod health;
 pub mod metrics;
+pub mod oidc;
 pub mod pages;
 pub mod passkeys;
 pub mod pipeline;

@@ -19,7 +19,7 @@ use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
 use crate::api::router::{self, Endpoint, Resolved};
 use crate::api::{
-    account, auth, client_ip, forward, health, pages, passkeys, recovery, sessions, totp,
+    account, auth, client_ip, forward, health, oidc, pages, passkeys, recovery, sessions, totp,
 };
 use crate::http::{Refusal, Request, Response, Service, address_group};
 use crate::support::clock;
@@ -63,6 +63,13 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::RemovePasskey => passkeys::remove(app, cx),
         Endpoint::PasskeyRequestOptions => passkeys::request_options(app, cx),
         Endpoint::PasskeySignIn => passkeys::sign_in(app, cx),
+        Endpoint::OidcDiscovery => oidc::discovery(app),
+        Endpoint::OidcJwks => oidc::jwks(app, cx),
+        Endpoint::OidcAuthorize => oidc::authorize(app, cx),
+        Endpoint::OidcToken => oidc::token(app, cx),
+        Endpoint::OidcUserinfo => oidc::userinfo(app, cx),
+        Endpoint::OidcRevoke => oidc::revoke(app, cx),
+        Endpoint::OidcLogout => oidc::logout(app, cx),
     }
 }
 
@@ -101,7 +108,8 @@ fn respond(
     // Forward auth is the proxy asking about the request it guards, which
     // may carry any method, origin and body: none of it is for this server.
     let forward = matches!(resolved, Ok(Resolved::Endpoint(Endpoint::ForwardAuth, _)));
-    if !forward && Cors::forbids(origin, &request.method) {
+    let exempt = matches!(resolved, Ok(Resolved::Endpoint(e, _)) if e.skips_origin_check());
+    if !exempt && Cors::forbids(origin, &request.method) {
         log_refused_origin(app, request);
         return Err(ApiError::OriginNotAllowed);
     }
@@ -113,7 +121,8 @@ fn respond(
     // A JSON content type cannot be sent cross-origin without a preflight,
     // so refusing every other type closes the "simple request" route around
     // CORS (OWASP CSRF Prevention Cheat Sheet).
-    if !forward && !request.body.is_empty() && !is_json(request) {
+    let form = endpoint.takes_forms() && is_form(request);
+    if !forward && !form && !request.body.is_empty() && !is_json(request) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let context = Context {
@@ -221,6 +230,14 @@ fn is_json(request: &Request) -> bool {
     request.header("content-type").is_some_and(|value| {
         let media_type = value.split(';').next().unwrap_or("").trim();
         media_type.eq_ignore_ascii_case("application/json")
+    })
+}
+
+/// `application/x-www-form-urlencoded`, with or without parameters.
+fn is_form(request: &Request) -> bool {
+    request.header("content-type").is_some_and(|value| {
+        let media_type = value.split(';').next().unwrap_or("").trim();
+        media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
     })
 }
 

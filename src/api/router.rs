@@ -38,6 +38,13 @@ pub enum Endpoint {
     AccountScript,
     PasskeyCreationOptions,
     AddPasskey,
+    OidcDiscovery,
+    OidcJwks,
+    OidcAuthorize,
+    OidcToken,
+    OidcUserinfo,
+    OidcRevoke,
+    OidcLogout,
     ListPasskeys,
     RenamePasskey,
     RemovePasskey,
@@ -92,6 +99,21 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         Endpoint::PasskeyRequestOptions,
     ),
     ("POST", "/api/login/passkey", Endpoint::PasskeySignIn),
+    // OpenID Connect (api/oidc.rs): the provider's endpoints.
+    (
+        "GET",
+        "/.well-known/openid-configuration",
+        Endpoint::OidcDiscovery,
+    ),
+    ("GET", "/oauth2/jwks", Endpoint::OidcJwks),
+    ("GET", "/oauth2/authorize", Endpoint::OidcAuthorize),
+    ("POST", "/oauth2/authorize", Endpoint::OidcAuthorize),
+    ("POST", "/oauth2/token", Endpoint::OidcToken),
+    ("GET", "/oauth2/userinfo", Endpoint::OidcUserinfo),
+    ("POST", "/oauth2/userinfo", Endpoint::OidcUserinfo),
+    ("POST", "/oauth2/revoke", Endpoint::OidcRevoke),
+    ("GET", "/oauth2/logout", Endpoint::OidcLogout),
+    ("POST", "/oauth2/logout", Endpoint::OidcLogout),
     // Any method: the proxy asks with the method of the request it guards.
     ("*", "/api/auth/forward", Endpoint::ForwardAuth),
     ("POST", "/api/auth/redirect", Endpoint::CheckRedirect),
@@ -107,6 +129,37 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/account.css", Endpoint::AccountStyle),
     ("GET", "/account.js", Endpoint::AccountScript),
 ];
+
+impl Endpoint {
+    /// Bodies may be `application/x-www-form-urlencoded`: OAuth speaks
+    /// forms (RFC 6749 §3.2, §4.1.3), and so do the pages' logout form.
+    pub fn takes_forms(self) -> bool {
+        matches!(
+            self,
+            Endpoint::OidcAuthorize
+                | Endpoint::OidcToken
+                | Endpoint::OidcUserinfo
+                | Endpoint::OidcRevoke
+                | Endpoint::OidcLogout
+        )
+    }
+
+    /// Exempt from the Origin check: forward auth (the proxy asks about
+    /// another request); an authorization request (a navigation from the
+    /// app's site, answered with a redirect any GET would get); and the
+    /// endpoints an app's server calls with its own credentials or a bearer
+    /// token, never the cookie, so no cross-site request can borrow one.
+    pub fn skips_origin_check(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ForwardAuth
+                | Endpoint::OidcAuthorize
+                | Endpoint::OidcToken
+                | Endpoint::OidcUserinfo
+                | Endpoint::OidcRevoke
+        )
+    }
+}
 
 /// The path pattern of an endpoint, as the route table writes it: what the
 /// log names instead of the raw path, which may carry anything.

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod challenges;
 pub mod hash_queue;
+pub mod jose;
 pub mod passwords;
 pub mod redirect;
 pub mod sessions;

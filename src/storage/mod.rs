@@ -1,6 +1,6 @@
 //! SQLite: the connection and what concerns the whole file (opening,
 //! permissions, checkpoints, backups, statistics); one file per table
-//! below it (`users`, `audit`, `sessions`, `mail`, `totp`, `passkeys`) and the schema
+//! below it (`users`, `audit`, `sessions`, `mail`, `totp`, `passkeys`, `oidc`) and the schema
 //! with its migrations (`schema`). Every query is a prepared statement with
 //! bound parameters (no SQL is ever built from input, OWASP ASVS 4.0.3
 //! V5.3.4).
@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub mod audit;
 pub mod mail;
+pub mod oidc;
 pub mod passkeys;
 mod schema;
 pub mod sessions;

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -111,6 +111,31 @@ const MIGRATIONS: &[(i64, &str)] = &[
              backed_up INTEGER NOT NULL
          ) WITHOUT ROWID;
          CREATE INDEX passkeys_user ON passkeys (user_id);",
+    ),
+    (
+        10,
+        "ALTER TABLE users ADD COLUMN oidc_subject TEXT;
+         CREATE UNIQUE INDEX users_oidc_subject ON users (oidc_subject);
+         CREATE TABLE oidc_clients (
+             client_id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash BLOB,
+             redirect_uris TEXT NOT NULL, allowed_groups TEXT NOT NULL DEFAULT '',
+             alg TEXT NOT NULL, created_at INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         CREATE TABLE oidc_keys (
+             kid TEXT PRIMARY KEY, alg TEXT NOT NULL, secret BLOB NOT NULL,
+             created_at INTEGER NOT NULL, retired_at INTEGER
+         ) WITHOUT ROWID;
+         CREATE TABLE oidc_grants (
+             token_hash BLOB PRIMARY KEY, kind TEXT NOT NULL,
+             client_id TEXT NOT NULL REFERENCES oidc_clients (client_id) ON DELETE CASCADE,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             auth_epoch INTEGER NOT NULL, family BLOB NOT NULL, scope TEXT NOT NULL,
+             nonce TEXT, redirect_uri TEXT, code_challenge TEXT, auth_time INTEGER NOT NULL,
+             amr TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER
+         ) WITHOUT ROWID;
+         CREATE INDEX oidc_grants_family ON oidc_grants (family);
+         CREATE INDEX oidc_grants_user ON oidc_grants (user_id);
+         CREATE INDEX oidc_grants_client ON oidc_grants (client_id);",
     ),
 ];
 

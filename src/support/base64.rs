@@ -56,6 +56,16 @@ pub fn decode_url(text: &str) -> Option<Vec<u8>> {
     (acc == 0).then_some(out)
 }
 
+/// Padded standard base64 back to bytes (an HTTP Basic credential, RFC
+/// 7617); `None` for anything else.
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    let body = text.trim_end_matches('=');
+    if !text.len().is_multiple_of(4) || text.len() - body.len() > 2 || body.contains(['-', '_']) {
+        return None;
+    }
+    decode_url(&body.replace('+', "-").replace('/', "_"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +83,7 @@ mod tests {
             assert_eq!(encode(plain), standard);
             assert_eq!(encode_url(plain), url);
             assert_eq!(decode_url(url).as_deref(), Some(plain));
+            assert_eq!(decode(standard).as_deref(), Some(plain));
         }
         assert_eq!(encode_url(&[0xfb, 0xff]), "-_8");
         assert_eq!(encode(&[0xfb, 0xff]), "+/8=");

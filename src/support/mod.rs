@@ -5,6 +5,7 @@ pub mod base64;
 pub mod clock;
 pub mod config;
 pub mod env_file;
+pub mod form;
 pub mod lock;
 pub mod log;
 pub mod metrics;

@@ -1,0 +1,373 @@
+//! OpenID Connect, the provider's endpoints (`accounts::oidc` tells the
+//! story): discovery, the keys, authorize, token, userinfo, revoke and
+//! logout. They speak OAuth's own formats, not this API's envelope: form
+//! bodies in, `{"error", "error_description"}` out (RFC 6749 §5.2), and
+//! redirects and small pages for the browser.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::accounts::oidc::{self, AuthorizeOutcome, ClientCredentials, TokenGrant, TokenOutcome};
+use crate::api::app::{App, Context, Document, Reply};
+use crate::api::common::signed_in;
+use crate::api::cookies;
+use crate::api::error::ApiError;
+use crate::api::pages::PAGE_POLICY;
+use crate::support::base64;
+use crate::support::form;
+use crate::support::text::{html_escape, percent_encode};
+
+/// A JSON document outside the envelope, with `status`.
+fn json_document(status: u16, body: &Value) -> Reply {
+    Reply::document(Document {
+        content_type: "application/json",
+        body: body.to_string().into_bytes(),
+        content_security_policy: None,
+    })
+    .with_status(status)
+}
+
+/// An OAuth error body (RFC 6749 §5.2).
+fn oauth_error(status: u16, code: &str, description: &str) -> Reply {
+    json_document(
+        status,
+        &json!({ "error": code, "error_description": description }),
+    )
+}
+
+/// `invalid_client`: 401 with the scheme to use (RFC 6749 §5.2).
+fn bad_client() -> Reply {
+    oauth_error(401, "invalid_client", "unknown client or wrong credentials")
+        .with_header("WWW-Authenticate", "Basic realm=\"auth-server\"".into())
+}
+
+/// A small page in the sign-in page's style.
+fn page(app: &App, status: u16, title: &str, body: &str) -> Reply {
+    let site = html_escape(&app.settings().site_name);
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title} · {site}</title>\n<link rel=\"stylesheet\" href=\"../login.css\">\n</head>\n\
+         <body>\n<main class=\"card\">\n<h1>{title}</h1>\n{body}\n</main>\n</body>\n</html>\n"
+    );
+    Reply::document(Document {
+        content_type: "text/html; charset=utf-8",
+        body: html.into_bytes(),
+        content_security_policy: Some(PAGE_POLICY),
+    })
+    .with_status(status)
+}
+
+fn redirect(location: String) -> Reply {
+    Reply::document(Document {
+        content_type: "text/plain; charset=utf-8",
+        body: Vec::new(),
+        content_security_policy: None,
+    })
+    .with_status(302)
+    .with_header("Location", location)
+}
+
+/// The issuer: `PUBLIC_URL`, without which there is no provider.
+fn issuer(app: &App) -> Result<&str, ApiError> {
+    app.settings()
+        .public_url
+        .as_deref()
+        .ok_or(ApiError::NotFound)
+}
+
+/// OpenID Connect Discovery 1.0 §3: exactly what is implemented.
+pub fn discovery(app: &App) -> Result<Reply, ApiError> {
+    let issuer = issuer(app)?;
+    Ok(json_document(
+        200,
+        &json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+            "jwks_uri": format!("{issuer}/oauth2/jwks"),
+            "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+            "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported":
+                ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported":
+                ["client_secret_basic", "client_secret_post", "none"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "scopes_supported": oidc::SCOPES,
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+                "azp", "preferred_username", "name", "email", "email_verified", "groups"],
+            "subject_types_supported": ["public"],
+            "authorization_response_iss_parameter_supported": true,
+        }),
+    ))
+}
+
+pub fn jwks(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    issuer(app)?;
+    let keys: Vec<Value> = oidc::keys(&app.accounts, cx.now)?
+        .iter()
+        .map(|(key, _)| key.jwk())
+        .collect();
+    Ok(json_document(200, &json!({ "keys": keys })))
+}
+
+/// The parameters of a request: the query of a GET, the form of a POST.
+fn params(cx: &Context) -> Option<BTreeMap<String, String>> {
+    if cx.request.method == "POST" {
+        form::parse(std::str::from_utf8(&cx.request.body).ok()?)
+    } else {
+        form::parse(cx.request.query.as_deref().unwrap_or(""))
+    }
+}
+
+pub fn authorize(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let issuer = issuer(app)?.to_string();
+    let Some(params) = params(cx) else {
+        return Ok(page(
+            app,
+            400,
+            "This sign-in link is broken",
+            "<p>The app sent a request this server cannot read (a parameter twice, or bad encoding). Go back to the app and try again.</p>",
+        ));
+    };
+    let me = signed_in(app, cx).ok();
+    match oidc::authorize(&app.accounts, &params, me.as_ref(), &cx.client())? {
+        AuthorizeOutcome::Redirect(location) => Ok(redirect(location)),
+        AuthorizeOutcome::BadClient(why) => Ok(page(
+            app,
+            400,
+            "This app cannot sign you in here",
+            &format!(
+                "<p>{}</p><p>Tell the app's operator; it must be registered with <code>auth-server admin oidc-client add</code>.</p>",
+                html_escape(why)
+            ),
+        )),
+        AuthorizeOutcome::SignIn => {
+            // Back to this very request (as a GET) once signed in.
+            let query: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+                .collect();
+            let back = format!("{issuer}/oauth2/authorize?{}", query.join("&"));
+            Ok(redirect(format!(
+                "{issuer}/login?rd={}",
+                percent_encode(&back)
+            )))
+        }
+    }
+}
+
+/// The client's credentials: `client_secret_basic` (RFC 6749 §2.3.1, each
+/// part form-encoded inside the Basic header), `client_secret_post`, or a
+/// public client's bare `client_id`; both ways at once is refused.
+fn credentials(cx: &Context, params: &BTreeMap<String, String>) -> Option<ClientCredentials> {
+    let basic = cx
+        .request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Basic "))
+        .map(|encoded| {
+            let decoded = base64::decode(encoded.trim())?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (id, secret) = text.split_once(':')?;
+            let pairs = form::parse(&format!("i={id}&s={secret}"))?;
+            Some((pairs.get("i")?.clone(), pairs.get("s")?.clone()))
+        });
+    match (basic, params.get("client_secret")) {
+        (Some(Some((client_id, secret))), None) => {
+            if params.get("client_id").is_some_and(|id| *id != client_id) {
+                return None;
+            }
+            Some(ClientCredentials {
+                client_id,
+                secret: Some(secret),
+            })
+        }
+        (Some(_), _) => None,
+        (None, secret) => Some(ClientCredentials {
+            client_id: params.get("client_id")?.clone(),
+            secret: secret.cloned(),
+        }),
+    }
+}
+
+pub fn token(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    issuer(app)?;
+    let Some(params) = params(cx) else {
+        return Ok(oauth_error(
+            400,
+            "invalid_request",
+            "a form body, each parameter once",
+        ));
+    };
+    let Some(credentials) = credentials(cx, &params) else {
+        return Ok(bad_client());
+    };
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let grant = match get("grant_type") {
+        Some("authorization_code") => {
+            let Some(code) = get("code") else {
+                return Ok(oauth_error(400, "invalid_request", "code is required"));
+            };
+            TokenGrant::AuthorizationCode {
+                code,
+                redirect_uri: get("redirect_uri"),
+                code_verifier: get("code_verifier"),
+            }
+        }
+        Some("refresh_token") => {
+            let Some(refresh_token) = get("refresh_token") else {
+                return Ok(oauth_error(
+                    400,
+                    "invalid_request",
+                    "refresh_token is required",
+                ));
+            };
+            TokenGrant::RefreshToken { refresh_token }
+        }
+        Some(_) => {
+            return Ok(oauth_error(
+                400,
+                "unsupported_grant_type",
+                "authorization_code or refresh_token",
+            ));
+        }
+        None => {
+            return Ok(oauth_error(
+                400,
+                "invalid_request",
+                "grant_type is required",
+            ));
+        }
+    };
+    match oidc::token(&app.accounts, &credentials, grant, cx.now)? {
+        TokenOutcome::Issued(tokens) => {
+            let mut body = json!({
+                "access_token": tokens.access_token,
+                "token_type": "Bearer",
+                "expires_in": oidc::ACCESS_TOKEN_TTL_SECS,
+                "id_token": tokens.id_token,
+                "scope": tokens.scope,
+            });
+            if let Some(refresh_token) = tokens.refresh_token {
+                body["refresh_token"] = json!(refresh_token);
+            }
+            Ok(json_document(200, &body).with_header("Pragma", "no-cache".into()))
+        }
+        TokenOutcome::BadClient => Ok(bad_client()),
+        TokenOutcome::Refused(error) => Ok(oauth_error(400, error.code, error.description)),
+    }
+}
+
+pub fn userinfo(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    issuer(app)?;
+    let token = cx
+        .request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let claims = match token {
+        Some(token) => oidc::userinfo(&app.accounts, token, cx.now)?,
+        None => None,
+    };
+    match claims {
+        Some(claims) => Ok(json_document(200, &claims)),
+        // RFC 6750 §3.1.
+        None => Ok(
+            oauth_error(401, "invalid_token", "unknown, expired or revoked")
+                .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"".into()),
+        ),
+    }
+}
+
+pub fn revoke(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    issuer(app)?;
+    let Some(params) = params(cx) else {
+        return Ok(oauth_error(
+            400,
+            "invalid_request",
+            "a form body, each parameter once",
+        ));
+    };
+    let Some(credentials) = credentials(cx, &params) else {
+        return Ok(bad_client());
+    };
+    let Some(token) = params.get("token") else {
+        return Ok(oauth_error(400, "invalid_request", "token is required"));
+    };
+    match oidc::revoke(&app.accounts, &credentials, token)? {
+        Some(()) => Ok(json_document(200, &json!({}))),
+        None => Ok(bad_client()),
+    }
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): with an
+/// ID token this server issued and one of that app's redirect URIs, the
+/// session ends and the browser goes there; otherwise a page asks first
+/// (a link alone must not sign anyone out).
+pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let Some(params) = params(cx) else {
+        return Ok(page(
+            app,
+            400,
+            "This sign-out link is broken",
+            "<p>Go back to the app.</p>",
+        ));
+    };
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let back = match (get("id_token_hint"), get("post_logout_redirect_uri")) {
+        (Some(hint), Some(uri)) => oidc::hinted_client(&app.accounts, hint, cx.now)?
+            .filter(|client| client.redirect_uris.iter().any(|r| r == uri))
+            .map(|_| match get("state") {
+                Some(state) => format!(
+                    "{uri}{}state={}",
+                    if uri.contains('?') { '&' } else { '?' },
+                    percent_encode(state)
+                ),
+                None => uri.to_string(),
+            }),
+        _ => None,
+    };
+    if back.is_none() && cx.request.method == "GET" {
+        let hidden: String = params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    html_escape(k),
+                    html_escape(v)
+                )
+            })
+            .collect();
+        return Ok(page(
+            app,
+            200,
+            "Sign out?",
+            &format!(
+                "<p>An app asked to sign you out of {}.</p>\
+                 <form method=\"post\" action=\"logout\">{hidden}<button type=\"submit\">Sign out</button></form>",
+                html_escape(&app.settings().site_name)
+            ),
+        ));
+    }
+    crate::accounts::logout::logout(
+        &app.accounts,
+        &cookies::session_tokens(cx.request),
+        &cx.client(),
+    )?;
+    let reply = match back {
+        Some(location) => redirect(location),
+        None => page(
+            app,
+            200,
+            "You are signed out",
+            "<p>You can close this page.</p>",
+        ),
+    };
+    Ok(reply.with_cookie(app.cookies.clear()))
+}

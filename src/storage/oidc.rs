@@ -1,0 +1,344 @@
+//! OpenID Connect in the database: the clients the operator registered,
+//! the ID-token signing keys, each account's subject identifier, and the
+//! grants (authorization codes, access and refresh tokens), each stored
+//! only as the SHA-256 of its random value.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::Database;
+use crate::support::lock::lock;
+
+/// A registered client (relying party).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcClient {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client, which must use
+    /// PKCE instead.
+    pub secret_hash: Option<Vec<u8>>,
+    /// Matched exactly (no prefix, no wildcard).
+    pub redirect_uris: Vec<String>,
+    /// Empty: anyone signed in (the access rules aside).
+    pub allowed_groups: Vec<String>,
+    /// `RS256` or `ES256`: how its ID tokens are signed.
+    pub alg: String,
+    pub created_at: i64,
+}
+
+/// A stored signing key.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub secret: Vec<u8>,
+    pub created_at: i64,
+    /// When a newer key of its algorithm took over.
+    pub retired_at: Option<i64>,
+}
+
+/// What a grant's kind is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantKind {
+    Code,
+    Access,
+    Refresh,
+}
+
+impl GrantKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::Code => "code",
+            GrantKind::Access => "access",
+            GrantKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A code or token: who, for which client, with what, until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub hash: [u8; 32],
+    pub kind: GrantKind,
+    pub client_id: String,
+    pub user_id: i64,
+    /// The account's auth epoch when granted: a password change, disable,
+    /// revoke-sessions or deletion ends every grant with the sessions.
+    pub auth_epoch: i64,
+    /// Every token issued from one code shares it.
+    pub family: [u8; 32],
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub expires_at: i64,
+}
+
+/// What spending a single-use grant found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spent {
+    /// Unused until now; now used.
+    Fresh(Box<Grant>),
+    /// Used before: its whole family has just been revoked (RFC 6749
+    /// §4.1.2, §10.4).
+    Replayed,
+    Unknown,
+}
+
+impl Database {
+    pub fn add_oidc_client(&self, client: &OidcClient) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached(
+                "INSERT INTO oidc_clients (client_id, name, secret_hash, redirect_uris,
+                                           allowed_groups, alg, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                client.client_id,
+                client.name,
+                client.secret_hash,
+                client.redirect_uris.join("\n"),
+                client.allowed_groups.join(","),
+                client.alg,
+                client.created_at,
+            ])?;
+        Ok(())
+    }
+
+    pub fn oidc_client(&self, client_id: &str) -> rusqlite::Result<Option<OidcClient>> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached("SELECT * FROM oidc_clients WHERE client_id = ?1")?
+            .query_row([client_id], client_from_row)
+            .optional()
+    }
+
+    pub fn oidc_clients(&self) -> rusqlite::Result<Vec<OidcClient>> {
+        let connection = lock(&self.connection);
+        let mut statement = connection
+            .prepare_cached("SELECT * FROM oidc_clients ORDER BY created_at, client_id")?;
+        statement.query_map([], client_from_row)?.collect()
+    }
+
+    /// Removes a client and (by the foreign key) every code and token it
+    /// holds; `false` if there is no such client.
+    pub fn remove_oidc_client(&self, client_id: &str) -> rusqlite::Result<bool> {
+        let connection = lock(&self.connection);
+        let removed = connection
+            .prepare_cached("DELETE FROM oidc_clients WHERE client_id = ?1")?
+            .execute([client_id])?;
+        Ok(removed == 1)
+    }
+
+    /// Every key, newest first (RS256 before ES256 of the same age).
+    pub fn oidc_keys(&self) -> rusqlite::Result<Vec<StoredKey>> {
+        let connection = lock(&self.connection);
+        let mut statement = connection
+            .prepare_cached("SELECT * FROM oidc_keys ORDER BY created_at DESC, alg DESC, kid")?;
+        statement
+            .query_map([], |row| {
+                Ok(StoredKey {
+                    kid: row.get("kid")?,
+                    alg: row.get("alg")?,
+                    secret: row.get("secret")?,
+                    created_at: row.get("created_at")?,
+                    retired_at: row.get("retired_at")?,
+                })
+            })?
+            .collect()
+    }
+
+    /// Adds a key of its algorithm and retires the ones before it, in one
+    /// transaction; keys retired before `forget_before` are deleted.
+    pub fn add_oidc_key(&self, key: &StoredKey, forget_before: i64) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        let transaction = connection.unchecked_transaction()?;
+        transaction
+            .prepare_cached(
+                "UPDATE oidc_keys SET retired_at = ?2 WHERE alg = ?1 AND retired_at IS NULL",
+            )?
+            .execute(params![key.alg, key.created_at])?;
+        transaction
+            .prepare_cached("DELETE FROM oidc_keys WHERE retired_at < ?1")?
+            .execute([forget_before])?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO oidc_keys (kid, alg, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![key.kid, key.alg, key.secret, key.created_at])?;
+        transaction.commit()
+    }
+
+    /// The account's subject identifier, made from `fresh` the first time
+    /// and the same ever after; `None` if the account is gone.
+    pub fn oidc_subject(&self, user_id: i64, fresh: &str) -> rusqlite::Result<Option<String>> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached(
+                "UPDATE users SET oidc_subject = coalesce(oidc_subject, ?2)
+                 WHERE id = ?1 RETURNING oidc_subject",
+            )?
+            .query_row(params![user_id, fresh], |row| row.get(0))
+            .optional()
+    }
+
+    pub fn add_grant(&self, grant: &Grant) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        insert_grant(&connection, grant)
+    }
+
+    /// Spends a code or refresh token: `Fresh` the first time; a second
+    /// use revokes every grant of its family and is `Replayed`.
+    pub fn spend_grant(
+        &self,
+        hash: &[u8; 32],
+        kind: GrantKind,
+        now: i64,
+    ) -> rusqlite::Result<Spent> {
+        let connection = lock(&self.connection);
+        let fresh = connection
+            .prepare_cached(
+                "UPDATE oidc_grants SET used_at = ?3
+                 WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL RETURNING *",
+            )?
+            .query_row(params![hash, kind.as_str(), now], grant_from_row)
+            .optional()?;
+        if let Some(grant) = fresh {
+            return Ok(Spent::Fresh(Box::new(grant)));
+        }
+        let family: Option<[u8; 32]> = connection
+            .prepare_cached("SELECT family FROM oidc_grants WHERE token_hash = ?1 AND kind = ?2")?
+            .query_row(params![hash, kind.as_str()], |row| row.get(0))
+            .optional()?;
+        let Some(family) = family else {
+            return Ok(Spent::Unknown);
+        };
+        connection
+            .prepare_cached("DELETE FROM oidc_grants WHERE family = ?1")?
+            .execute([family])?;
+        Ok(Spent::Replayed)
+    }
+
+    /// A live grant of `kind` by its hash (an access token at userinfo).
+    pub fn grant(&self, hash: &[u8; 32], kind: GrantKind) -> rusqlite::Result<Option<Grant>> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached(
+                "SELECT * FROM oidc_grants WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL",
+            )?
+            .query_row(params![hash, kind.as_str()], grant_from_row)
+            .optional()
+    }
+
+    /// Revokes a token and every grant of its family (RFC 7009 §2.1: a
+    /// revoked refresh token takes its access tokens with it); `false` if
+    /// there was no such token of that client.
+    pub fn revoke_grant(&self, hash: &[u8; 32], client_id: &str) -> rusqlite::Result<bool> {
+        let connection = lock(&self.connection);
+        let family: Option<[u8; 32]> = connection
+            .prepare_cached(
+                "SELECT family FROM oidc_grants WHERE token_hash = ?1 AND client_id = ?2",
+            )?
+            .query_row(params![hash, client_id], |row| row.get(0))
+            .optional()?;
+        let Some(family) = family else {
+            return Ok(false);
+        };
+        connection
+            .prepare_cached("DELETE FROM oidc_grants WHERE family = ?1")?
+            .execute([family])?;
+        Ok(true)
+    }
+
+    /// Ends every grant of an account (sign out everywhere).
+    pub fn revoke_user_grants(&self, user_id: i64) -> rusqlite::Result<()> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached("DELETE FROM oidc_grants WHERE user_id = ?1")?
+            .execute([user_id])?;
+        Ok(())
+    }
+
+    /// Forgets grants expired for a day (a used code or token is kept until
+    /// then, so a replay is still recognised).
+    pub fn prune_grants(&self, now: i64) -> rusqlite::Result<usize> {
+        let connection = lock(&self.connection);
+        connection
+            .prepare_cached("DELETE FROM oidc_grants WHERE expires_at < ?1")?
+            .execute([now - 86_400])
+    }
+
+    pub fn count_oidc_clients(&self) -> rusqlite::Result<i64> {
+        let connection = lock(&self.connection);
+        connection.query_row("SELECT count(*) FROM oidc_clients", [], |row| row.get(0))
+    }
+}
+
+fn insert_grant(connection: &rusqlite::Connection, grant: &Grant) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
+                                      scope, nonce, redirect_uri, code_challenge, auth_time,
+                                      amr, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            grant.hash,
+            grant.kind.as_str(),
+            grant.client_id,
+            grant.user_id,
+            grant.auth_epoch,
+            grant.family,
+            grant.scope,
+            grant.nonce,
+            grant.redirect_uri,
+            grant.code_challenge,
+            grant.auth_time,
+            grant.amr,
+            grant.expires_at,
+        ])?;
+    Ok(())
+}
+
+fn client_from_row(row: &Row<'_>) -> rusqlite::Result<OidcClient> {
+    let lines = |text: String, separator: char| -> Vec<String> {
+        text.split(separator)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    Ok(OidcClient {
+        client_id: row.get("client_id")?,
+        name: row.get("name")?,
+        secret_hash: row.get("secret_hash")?,
+        redirect_uris: lines(row.get("redirect_uris")?, '\n'),
+        allowed_groups: lines(row.get("allowed_groups")?, ','),
+        alg: row.get("alg")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
+    let kind = match row.get::<_, String>("kind")?.as_str() {
+        "code" => GrantKind::Code,
+        "access" => GrantKind::Access,
+        _ => GrantKind::Refresh,
+    };
+    Ok(Grant {
+        hash: row.get("token_hash")?,
+        kind,
+        client_id: row.get("client_id")?,
+        user_id: row.get("user_id")?,
+        auth_epoch: row.get("auth_epoch")?,
+        family: row.get("family")?,
+        scope: row.get("scope")?,
+        nonce: row.get("nonce")?,
+        redirect_uri: row.get("redirect_uri")?,
+        code_challenge: row.get("code_challenge")?,
+        auth_time: row.get("auth_time")?,
+        amr: row.get("amr")?,
+        expires_at: row.get("expires_at")?,
+    })
+}
