@@ -514,6 +514,8 @@ fn issue(
 /// `profile` the username as `preferred_username` and `name`; `email` the
 /// address only once verified (as forward auth); `groups` the groups.
 pub fn claims(accounts: &Accounts, user: &User, scope: &str) -> Result<Value, Trouble> {
+    // A random subject, used only the first time (OpenID Connect Core §8:
+    // never reassigned; no internal id leaks).
     let (fresh, _) = new_secret()?;
     let sub = accounts
         .db

@@ -172,16 +172,26 @@ impl Database {
     }
 
     /// The account's subject identifier, made from `fresh` the first time
-    /// and the same ever after; `None` if the account is gone.
+    /// and the same ever after; `None` if the account is gone. Read first:
+    /// every ID token and userinfo answer needs it, and only the first may
+    /// write.
     pub fn oidc_subject(&self, user_id: i64, fresh: &str) -> rusqlite::Result<Option<String>> {
         let connection = lock(&self.connection);
-        connection
-            .prepare_cached(
-                "UPDATE users SET oidc_subject = coalesce(oidc_subject, ?2)
-                 WHERE id = ?1 RETURNING oidc_subject",
-            )?
-            .query_row(params![user_id, fresh], |row| row.get(0))
-            .optional()
+        let known: Option<Option<String>> = connection
+            .prepare_cached("SELECT oidc_subject FROM users WHERE id = ?1")?
+            .query_row([user_id], |row| row.get(0))
+            .optional()?;
+        match known {
+            None => Ok(None),
+            Some(Some(subject)) => Ok(Some(subject)),
+            Some(None) => connection
+                .prepare_cached(
+                    "UPDATE users SET oidc_subject = coalesce(oidc_subject, ?2)
+                     WHERE id = ?1 RETURNING oidc_subject",
+                )?
+                .query_row(params![user_id, fresh], |row| row.get(0))
+                .optional(),
+        }
     }
 
     pub fn add_grant(&self, grant: &Grant) -> rusqlite::Result<()> {

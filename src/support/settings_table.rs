@@ -238,7 +238,7 @@ pub const SETTINGS: &[Setting] = &[
         "",
         None,
         "http(s)://host[:port][/path]",
-        "where the sign-in page is reached, as a browser sees it (behind a proxy's /auth/ prefix, include it: https://wiki.example.com/auth); used in mailed links, as the pages' own origin, and as the way home; required when MAIL_COMMAND is set",
+        "where the sign-in page is reached, as a browser sees it (behind a proxy's /auth/ prefix, include it: https://wiki.example.com/auth); used in mailed links, as the pages' own origin, as the way home, and as the OpenID Connect issuer; required when MAIL_COMMAND is set or OpenID Connect clients exist",
     ),
     setting(
         "HOME_URL",
