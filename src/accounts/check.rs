@@ -1,6 +1,8 @@
 //! The checks every flow builds on: is this request signed in, is this the
 //! account's password, is this a good second factor. Each is written once.
 
+use std::sync::Arc;
+
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::sessions::Session;
@@ -14,7 +16,8 @@ use crate::storage::audit::AuthEvent;
 pub struct SignedIn {
     pub token: Token,
     pub session: Session,
-    pub user: User,
+    /// As the session check found it (from memory: `storage::cache`).
+    pub user: Arc<User>,
 }
 
 /// The first token that names a live session of an existing, enabled user
@@ -29,7 +32,8 @@ pub fn signed_in(
         let Some(session) = accounts.sessions.store().authenticate(&token, now) else {
             continue;
         };
-        match accounts.db.user_by_id(session.user_id)? {
+        // No database read when the account is in memory (issue 27).
+        match accounts.db.session_user(session.user_id)? {
             Some(user) if !user.disabled && user.auth_epoch == session.auth_epoch => {
                 return Ok(Some(SignedIn {
                     token,

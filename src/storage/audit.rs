@@ -298,7 +298,7 @@ fn store(db: &Database, log: &Logger, row: &Event) {
 
 impl Database {
     pub fn insert_event(&self, event: &Event) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached(
                 "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count)
@@ -318,7 +318,7 @@ impl Database {
 
     /// The newest events first, of one user or of all.
     pub fn events(&self, user_id: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Event>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT at, event, user_id, identifier, ip, user_agent, count FROM auth_events
              WHERE ?1 IS NULL OR user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
@@ -340,7 +340,7 @@ impl Database {
 
     /// Deletes events older than `before`; returns how many.
     pub fn prune_events(&self, before: i64) -> rusqlite::Result<usize> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached("DELETE FROM auth_events WHERE at < ?1")?
             .execute([before])
@@ -354,7 +354,7 @@ impl Database {
         kind: AuthEvent,
         since: i64,
     ) -> rusqlite::Result<i64> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached(
                 "SELECT coalesce(sum(count), 0) FROM auth_events WHERE user_id IS ?1 AND event = ?2 AND at >= ?3",
             )?

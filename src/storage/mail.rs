@@ -11,7 +11,6 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Database, User, user_from_row};
-use crate::support::lock::lock;
 
 /// What a token or a message is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +77,7 @@ impl Database {
         token_hash: &[u8; 32],
         expires_at: i64,
     ) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         transaction
             .prepare_cached("DELETE FROM email_tokens WHERE user_id = ?1 AND purpose = ?2")?
@@ -98,7 +97,7 @@ impl Database {
         token_hash: &[u8; 32],
         now: i64,
     ) -> rusqlite::Result<Option<User>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached(
                 "SELECT users.* FROM email_tokens JOIN users ON users.id = email_tokens.user_id
@@ -118,7 +117,7 @@ impl Database {
         password_hash: &str,
         now: i64,
     ) -> rusqlite::Result<Option<User>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let Some(user_id) = take_token(&transaction, Purpose::Reset, token_hash, now)? else {
             return Ok(None);
@@ -137,7 +136,7 @@ impl Database {
 
     /// Uses a verification token: the account's address is verified.
     pub fn verify_email(&self, token_hash: &[u8; 32], now: i64) -> rusqlite::Result<Option<User>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let Some(user_id) = take_token(&transaction, Purpose::Verify, token_hash, now)? else {
             return Ok(None);
@@ -152,7 +151,8 @@ impl Database {
 
     /// Marks an address verified (`admin verify`).
     pub fn set_email_verified(&self, user_id: i64) -> rusqlite::Result<bool> {
-        let changed = lock(&self.connection)
+        let changed = self
+            .writer()
             .prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1")?
             .execute([user_id])?;
         Ok(changed == 1)
@@ -168,7 +168,7 @@ impl Database {
         return_to: Option<&str>,
         now: i64,
     ) -> rusqlite::Result<()> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached(
                 "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at, return_to)
                  VALUES (?1, ?2, ?3, ?4, 0, ?4, ?5)",
@@ -179,7 +179,7 @@ impl Database {
 
     /// The messages due now, oldest first.
     pub fn due_mail(&self, now: i64, limit: u32) -> rusqlite::Result<Vec<Queued>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT id, user_id, purpose, recipient, created_at, attempts, return_to FROM outbox
              WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
@@ -205,7 +205,7 @@ impl Database {
 
     /// A message is done with (sent, or given up): out of the outbox.
     pub fn remove_mail(&self, id: i64) -> rusqlite::Result<()> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
             .execute([id])?;
         Ok(())
@@ -213,7 +213,7 @@ impl Database {
 
     /// A failed attempt: counted, and tried again at `next_attempt_at`.
     pub fn retry_mail(&self, id: i64, next_attempt_at: i64) -> rusqlite::Result<()> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
             )?

@@ -10,12 +10,14 @@
 //! never happens while the lock is held.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::hooks::Action;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub mod audit;
+pub mod cache;
 pub mod mail;
 pub mod oidc;
 pub mod passkeys;
@@ -30,6 +32,7 @@ pub use users::{Checked, InsertError, User};
 pub(crate) use users::{guard, unchanged, user_from_row};
 
 use crate::support::lock::lock;
+use cache::UserCache;
 
 /// What `admin stats` shows.
 #[derive(Debug)]
@@ -43,7 +46,40 @@ pub struct Stats {
 }
 
 pub struct Database {
+    /// The one connection that writes (and the reads of the flows). Taken
+    /// through [`Database::writer`], whose guard tells the user cache what
+    /// changed once it is released.
     connection: Mutex<Connection>,
+    /// A read-only connection for session checks that miss the cache, so
+    /// they never wait behind a write (WAL lets it read while the writer
+    /// writes); `None` for an in-memory database, which has one connection.
+    reader: Option<Mutex<Connection>>,
+    /// The user rows of session checks (`cache.rs`).
+    users: UserCache,
+}
+
+/// The writer's lock; dropping it (after any commit) drops the cached rows
+/// of the users it changed.
+pub(crate) struct Writer<'a> {
+    guard: Option<MutexGuard<'a, Connection>>,
+    users: &'a UserCache,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Present until drop.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        // Released first: a reader waiting to store what it read must not
+        // store it after this forget.
+        drop(self.guard.take());
+        self.users.forget_dirty();
+    }
 }
 
 impl Database {
@@ -56,7 +92,7 @@ impl Database {
                 Some(format!("cannot make {} private: {error}", path.display())),
             )
         })?;
-        Database::configure(Connection::open(path)?)
+        Database::configure(Connection::open(path)?, path)
     }
 
     /// Opens a database file that must already exist (the admin command:
@@ -64,10 +100,10 @@ impl Database {
     /// "succeeds"); SQLite's `CANTOPEN` when there is none.
     pub fn open_existing(path: &Path) -> rusqlite::Result<Database> {
         let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE;
-        Database::configure(Connection::open_with_flags(path, flags)?)
+        Database::configure(Connection::open_with_flags(path, flags)?, path)
     }
 
-    fn configure(connection: Connection) -> rusqlite::Result<Database> {
+    fn configure(mut connection: Connection, path: &Path) -> rusqlite::Result<Database> {
         // WAL lets readers (and the admin CLI) work while the server writes;
         // synchronous=FULL makes a committed registration survive power loss
         // or kill -9 before the 201 is sent (SQLite docs, "PRAGMA synchronous").
@@ -79,9 +115,77 @@ impl Database {
         connection.pragma_update(None, "secure_delete", "ON")?;
         connection.busy_timeout(Duration::from_secs(5))?;
         schema::migrate(&connection)?;
+        let users = UserCache::default();
+        // Every users row this connection changes, for the cache.
+        let dirty = Arc::clone(&users.dirty);
+        connection.update_hook(Some(move |_: Action, _: &str, table: &str, id: i64| {
+            if table == "users" {
+                lock(&dirty).push(id);
+            }
+        }))?;
+        let reader = if path.as_os_str() == ":memory:" {
+            None
+        } else {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let reader = Connection::open_with_flags(path, flags)?;
+            reader.busy_timeout(Duration::from_secs(5))?;
+            Some(Mutex::new(reader))
+        };
         Ok(Database {
             connection: Mutex::new(connection),
+            reader,
+            users,
         })
+    }
+
+    /// The writer's lock (see [`Writer`]).
+    pub(crate) fn writer(&self) -> Writer<'_> {
+        Writer {
+            guard: Some(lock(&self.connection)),
+            users: &self.users,
+        }
+    }
+
+    /// The account behind a session, from memory when it can be: no
+    /// database read on the hot path (`cache.rs` says how it stays true).
+    pub fn session_user(&self, id: i64) -> rusqlite::Result<Option<Arc<User>>> {
+        self.notice_other_writers()?;
+        let (cached, version) = self.users.get(id);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let user = match &self.reader {
+            Some(reader) => lock(reader)
+                .prepare_cached("SELECT * FROM users WHERE id = ?1")?
+                .query_row([id], user_from_row)
+                .optional()?,
+            None => self.user_by_id(id)?,
+        };
+        let user = user.map(Arc::new);
+        if let Some(user) = &user {
+            self.users.put(Arc::clone(user), version);
+        }
+        Ok(user)
+    }
+
+    /// Looks for commits by other processes (the admin command), at most
+    /// every `cache::CHECK_INTERVAL`; skipped while the writer is busy for
+    /// up to `cache::MAX_STALENESS`.
+    fn notice_other_writers(&self) -> rusqlite::Result<()> {
+        let now = Instant::now();
+        let Some(since) = self.users.due(now) else {
+            return Ok(());
+        };
+        let guard = match self.connection.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) if since < cache::MAX_STALENESS => return Ok(()),
+            Err(TryLockError::WouldBlock) => lock(&self.connection),
+        };
+        let data_version: i64 = guard.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        drop(guard);
+        self.users.saw_data_version(data_version, now);
+        Ok(())
     }
 
     /// Copies every change in the write-ahead log into the database file and
@@ -89,7 +193,7 @@ impl Database {
     /// stop) and deleted data leaves the log too. Best effort: with a reader
     /// in another process the log may stay, which is still correct.
     pub fn checkpoint(&self) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
     }
 
@@ -119,7 +223,7 @@ impl Database {
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut copy = Connection::open_with_flags(path, flags)?;
         {
-            let source = lock(&self.connection);
+            let source = self.writer();
             let backup = Backup::new(&source, &mut copy)?;
             // Every page in one step, under one read transaction: the copy is
             // of one moment, and a writer in another process (the server)
@@ -139,7 +243,7 @@ impl Database {
     /// Figures for `admin stats`: users (total, disabled, verified), stored
     /// sessions, and audit events since `since` by kind.
     pub fn stats(&self, since: i64) -> rusqlite::Result<Stats> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let (users, disabled, verified) = connection.query_row(
             "SELECT count(*), coalesce(sum(disabled), 0), coalesce(sum(email_verified), 0) FROM users",
             [],
@@ -164,7 +268,7 @@ impl Database {
 
     /// A read that touches the file, for the health check.
     pub fn check(&self) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached("SELECT count(*) FROM users")?
             .query_row([], |row| row.get::<_, i64>(0))?;

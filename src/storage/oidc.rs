@@ -6,7 +6,6 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::Database;
-use crate::support::lock::lock;
 
 /// A registered client (relying party).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +87,7 @@ pub enum Spent {
 
 impl Database {
     pub fn add_oidc_client(&self, client: &OidcClient) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached(
                 "INSERT INTO oidc_clients (client_id, name, secret_hash, redirect_uris,
@@ -108,7 +107,7 @@ impl Database {
     }
 
     pub fn oidc_client(&self, client_id: &str) -> rusqlite::Result<Option<OidcClient>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached("SELECT * FROM oidc_clients WHERE client_id = ?1")?
             .query_row([client_id], client_from_row)
@@ -116,7 +115,7 @@ impl Database {
     }
 
     pub fn oidc_clients(&self) -> rusqlite::Result<Vec<OidcClient>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection
             .prepare_cached("SELECT * FROM oidc_clients ORDER BY created_at, client_id")?;
         statement.query_map([], client_from_row)?.collect()
@@ -125,7 +124,7 @@ impl Database {
     /// Removes a client and (by the foreign key) every code and token it
     /// holds; `false` if there is no such client.
     pub fn remove_oidc_client(&self, client_id: &str) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let removed = connection
             .prepare_cached("DELETE FROM oidc_clients WHERE client_id = ?1")?
             .execute([client_id])?;
@@ -134,7 +133,7 @@ impl Database {
 
     /// Every key, newest first (RS256 before ES256 of the same age).
     pub fn oidc_keys(&self) -> rusqlite::Result<Vec<StoredKey>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection
             .prepare_cached("SELECT * FROM oidc_keys ORDER BY created_at DESC, alg DESC, kid")?;
         statement
@@ -153,7 +152,7 @@ impl Database {
     /// Adds a key of its algorithm and retires the ones before it, in one
     /// transaction; keys retired before `forget_before` are deleted.
     pub fn add_oidc_key(&self, key: &StoredKey, forget_before: i64) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         transaction
             .prepare_cached(
@@ -176,7 +175,7 @@ impl Database {
     /// every ID token and userinfo answer needs it, and only the first may
     /// write.
     pub fn oidc_subject(&self, user_id: i64, fresh: &str) -> rusqlite::Result<Option<String>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let known: Option<Option<String>> = connection
             .prepare_cached("SELECT oidc_subject FROM users WHERE id = ?1")?
             .query_row([user_id], |row| row.get(0))
@@ -195,7 +194,7 @@ impl Database {
     }
 
     pub fn add_grant(&self, grant: &Grant) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         insert_grant(&connection, grant)
     }
 
@@ -207,7 +206,7 @@ impl Database {
         kind: GrantKind,
         now: i64,
     ) -> rusqlite::Result<Spent> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let fresh = connection
             .prepare_cached(
                 "UPDATE oidc_grants SET used_at = ?3
@@ -233,7 +232,7 @@ impl Database {
 
     /// A live grant of `kind` by its hash (an access token at userinfo).
     pub fn grant(&self, hash: &[u8; 32], kind: GrantKind) -> rusqlite::Result<Option<Grant>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached(
                 "SELECT * FROM oidc_grants WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL",
@@ -246,7 +245,7 @@ impl Database {
     /// revoked refresh token takes its access tokens with it); `false` if
     /// there was no such token of that client.
     pub fn revoke_grant(&self, hash: &[u8; 32], client_id: &str) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let family: Option<[u8; 32]> = connection
             .prepare_cached(
                 "SELECT family FROM oidc_grants WHERE token_hash = ?1 AND client_id = ?2",
@@ -264,7 +263,7 @@ impl Database {
 
     /// Ends every grant of an account (sign out everywhere).
     pub fn revoke_user_grants(&self, user_id: i64) -> rusqlite::Result<()> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE user_id = ?1")?
             .execute([user_id])?;
@@ -274,14 +273,14 @@ impl Database {
     /// Forgets grants expired for a day (a used code or token is kept until
     /// then, so a replay is still recognised).
     pub fn prune_grants(&self, now: i64) -> rusqlite::Result<usize> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE expires_at < ?1")?
             .execute([now - 86_400])
     }
 
     pub fn count_oidc_clients(&self) -> rusqlite::Result<i64> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection.query_row("SELECT count(*) FROM oidc_clients", [], |row| row.get(0))
     }
 }

@@ -9,7 +9,6 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::sessions::SessionRow;
 use super::users::record_login_in;
 use super::{Database, User};
-use crate::support::lock::lock;
 
 /// A stored passkey.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +40,7 @@ impl Database {
     /// The account's user handle, made from `fresh` the first time it is
     /// asked for and the same ever after; `None` if the account is gone.
     pub fn passkey_handle(&self, user_id: i64, fresh: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached(
                 "UPDATE users SET passkey_handle = coalesce(passkey_handle, ?2)
@@ -59,7 +58,7 @@ impl Database {
         checked_epoch: i64,
         limit: usize,
     ) -> rusqlite::Result<Result<(), AddError>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let count: Option<i64> = transaction
             .prepare_cached(
@@ -100,7 +99,7 @@ impl Database {
 
     /// The account's passkeys, oldest first.
     pub fn passkeys_of(&self, user_id: i64) -> rusqlite::Result<Vec<Passkey>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT * FROM passkeys WHERE user_id = ?1 ORDER BY created_at, credential_id",
         )?;
@@ -108,7 +107,7 @@ impl Database {
     }
 
     pub fn passkey(&self, credential_id: &[u8]) -> rusqlite::Result<Option<Passkey>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached("SELECT * FROM passkeys WHERE credential_id = ?1")?
             .query_row([credential_id], passkey_from_row)
@@ -122,7 +121,7 @@ impl Database {
         credential_id: &[u8],
         name: &str,
     ) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let changed = connection
             .prepare_cached(
                 "UPDATE passkeys SET name = ?3 WHERE user_id = ?1 AND credential_id = ?2",
@@ -133,7 +132,7 @@ impl Database {
 
     /// Removes one of the account's passkeys; `false` if it has no such one.
     pub fn remove_passkey(&self, user_id: i64, credential_id: &[u8]) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let removed = connection
             .prepare_cached("DELETE FROM passkeys WHERE user_id = ?1 AND credential_id = ?2")?
             .execute(params![user_id, credential_id])?;
@@ -155,7 +154,7 @@ impl Database {
         now: i64,
         session: Option<SessionRow>,
     ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let moved = transaction
             .prepare_cached(

@@ -7,7 +7,6 @@
 use rusqlite::{Connection, Row, params};
 
 use super::Database;
-use crate::support::lock::lock;
 
 /// A session as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +97,7 @@ impl Database {
         token_hash: &[u8; 32],
         opened_with: &str,
     ) -> rusqlite::Result<()> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached("UPDATE sessions SET opened_with = ?2 WHERE token_hash = ?1")?
             .execute(params![token_hash, opened_with])?;
         Ok(())
@@ -108,7 +107,7 @@ impl Database {
     /// disabled or changed since), then returns every live session: what
     /// the server loads at start-up.
     pub fn load_sessions(&self, now: i64) -> rusqlite::Result<Vec<SessionRow>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         transaction.execute(
             &format!(
@@ -129,7 +128,7 @@ impl Database {
     /// Deletes every stored session: with `SESSION_PERSIST=false` the table
     /// is not kept up to date, so what is in it must never come back.
     pub fn delete_all_sessions(&self) -> rusqlite::Result<usize> {
-        lock(&self.connection).execute("DELETE FROM sessions", [])
+        self.writer().execute("DELETE FROM sessions", [])
     }
 
     /// Deletes sessions by token hash, in one transaction.
@@ -137,7 +136,7 @@ impl Database {
         if hashes.is_empty() {
             return Ok(());
         }
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         {
             let mut statement =
@@ -155,7 +154,7 @@ impl Database {
         user_id: i64,
         keep: Option<&[u8; 32]>,
     ) -> rusqlite::Result<()> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2")?
             .execute(params![user_id, keep])?;
         Ok(())
@@ -167,7 +166,7 @@ impl Database {
         if seen.is_empty() {
             return Ok(());
         }
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         {
             let mut statement = transaction.prepare_cached(
@@ -182,7 +181,7 @@ impl Database {
 
     /// A user's stored sessions, oldest first (for `admin sessions`).
     pub fn sessions_of_user(&self, user_id: i64) -> rusqlite::Result<Vec<SessionRow>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection
             .prepare_cached("SELECT * FROM sessions WHERE user_id = ?1 ORDER BY created_at")?;
         statement.query_map([user_id], row_from)?.collect()
@@ -192,7 +191,7 @@ impl Database {
     /// a running server drops them on their next request) and the rows go
     /// (so a restarted one never loads them).
     pub fn revoke_sessions(&self, user_id: i64) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction
             .prepare_cached("UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = ?1")?

@@ -8,7 +8,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sessions::{self, SessionRow};
 use super::{Checked, Database, guard, unchanged};
-use crate::support::lock::lock;
 
 /// Moves the epoch, deletes the stored sessions, and stores `keep` (the
 /// caller's own session under a new token) under the new epoch.
@@ -44,7 +43,8 @@ impl Database {
         secret: &[u8],
     ) -> rusqlite::Result<bool> {
         let (epoch, hash) = guard(Some(checked));
-        let changed = lock(&self.connection)
+        let changed = self
+            .writer()
             .prepare_cached(concat!(
                 "UPDATE users SET totp_pending = ?4 WHERE id = ?1 AND totp_secret IS NULL AND ",
                 unchanged!()
@@ -67,7 +67,7 @@ impl Database {
         keep: Option<SessionRow>,
     ) -> rusqlite::Result<Option<i64>> {
         let (epoch, hash) = guard(Some(checked));
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction
             .prepare_cached(concat!(
@@ -105,7 +105,7 @@ impl Database {
         keep: Option<SessionRow>,
     ) -> rusqlite::Result<Option<i64>> {
         let (epoch, hash) = guard(checked);
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction
             .prepare_cached(concat!(
@@ -126,7 +126,7 @@ impl Database {
 
     /// How many unused recovery codes the user has.
     pub fn recovery_codes_left(&self, user_id: i64) -> rusqlite::Result<i64> {
-        lock(&self.connection)
+        self.writer()
             .prepare_cached(
                 "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
             )?
@@ -136,7 +136,8 @@ impl Database {
     /// Accepts a code's step if it is later than the last accepted one, so
     /// no code is ever accepted twice, even by two requests at once.
     pub fn accept_totp_step(&self, user_id: i64, step: i64) -> rusqlite::Result<bool> {
-        let changed = lock(&self.connection)
+        let changed = self
+            .writer()
             .prepare_cached(
                 "UPDATE users SET totp_last_step = ?2
                  WHERE id = ?1 AND totp_secret IS NOT NULL
@@ -159,7 +160,7 @@ impl Database {
         now: i64,
     ) -> rusqlite::Result<Option<(i64, i64)>> {
         let (epoch, hash) = guard(Some(checked));
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let used = transaction
             .prepare_cached(concat!(

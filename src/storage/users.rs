@@ -5,7 +5,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::Database;
 use super::sessions::{self, SessionRow};
-use crate::support::lock::lock;
 
 /// A user row as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +96,7 @@ impl Database {
         now: i64,
     ) -> Result<User, InsertError> {
         let auth_epoch = initial_epoch().map_err(InsertError::Database)?;
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let inserted = connection
             .prepare_cached("INSERT INTO users (username, email, password_hash, created_at, auth_epoch) VALUES (?1, ?2, ?3, ?4, ?5)")
             .and_then(|mut statement| statement.execute(params![username, email, password_hash, now, auth_epoch]));
@@ -154,7 +153,7 @@ impl Database {
     }
 
     fn query_user(&self, sql: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<User>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection.prepare_cached(sql)?;
         statement.query_row([key], user_from_row).optional()
     }
@@ -176,7 +175,7 @@ impl Database {
         now: i64,
         session: Option<SessionRow>,
     ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let recorded = record_login_in(&transaction, id, checked_epoch, now, session)?;
         if recorded.is_some() {
@@ -195,7 +194,7 @@ impl Database {
         password_hash: &str,
     ) -> rusqlite::Result<()> {
         let (epoch, old_hash) = guard(Some(checked));
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         connection
             .prepare_cached(concat!(
                 "UPDATE users SET password_hash = ?4 WHERE id = ?1 AND ",
@@ -220,7 +219,7 @@ impl Database {
         keep: Option<SessionRow>,
     ) -> rusqlite::Result<Option<i64>> {
         let (epoch, old_hash) = guard(checked);
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let epoch: Option<i64> = transaction
             .prepare_cached(concat!(
@@ -247,7 +246,7 @@ impl Database {
     /// Disables or enables an account; either way its sessions end, in
     /// memory (the epoch) and on disk (the rows).
     pub fn set_disabled(&self, id: i64, disabled: bool) -> rusqlite::Result<bool> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction
             .prepare_cached(
@@ -266,7 +265,7 @@ impl Database {
     pub fn delete_user(&self, id: i64, checked: Option<Checked<'_>>) -> rusqlite::Result<bool> {
         let (epoch, old_hash) = guard(checked);
         let deleted = {
-            let connection = lock(&self.connection);
+            let connection = self.writer();
             let transaction = connection.unchecked_transaction()?;
             let deleted = transaction
                 .prepare_cached(concat!(
@@ -297,7 +296,7 @@ impl Database {
         groups: &[String],
         add: bool,
     ) -> rusqlite::Result<Vec<String>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let column: String = transaction
             .prepare_cached("SELECT groups FROM users WHERE id = ?1")?
@@ -320,7 +319,7 @@ impl Database {
 
     /// The usernames of a group's members, sorted.
     pub fn group_members(&self, group: &str) -> rusqlite::Result<Vec<String>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT username FROM users WHERE ',' || groups || ',' LIKE '%,' || ?1 || ',%' ESCAPE '\\'
              ORDER BY username",
@@ -331,7 +330,7 @@ impl Database {
     }
 
     pub fn list_users(&self) -> rusqlite::Result<Vec<User>> {
-        let connection = lock(&self.connection);
+        let connection = self.writer();
         let mut statement = connection.prepare_cached("SELECT * FROM users ORDER BY id")?;
         statement.query_map([], user_from_row)?.collect()
     }
