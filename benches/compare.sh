@@ -2,8 +2,9 @@
 # This build beside another git revision, in one run, on the hot paths:
 # GET /api/user and GET /api/auth/forward (signed in), and logins at
 # BCRYPT_COST=4 (so the auth logic around bcrypt shows), alternating the
-# two builds three times so drift on a noisy machine hits both. Needs wrk
-# and curl. Figures go in BENCHMARKS.md.
+# two builds three times so drift on a noisy machine hits both; and the
+# bare HTTP layer (examples/hello.rs) each round, the ceiling the routes
+# are measured against. Needs wrk and curl. Figures go in BENCHMARKS.md.
 #
 #   bash benches/compare.sh [seconds] [baseline-revision]
 set -euo pipefail
@@ -17,6 +18,9 @@ base_binary=$(build_baseline "$base_rev")
 settings=(FORWARD_AUTH_HOSTS=app.localhost REGISTRATIONS_PER_HOUR=0 LOGIN_FAILURES_PER_IP=1000000)
 server_binary=$base_binary start_server 18701 "${settings[@]}"
 start_server 18702 "${settings[@]}"
+cargo build --release -q --example hello
+PORT=18703 target/release/examples/hello >/dev/null &
+pids+=($!)
 base_cookie=$(session_cookie 18701)
 this_cookie=$(session_cookie 18702)
 # A login body for wrk: an account of its own (its sessions, evicted at
@@ -38,6 +42,7 @@ login() { # label port
 echo "| build and route | req/s | p99 |"
 echo "| --- | --- | --- |"
 for round in 1 2 3; do
+    measure "bare HTTP layer ($round)" 18703 / ""
     measure "base $base_rev GET /api/user ($round)" 18701 /api/user "$base_cookie"
     measure "this GET /api/user ($round)" 18702 /api/user "$this_cookie"
     measure "base $base_rev forward auth ($round)" 18701 /api/auth/forward "$base_cookie"

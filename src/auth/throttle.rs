@@ -45,8 +45,46 @@ pub struct Window<K> {
     limit: usize,
     window_secs: i64,
     max_keys: usize,
-    events: HashMap<K, VecDeque<i64>>,
+    events: HashMap<K, Times>,
     last_sweep: i64,
+}
+
+/// One key's events: how many in each second, oldest first, and their sum.
+/// Events of one second share an entry, and entries older than the window
+/// go as new ones come, so a key holds at most `window_secs` entries however
+/// high its limit (a limit of a million an hour once meant a million
+/// timestamps kept per address: the soak's growing heap, issue 27).
+#[derive(Default)]
+struct Times {
+    seconds: VecDeque<(i64, u32)>,
+    total: usize,
+}
+
+impl Times {
+    fn newest(&self) -> Option<i64> {
+        self.seconds.back().map(|&(t, _)| t)
+    }
+
+    /// Events after `cutoff`.
+    fn since(&self, cutoff: i64) -> usize {
+        self.seconds
+            .iter()
+            .rev()
+            .take_while(|&&(t, _)| t > cutoff)
+            .map(|&(_, n)| n as usize)
+            .sum()
+    }
+
+    /// Drops the oldest event.
+    fn drop_oldest(&mut self) {
+        if let Some(front) = self.seconds.front_mut() {
+            front.1 -= 1;
+            self.total -= 1;
+            if front.1 == 0 {
+                self.seconds.pop_front();
+            }
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone> Window<K> {
@@ -69,17 +107,19 @@ impl<K: Hash + Eq + Clone> Window<K> {
         let Some(times) = self.events.get(key) else {
             return Ok(());
         };
-        let recent: Vec<i64> = times
-            .iter()
-            .copied()
-            .filter(|&t| t > now - self.window_secs)
-            .collect();
-        if recent.len() < self.limit {
+        let cutoff = now - self.window_secs;
+        if times.since(cutoff) < self.limit {
             return Ok(());
         }
         // The slot frees when the event `limit` places from the newest leaves.
-        let blocking = recent[recent.len() - self.limit];
-        Err((blocking + self.window_secs - now).max(1) as u64)
+        let mut seen = 0;
+        for &(t, n) in times.seconds.iter().rev() {
+            seen += n as usize;
+            if seen >= self.limit {
+                return Err((t + self.window_secs - now).max(1) as u64);
+            }
+        }
+        Ok(())
     }
 
     pub fn record(&mut self, key: K, now: i64) {
@@ -95,11 +135,21 @@ impl<K: Hash + Eq + Clone> Window<K> {
                 return;
             }
         }
+        let cutoff = now - self.window_secs;
         let times = self.events.entry(key).or_default();
-        times.push_back(now);
+        while times.seconds.front().is_some_and(|&(t, _)| t <= cutoff) {
+            if let Some((_, n)) = times.seconds.pop_front() {
+                times.total -= n as usize;
+            }
+        }
+        match times.seconds.back_mut() {
+            Some((t, n)) if *t == now => *n += 1,
+            _ => times.seconds.push_back((now, 1)),
+        }
+        times.total += 1;
         // Only the newest `limit` events can ever matter.
-        while times.len() > self.limit {
-            times.pop_front();
+        while times.total > self.limit {
+            times.drop_oldest();
         }
     }
 
@@ -109,10 +159,14 @@ impl<K: Hash + Eq + Clone> Window<K> {
         let Some(times) = self.events.get_mut(key) else {
             return;
         };
-        if let Some(i) = times.iter().rposition(|&t| t == at) {
-            times.remove(i);
+        if let Some(i) = times.seconds.iter().rposition(|&(t, _)| t == at) {
+            times.seconds[i].1 -= 1;
+            times.total -= 1;
+            if times.seconds[i].1 == 0 {
+                times.seconds.remove(i);
+            }
         }
-        if times.is_empty() {
+        if times.seconds.is_empty() {
             self.events.remove(key);
         }
     }
@@ -123,12 +177,9 @@ impl<K: Hash + Eq + Clone> Window<K> {
 
     /// Events under `key` still in the window.
     pub fn count(&self, key: &K, now: i64) -> usize {
-        self.events.get(key).map_or(0, |times| {
-            times
-                .iter()
-                .filter(|&&t| t > now - self.window_secs)
-                .count()
-        })
+        self.events
+            .get(key)
+            .map_or(0, |times| times.since(now - self.window_secs))
     }
 
     pub fn len(&self) -> usize {
@@ -142,7 +193,7 @@ impl<K: Hash + Eq + Clone> Window<K> {
     fn sweep(&mut self, now: i64) {
         let cutoff = now - self.window_secs;
         self.events
-            .retain(|_, times| times.back().is_some_and(|&t| t > cutoff));
+            .retain(|_, times| times.newest().is_some_and(|t| t > cutoff));
         self.last_sweep = now;
     }
 
@@ -156,8 +207,8 @@ impl<K: Hash + Eq + Clone> Window<K> {
         let victim = self
             .events
             .iter()
-            .filter(|(_, times)| times.len() < keep_from)
-            .min_by_key(|(_, times)| (times.len(), times.back().copied().unwrap_or(i64::MIN)))
+            .filter(|(_, times)| times.total < keep_from)
+            .min_by_key(|(_, times)| (times.total, times.newest().unwrap_or(i64::MIN)))
             .map(|(key, _)| key.clone());
         match victim {
             Some(key) => {
@@ -409,6 +460,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_high_limit_keeps_one_entry_a_second_and_forgets_the_expired() {
+        let mut window: Window<u8> = Window::new(1_000_000, 3600, 10);
+        for second in 0..7200 {
+            for _ in 0..50 {
+                window.record(1, second);
+            }
+        }
+        let times = &window.events[&1];
+        assert_eq!(
+            times.seconds.len(),
+            3600,
+            "one entry a second, the window's worth"
+        );
+        assert_eq!(times.total, 3600 * 50);
+        assert_eq!(window.count(&1, 7199), 3600 * 50);
+        assert_eq!(window.check(&1, 7199), Ok(()));
+        let mut tight: Window<u8> = Window::new(3, 60, 10);
+        for t in [100, 100, 101] {
+            tight.record(2, t);
+        }
+        assert_eq!(
+            tight.check(&2, 101),
+            Err(59),
+            "the third newest, at 100, frees at 160"
+        );
+        tight.release(&2, 100);
+        assert_eq!(tight.check(&2, 101), Ok(()));
+        assert_eq!(tight.count(&2, 101), 2);
+    }
+
+    #[test]
     fn a_zero_limit_is_one_and_never_panics() {
         let mut window: Window<u8> = Window::new(0, 60, 10);
         assert_eq!(window.check(&1, 100), Ok(()));
@@ -554,7 +636,7 @@ mod tests {
             window.record(if n % 2 == 0 { "a" } else { "b" }, 3 + n);
             window.record(["c", "d", "e", "f"][n as usize % 4], 3 + n);
         }
-        assert_eq!(window.events["near"].len(), 2, "kept");
+        assert_eq!(window.events["near"].total, 2, "kept");
         assert_eq!(window.len(), 3);
         // Once every entry is worth keeping, a new key is not counted.
         let mut full = Window::new(2, 1000, 2);
