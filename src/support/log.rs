@@ -66,9 +66,16 @@ impl Logger {
                 Value::Object(object).to_string()
             }
             LogFormat::Text => {
-                let mut line = format!("{} {kind}", clock::rfc3339(now));
+                // One buffer, no copy per field: this runs once a request.
+                let mut line = String::with_capacity(192);
+                line.push_str(&clock::rfc3339(now));
+                line.push(' ');
+                line.push_str(kind);
                 for (name, value) in &fields {
-                    line.push_str(&format!(" {name}={}", text_value(&shorten(value))));
+                    line.push(' ');
+                    line.push_str(name);
+                    line.push('=');
+                    push_text_value(&mut line, value);
                 }
                 line
             }
@@ -85,21 +92,29 @@ fn shorten(value: &Value) -> Value {
     }
 }
 
-/// A value for a `key=value` text line. Anything that could break the line's
-/// shape (spaces, quotes, `=`, control characters such as a newline a client
-/// put in a username to forge a second log line) is written quoted and
-/// escaped.
-fn text_value(value: &Value) -> String {
+/// A value for a `key=value` text line, appended to `line`. Anything that
+/// could break the line's shape (spaces, quotes, `=`, control characters
+/// such as a newline a client put in a username to forge a second log
+/// line) is written quoted and escaped; a long string is cut short.
+fn push_text_value(line: &mut String, value: &Value) {
+    use std::fmt::Write;
     match value {
+        Value::String(s) if s.chars().count() > MAX_FIELD_CHARS => {
+            push_text_value(line, &shorten(value));
+        }
         Value::String(s)
             if !s.is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_graphic() && c != '"' && c != '=') =>
         {
-            s.clone()
+            line.push_str(s);
         }
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
+        Value::String(s) => {
+            let _ = write!(line, "{s:?}");
+        }
+        other => {
+            let _ = write!(line, "{other}");
+        }
     }
 }
 
