@@ -11,6 +11,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -185,18 +186,9 @@ fn main() {
         "| request | clients | seconds | answered | per second | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
     for (name, (count, mut times)) in results {
-        times.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            times
-                .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
         println!(
-            "| {name} | {clients} | {seconds} | {count} | {:.0} | {:.2} | {:.2} |",
-            count as f64 / seconds as f64,
-            at(0.5),
-            at(0.99)
+            "{}",
+            support::row(name, clients, seconds, count, &mut times)
         );
     }
 }

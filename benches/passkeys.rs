@@ -14,6 +14,7 @@
 mod authenticator;
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,27 +70,16 @@ fn main() {
     println!(
         "| sign-in | clients | seconds | signed in | per second | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
-    let per_second = |(count, _): &Run| *count as f64 / seconds as f64;
-    for (kind, result) in [
+    for (kind, (count, times)) in [
         ("passkey (ES256)", &passkeys),
         ("password (bcrypt 12)", &passwords),
     ] {
-        let mut times = result.1.clone();
-        times.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            times
-                .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
         println!(
-            "| {kind} | {clients} | {seconds} | {} | {:.1} | {:.1} | {:.1} |",
-            result.0,
-            per_second(result),
-            at(0.5),
-            at(0.99)
+            "{}",
+            support::row(kind, clients, seconds, *count, &mut times.clone())
         );
     }
+    let per_second = |(count, _): &Run| *count as f64 / seconds as f64;
     println!(
         "\npasskey / password: {:.0}x",
         per_second(&passkeys) / per_second(&passwords)

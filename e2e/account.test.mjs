@@ -15,13 +15,11 @@ import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { accessible, totpCode } from "./lib.mjs";
+import { accessible, launchChromium, totpCode } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
 const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "auth-server");
-const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const PASSWORD = "correct horse battery staple";
 const NEW_PASSWORD = "a brand new passphrase";
 
@@ -48,11 +46,7 @@ before(async () => {
   });
   // `localhost`, so the sign-in page may send the browser back here.
   base = `http://localhost:${port}`;
-  browser = await chromium.launch({
-    executablePath: browserPath, headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -5,6 +5,7 @@ import { createHmac } from "node:crypto";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { createServer as createNetServer } from "node:net";
+import { chromium } from "playwright-core";
 
 const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
@@ -105,4 +106,14 @@ ${hosts.map((host) => `  server {
   }`).join("\n")}
 }
 `;
+}
+
+/** Headless Chromium as the tests run it (`CHROMIUM`, else Debian's), with
+ *  `extra` arguments such as host-resolver rules. */
+export function launchChromium(extra = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--disable-quic", ...extra],
+  });
 }

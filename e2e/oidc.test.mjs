@@ -15,13 +15,11 @@ import { chmodSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { freePort, start, waitForPort } from "./lib.mjs";
+import { freePort, launchChromium, start, waitForPort } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
 const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "auth-server");
-const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const PASSWORD = "correct horse battery staple";
 const modules = "/usr/lib/apache2/modules";
 const apacheInstalled = spawnSync("sh", ["-c", `command -v apache2 && test -f ${modules}/mod_auth_openidc.so`]).status === 0;
@@ -100,11 +98,7 @@ ${site}
   await start(children, "apache2", ["-f", conf, "-DFOREGROUND"], { APACHE_RUN_DIR: work, APACHE_LOCK_DIR: work });
   await waitForPort(rpPort);
 
-  browser = await chromium.launch({
-    executablePath: browserPath, headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

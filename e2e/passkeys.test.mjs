@@ -16,13 +16,11 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { accessible, freePort, nginxConfig, start, waitForPort } from "./lib.mjs";
+import { accessible, freePort, launchChromium, nginxConfig, start, waitForPort } from "./lib.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "e2e", "output");
 const binary = process.env.AUTH_SERVER_BIN || join(root, "target", "debug", "auth-server");
-const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const PASSWORD = "correct horse battery staple";
 const HOST = "app.localhost";
 
@@ -72,12 +70,7 @@ before(async () => {
     await waitForPort(proxyPort);
   }
 
-  browser = await chromium.launch({
-    executablePath: browserPath, headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-quic",
-           "--host-resolver-rules=MAP *.localhost 127.0.0.1"],
-  });
+  browser = await launchChromium(["--host-resolver-rules=MAP *.localhost 127.0.0.1"]);
 });
 
 after(async () => {

@@ -196,17 +196,30 @@ fn credentials(cx: &Context, params: &BTreeMap<String, String>) -> Option<Client
     }
 }
 
-pub fn token(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+/// A client's request to the token or revocation endpoint: its form and
+/// its credentials.
+type ClientRequest = (BTreeMap<String, String>, ClientCredentials);
+
+/// The client's request, or the error answer to it.
+fn client_request(app: &App, cx: &Context) -> Result<Result<ClientRequest, Reply>, ApiError> {
     issuer(app)?;
     let Some(params) = params(cx) else {
-        return Ok(oauth_error(
+        return Ok(Err(oauth_error(
             400,
             "invalid_request",
             "a form body, each parameter once",
-        ));
+        )));
     };
     let Some(credentials) = credentials(cx, &params) else {
-        return Ok(bad_client());
+        return Ok(Err(bad_client()));
+    };
+    Ok(Ok((params, credentials)))
+}
+
+pub fn token(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let (params, credentials) = match client_request(app, cx)? {
+        Ok(request) => request,
+        Err(answer) => return Ok(answer),
     };
     let get = |name: &str| params.get(name).map(String::as_str);
     let grant = match get("grant_type") {
@@ -286,16 +299,9 @@ pub fn userinfo(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 pub fn revoke(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    issuer(app)?;
-    let Some(params) = params(cx) else {
-        return Ok(oauth_error(
-            400,
-            "invalid_request",
-            "a form body, each parameter once",
-        ));
-    };
-    let Some(credentials) = credentials(cx, &params) else {
-        return Ok(bad_client());
+    let (params, credentials) = match client_request(app, cx)? {
+        Ok(request) => request,
+        Err(answer) => return Ok(answer),
     };
     let Some(token) = params.get("token") else {
         return Ok(oauth_error(400, "invalid_request", "token is required"));
