@@ -5,8 +5,8 @@
 //! How an entry stays true:
 //! - **Changes made here** are seen where they are made: SQLite's update
 //!   hook on the writing connection names every `users` row a statement
-//!   changes, and when the writer's lock is released (after the commit)
-//!   those entries are dropped ([`UserCache::forget`]).
+//!   changes, and when the writer's lock guard goes (after the commit)
+//!   those entries are dropped ([`UserCache::forget_dirty`]).
 //! - **Changes made by another process** (`auth-server admin`): `PRAGMA
 //!   data_version` on the writing connection changes whenever another
 //!   connection commits; it is read at most every [`CHECK_INTERVAL`] and,

@@ -58,26 +58,22 @@ pub struct Database {
     users: UserCache,
 }
 
-/// The writer's lock; dropping it (after any commit) drops the cached rows
-/// of the users it changed.
+/// The writer's lock; dropping it (after any commit: every transaction here
+/// ends before its guard) drops the cached rows of the users it changed.
 pub(crate) struct Writer<'a> {
-    guard: Option<MutexGuard<'a, Connection>>,
+    guard: MutexGuard<'a, Connection>,
     users: &'a UserCache,
 }
 
 impl std::ops::Deref for Writer<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        // Present until drop.
-        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+        &self.guard
     }
 }
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        // Released first: a reader waiting to store what it read must not
-        // store it after this forget.
-        drop(self.guard.take());
         self.users.forget_dirty();
     }
 }
@@ -141,7 +137,7 @@ impl Database {
     /// The writer's lock (see [`Writer`]).
     pub(crate) fn writer(&self) -> Writer<'_> {
         Writer {
-            guard: Some(lock(&self.connection)),
+            guard: lock(&self.connection),
             users: &self.users,
         }
     }
