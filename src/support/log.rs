@@ -46,9 +46,12 @@ impl Logger {
         if !self.enabled {
             return;
         }
-        let line = self.format_line(clock::now(), kind, fields);
-        // A log that cannot be written must not take a request down with it.
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let mut line = self.format_line(clock::now(), kind, fields);
+        line.push('\n');
+        // One write(2) a line (stderr is unbuffered: formatting into it
+        // writes each piece apart). A log that cannot be written must not
+        // take a request down with it.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     /// Fields whose value is `null` are left out: an absent field is
