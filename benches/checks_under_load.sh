@@ -9,11 +9,9 @@
 #   bash benches/checks_under_load.sh [seconds] [baseline-revision]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-base_rev=${2:-HEAD~1}
 source benches/lib.sh
 source benches/baseline.sh
-trap 'kill "${pids[@]}" 2>/dev/null || true; remove_baseline; rm -rf "$work"' EXIT
-base_binary=$(build_baseline "$base_rev")
+start_baseline "${2:-}"
 
 cat >"$work/register.lua" <<'LUA'
 wrk.method = "POST"

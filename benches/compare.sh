@@ -9,11 +9,9 @@
 #   bash benches/compare.sh [seconds] [baseline-revision]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-base_rev=${2:-HEAD~1}
 source benches/lib.sh
 source benches/baseline.sh
-trap 'kill "${pids[@]}" 2>/dev/null || true; remove_baseline; rm -rf "$work"' EXIT
-base_binary=$(build_baseline "$base_rev")
+start_baseline "${2:-}"
 
 settings=(FORWARD_AUTH_HOSTS=app.localhost REGISTRATIONS_PER_HOUR=0 LOGIN_FAILURES_PER_IP=1000000)
 server_binary=$base_binary start_server 18701 "${settings[@]}"

@@ -27,12 +27,7 @@ use serde_json::json;
 type Run = (usize, Vec<f64>);
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let seconds: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10);
-    let clients: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let (seconds, clients) = support::seconds_and_clients();
 
     let server = Arc::new(Server::start_with(&[
         ("BCRYPT_COST", "12"),

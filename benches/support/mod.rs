@@ -1,5 +1,17 @@
 //! What the Rust benches share: a Markdown row of throughput and latency.
 
+/// `[SECONDS] [CLIENTS]` from the command line (after `cargo bench`'s own
+/// flags), 10 and 8 when absent.
+pub fn seconds_and_clients() -> (u64, usize) {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let seconds = args.first().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let clients = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    (seconds, clients)
+}
+
 /// The `q` quantile (0..1) of `times`, which must be sorted.
 fn quantile(times: &[f64], q: f64) -> f64 {
     times
