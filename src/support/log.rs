@@ -101,10 +101,15 @@ fn shorten(value: &Value) -> Value {
 /// line) is written quoted and escaped; a long string is cut short.
 fn push_text_value(line: &mut String, value: &Value) {
     use std::fmt::Write;
-    match value {
+    let shortened;
+    let value = match value {
         Value::String(s) if s.chars().count() > MAX_FIELD_CHARS => {
-            push_text_value(line, &shorten(value));
+            shortened = shorten(value);
+            &shortened
         }
+        _ => value,
+    };
+    match value {
         Value::String(s)
             if !s.is_empty()
                 && s.chars()
@@ -125,6 +130,17 @@ fn push_text_value(line: &mut String, value: &Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_long_value_is_cut_short_once() {
+        let logger = Logger::new(LogFormat::Text);
+        let long = "x".repeat(MAX_FIELD_CHARS * 3);
+        let line = logger.format_line(0, "refused", &[("origin", json!(long))]);
+        assert!(
+            line.ends_with(&format!("origin=\"{}…\"", "x".repeat(MAX_FIELD_CHARS))),
+            "{line}"
+        );
+    }
 
     #[test]
     fn text_lines_escape_what_could_forge_a_line() {
