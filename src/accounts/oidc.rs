@@ -514,13 +514,19 @@ fn issue(
 /// `profile` the username as `preferred_username` and `name`; `email` the
 /// address only once verified (as forward auth); `groups` the groups.
 pub fn claims(accounts: &Accounts, user: &User, scope: &str) -> Result<Value, Trouble> {
-    // A random subject, used only the first time (OpenID Connect Core §8:
-    // never reassigned; no internal id leaks).
-    let (fresh, _) = new_secret()?;
-    let sub = accounts
-        .db
-        .oidc_subject(user.id, &fresh)?
-        .ok_or_else(|| Trouble::Internal("the account vanished".into()))?;
+    // Random, made at the account's first sign-in to an app and never
+    // reassigned (OpenID Connect Core §8): no internal id leaks.
+    let gone = || Trouble::Internal("the account vanished".into());
+    let sub = match accounts.db.oidc_subject(user.id)?.ok_or_else(gone)? {
+        Some(sub) => sub,
+        None => {
+            let (fresh, _) = new_secret()?;
+            accounts
+                .db
+                .set_oidc_subject(user.id, &fresh)?
+                .ok_or_else(gone)?
+        }
+    };
     let mut claims = json!({ "sub": sub });
     for scope in scope.split(' ') {
         match scope {

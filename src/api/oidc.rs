@@ -136,7 +136,12 @@ pub fn authorize(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             "<p>The app sent a request this server cannot read (a parameter twice, or bad encoding). Go back to the app and try again.</p>",
         ));
     };
-    let me = signed_in(app, cx).ok();
+    // Signed out is an answer; a storage failure is not.
+    let me = match signed_in(app, cx) {
+        Ok(me) => Some(me),
+        Err(ApiError::Unauthenticated) => None,
+        Err(error) => return Err(error),
+    };
     match oidc::authorize(&app.accounts, &params, me.as_ref(), &cx.client())? {
         AuthorizeOutcome::Redirect(location) => Ok(redirect(location)),
         AuthorizeOutcome::BadClient(why) => Ok(page(

@@ -234,7 +234,7 @@ fn check_authenticator_data(data: &AuthenticatorData, rp: &RelyingParty) -> Resu
 pub enum PublicKey {
     Es256(p256::ecdsa::VerifyingKey),
     EdDsa(ed25519_dalek::VerifyingKey),
-    Rs256(rsa::PublicKey),
+    Rs256(rsa::pkcs1v15::VerifyingKey<Sha256>),
 }
 
 /// The COSE key labels used here.
@@ -300,7 +300,7 @@ impl PublicKey {
                 let n = BoxedUint::from_be_slice_vartime(n);
                 let e = BoxedUint::from_be_slice_vartime(e);
                 rsa::PublicKey::new_with_size_limits(n, e, RSA_BITS)
-                    .map(PublicKey::Rs256)
+                    .map(|key| PublicKey::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)))
                     .map_err(|_| bad)
             }
             _ => Err(Failure::UnsupportedAlgorithm),
@@ -325,11 +325,8 @@ impl PublicKey {
                 key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(bytes))
                     .is_ok()
             }),
-            PublicKey::Rs256(key) => {
-                let key = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone());
-                rsa::pkcs1v15::Signature::try_from(signature)
-                    .is_ok_and(|signature| key.verify(message, &signature).is_ok())
-            }
+            PublicKey::Rs256(key) => rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
         }
     }
 }

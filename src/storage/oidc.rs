@@ -170,32 +170,52 @@ impl Database {
         transaction.commit()
     }
 
-    /// The account's subject identifier, made from `fresh` the first time
-    /// and the same ever after; `None` if the account is gone. Read first:
-    /// every ID token and userinfo answer needs it, and only the first may
-    /// write.
-    pub fn oidc_subject(&self, user_id: i64, fresh: &str) -> rusqlite::Result<Option<String>> {
-        let connection = self.writer();
-        let known: Option<Option<String>> = connection
+    /// The account's subject identifier: `None` if the account is gone,
+    /// `Some(None)` before its first sign-in to an app.
+    pub fn oidc_subject(&self, user_id: i64) -> rusqlite::Result<Option<Option<String>>> {
+        self.writer()
             .prepare_cached("SELECT oidc_subject FROM users WHERE id = ?1")?
             .query_row([user_id], |row| row.get(0))
-            .optional()?;
-        match known {
-            None => Ok(None),
-            Some(Some(subject)) => Ok(Some(subject)),
-            Some(None) => connection
-                .prepare_cached(
-                    "UPDATE users SET oidc_subject = coalesce(oidc_subject, ?2)
-                     WHERE id = ?1 RETURNING oidc_subject",
-                )?
-                .query_row(params![user_id, fresh], |row| row.get(0))
-                .optional(),
-        }
+            .optional()
+    }
+
+    /// Gives the account the subject `fresh` unless it has one already (two
+    /// first sign-ins at once agree); the subject it has, `None` if the
+    /// account is gone.
+    pub fn set_oidc_subject(&self, user_id: i64, fresh: &str) -> rusqlite::Result<Option<String>> {
+        self.writer()
+            .prepare_cached(
+                "UPDATE users SET oidc_subject = coalesce(oidc_subject, ?2)
+                 WHERE id = ?1 RETURNING oidc_subject",
+            )?
+            .query_row(params![user_id, fresh], |row| row.get(0))
+            .optional()
     }
 
     pub fn add_grant(&self, grant: &Grant) -> rusqlite::Result<()> {
-        let connection = self.writer();
-        insert_grant(&connection, grant)
+        self.writer()
+            .prepare_cached(
+                "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
+                                          scope, nonce, redirect_uri, code_challenge, auth_time,
+                                          amr, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                grant.hash,
+                grant.kind.as_str(),
+                grant.client_id,
+                grant.user_id,
+                grant.auth_epoch,
+                grant.family,
+                grant.scope,
+                grant.nonce,
+                grant.redirect_uri,
+                grant.code_challenge,
+                grant.auth_time,
+                grant.amr,
+                grant.expires_at,
+            ])?;
+        Ok(())
     }
 
     /// Spends a code or refresh token: `Fresh` the first time; a second
@@ -283,32 +303,6 @@ impl Database {
         let connection = self.writer();
         connection.query_row("SELECT count(*) FROM oidc_clients", [], |row| row.get(0))
     }
-}
-
-fn insert_grant(connection: &rusqlite::Connection, grant: &Grant) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached(
-            "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
-                                      scope, nonce, redirect_uri, code_challenge, auth_time,
-                                      amr, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            grant.hash,
-            grant.kind.as_str(),
-            grant.client_id,
-            grant.user_id,
-            grant.auth_epoch,
-            grant.family,
-            grant.scope,
-            grant.nonce,
-            grant.redirect_uri,
-            grant.code_challenge,
-            grant.auth_time,
-            grant.amr,
-            grant.expires_at,
-        ])?;
-    Ok(())
 }
 
 fn client_from_row(row: &Row<'_>) -> rusqlite::Result<OidcClient> {
