@@ -22,7 +22,6 @@ use auth_server::support::clock;
 use auth_server::support::config::Settings;
 use auth_server::support::log::Logger;
 use auth_server::support::{env_file, settings_table};
-use serde_json::json;
 
 /// How often the background upkeep runs (the sessions' last-seen times are
 /// written behind at this pace, so after a crash a session may look idle up
@@ -228,7 +227,7 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
 /// One warning line each for settings that are wrong in production (OWASP
 /// ASVS 4.0.3 V2.4.4, V3.4.1, V14.5.3).
 fn warn_about_settings(settings: &Settings, log: &Logger) {
-    let warn = |message: String| log.line("warning", &[("message", json!(message))]);
+    let warn = |message: String| log.line("warning", &[("message", &message)]);
     if settings.bcrypt_cost < MIN_PRODUCTION_COST {
         warn(format!(
             "BCRYPT_COST={} is below {MIN_PRODUCTION_COST}, the minimum for production (OWASP ASVS 4.0.3 V2.4.4); use it only for tests",
@@ -336,21 +335,21 @@ fn log_started(
     app.accounts.log.line(
         "started",
         &[
-            ("version", json!(env!("CARGO_PKG_VERSION"))),
-            ("address", json!(address.to_string())),
-            ("database", json!(s.database_path.display().to_string())),
-            ("schema_version", json!(SCHEMA_VERSION)),
-            ("cors_origins", json!(s.cors_origins.join(","))),
-            ("cookie_secure", json!(s.cookie_secure)),
-            ("cookie_samesite", json!(s.cookie_same_site.as_str())),
-            ("cookie_domain", json!(s.cookie_domain)),
-            ("bcrypt_cost", json!(s.bcrypt_cost)),
-            ("hash_workers", json!(s.hash_workers)),
-            ("trust_proxy", json!(s.trust_proxy)),
-            ("mail", json!(s.mail_command.is_some())),
-            ("metrics", json!(metrics.map(|a| a.to_string()))),
-            ("sessions_loaded", json!(loaded)),
-            ("load_ms", json!((loading.as_secs_f64() * 1000.0).round())),
+            ("version", &env!("CARGO_PKG_VERSION")),
+            ("address", &address.to_string()),
+            ("database", &s.database_path.display().to_string()),
+            ("schema_version", &SCHEMA_VERSION),
+            ("cors_origins", &s.cors_origins.join(",")),
+            ("cookie_secure", &s.cookie_secure),
+            ("cookie_samesite", &s.cookie_same_site.as_str()),
+            ("cookie_domain", &s.cookie_domain),
+            ("bcrypt_cost", &s.bcrypt_cost),
+            ("hash_workers", &s.hash_workers),
+            ("trust_proxy", &s.trust_proxy),
+            ("mail", &s.mail_command.is_some()),
+            ("metrics", &metrics.map(|a| a.to_string())),
+            ("sessions_loaded", &loaded),
+            ("load_ms", &(loading.as_secs_f64() * 1000.0).round()),
         ],
     );
 }
@@ -403,11 +402,11 @@ fn stop_cleanly(
     accounts.log.line(
         "stopped",
         &[
-            ("drain_ms", json!(drained.map(millis))),
-            ("connections_left", json!(connections_left)),
-            ("sessions_saved", json!(accounts.sessions.store().len())),
-            ("checkpointed", json!(checkpointed)),
-            ("total_ms", json!(asked.map(|a| millis(a.elapsed())))),
+            ("drain_ms", &drained.map(millis)),
+            ("connections_left", &connections_left),
+            ("sessions_saved", &accounts.sessions.store().len()),
+            ("checkpointed", &checkpointed),
+            ("total_ms", &asked.map(|a| millis(a.elapsed()))),
         ],
     );
 }

@@ -3,8 +3,6 @@
 //! describes, and the step-up that adds a second factor to a session a
 //! rule wants one for.
 
-use serde_json::json;
-
 use crate::accounts::check::{self, Accepted, SecondFactor, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::access::{Decision, Visitor};
@@ -31,16 +29,13 @@ impl Accounts {
         match self.rules.reload_if_changed(path) {
             None => {}
             Some(Ok(count)) => {
-                self.log
-                    .line("access_rules_loaded", &[("rules", json!(count))]);
+                self.log.line("access_rules_loaded", &[("rules", &count)]);
             }
             Some(Err(problem)) => self.log.line(
                 "warning",
                 &[(
                     "message",
-                    json!(format!(
-                        "access rules not reloaded, the old ones stay: {problem}"
-                    )),
+                    &format!("access rules not reloaded, the old ones stay: {problem}"),
                 )],
             ),
         }

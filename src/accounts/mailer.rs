@@ -18,8 +18,6 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::json;
-
 use crate::auth::token::Token;
 use crate::storage::Database;
 use crate::storage::audit::{Audit, AuthEvent, EventRecord};
@@ -248,9 +246,9 @@ impl Mailer {
                 self.log.line(
                     "warning",
                     &[
-                        ("message", json!(format!("mail: attempt failed: {why}"))),
-                        ("mail_id", json!(queued.id)),
-                        ("retry_in_secs", json!(delay)),
+                        ("message", &format!("mail: attempt failed: {why}")),
+                        ("mail_id", &queued.id),
+                        ("retry_in_secs", &delay),
                     ],
                 );
                 self.db.retry_mail(queued.id, now + delay)
@@ -351,7 +349,7 @@ impl Mailer {
     }
 
     fn error(&self, message: &str) {
-        self.log.line("error", &[("message", json!(message))]);
+        self.log.line("error", &[("message", &message)]);
     }
 }
 

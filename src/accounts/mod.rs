@@ -29,8 +29,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
 use crate::auth::access::RuleBook;
@@ -289,7 +287,7 @@ impl Accounts {
 
     /// An error line in the log (a failure nobody is waiting for).
     pub fn log_error(&self, message: &str) {
-        self.log.line("error", &[("message", json!(message))]);
+        self.log.line("error", &[("message", &message)]);
     }
 
     /// Ends every other session of the signed-in caller while keeping the

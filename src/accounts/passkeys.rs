@@ -7,8 +7,6 @@
 //! Neither ceremony touches bcrypt or the hash queue: a passkey sign-in
 //! costs one signature check.
 
-use serde_json::json;
-
 use crate::accounts::check::SignedIn;
 use crate::accounts::login::open_session;
 use crate::accounts::{Accounts, Client, Trouble};
@@ -245,10 +243,7 @@ pub fn sign_in(
         Err((reason, user_id)) => {
             accounts.log.line(
                 "passkey_refused",
-                &[
-                    ("reason", json!(reason)),
-                    ("request_id", json!(client.request_id)),
-                ],
+                &[("reason", &reason), ("request_id", &client.request_id)],
             );
             accounts.record(AuthEvent::PasskeyFailed, user_id, None, client);
             return Ok(SignInOutcome::Refused(reason));

@@ -9,21 +9,23 @@ use crate::accounts::delete::{self, DeleteOutcome};
 use crate::accounts::password::{self, ChangeOutcome};
 use crate::accounts::two_factor;
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{invalid, refused, reject_all, signed_in, successor_cookie, user_json};
+use crate::api::common::{
+    invalid, just_user, refused, reject_all, signed_in, successor_cookie, user_json,
+};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::support::clock;
 
 pub fn current_user(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let signed_in = signed_in(app, cx)?;
-    Ok(Reply::ok("ok").with_data(json!({ "user": user_json(&signed_in.user) })))
+    Reply::ok("ok").with_data(just_user(&signed_in.user))
 }
 
 pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let SignedIn { session, user, .. } = signed_in(app, cx)?;
     let sessions = app.accounts.sessions.store();
     let codes_left = two_factor::codes_left(&app.accounts, &user)?;
-    Ok(Reply::ok("ok").with_data(json!({
+    Reply::ok("ok").with_data(json!({
         "user": user_json(&user),
         "session": {
             "created_at": clock::rfc3339(session.created_at),
@@ -37,7 +39,7 @@ pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         "two_factor": {
             "recovery_codes_left": codes_left,
         },
-    })))
+    }))
 }
 
 pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {

@@ -12,7 +12,7 @@ use crate::accounts::logout;
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    hash_queue_busy, invalid, refused, reject_all, signed_in_reply, too_many, user_json,
+    hash_queue_busy, invalid, just_user, refused, reject_all, signed_in_reply, too_many, user_json,
 };
 use crate::api::cookies;
 use crate::api::error::ApiError;
@@ -42,9 +42,9 @@ pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Err(_) => RegistrationResult::RefusedBusy,
     });
     match outcome? {
-        RegisterOutcome::Registered(user) => Ok(Reply::ok("Registered. You can now sign in.")
+        RegisterOutcome::Registered(user) => Reply::ok("Registered. You can now sign in.")
             .with_status(201)
-            .with_data(json!({ "user": user_json(&user) }))),
+            .with_data(just_user(&user)),
         RegisterOutcome::Invalid(problems) => Err(invalid(problems)),
         RegisterOutcome::UsernameTaken => Err(ApiError::UsernameTaken),
         RegisterOutcome::EmailTaken => Err(ApiError::EmailTaken),
@@ -151,7 +151,7 @@ pub fn login(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             if let Some(left) = recovery_codes_left {
                 data["recovery_codes_left"] = json!(left);
             }
-            Ok(signed_in_reply(app, cx, data, redirect, (&token, &session)))
+            signed_in_reply(app, cx, data, redirect, (&token, &session))
         }
         LoginOutcome::Refused(no) => Err(refused(no)),
         LoginOutcome::SecondFactorRequired => Err(ApiError::TotpRequired),

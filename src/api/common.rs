@@ -2,6 +2,7 @@
 //! signed-in check behind a request's cookies, and the form problems of a
 //! use case turned into field errors.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::accounts::check::{self, Refused, SignedIn};
@@ -12,20 +13,46 @@ use crate::api::fields::Fields;
 use crate::auth::sessions::Session;
 use crate::auth::token::Token;
 use crate::storage::User;
-use crate::support::clock;
+use crate::support::clock::Rfc3339;
 
-/// The user object of the contract. Never the hash.
-pub fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "created_at": clock::rfc3339(user.created_at),
-        "last_login_at": user.last_login_at.map(clock::rfc3339),
-        "email_verified": user.email_verified,
-        "totp_enabled": user.totp_enabled(),
-        "groups": user.groups,
-    })
+/// The user object of the contract. Never the hash. It borrows from the
+/// account rather than copying it into a `serde_json::Value`: this is the
+/// answer of every session check.
+#[derive(Serialize)]
+pub struct UserJson<'a> {
+    id: i64,
+    username: &'a str,
+    email: &'a str,
+    created_at: Rfc3339,
+    last_login_at: Option<Rfc3339>,
+    email_verified: bool,
+    totp_enabled: bool,
+    groups: &'a [String],
+}
+
+pub fn user_json(user: &User) -> UserJson<'_> {
+    UserJson {
+        id: user.id,
+        username: &user.username,
+        email: &user.email,
+        created_at: Rfc3339(user.created_at),
+        last_login_at: user.last_login_at.map(Rfc3339),
+        email_verified: user.email_verified,
+        totp_enabled: user.totp_enabled(),
+        groups: &user.groups,
+    }
+}
+
+/// `{"user": …}`: the `data` of the answers that are just the account.
+#[derive(Serialize)]
+pub struct JustUser<'a> {
+    user: UserJson<'a>,
+}
+
+pub fn just_user(user: &User) -> JustUser<'_> {
+    JustUser {
+        user: user_json(user),
+    }
 }
 
 pub fn too_many(retry_after_secs: u64) -> ApiError {
@@ -92,13 +119,13 @@ pub fn signed_in_reply(
     mut data: Value,
     redirect: Option<String>,
     (token, session): (&Token, &Session),
-) -> Reply {
+) -> Result<Reply, ApiError> {
     if let Some(url) = redirect {
         data["redirect"] = json!(app.accounts.approved_redirect(&url));
     }
-    Reply::ok("Signed in.")
-        .with_data(data)
-        .with_cookie(session_cookie(app, token, session, cx.now))
+    Ok(Reply::ok("Signed in.")
+        .with_data(data)?
+        .with_cookie(session_cookie(app, token, session, cx.now)))
 }
 
 /// The signed-in user behind the request's cookies (`accounts::check`),

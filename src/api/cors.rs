@@ -108,9 +108,9 @@ impl Cors {
     /// the preflight grant for exactly the path's methods and the one header
     /// a JSON client needs (MDN, "Preflighted requests").
     pub fn preflight(origin: &Origin, allow: &str) -> Response {
-        let mut response = Response::new(204).with_header("Allow", allow);
+        let mut response = Response::new(204).with_header("Allow", allow.to_string());
         if matches!(origin, Origin::Allowed(_)) {
-            response.add_header("Access-Control-Allow-Methods", allow);
+            response.add_header("Access-Control-Allow-Methods", allow.to_string());
             response.add_header("Access-Control-Allow-Headers", "Content-Type");
             response.add_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE_SECS.to_string());
         }

@@ -229,20 +229,20 @@ impl ApiError {
     }
 
     /// The extra headers a few errors carry.
-    pub fn headers(&self) -> Vec<(String, String)> {
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            ApiError::MethodNotAllowed(allow) => vec![("Allow".into(), allow.clone())],
+            ApiError::MethodNotAllowed(allow) => vec![("Allow", allow.clone())],
             ApiError::SignInFirst { location } | ApiError::SignInAt { location } => {
-                vec![("Location".into(), location.clone())]
+                vec![("Location", location.clone())]
             }
             ApiError::TooManyRequests { retry_after_secs }
             | ApiError::ServiceUnavailable {
                 retry_after_secs, ..
             } => {
-                vec![("Retry-After".into(), retry_after_secs.to_string())]
+                vec![("Retry-After", retry_after_secs.to_string())]
             }
             ApiError::Http(Refusal::Overloaded) => {
-                vec![("Retry-After".into(), RETRY_AFTER_BUSY_SECS.to_string())]
+                vec![("Retry-After", RETRY_AFTER_BUSY_SECS.to_string())]
             }
             _ => Vec::new(),
         }
@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(ApiError::Http(Refusal::Overloaded).headers()[0].1, "1");
         assert_eq!(
             ApiError::MethodNotAllowed("GET, HEAD".into()).headers(),
-            vec![("Allow".to_string(), "GET, HEAD".to_string())]
+            vec![("Allow", "GET, HEAD".to_string())]
         );
     }
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::accounts::check::SignedIn;
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{signed_in, user_json};
+use crate::api::common::{just_user, signed_in};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::access::{Decision, Who};
@@ -96,7 +96,7 @@ pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     };
     match (decision, me) {
         (Decision::Allow { public: true }, _) => Ok(Reply::ok("ok")),
-        (Decision::Allow { public: false }, Some(me)) => Ok(who(&me)),
+        (Decision::Allow { public: false }, Some(me)) => who(&me),
         (Decision::SignInFirst, _) | (Decision::Allow { .. }, None) => Err(to_sign_in(
             app,
             described.as_ref(),
@@ -113,10 +113,10 @@ pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 }
 
 /// 200 with who it is, for the proxy to pass to the app.
-fn who(me: &SignedIn) -> Reply {
+fn who(me: &SignedIn) -> Result<Reply, ApiError> {
     let user = &me.user;
     let mut reply = Reply::ok("ok")
-        .with_data(json!({ "user": user_json(user) }))
+        .with_data(just_user(user))?
         .with_header("Remote-User", user.username.clone())
         .with_header("Remote-Name", user.username.clone())
         .with_header("Remote-User-Id", user.id.to_string());
@@ -129,7 +129,7 @@ fn who(me: &SignedIn) -> Reply {
     if !user.groups.is_empty() {
         reply = reply.with_header("Remote-Groups", user.groups.join(","));
     }
-    reply
+    Ok(reply)
 }
 
 /// The answer that sends a page load to the sign-in page, with the original
@@ -181,7 +181,7 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             data["groups"] = json!(groups);
         }
     }
-    Ok(Reply::ok("ok").with_data(data))
+    Reply::ok("ok").with_data(data)
 }
 
 /// The sign-in address for an original URL, if it is an http(s) URL on a

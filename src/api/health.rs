@@ -19,7 +19,7 @@ pub fn health(app: &App) -> Result<Reply, ApiError> {
             retry_after_secs: RETRY_AFTER_STORAGE_SECS,
             cause: format!("health check: {error}"),
         })?;
-    Ok(Reply::ok("ok").with_data(json!({ "database": "ok" })))
+    Reply::ok("ok").with_data(json!({ "database": "ok" }))
 }
 
 pub fn openapi() -> Reply {

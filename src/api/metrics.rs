@@ -14,7 +14,7 @@ pub struct MetricsService {
     pub api: StopHandle,
 }
 
-fn text(status: u16, content_type: &str, body: String) -> Response {
+fn text(status: u16, content_type: &'static str, body: String) -> Response {
     Response::new(status)
         .with_header("Content-Type", content_type)
         .with_header("Cache-Control", "no-store")

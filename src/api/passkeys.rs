@@ -64,8 +64,7 @@ pub fn creation_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .iter()
         .map(|id| credential_descriptor(id))
         .collect();
-    Ok(
-        Reply::ok("Create the passkey on your device.").with_data(json!({ "publicKey": {
+    Reply::ok("Create the passkey on your device.").with_data(json!({ "publicKey": {
             "challenge": base64::encode_url(&options.challenge),
             "rp": { "id": rp.id, "name": app.settings().site_name },
             "user": {
@@ -84,8 +83,7 @@ pub fn creation_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             "excludeCredentials": exclude,
             "attestation": "none",
             "timeout": TIMEOUT_MS,
-        }})),
-    )
+    }}))
 }
 
 /// `RegistrationResponseJSON`: the fields the checks use.
@@ -171,9 +169,9 @@ pub fn add(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     ))?;
 
     match passkeys::add(&app.accounts, &me, &response, name.as_deref(), &cx.client())? {
-        AddOutcome::Added(passkey) => Ok(Reply::ok("Passkey added.")
+        AddOutcome::Added(passkey) => Reply::ok("Passkey added.")
             .with_status(201)
-            .with_data(json!({ "passkey": passkey_json(&passkey) }))),
+            .with_data(json!({ "passkey": passkey_json(&passkey) })),
         AddOutcome::Invalid(failure) => Err(ApiError::InvalidPasskey(failure.message())),
         AddOutcome::AlreadyRegistered => Err(ApiError::InvalidPasskey(
             "This passkey is registered already.",
@@ -192,7 +190,7 @@ pub fn list(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .iter()
         .map(passkey_json)
         .collect();
-    Ok(Reply::ok("Your passkeys.").with_data(json!({ "passkeys": passkeys })))
+    Reply::ok("Your passkeys.").with_data(json!({ "passkeys": passkeys }))
 }
 
 /// The `{id}` of the path: a credential id in base64url; anything else
@@ -211,8 +209,7 @@ pub fn rename(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let name = fields.finish(&["name"], name)?;
     match passkeys::rename(&app.accounts, me.user.id, &id, &name)? {
         RenameOutcome::Renamed(passkey) => {
-            Ok(Reply::ok("Passkey renamed.")
-                .with_data(json!({ "passkey": passkey_json(&passkey) })))
+            Reply::ok("Passkey renamed.").with_data(json!({ "passkey": passkey_json(&passkey) }))
         }
         RenameOutcome::NotFound => Err(ApiError::NotFound),
         RenameOutcome::BadName => Err(ApiError::field("name", "must be 1 to 64 characters")),
@@ -235,15 +232,13 @@ pub fn request_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let _ = fields.optional_string("username");
     fields.finish(&["username"], ())?;
     let challenge = passkeys::request_options(&app.accounts, &cx.client())?;
-    Ok(
-        Reply::ok("Choose a passkey on your device.").with_data(json!({ "publicKey": {
+    Reply::ok("Choose a passkey on your device.").with_data(json!({ "publicKey": {
             "challenge": base64::encode_url(&challenge),
             "rpId": app.accounts.relying_party.id,
             "userVerification": "required",
             "allowCredentials": [],
             "timeout": TIMEOUT_MS,
-        }})),
-    )
+    }}))
 }
 
 pub fn sign_in(app: &App, cx: &Context) -> Result<Reply, ApiError> {
@@ -273,13 +268,13 @@ pub fn sign_in(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             user,
             token,
             session,
-        } => Ok(signed_in_reply(
+        } => signed_in_reply(
             app,
             cx,
             json!({ "user": user_json(&user) }),
             redirect,
             (&token, &session),
-        )),
+        ),
         SignInOutcome::Refused(_) => Err(ApiError::PasskeyRefused),
         SignInOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
         SignInOutcome::EmailNotVerified => Err(ApiError::EmailNotVerified),

@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use serde_json::json;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::cors::{Cors, Origin};
@@ -86,10 +87,10 @@ fn log_refused_origin(app: &App, request: &Request) {
         &[
             (
                 "message",
-                json!("refused a state-changing request from another origin; if it is this server's own page, set PUBLIC_URL to that origin (or have the proxy pass the browser's Host); if it is your front end, add it to CORS_ORIGINS"),
+                &"refused a state-changing request from another origin; if it is this server's own page, set PUBLIC_URL to that origin (or have the proxy pass the browser's Host); if it is your front end, add it to CORS_ORIGINS",
             ),
-            ("origin", json!(seen("origin"))),
-            ("host", json!(seen("host"))),
+            ("origin", &seen("origin")),
+            ("host", &seen("host")),
         ],
     );
 }
@@ -133,10 +134,19 @@ fn respond(
         parameter,
         request_id,
     };
-    dispatch(app, endpoint, &context).map(into_response)
+    dispatch(app, endpoint, &context).and_then(into_response)
 }
 
-fn into_response(reply: Reply) -> Response {
+/// The JSON envelope of every successful answer.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    success: bool,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
+}
+
+fn into_response(reply: Reply) -> Result<Response, ApiError> {
     let mut response = match reply.document {
         Some(document) => {
             let mut response = Response::new(reply.status)
@@ -148,11 +158,15 @@ fn into_response(reply: Reply) -> Response {
             response
         }
         None => {
-            let mut body = json!({ "success": true, "message": reply.message });
-            if let Some(data) = reply.data {
-                body["data"] = data;
-            }
-            json_response(reply.status, body.to_string())
+            let envelope = Envelope {
+                success: true,
+                message: reply.message,
+                data: reply.data.as_deref(),
+            };
+            let body = serde_json::to_vec(&envelope).map_err(|error| ApiError::Internal {
+                cause: format!("cannot serialize the reply: {error}"),
+            })?;
+            json_response(reply.status, body)
         }
     };
     if let Some(cookie) = reply.set_cookie {
@@ -161,7 +175,7 @@ fn into_response(reply: Reply) -> Response {
     for (name, value) in reply.headers {
         response.add_header(name, value);
     }
-    response
+    Ok(response)
 }
 
 fn json_response(status: u16, body: impl Into<Vec<u8>>) -> Response {
@@ -172,7 +186,9 @@ fn json_response(status: u16, body: impl Into<Vec<u8>>) -> Response {
 
 fn error_response(error: &ApiError) -> Response {
     let mut response = json_response(error.parts().0, error.body().to_string());
-    response.headers.extend(error.headers());
+    for (name, value) in error.headers() {
+        response.add_header(name, value);
+    }
     response
 }
 
@@ -258,10 +274,10 @@ impl Service for App {
                     self.accounts.log.line(
                         "error",
                         &[
-                            ("request_id", json!(request_id)),
-                            ("route", json!(route)),
-                            ("status", json!(error.parts().0)),
-                            ("cause", json!(cause)),
+                            ("request_id", &request_id),
+                            ("route", &route),
+                            ("status", &error.parts().0),
+                            ("cause", &cause),
                         ],
                     );
                 }
@@ -277,15 +293,15 @@ impl Service for App {
         self.accounts.log.line(
             "request",
             &[
-                ("method", json!(request.method)),
-                ("path", json!(request.path)),
-                ("status", json!(response.status)),
+                ("method", &request.method),
+                ("path", &request.path),
+                ("status", &response.status),
                 (
                     "duration_ms",
-                    json!((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+                    &((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
                 ),
-                ("request_id", json!(request_id)),
-                ("client", json!(client.to_string())),
+                ("request_id", &request_id),
+                ("client", &client),
             ],
         );
         response
@@ -300,17 +316,12 @@ impl Service for App {
         finish(&mut response, &Origin::Absent, &request_id);
         self.accounts.log.line(
             "refused",
-            &[
-                ("status", json!(response.status)),
-                ("request_id", json!(request_id)),
-            ],
+            &[("status", &response.status), ("request_id", &request_id)],
         );
         response
     }
 
     fn log_error(&self, message: &str) {
-        self.accounts
-            .log
-            .line("error", &[("message", json!(message))]);
+        self.accounts.log.line("error", &[("message", &message)]);
     }
 }

@@ -2,11 +2,9 @@
 //! `/api/password/reset`, `/api/email/verify`, `/api/email/verify/resend`
 //! (`accounts::recovery`).
 
-use serde_json::json;
-
 use crate::accounts::recovery::{self, ForgotOutcome, ResendOutcome, ResetOutcome, VerifyOutcome};
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{hash_queue_busy, signed_in, too_many, user_json};
+use crate::api::common::{hash_queue_busy, just_user, signed_in, too_many};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::validation;
@@ -60,8 +58,9 @@ pub fn verify(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let token = fields.finish(&["token"], token)?;
 
     match recovery::verify(&app.accounts, &token, &cx.client())? {
-        VerifyOutcome::Verified(user) => Ok(Reply::ok("Your email address is confirmed.")
-            .with_data(json!({ "user": user_json(&user) }))),
+        VerifyOutcome::Verified(user) => {
+            Reply::ok("Your email address is confirmed.").with_data(just_user(&user))
+        }
         VerifyOutcome::InvalidToken => Err(ApiError::InvalidToken),
         VerifyOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
     }

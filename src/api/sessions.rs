@@ -36,7 +36,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             })
         })
         .collect();
-    Ok(Reply::ok("ok").with_data(json!({ "sessions": sessions })))
+    Reply::ok("ok").with_data(json!({ "sessions": sessions }))
 }
 
 pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {

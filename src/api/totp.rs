@@ -24,13 +24,11 @@ pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             secret,
             uri,
             qr_svg,
-        } => Ok(
-            Reply::ok("Scan the code, then confirm with a code from the app.").with_data(json!({
-                "secret": secret,
-                "otpauth_uri": uri,
-                "qr_svg": qr_svg,
-            })),
-        ),
+        } => Reply::ok("Scan the code, then confirm with a code from the app.").with_data(json!({
+            "secret": secret,
+            "otpauth_uri": uri,
+            "qr_svg": qr_svg,
+        })),
         SetupOutcome::AlreadyOn => Err(ApiError::TotpAlreadyEnabled),
         SetupOutcome::Refused(no) => Err(refused(no)),
         SetupOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
@@ -50,7 +48,7 @@ pub fn enable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         } => Ok(Reply::ok(
             "Two-factor login is on. Keep these recovery codes somewhere safe: they are shown only now.",
         )
-        .with_data(json!({ "recovery_codes": recovery_codes }))
+        .with_data(json!({ "recovery_codes": recovery_codes }))?
         .with_cookie(successor_cookie(app, &successor, cx.now))),
         EnableOutcome::AlreadyOn => Err(ApiError::TotpAlreadyEnabled),
         EnableOutcome::WrongCode => Err(ApiError::InvalidCode),

@@ -1,6 +1,10 @@
 //! The response a handler returns, and how it is written on the wire.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
+
+/// A header's name or value: most are fixed text, which costs no copy.
+pub type HeaderText = Cow<'static, str>;
 
 /// A response: a status, the handler's headers, and a body.
 ///
@@ -10,7 +14,7 @@ use std::time::SystemTime;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderText, HeaderText)>,
     pub body: Vec<u8>,
 }
 
@@ -23,14 +27,18 @@ impl Response {
         }
     }
 
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
+    pub fn with_header(
+        mut self,
+        name: impl Into<HeaderText>,
+        value: impl Into<HeaderText>,
+    ) -> Response {
         self.add_header(name, value);
         self
     }
 
     /// Adds a header to a response that is already built.
-    pub fn add_header(&mut self, name: &str, value: impl Into<String>) {
-        self.headers.push((name.to_string(), value.into()));
+    pub fn add_header(&mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) {
+        self.headers.push((name.into(), value.into()));
     }
 
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {
@@ -43,7 +51,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 

@@ -14,7 +14,6 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use rusqlite::params;
-use serde_json::json;
 
 use crate::storage::Database;
 use crate::support::lock::lock;
@@ -214,10 +213,10 @@ impl Audit {
         log.line(
             event.kind.as_str(),
             &[
-                ("request_id", json!(event.request_id)),
-                ("user_id", json!(event.user_id)),
-                ("identifier", json!(event.identifier)),
-                ("client", json!(event.ip.map(|ip| ip.to_string()))),
+                ("request_id", &event.request_id),
+                ("user_id", &event.user_id),
+                ("identifier", &event.identifier),
+                ("client", &event.ip),
             ],
         );
         let row = Event {
@@ -250,9 +249,9 @@ impl Audit {
             log.line(
                 AuthEvent::LoginThrottled.as_str(),
                 &[
-                    ("identifier", json!(identifier)),
-                    ("client", json!(ip)),
-                    ("count", json!(count)),
+                    ("identifier", &identifier),
+                    ("client", &ip),
+                    ("count", &count),
                 ],
             );
             let row = Event {
@@ -273,10 +272,10 @@ impl Audit {
         let before = now - i64::from(retention_days) * 86_400;
         match db.prune_events(before) {
             Ok(0) => {}
-            Ok(n) => log.line("audit_pruned", &[("rows", json!(n))]),
+            Ok(n) => log.line("audit_pruned", &[("rows", &n)]),
             Err(error) => log.line(
                 "error",
-                &[("message", json!(format!("audit: cannot prune: {error}")))],
+                &[("message", &format!("audit: cannot prune: {error}"))],
             ),
         }
     }
@@ -288,10 +287,7 @@ fn store(db: &Database, log: &Logger, row: &Event) {
     if let Err(error) = db.insert_event(row) {
         log.line(
             "error",
-            &[(
-                "message",
-                json!(format!("audit: cannot store an event: {error}")),
-            )],
+            &[("message", &format!("audit: cannot store an event: {error}"))],
         );
     }
 }

@@ -4,7 +4,10 @@
 //! timeouts are in seconds, and one representation is one less thing to get
 //! wrong.
 
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now() -> i64 {
@@ -19,15 +22,34 @@ pub fn now() -> i64 {
 /// assert_eq!(auth_server::support::clock::rfc3339(1_795_716_000), "2026-11-26T18:00:00Z");
 /// ```
 pub fn rfc3339(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
-    let second_of_day = unix_seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    Rfc3339(unix_seconds).to_string()
+}
+
+/// A Unix time that prints, and serializes into JSON, as RFC 3339 without
+/// a `String` of its own: the user object on every session check carries
+/// two of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339(pub i64);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.0.div_euclid(86_400);
+        let second_of_day = self.0.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            second_of_day / 3600,
+            second_of_day % 3600 / 60,
+            second_of_day % 60
+        )
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01, after
