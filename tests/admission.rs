@@ -271,3 +271,59 @@ fn one_address_cannot_hold_every_connection() {
         200
     );
 }
+
+/// A thread's nice value, from `/proc/PID/task/TID/stat` (proc(5): the
+/// 19th field; the name in parentheses may hold spaces, so count after it).
+#[cfg(target_os = "linux")]
+fn nice_of(task: &std::path::Path) -> i64 {
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+    after_name
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The bcrypt workers run ten nice steps below every other thread (issue
+/// 27), so a session check that wakes while hashes fill the cores runs at
+/// once instead of after a hash's time slice.
+#[cfg(target_os = "linux")]
+#[test]
+fn bcrypt_workers_run_below_the_threads_that_answer_requests() {
+    let server = Server::start_with(&[("HASH_WORKERS", "3")]);
+    // A request, so connection threads exist beside the workers.
+    assert_eq!(server.get("/api/health", None).status, 200);
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", server.child.id()));
+    let own = nice_of(&std::path::PathBuf::from(format!(
+        "/proc/{}",
+        server.child.id()
+    )));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (mut workers, mut others) = (Vec::new(), Vec::new());
+        for task in std::fs::read_dir(&tasks)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+        {
+            let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if name.starts_with("bcrypt-") {
+                workers.push(nice_of(&task));
+            } else {
+                others.push(nice_of(&task));
+            }
+        }
+        assert!(others.len() > 1, "{others:?}");
+        assert!(others.iter().all(|&n| n == own), "{others:?}");
+        if workers == vec![(own + 10).min(19); 3] {
+            return;
+        }
+        // A worker lowers its own priority when it starts.
+        assert!(
+            Instant::now() < deadline,
+            "workers at {workers:?}, the rest at {own}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -36,6 +36,13 @@
 //!
 //! The mutex is held only to look at and change the queue, never while a
 //! hash runs.
+//!
+//! - **Behind the session checks**: the workers run at a lower CPU
+//!   priority ([`WORKER_NICENESS`]). When hashes fill every core, a session
+//!   check (microseconds of work, on every page load behind forward auth)
+//!   would otherwise wait for a hash's time slice; at nice +10 the
+//!   scheduler runs it as soon as it wakes, and the hashes still get every
+//!   cycle the checks leave.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -49,6 +56,13 @@ use std::time::{Duration, Instant};
 use crate::support::lock::lock;
 use crate::support::metrics::Metrics;
 
+/// How many nice steps below the server's other threads a worker runs.
+/// CFS weighs a nice-10 thread at 110 against 1,024 for nice 0 (sched(7)),
+/// so a waking check preempts a hash; measured in BENCHMARKS.md (GET
+/// /api/user p99 during a login flood, 6 ms → 3 ms, about a tenth fewer
+/// hashes a second while checks run beside them).
+pub const WORKER_NICENESS: i32 = 10;
+
 /// Jobs a new address may have run in a row before it takes turns.
 pub const NEW_FLOW_QUANTUM: usize = 4;
 /// The longest a refused job is held before its refusal is answered.
@@ -56,6 +70,23 @@ pub const MAX_HOLD: Duration = Duration::from_secs(1);
 /// The weight of the newest measurement in the running average (1/8): a
 /// few hashes move it, one odd one does not.
 const AVERAGE_WEIGHT: u32 = 8;
+
+/// Lowers this thread's CPU priority by [`WORKER_NICENESS`] (never past
+/// 19, the lowest; lowering needs no privilege). Linux keeps a nice value
+/// per thread (setpriority(2), NOTES); elsewhere it is the whole
+/// process's, so elsewhere nothing changes. A refusal (a sandbox) leaves
+/// the thread as it was: slower checks under a flood, nothing worse.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let me = Some(rustix::thread::gettid());
+    if let Ok(nice) = getpriority_process(me) {
+        let _ = setpriority_process(me, (nice + WORKER_NICENESS).min(19));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// A queued job; it answers `false` without running when its caller has
 /// withdrawn it.
@@ -301,6 +332,7 @@ impl Drop for HashQueue {
 /// A worker: take the next job in turn, run it, measure it, repeat. A job
 /// that panics loses only its own answer (its caller sees `WorkerStopped`).
 fn work(shared: &Shared) {
+    lower_priority();
     loop {
         let mut state = lock(&shared.state);
         let (job, queued_at) = loop {
