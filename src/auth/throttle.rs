@@ -75,13 +75,29 @@ impl Times {
             .sum()
     }
 
-    /// Drops the oldest event.
-    fn drop_oldest(&mut self) {
-        if let Some(front) = self.seconds.front_mut() {
-            front.1 -= 1;
+    /// Adds an event at `now`, first letting go of the seconds at or
+    /// before `cutoff` (out of the window for good).
+    fn add(&mut self, now: i64, cutoff: i64) {
+        while let Some(&(t, n)) = self.seconds.front()
+            && t <= cutoff
+        {
+            self.seconds.pop_front();
+            self.total -= n as usize;
+        }
+        match self.seconds.back_mut() {
+            Some((t, n)) if *t == now => *n += 1,
+            _ => self.seconds.push_back((now, 1)),
+        }
+        self.total += 1;
+    }
+
+    /// Takes one event out of entry `i`, and the entry with its last one.
+    fn take_one(&mut self, i: usize) {
+        if let Some((_, n)) = self.seconds.get_mut(i) {
+            *n -= 1;
             self.total -= 1;
-            if front.1 == 0 {
-                self.seconds.pop_front();
+            if *n == 0 {
+                self.seconds.remove(i);
             }
         }
     }
@@ -135,21 +151,11 @@ impl<K: Hash + Eq + Clone> Window<K> {
                 return;
             }
         }
-        let cutoff = now - self.window_secs;
         let times = self.events.entry(key).or_default();
-        while times.seconds.front().is_some_and(|&(t, _)| t <= cutoff) {
-            if let Some((_, n)) = times.seconds.pop_front() {
-                times.total -= n as usize;
-            }
-        }
-        match times.seconds.back_mut() {
-            Some((t, n)) if *t == now => *n += 1,
-            _ => times.seconds.push_back((now, 1)),
-        }
-        times.total += 1;
+        times.add(now, now - self.window_secs);
         // Only the newest `limit` events can ever matter.
         while times.total > self.limit {
-            times.drop_oldest();
+            times.take_one(0);
         }
     }
 
@@ -160,11 +166,7 @@ impl<K: Hash + Eq + Clone> Window<K> {
             return;
         };
         if let Some(i) = times.seconds.iter().rposition(|&(t, _)| t == at) {
-            times.seconds[i].1 -= 1;
-            times.total -= 1;
-            if times.seconds[i].1 == 0 {
-                times.seconds.remove(i);
-            }
+            times.take_one(i);
         }
         if times.seconds.is_empty() {
             self.events.remove(key);
