@@ -1,4 +1,4 @@
--- auth-server schema, version 10. Applied to a new database at start-up;
+-- auth-server schema, version 11. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -61,7 +61,8 @@ CREATE TABLE auth_events (
     identifier  TEXT,                        -- the name or email tried
     ip          TEXT,
     user_agent  TEXT,
-    count       INTEGER NOT NULL DEFAULT 1   -- > 1 for aggregated throttled attempts
+    count       INTEGER NOT NULL DEFAULT 1,  -- > 1 for aggregated throttled attempts
+    detail      TEXT                         -- access_denied: host, path, rule, decision
 );
 CREATE INDEX auth_events_at ON auth_events (at);
 CREATE INDEX auth_events_user ON auth_events (user_id, at);

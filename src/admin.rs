@@ -13,12 +13,14 @@ use std::process::ExitCode;
 
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password};
-use crate::auth::access::{is_group_name, read_rules};
+use crate::auth::access::{Visitor, is_group_name, read_rules};
 use crate::auth::jose::Alg;
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
+use crate::support::config::Settings;
 use crate::support::text::printable;
+use crate::support::url::{Host, normalize_path};
 use crate::support::{base64, clock};
 
 pub const USAGE: &str = "\
@@ -46,7 +48,10 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin group remove NAME GROUP…      take it out of groups
        auth-server admin groups NAME                   its groups, one a line
        auth-server admin group members GROUP           the group's usernames, one a line
-       auth-server admin rules check FILE              validate an access rules file
+       auth-server admin rules check FILE              validate an access rules file (no settings, no database)
+       auth-server admin rules explain HOST [PATH] [--user NAME]
+                                                       the rule of ACCESS_RULES_FILE that decides, and
+                                                       its decision (the database only with --user)
        auth-server admin passkeys NAME                 the account's passkeys (id, name, times)
        auth-server admin passkey-remove NAME ID        remove one of its passkeys (a lost device)
        auth-server admin oidc-client add NAME --redirect-uri URI [--redirect-uri URI…]
@@ -62,6 +67,38 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
 enum Failure {
     Usage(String),
     Refused(String),
+}
+
+/// The commands that need no database, run before one is opened:
+/// `rules check FILE` (not even settings: `settings` is `None`) and
+/// `rules explain` without `--user`. `None`: not one of them.
+pub fn run_without_database(args: &[String], settings: Option<&Settings>) -> Option<ExitCode> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match (words.as_slice(), settings) {
+        (["rules", "check", file], _) => check_rules(file),
+        (["rules", "explain", host, rest @ ..], Some(settings)) => match explain_args(rest) {
+            Ok((path, None)) => {
+                explain_rules(settings, host, path, None, &mut std::io::stdout().lock())
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(exit_code(result))
+}
+
+fn exit_code(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(message)) => {
+            eprintln!("auth-server: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("auth-server: {message}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
@@ -104,7 +141,13 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
             }
         }),
         ["group", "members", group] => group_members(accounts, group, &mut out),
-        ["rules", "check", file] => check_rules(file),
+        ["rules", "explain", host, rest @ ..] => match explain_args(rest) {
+            Ok((path, Some(name))) => find(accounts, name).and_then(|user| {
+                explain_rules(&accounts.settings, host, path, Some(&user), &mut out)
+            }),
+            Ok((path, None)) => explain_rules(&accounts.settings, host, path, None, &mut out),
+            Err(failure) => Err(failure),
+        },
         ["passkeys", name] => {
             find(accounts, name).and_then(|user| list_passkeys(accounts, &user, &mut out))
         }
@@ -124,17 +167,7 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["oidc", "rotate-keys"] => rotate_keys(accounts),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Refused(message)) => {
-            eprintln!("auth-server: {message}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(message)) => {
-            eprintln!("auth-server: {message}\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(result)
 }
 
 fn database_failure(error: rusqlite::Error) -> Failure {
@@ -328,6 +361,74 @@ fn check_rules(file: &str) -> Result<(), Failure> {
         "{file}: {} rules, first match wins; a request no rule matches is denied",
         rules.0.map_or(0, |r| r.len())
     );
+    Ok(())
+}
+
+/// `[PATH] [--user NAME]`, in either order.
+fn explain_args<'a>(rest: &[&'a str]) -> Result<(Option<&'a str>, Option<&'a str>), Failure> {
+    match rest {
+        [] => Ok((None, None)),
+        [path] if *path != "--user" => Ok((Some(path), None)),
+        ["--user", name] => Ok((None, Some(name))),
+        [path, "--user", name] | ["--user", name, path] => Ok((Some(path), Some(name))),
+        _ => Err(Failure::Usage(
+            "rules explain HOST [PATH] [--user NAME]".into(),
+        )),
+    }
+}
+
+/// Which rule of `ACCESS_RULES_FILE` decides for `host` + `path`, as
+/// the server would see them (the path normalised), and what it decides
+/// for a signed-out visitor and, given one, for an account with and
+/// without a second factor. The answer to "why was I turned away?".
+fn explain_rules(
+    settings: &Settings,
+    host: &str,
+    path: Option<&str>,
+    user: Option<&User>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let Some(file) = &settings.access_rules_file else {
+        return Err(Failure::Refused(
+            "ACCESS_RULES_FILE is not set: every signed-in user may use every guarded host".into(),
+        ));
+    };
+    let rules = read_rules(file).map_err(Failure::Refused)?;
+    let host = Host::parse(host)
+        .map_err(|problem| Failure::Usage(format!("{host:?}: {problem}")))?
+        .key();
+    let raw_path = path.unwrap_or("/");
+    let path = normalize_path(raw_path)
+        .map_err(|problem| Failure::Usage(format!("{raw_path:?}: {problem}")))?;
+    let _ = writeln!(out, "{host} {path}");
+    let _ = match rules.rule_for(Some(&host), &path) {
+        Some(rule) => writeln!(out, "line {}: {rule}", rule.line),
+        None => writeln!(out, "no rule matches: denied"),
+    };
+    let signed_out = rules.decide(Some(&host), &path, None).decision;
+    let _ = writeln!(out, "signed out: {}", signed_out.as_str());
+    if let Some(user) = user {
+        let decide = |second_factor| {
+            let visitor = Visitor {
+                username: &user.username,
+                groups: &user.groups,
+                second_factor,
+            };
+            rules.decide(Some(&host), &path, Some(&visitor)).decision
+        };
+        let (without, with) = (decide(false), decide(true));
+        let name = printable(&user.username);
+        let _ = if without == with {
+            writeln!(out, "{name}: {}", without.as_str())
+        } else {
+            writeln!(
+                out,
+                "{name}: {} (with a second factor: {})",
+                without.as_str(),
+                with.as_str()
+            )
+        };
+    }
     Ok(())
 }
 
@@ -657,7 +758,7 @@ fn events(accounts: &Accounts, options: &[&str], out: &mut impl Write) -> Result
         .map_err(database_failure)?;
     let _ = writeln!(
         out,
-        "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount"
+        "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount\tdetail"
     );
     for row in rows {
         // What clients sent (identifiers, user agents) is escaped: no
@@ -665,14 +766,15 @@ fn events(accounts: &Accounts, options: &[&str], out: &mut impl Write) -> Result
         let text = |v: &Option<String>| printable(v.as_deref().unwrap_or("-")).into_owned();
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             clock::rfc3339(row.at),
             row.event,
             row.user_id.map_or_else(|| "-".into(), |id| id.to_string()),
             text(&row.identifier),
             text(&row.ip),
             text(&row.user_agent),
-            row.count
+            row.count,
+            text(&row.detail)
         );
     }
     Ok(())

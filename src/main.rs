@@ -87,6 +87,12 @@ fn main() -> ExitCode {
         }
     }
 
+    // `admin rules check FILE` reads a file and nothing else.
+    if args.first().is_some_and(|a| a == "admin")
+        && let Some(code) = admin::run_without_database(&args[1..], None)
+    {
+        return code;
+    }
     // Exit code 2 for a bad setting, as the contract says; 1 for anything
     // else that stops the server from starting. The process environment
     // wins over the file.
@@ -105,6 +111,9 @@ fn main() -> ExitCode {
     // directory, it would make an empty ./auth.db and report success on it
     // (second review).
     let is_admin = args.first().is_some_and(|a| a == "admin");
+    if is_admin && let Some(code) = admin::run_without_database(&args[1..], Some(&settings)) {
+        return code;
+    }
     let path = &settings.database_path;
     if is_admin && path.symlink_metadata().is_err() {
         eprintln!(

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, Reply, Server, admin, base32_decode, totp_code as code};
+use common::{PASSWORD, Reply, Server, admin, admin_with, base32_decode, totp_code as code};
 use serde_json::json;
 
 const HOSTS: &str = "*.example.com";
@@ -345,4 +345,262 @@ fn a_rule_that_wants_a_second_factor_is_met_by_step_up_or_a_code_at_sign_in() {
         forward(&server, Some(&fresh), "grafana.example.com/", API).status,
         200
     );
+}
+
+/// The rules of the gate's outside review: a catch-all `* deny` at the end.
+const GATE_RULES: &str = "\
+grafana.example.com                groups=admins two_factor
+media.example.com   /admin         groups=admins
+media.example.com                  groups=family,admins
+status.example.com                 public
+*.example.com                      signed_in
+*                                  deny
+";
+
+/// Forward auth with exactly these proxy headers (and the cookie).
+fn ask(server: &Server, cookie: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+    let mut all = headers.to_vec();
+    all.push(("Accept", API));
+    if let Some(cookie) = cookie {
+        all.push(("Cookie", cookie));
+    }
+    server.request("GET", "/api/auth/forward", &all, "")
+}
+
+/// alice in admins, kid in family, eve in no group.
+fn gate_server() -> (Server, String, String, String) {
+    let server = server_with_rules(GATE_RULES);
+    let alice = server.signed_in_user("alice");
+    let kid = server.signed_in_user("kid");
+    let eve = server.signed_in_user("eve");
+    groups(&server, &["group", "add", "alice", "admins"]);
+    groups(&server, &["group", "add", "kid", "family"]);
+    (server, alice, kid, eve)
+}
+
+#[test]
+fn an_odd_or_missing_forwarded_uri_is_decided_by_the_rules_or_refused() {
+    let (server, _alice, _kid, eve) = gate_server();
+    let grafana = |uri: Option<&'static str>| {
+        let mut headers = vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "grafana.example.com"),
+        ];
+        if let Some(uri) = uri {
+            headers.push(("X-Forwarded-Uri", uri));
+        }
+        headers
+    };
+    // `//api/admin` is `/api/admin`: grafana's rule decides, and eve is
+    // not an admin.
+    for uri in ["//api/admin", "/api//admin", "/"] {
+        let reply = ask(&server, Some(&eve), &grafana(Some(uri)));
+        assert_eq!(reply.status, 403, "{uri}: {}", reply.text());
+    }
+    // No path is `/`; no proto still names host and path.
+    assert_eq!(ask(&server, Some(&eve), &grafana(None)).status, 403);
+    let no_proto = [
+        ("X-Forwarded-Host", "grafana.example.com"),
+        ("X-Forwarded-Uri", "/api/admin"),
+    ];
+    assert_eq!(ask(&server, Some(&eve), &no_proto).status, 403);
+    // No host matches only the `*` rule: deny.
+    let no_host = [("X-Forwarded-Proto", "https"), ("X-Forwarded-Uri", "/")];
+    assert_eq!(ask(&server, Some(&eve), &no_host).status, 403);
+    // Nothing described at all is the root of no host: `* deny` decides
+    // here too.
+    assert_eq!(ask(&server, Some(&eve), &[]).status, 403);
+    // What cannot be described is refused, never allowed.
+    for uri in [
+        "api/admin",
+        "*",
+        "/a%zz",
+        "/a\\b",
+        "http://grafana.example.com/",
+    ] {
+        let reply = ask(&server, Some(&eve), &grafana(Some(uri)));
+        assert_eq!(reply.status, 400, "{uri}: {}", reply.text());
+        assert_eq!(reply.code(), "invalid_forwarded_request");
+    }
+    let bad_host = [
+        ("X-Forwarded-Proto", "https"),
+        (
+            "X-Forwarded-Host",
+            "grafana.example.com, status.example.com",
+        ),
+        ("X-Forwarded-Uri", "/"),
+    ];
+    assert_eq!(ask(&server, Some(&eve), &bad_host).status, 400);
+    let bad_proto = [
+        ("X-Forwarded-Proto", "gopher"),
+        ("X-Forwarded-Host", "status.example.com"),
+        ("X-Forwarded-Uri", "/"),
+    ];
+    assert_eq!(ask(&server, None, &bad_proto).status, 400);
+    assert!(server.log_shows("forward_auth_refused"));
+}
+
+#[test]
+fn a_forged_original_url_never_overrides_what_the_proxy_describes() {
+    let (server, alice, kid, eve) = gate_server();
+    let caddy = |host: &'static str, uri: &'static str, forged: &'static str| {
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", host),
+            ("X-Forwarded-Uri", uri),
+            ("X-Original-URL", forged),
+        ]
+    };
+    // Signed out, naming the public status page while asking for grafana.
+    let forged = caddy("grafana.example.com", "/", "https://status.example.com/");
+    let reply = ask(&server, None, &forged);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.code(), "invalid_forwarded_request");
+    // eve naming the wiki while asking for grafana.
+    let forged = caddy("grafana.example.com", "/", "https://wiki.example.com/");
+    assert_eq!(ask(&server, Some(&eve), &forged).status, 400);
+    // kid naming media's `/` while asking for `/admin/users`.
+    let forged = caddy(
+        "media.example.com",
+        "/admin/users",
+        "https://media.example.com/",
+    );
+    assert_eq!(ask(&server, Some(&kid), &forged).status, 400);
+    // The same request in both forms is one description.
+    let same = caddy(
+        "media.example.com",
+        "/admin/users",
+        "https://media.example.com/admin/./users",
+    );
+    assert_eq!(ask(&server, Some(&alice), &same).status, 200);
+}
+
+#[test]
+fn path_rules_see_the_normalised_path() {
+    let (server, alice, kid, _eve) = gate_server();
+    let media = |uri: &'static str| {
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "media.example.com"),
+            ("X-Forwarded-Uri", uri),
+        ]
+    };
+    for uri in [
+        "/admin",
+        "/%61dmin",
+        "/%61dmin/users",
+        "//admin",
+        "/./admin",
+        "/x/../admin",
+        "/x/%2e%2e/admin",
+        "/admin;x=1",
+        "/admin;x=1/users",
+        "/public;/../admin",
+    ] {
+        let reply = ask(&server, Some(&kid), &media(uri));
+        assert_eq!(reply.status, 403, "{uri}: {}", reply.text());
+        assert_eq!(
+            ask(&server, Some(&alice), &media(uri)).status,
+            200,
+            "{uri}: the rule still lets its group in"
+        );
+    }
+    for uri in [
+        "/admin%2fusers",
+        "/admin%2Fusers",
+        "/admin%5cusers",
+        "/admin%00",
+        "/admin%",
+    ] {
+        assert_eq!(ask(&server, Some(&kid), &media(uri)).status, 400, "{uri}");
+    }
+    // Rule paths are case-sensitive: `/Admin` is another path.
+    assert_eq!(ask(&server, Some(&kid), &media("/Admin")).status, 200);
+    // The same through nginx's X-Original-URL.
+    let nginx = [("X-Original-URL", "https://media.example.com/x/../%61dmin")];
+    assert_eq!(ask(&server, Some(&kid), &nginx).status, 403);
+}
+
+#[test]
+fn every_refusal_is_logged_with_its_rule_and_recorded() {
+    let (server, _alice, kid, _eve) = gate_server();
+    let reply = ask(
+        &server,
+        Some(&kid),
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "media.example.com"),
+            ("X-Forwarded-Uri", "/%61dmin/users"),
+        ],
+    );
+    assert_eq!(reply.status, 403);
+    let request_id = format!("request_id={}", reply.header("X-Request-Id").unwrap());
+    let line = server
+        .log_text()
+        .lines()
+        .find(|l| l.contains("access_denied"))
+        .map(str::to_string)
+        .expect("an access_denied line");
+    for part in [
+        request_id.as_str(),
+        "identifier=kid",
+        "host=media.example.com",
+        "path=/admin/users",
+        "rule=line 2",
+        "decision=forbidden",
+    ] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    let (code, out, err) = admin(&server.dir, &["events", "--user", "kid"], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("access_denied") && out.contains("rule=line 2"),
+        "{out}"
+    );
+    // A signed-out visitor sent to sign in is not a refusal.
+    let before = server.log_text().matches("access_denied").count();
+    ask(
+        &server,
+        None,
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "media.example.com"),
+            ("X-Forwarded-Uri", "/"),
+        ],
+    );
+    assert_eq!(server.log_text().matches("access_denied").count(), before);
+}
+
+#[test]
+fn admin_rules_explain_names_the_deciding_line_and_the_decision() {
+    let (server, _alice, _kid, _eve) = gate_server();
+    let file = server.dir.join("rules");
+    let rules_env = [("ACCESS_RULES_FILE", file.to_str().unwrap())];
+    let explain = |args: &[&str]| {
+        let mut all = vec!["rules", "explain"];
+        all.extend_from_slice(args);
+        admin_with(&server.dir, &rules_env, &all, "")
+    };
+    let (code, out, err) = explain(&["media.example.com", "/%61dmin/users"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("line 2: media.example.com /admin groups=admins"),
+        "{out}"
+    );
+    assert!(out.contains("signed out: signed_out"), "{out}");
+    let (code, out, _) = explain(&["media.example.com", "/admin", "--user", "kid"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("kid: forbidden"), "{out}");
+    let (_, out, _) = explain(&["grafana.example.com", "--user", "alice"]);
+    assert!(out.contains("line 1:"), "{out}");
+    assert!(
+        out.contains("alice: step_up") && out.contains("with a second factor: allowed"),
+        "{out}"
+    );
+    let (_, out, _) = explain(&["other.example.org"]);
+    assert!(out.contains("line 6: * deny"), "{out}");
+    let (code, _, err) = explain(&["media.example.com", "/a%2fb"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = explain(&["media.example.com", "/", "--user", "nobody"]);
+    assert_eq!(code, Some(1), "{err}");
 }

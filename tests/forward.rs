@@ -69,14 +69,14 @@ fn signed_out_visitors_get_401_or_a_redirect_to_sign_in() {
     let described = [
         ("X-Forwarded-Proto", "https"),
         ("X-Forwarded-Host", "wiki.example.com"),
-        ("X-Forwarded-Uri", "/page?id=7&x=a b"),
+        ("X-Forwarded-Uri", "/page?id=7&x=a%20b"),
     ];
     let redirect = proxied(&server, None, &described);
     assert_eq!(redirect.status, 302);
     assert_eq!(
         redirect.header("Location"),
         Some(
-            "https://auth.example.com/login?rd=https%3A%2F%2Fwiki.example.com%2Fpage%3Fid%3D7%26x%3Da%20b"
+            "https://auth.example.com/login?rd=https%3A%2F%2Fwiki.example.com%2Fpage%3Fid%3D7%26x%3Da%2520b"
         )
     );
     let mut post = described.to_vec();

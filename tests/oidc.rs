@@ -527,3 +527,53 @@ fn clients_need_public_url_and_take_effect_without_a_restart() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("PUBLIC_URL"));
 }
+
+#[test]
+fn a_catch_all_deny_rule_decides_oidc_sign_ins_and_the_refusal_is_explained() {
+    let dir = common::temp_dir();
+    let rules = dir.join("rules");
+    // The callback's host is named by no rule but the catch-all.
+    std::fs::write(&rules, "wiki.example.com signed_in\n* deny\n").unwrap();
+    let server = Server::start_in(
+        dir,
+        &[
+            ("PUBLIC_URL", ISSUER),
+            ("ACCESS_RULES_FILE", rules.to_str().unwrap()),
+        ],
+    );
+    let app = add_client(&server, &[]);
+    let cookie = server.signed_in_user("alice");
+    let denied = server.get(&authorize_path(&app, ""), Some(&cookie));
+    assert_eq!(location_params(&denied)["error"], "access_denied");
+    let request_id = format!("request_id={}", denied.header("X-Request-Id").unwrap());
+    let log = server.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("access_denied") && l.contains(&request_id))
+        .unwrap_or_else(|| panic!("an access_denied line in {log}"));
+    assert!(
+        line.contains("identifier=alice")
+            && line.contains("rule=line 2")
+            && line.contains("decision=forbidden"),
+        "{line}"
+    );
+    // Let the callback's host in, and the same sign-in gets a code (the
+    // file is re-read within seconds of an edit).
+    let callback_host = CALLBACK
+        .split('/')
+        .nth(2)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap();
+    std::fs::write(&rules, format!("{callback_host} signed_in\n* deny\n")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let reply = server.get(&authorize_path(&app, ""), Some(&cookie));
+        if location_params(&reply).contains_key("code") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the edit never took");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

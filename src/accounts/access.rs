@@ -5,7 +5,7 @@
 
 use crate::accounts::check::{self, Accepted, SecondFactor, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::access::{Decision, Visitor};
+use crate::auth::access::{Verdict, Visitor};
 use crate::auth::sessions::OpenedWith;
 use crate::storage::audit::AuthEvent;
 
@@ -42,9 +42,9 @@ impl Accounts {
     }
 
     /// What the rules say about `me` (or a signed-out visitor) using the
-    /// app at `host` + `path`. No database: the user row in hand holds the
+    /// app at `host` (`None`: not described) + `path` (normalised). No database: the user row in hand holds the
     /// groups, the session how it was opened.
-    pub fn decide(&self, me: Option<&SignedIn>, host: &str, path: &str) -> Decision {
+    pub fn decide(&self, me: Option<&SignedIn>, host: Option<&str>, path: &str) -> Verdict {
         let visitor = me.map(|me| Visitor {
             username: &me.user.username,
             groups: &me.user.groups,

@@ -142,6 +142,7 @@ impl Mailer {
             ip: Some(request.ip),
             user_agent: Some(&request.user_agent),
             request_id: Some(&request.request_id),
+            detail: None,
         };
         Audit::default().record(&self.db, &self.log, &event, request.at);
         Ok(())
@@ -344,6 +345,7 @@ impl Mailer {
             ip: None,
             user_agent: None,
             request_id: None,
+            detail: None,
         };
         Audit::default().record(&self.db, &self.log, &event, now);
     }

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod check;
 pub mod delete;
+pub mod forward;
 pub mod login;
 pub mod logout;
 pub mod mailer;
@@ -47,6 +48,7 @@ use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
 use crate::support::metrics::Metrics;
+use crate::support::url::Url;
 
 /// `Retry-After` for a moment's overload (a locked database): the next
 /// second may well succeed.
@@ -259,10 +261,9 @@ impl Accounts {
     pub fn approved_redirect(&self, url: &str) -> Option<String> {
         // The server's own pages (the account page) under PUBLIC_URL, too.
         let own = self.settings.public_origin().is_some_and(|origin| {
-            url.strip_prefix(&origin)
-                .is_some_and(|rest| rest.starts_with('/'))
+            Url::parse(url).is_ok_and(|url| url.origin() == origin && url.path.starts_with('/'))
         });
-        (own || approve(url, &self.settings.forward_auth_hosts)).then(|| url.to_string())
+        (own || approve(url, &self.settings.forward_auth_hosts).is_some()).then(|| url.to_string())
     }
 
     /// Records an event (log line and audit row) about `client`'s request.
@@ -273,6 +274,29 @@ impl Accounts {
         identifier: Option<&str>,
         client: &Client,
     ) {
+        self.record_event(kind, user_id, identifier, None, client);
+    }
+
+    /// Records an event with a detail that explains it.
+    pub fn record_detail(
+        &self,
+        kind: AuthEvent,
+        user_id: Option<i64>,
+        identifier: Option<&str>,
+        detail: &str,
+        client: &Client,
+    ) {
+        self.record_event(kind, user_id, identifier, Some(detail), client);
+    }
+
+    fn record_event(
+        &self,
+        kind: AuthEvent,
+        user_id: Option<i64>,
+        identifier: Option<&str>,
+        detail: Option<&str>,
+        client: &Client,
+    ) {
         let event = EventRecord {
             kind,
             user_id,
@@ -281,6 +305,7 @@ impl Accounts {
             ip: Some(client.ip).filter(|ip| !ip.is_unspecified()),
             user_agent: Some(client.user_agent),
             request_id: client.request_id,
+            detail,
         };
         self.audit.record(&self.db, &self.log, &event, client.now);
     }

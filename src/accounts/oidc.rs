@@ -19,13 +19,15 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::check::SignedIn;
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::access::{Decision, Visitor};
+use crate::auth::access::Decision;
 use crate::auth::jose::{Alg, Key, Published, Stored};
 use crate::auth::sessions::OpenedWith;
 use crate::storage::User;
+use crate::storage::audit::AuthEvent;
 use crate::storage::oidc::{Grant, GrantKind, OidcClient, Spent, StoredKey};
 use crate::support::base64::{decode_url, encode_url};
 use crate::support::text::percent_encode;
+use crate::support::url::Url;
 
 /// A code is good for a minute (RFC 6749 §4.1.2 recommends at most ten).
 pub const CODE_TTL_SECS: i64 = 60;
@@ -278,7 +280,7 @@ pub fn authorize(
         }
         return Ok(AuthorizeOutcome::SignIn);
     };
-    if !allowed(accounts, &app, me, redirect_uri) {
+    if !allowed(accounts, &app, me, redirect_uri, client) {
         return Ok(error("access_denied", "this user may not use this app"));
     }
 
@@ -303,37 +305,56 @@ pub fn authorize(
 }
 
 /// The client's `--allowed-group`s, and an access rule that names the
-/// redirect URI's host, if the rules file has one (a client's host no rule
-/// names is left to its groups: the rules guard forward-auth hosts).
-fn allowed(accounts: &Accounts, app: &OidcClient, me: &SignedIn, redirect_uri: &str) -> bool {
+/// redirect URI's host, if the rules file has one (a client's host no
+/// rule names is left to its groups: the rules guard forward-auth hosts).
+/// A catch-all `*` rule names every host, so it decides too; a redirect
+/// URI that is not an http(s) URL has no host, and meets only `*` rules.
+/// A refusal is logged and recorded as `access_denied`.
+fn allowed(
+    accounts: &Accounts,
+    app: &OidcClient,
+    me: &SignedIn,
+    redirect_uri: &str,
+    client: &Client,
+) -> bool {
+    let parsed = Url::parse(redirect_uri).ok();
+    let host = parsed.as_ref().map(|url| url.authority.host.key());
+    let path = parsed
+        .as_ref()
+        .and_then(|url| url.normalized_path().ok())
+        .unwrap_or_else(|| "/".to_string());
     if !app.allowed_groups.is_empty()
         && !app
             .allowed_groups
             .iter()
             .any(|g| me.user.groups.contains(g))
     {
+        let detail = format!(
+            "client={} host={} decision=forbidden rule=allowed-group {}",
+            app.client_id,
+            host.as_deref().unwrap_or("(none)"),
+            app.allowed_groups.join(",")
+        );
+        accounts.record_detail(
+            AuthEvent::AccessDenied,
+            Some(me.user.id),
+            Some(&me.user.username),
+            &detail,
+            client,
+        );
         return false;
     }
-    let rest = redirect_uri.split_once("://").map_or("", |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    let path = match &rest[authority.len()..] {
-        "" => "/",
-        path => path,
-    };
-    let rules = accounts.rules.current();
-    if rules.rule_for(host, path).is_none() {
+    if accounts
+        .rules
+        .current()
+        .rule_for(host.as_deref(), &path)
+        .is_none()
+    {
         return true;
     }
-    let visitor = Visitor {
-        username: &me.user.username,
-        groups: &me.user.groups,
-        second_factor: me.session.opened_with.second_factor(),
-    };
-    matches!(
-        rules.decide(host, path, Some(&visitor)),
-        Decision::Allow { .. }
-    )
+    let verdict = accounts.decide(Some(me), host.as_deref(), &path);
+    accounts.record_refusal(Some(me), host.as_deref(), &path, &verdict, client);
+    matches!(verdict.decision, Decision::Allow { .. })
 }
 
 /// How a client proved who it is at the token endpoint.

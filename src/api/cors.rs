@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::http::{Request, Response};
+use crate::support::url::{Authority, Url};
 
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
@@ -118,44 +119,32 @@ impl Cors {
     }
 }
 
-/// Whether two origins (`scheme://host[:port]`) are one, the default port
+/// An `Origin` header's value as a URL, if it is an origin
+/// (`scheme://host[:port]`, nothing after it).
+fn parse_origin(origin: &str) -> Option<Url> {
+    Url::parse(origin)
+        .ok()
+        .filter(|url| url.path.is_empty() && url.query.is_none() && url.fragment.is_none())
+}
+
+/// Whether `origin` is `own` (`PUBLIC_URL`'s origin), the default port
 /// made explicit and case ignored.
 fn same_place(origin: &str, own: &str) -> bool {
-    match own.split_once("://") {
-        Some((scheme, authority)) => {
-            origin.starts_with(&format!("{scheme}://")) && is_same_origin(origin, Some(authority))
-        }
-        None => false,
-    }
+    parse_origin(origin).is_some_and(|origin| origin.origin() == own)
 }
 
 /// Whether `origin` (`scheme://host[:port]`) names the host the request
-/// was sent to, as its `Host` header says.
+/// was sent to, as its `Host` header says: `Host: example.com` and
+/// `Origin: https://example.com:443` are the same place.
 fn is_same_origin(origin: &str, host: Option<&str>) -> bool {
-    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+    let (Some(origin), Some(Ok(host))) = (
+        parse_origin(origin),
+        host.map(|h| Authority::parse(h.trim())),
+    ) else {
         return false;
     };
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    let default_port = match scheme {
-        "http" => ":80",
-        "https" => ":443",
-        _ => return false,
-    };
-    // `Host: example.com` and `Origin: https://example.com:443` are the
-    // same place; compare with the default port made explicit.
-    let with_port = |a: &str| {
-        if a.rsplit_once(':')
-            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            && !a.ends_with(']')
-        {
-            a.to_ascii_lowercase()
-        } else {
-            format!("{}{default_port}", a.to_ascii_lowercase())
-        }
-    };
-    with_port(authority) == with_port(host)
+    origin.authority.host == host.host
+        && origin.port() == host.port.unwrap_or(origin.scheme.default_port())
 }
 
 #[cfg(test)]

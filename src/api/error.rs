@@ -57,6 +57,10 @@ pub enum ApiError {
     /// Signed in, but the access rules do not let this user use the app
     /// (or want a second factor this session has not shown).
     Forbidden,
+    /// Forward auth whose proxy described the guarded request in a way
+    /// that cannot be read (or in two ways that disagree): refused, never
+    /// guessed at.
+    UndescribedRequest,
     /// Forward auth for a signed-out browser on a guarded host: a 302 to
     /// the sign-in page, which sends it back to where it was going.
     SignInFirst {
@@ -181,6 +185,11 @@ impl ApiError {
                 403,
                 "forbidden",
                 "You are signed in, but this app is not open to you.",
+            ),
+            ApiError::UndescribedRequest => (
+                400,
+                "invalid_forwarded_request",
+                "The proxy's description of the request (X-Forwarded-Host, -Uri, -Proto or X-Original-URL) cannot be read.",
             ),
             ApiError::SignInFirst { .. } => (302, "unauthenticated", "Sign in first."),
             ApiError::SignInAt { .. } => (401, "unauthenticated", "Sign in first."),

@@ -14,92 +14,63 @@
 use serde_json::json;
 
 use crate::accounts::check::SignedIn;
+use crate::accounts::forward::{ProxyHeaders, Target, describe};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{just_user, signed_in};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use crate::auth::access::{Decision, Who};
-use crate::auth::redirect::{host_matches, host_of, scheme_and_authority};
 use crate::support::text::percent_encode;
+use crate::support::url::Url;
 
-/// What the proxy said about the request it guards: the original URL and
-/// its host and path, and whether it was a page load.
-struct Described {
-    url: String,
-    host: String,
-    path: String,
-    /// A GET or HEAD a browser made to show a page: its `Accept` does not
-    /// ask for JSON and it carries no `X-Requested-With`. Anything else is
-    /// an API call, answered with JSON and never redirected (a script
-    /// cannot follow a sign-in page).
-    page_load: bool,
-    /// nginx (`X-Original-URL`): it follows only a 401's `Location`.
-    nginx: bool,
-}
-
-/// The path of an absolute URL whose authority is `authority`, without
-/// query or fragment; `/` when there is none.
-fn path_of<'a>(url: &'a str, authority: &str) -> &'a str {
-    let after = url
-        .find(authority)
-        .map_or("", |at| &url[at + authority.len()..]);
-    after
-        .split(['?', '#'])
-        .next()
-        .filter(|p| !p.is_empty())
-        .unwrap_or("/")
-}
-
-fn described(cx: &Context) -> Option<Described> {
+/// Whether the guarded request was a page load: a GET or HEAD a browser
+/// made to show a page, whose `Accept` does not ask for JSON and which
+/// carries no `X-Requested-With`. Anything else is an API call, answered
+/// with JSON and never redirected (a script cannot follow a sign-in page).
+fn page_load(cx: &Context) -> bool {
     let header = |name| cx.request.header(name).map(str::trim);
     let method_ok = header("x-forwarded-method")
         .is_none_or(|m| m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD"));
     let wants_json = header("accept").is_some_and(|a| a.contains("application/json"))
         || header("x-requested-with").is_some();
-    let (url, nginx) = match header("x-original-url") {
-        Some(original) => (original.to_string(), true),
-        None => {
-            let (proto, host, uri) = (
-                header("x-forwarded-proto")?,
-                header("x-forwarded-host")?,
-                header("x-forwarded-uri")?,
-            );
-            if !uri.starts_with('/') || uri.starts_with("//") {
-                return None;
-            }
-            (format!("{proto}://{host}{uri}"), false)
-        }
-    };
-    let (_, authority) = scheme_and_authority(&url)?;
-    Some(Described {
-        host: host_of(authority).to_string(),
-        path: path_of(&url, authority).to_string(),
-        page_load: method_ok && !wants_json,
-        nginx,
-        url,
-    })
+    method_ok && !wants_json
 }
 
+/// Parse, decide, answer: the headers in, the use case's verdict out.
 pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let header = |name| cx.request.header(name).map(str::trim);
+    let headers = ProxyHeaders {
+        proto: header("x-forwarded-proto"),
+        host: header("x-forwarded-host"),
+        uri: header("x-forwarded-uri"),
+        original_url: header("x-original-url"),
+    };
+    let target = match describe(&headers) {
+        Ok(target) => target,
+        Err(why) => {
+            app.accounts.log.line(
+                "forward_auth_refused",
+                &[("request_id", &cx.request_id), ("reason", &why.to_string())],
+            );
+            return Err(ApiError::UndescribedRequest);
+        }
+    };
     let me = match signed_in(app, cx) {
         Ok(me) if me.user.email_verified || !app.settings().require_verified_email => Some(me),
         Ok(_) | Err(ApiError::Unauthenticated) => None,
         Err(error) => return Err(error),
     };
-    let described = described(cx);
-    // Without a description (a direct call) the question is only "signed
-    // in?"; with one, the access rules decide for its host and path.
-    let decision = match &described {
-        Some(d) => app.accounts.decide(me.as_ref(), &d.host, &d.path),
-        None if me.is_some() => Decision::Allow { public: false },
-        None => Decision::SignInFirst,
-    };
-    match (decision, me) {
+    let verdict = app
+        .accounts
+        .decide_forward(me.as_ref(), &target, &cx.client());
+    let page_load = page_load(cx);
+    match (verdict.decision, me) {
         (Decision::Allow { public: true }, _) => Ok(Reply::ok("ok")),
         (Decision::Allow { public: false }, Some(me)) => who(&me),
         (Decision::SignInFirst, _) | (Decision::Allow { .. }, None) => Err(to_sign_in(
             app,
-            described.as_ref(),
+            &target,
+            page_load,
             ApiError::Unauthenticated,
         )),
         // Signed in but not allowed, or without the second factor the rule
@@ -107,7 +78,7 @@ pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         // page, which says why (or asks for the code) from
         // `POST /api/auth/redirect`.
         (Decision::Forbidden | Decision::StepUp, _) => {
-            Err(to_sign_in(app, described.as_ref(), ApiError::Forbidden))
+            Err(to_sign_in(app, &target, page_load, ApiError::Forbidden))
         }
     }
 }
@@ -137,14 +108,22 @@ fn who(me: &SignedIn) -> Result<Reply, ApiError> {
 /// pass it on (Caddy, Traefik), or for nginx, whose `auth_request` follows
 /// only a 401, a 401 that carries the address in `Location` (for
 /// `error_page 401 =302`). Anything else: `otherwise`.
-fn to_sign_in(app: &App, described: Option<&Described>, otherwise: ApiError) -> ApiError {
-    let Some(d) = described.filter(|d| d.page_load) else {
+fn to_sign_in(app: &App, target: &Target, page_load: bool, otherwise: ApiError) -> ApiError {
+    let Some(url) = target.url.as_ref().filter(|_| page_load) else {
         return otherwise;
     };
-    match sign_in_location(app, &d.url) {
-        Some(location) if d.nginx => ApiError::SignInAt { location },
-        Some(location) => ApiError::SignInFirst { location },
-        None => otherwise,
+    if !url
+        .authority
+        .host
+        .matches_any(&app.settings().forward_auth_hosts)
+    {
+        return otherwise;
+    }
+    let location = login_with_rd(app, url);
+    if target.from_original_url {
+        ApiError::SignInAt { location }
+    } else {
+        ApiError::SignInFirst { location }
     }
 }
 
@@ -166,9 +145,12 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Err(error) => return Err(error),
     };
     let mut data = json!({ "redirect": approved, "access": null });
-    if let Some((_, authority)) = approved.as_deref().and_then(scheme_and_authority) {
-        let (host, path) = (host_of(authority), path_of(&redirect, authority));
-        data["access"] = json!(match app.accounts.decide(me.as_ref(), host, path) {
+    let parsed = approved.as_deref().and_then(|url| Url::parse(url).ok());
+    if let Some(url) = parsed {
+        let host = url.authority.host.key();
+        let path = url.normalized_path().unwrap_or_else(|_| "/".to_string());
+        let verdict = app.accounts.decide(me.as_ref(), Some(&host), &path);
+        data["access"] = json!(match verdict.decision {
             Decision::Allow { .. } => "allowed",
             Decision::SignInFirst => "signed_out",
             Decision::StepUp => "step_up",
@@ -177,33 +159,28 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         // For "this app is for admins": the groups a rule names are no
         // secret to someone it turned away; usernames are.
         let rules = app.accounts.rules.current();
-        if let Some(Who::Groups(groups)) = rules.rule_for(host, path).map(|rule| &rule.who) {
+        if let Some(Who::Groups(groups)) = rules.rule_for(Some(&host), &path).map(|rule| &rule.who)
+        {
             data["groups"] = json!(groups);
         }
     }
     Reply::ok("ok").with_data(data)
 }
 
-/// The sign-in address for an original URL, if it is an http(s) URL on a
-/// guarded host (no userinfo, no backslash).
-fn sign_in_location(app: &App, original: &str) -> Option<String> {
-    let (scheme, authority) = scheme_and_authority(original)?;
-    let ok = matches!(scheme, "http" | "https")
-        && !authority.contains(['@', '\\'])
-        && host_matches(host_of(authority), &app.settings().forward_auth_hosts);
-    ok.then(|| login_with_rd(app, original))
-}
-
 /// `LOGIN_URL` with `rd` = the percent-encoded original URL. A `LOGIN_URL`
 /// that is a path (the sign-in page on the guarded host itself, under the
 /// proxy) is made absolute on the original URL's origin: nginx follows only
 /// an absolute URL as a redirect, and treats a path as an internal one.
-fn login_with_rd(app: &App, original: &str) -> String {
+fn login_with_rd(app: &App, original: &Url) -> String {
     let login = &app.settings().login_url;
     let separator = if login.contains('?') { '&' } else { '?' };
-    let origin = match scheme_and_authority(original) {
-        Some((scheme, authority)) if login.starts_with('/') => format!("{scheme}://{authority}"),
-        _ => String::new(),
+    let origin = if login.starts_with('/') {
+        format!("{}://{}", original.scheme.as_str(), original.authority)
+    } else {
+        String::new()
     };
-    format!("{origin}{login}{separator}rd={}", percent_encode(original))
+    format!(
+        "{origin}{login}{separator}rd={}",
+        percent_encode(&original.to_string())
+    )
 }

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use crate::support::lock::lock;
+use crate::support::url::normalize_path;
 
 /// A group name: 1 to 64 characters of `a-z0-9_-`.
 pub fn is_group_name(name: &str) -> bool {
@@ -99,6 +100,27 @@ pub enum Decision {
     Forbidden,
 }
 
+/// A decision and the rule that made it: its line in the file, or `None`
+/// when no file is in force or no rule matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub decision: Decision,
+    pub line: Option<usize>,
+}
+
+impl Decision {
+    /// The decision's name in logs, the audit trail and the admin command.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decision::Allow { public: true } => "public",
+            Decision::Allow { public: false } => "allowed",
+            Decision::SignInFirst => "signed_out",
+            Decision::StepUp => "step_up",
+            Decision::Forbidden => "forbidden",
+        }
+    }
+}
+
 /// The rules in force, shared by every request, and what the file looked
 /// like when they were read (to notice an edit).
 #[derive(Default)]
@@ -157,10 +179,17 @@ impl RuleBook {
     }
 }
 
-fn host_matches(pattern: &str, host: &str) -> bool {
+/// `*` matches any host, even none (a request whose host the proxy did
+/// not describe); any other pattern only a host it names.
+fn host_matches(pattern: &str, host: Option<&str>) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let Some(host) = host else {
+        return false;
+    };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     match pattern.strip_prefix("*.") {
-        _ if pattern == "*" => true,
         Some(domain) => host.len() > domain.len() + 1 && host.ends_with(&format!(".{domain}")),
         None => host == pattern,
     }
@@ -191,38 +220,58 @@ impl Rules {
         Ok(Rules(Some(rules)))
     }
 
-    /// The first rule for `host` and `path` (without its query).
-    pub fn rule_for(&self, host: &str, path: &str) -> Option<&Rule> {
+    /// The first rule for `host` (`None`: not described) and `path`,
+    /// normalised (`support::url::normalize_path`): rules compare paths as
+    /// the gate sees them, never as sent.
+    pub fn rule_for(&self, host: Option<&str>, path: &str) -> Option<&Rule> {
         let rules = self.0.as_ref()?;
-        let path = path.split(['?', '#']).next().unwrap_or("");
         rules.iter().find(|rule| {
             host_matches(&rule.host, host)
                 && rule.path.as_deref().is_none_or(|p| path_matches(p, path))
         })
     }
 
-    /// The decision for a visitor (`None`: signed out) to `host` + `path`.
-    pub fn decide(&self, host: &str, path: &str, visitor: Option<&Visitor>) -> Decision {
+    /// The decision for a visitor (`None`: signed out) to `host` + `path`
+    /// (normalised), and the rule's line.
+    pub fn decide(&self, host: Option<&str>, path: &str, visitor: Option<&Visitor>) -> Verdict {
         if self.0.is_none() {
-            return match visitor {
+            let decision = match visitor {
                 Some(_) => Decision::Allow { public: false },
                 None => Decision::SignInFirst,
+            };
+            return Verdict {
+                decision,
+                line: None,
             };
         }
         let Some(rule) = self.rule_for(host, path) else {
             // Fail closed: no rule, no entry.
-            return match visitor {
+            let decision = match visitor {
                 Some(_) => Decision::Forbidden,
                 None => Decision::SignInFirst,
             };
+            return Verdict {
+                decision,
+                line: None,
+            };
         };
-        if rule.who == Who::Public {
+        Verdict {
+            decision: rule.decide(visitor),
+            line: Some(rule.line),
+        }
+    }
+}
+
+impl Rule {
+    /// What this rule says about a visitor (`None`: signed out).
+    pub fn decide(&self, visitor: Option<&Visitor>) -> Decision {
+        if self.who == Who::Public {
             return Decision::Allow { public: true };
         }
         let Some(visitor) = visitor else {
             return Decision::SignInFirst;
         };
-        let allowed = match &rule.who {
+        let allowed = match &self.who {
             Who::SignedIn | Who::Public => true,
             Who::Groups(groups) => groups.iter().any(|g| visitor.groups.contains(g)),
             Who::Users(users) => users
@@ -232,11 +281,33 @@ impl Rules {
         };
         if !allowed {
             Decision::Forbidden
-        } else if rule.two_factor && !visitor.second_factor {
+        } else if self.two_factor && !visitor.second_factor {
             Decision::StepUp
         } else {
             Decision::Allow { public: false }
         }
+    }
+}
+
+/// The rule as a line of the file would write it.
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host)?;
+        if let Some(path) = &self.path {
+            write!(f, " {path}")?;
+        }
+        match &self.who {
+            Who::SignedIn if self.two_factor => {}
+            Who::SignedIn => f.write_str(" signed_in")?,
+            Who::Groups(groups) => write!(f, " groups={}", groups.join(","))?,
+            Who::Users(users) => write!(f, " users={}", users.join(","))?,
+            Who::Deny => f.write_str(" deny")?,
+            Who::Public => f.write_str(" public")?,
+        }
+        if self.two_factor {
+            f.write_str(" two_factor")?;
+        }
+        Ok(())
     }
 }
 
@@ -268,7 +339,11 @@ fn parse_rule(content: &str, line: usize) -> Result<Rule, RuleError> {
                     "{path:?}: a path prefix has no query, fragment or wildcard"
                 )));
             }
-            Some(path.to_string())
+            // Stored as the gate compares requests: `/%61dmin/` is
+            // `/admin/`.
+            let normal =
+                normalize_path(path).map_err(|problem| error(format!("{path:?}: {problem}")))?;
+            Some(normal)
         }
         _ => None,
     };
@@ -363,7 +438,7 @@ status.example.com                 public
         let alice_2fa = visitor("alice", &admins, true);
         let kid = visitor("kid", &family, true);
         let guest = visitor("guest", &none, false);
-        let decide = |host, path, v: Option<&Visitor>| rules.decide(host, path, v);
+        let decide = |host, path, v: Option<&Visitor>| rules.decide(Some(host), path, v).decision;
         assert_eq!(
             decide("grafana.example.com", "/", Some(&alice)),
             Decision::StepUp
@@ -378,10 +453,6 @@ status.example.com                 public
         );
         assert_eq!(
             decide("media.example.com", "/admin/x", Some(&kid)),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide("media.example.com", "/admin?x=1", Some(&kid)),
             Decision::Forbidden
         );
         assert_eq!(
@@ -420,26 +491,74 @@ status.example.com                 public
     fn users_and_no_file_and_no_match() {
         let rules = Rules::parse("app.example.com users=alice,bob\n").unwrap();
         let none: Vec<String> = Vec::new();
+        let decide = |rules: &Rules, host, name| {
+            rules.decide(Some(host), "/", Some(&visitor(name, &none, false)))
+        };
         assert_eq!(
-            rules.decide("app.example.com", "/", Some(&visitor("Bob", &none, false))),
-            Decision::Allow { public: false }
+            decide(&rules, "app.example.com", "Bob"),
+            Verdict {
+                decision: Decision::Allow { public: false },
+                line: Some(1)
+            }
         );
         assert_eq!(
-            rules.decide("app.example.com", "/", Some(&visitor("eve", &none, false))),
+            decide(&rules, "app.example.com", "eve").decision,
             Decision::Forbidden
         );
         assert_eq!(
-            rules.decide(
-                "other.example.com",
-                "/",
-                Some(&visitor("bob", &none, false))
-            ),
-            Decision::Forbidden,
+            decide(&rules, "other.example.com", "bob"),
+            Verdict {
+                decision: Decision::Forbidden,
+                line: None
+            },
             "no rule: closed"
         );
         assert_eq!(
-            Rules::default().decide("any", "/", Some(&visitor("eve", &none, false))),
+            decide(&Rules::default(), "any", "eve").decision,
             Decision::Allow { public: false }
+        );
+    }
+
+    #[test]
+    fn a_request_without_a_host_meets_only_catch_all_rules() {
+        let rules = Rules::parse("*.example.com signed_in\n* deny\n").unwrap();
+        let none: Vec<String> = Vec::new();
+        let eve = visitor("eve", &none, false);
+        let verdict = rules.decide(None, "/", Some(&eve));
+        assert_eq!(verdict.decision, Decision::Forbidden);
+        assert_eq!(verdict.line, Some(2));
+        let open = Rules::parse("*.example.com signed_in\n").unwrap();
+        assert_eq!(
+            open.decide(None, "/", Some(&eve)),
+            Verdict {
+                decision: Decision::Forbidden,
+                line: None
+            }
+        );
+    }
+
+    #[test]
+    fn rule_paths_are_normalised_and_rules_print_as_written() {
+        let rules = Rules::parse(
+            "a.example.com /%61dmin/./x// groups=admins two_factor\nb.example.com two_factor\nc.example.com public\n",
+        )
+        .unwrap();
+        let all = rules.0.unwrap();
+        assert_eq!(all[0].path.as_deref(), Some("/admin/x/"));
+        assert_eq!(
+            all[0].to_string(),
+            "a.example.com /admin/x/ groups=admins two_factor"
+        );
+        assert_eq!(all[1].to_string(), "b.example.com two_factor");
+        assert_eq!(all[2].to_string(), "c.example.com public");
+        for line in all.iter().map(ToString::to_string) {
+            assert_eq!(Rules::parse(&line).unwrap().0.unwrap()[0].to_string(), line);
+        }
+        assert_eq!(
+            Rules::parse("a.example.com /a%2fb signed_in\n")
+                .unwrap_err()
+                .line,
+            1
         );
     }
 

@@ -3,101 +3,44 @@
 //! An open redirect turns a trusted sign-in page into a phishing tool: a
 //! link to `/login?rd=https://evil.example` would hand the user, signed in,
 //! to anyone (OWASP Unvalidated Redirects and Forwards Cheat Sheet; ASVS
-//! 4.0.3 V5.1.5). So a URL is approved only when it is absolute, `https`
-//! (or `http` to a loopback host), has no user information, no backslash,
-//! no whitespace or control character, and its host matches
-//! `FORWARD_AUTH_HOSTS` exactly or as a subdomain of a `*.` pattern. What
-//! browsers would read differently from this parser (a backslash, a
-//! scheme-relative `//host`, `user@host`) is refused, not interpreted.
+//! 5.0 v5.0.0-3.7.2 and v5.0.0-10.4.1's exact-match spirit). So a URL is
+//! approved only when it parses as an absolute `https` URL (or `http` to a
+//! loopback host) with [`Url`], whose strict reading refuses what browsers
+//! would read differently (a backslash, a scheme-relative `//host`,
+//! `user@host`, `127.1`), and its host matches `FORWARD_AUTH_HOSTS`
+//! exactly or as a subdomain of a `*.` pattern.
 
-use std::net::IpAddr;
+use crate::support::url::{Host, Scheme, Url};
 
 /// The longest URL approved; anything longer is not a link a person made.
 const MAX_URL_BYTES: usize = 2048;
 
-/// Whether `url` may be redirected to, given the allowed host patterns.
+/// The URL, parsed, if it may be redirected to, given the allowed host
+/// patterns.
 ///
 /// ```
 /// use auth_server::auth::redirect::approve;
 /// let allowed = ["*.example.com".to_string()];
-/// assert!(approve("https://wiki.example.com/page?x=1", &allowed));
-/// assert!(!approve("https://example.com.evil.example/", &allowed));
-/// assert!(!approve("//wiki.example.com/", &allowed));
+/// assert!(approve("https://wiki.example.com/page?x=1", &allowed).is_some());
+/// assert!(approve("https://example.com.evil.example/", &allowed).is_none());
+/// assert!(approve("//wiki.example.com/", &allowed).is_none());
 /// ```
-pub fn approve(url: &str, allowed: &[String]) -> bool {
-    if url.len() > MAX_URL_BYTES
-        || url
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-    {
-        return false;
+pub fn approve(url: &str, allowed: &[String]) -> Option<Url> {
+    if url.len() > MAX_URL_BYTES {
+        return None;
     }
-    let Some((scheme, authority)) = scheme_and_authority(url) else {
-        return false;
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return false;
+    let parsed = Url::parse(url).ok()?;
+    let host = &parsed.authority.host;
+    // A trailing dot names the same server but another origin to the
+    // browser; a link a person made has none.
+    if matches!(host, Host::Name(name) if name.ends_with('.')) || !host.matches_any(allowed) {
+        return None;
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    };
-    if port.is_some_and(|p| p.is_empty() || p.parse::<u16>().is_err()) {
-        return false;
-    }
-    let host = host.to_ascii_lowercase();
-    let host_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !host.starts_with('.')
-        && !host.ends_with('.');
-    if !host_ok || !host_matches(&host, allowed) {
-        return false;
-    }
-    match scheme {
-        "https" => true,
+    match parsed.scheme {
+        Scheme::Https => Some(parsed),
         // Plain HTTP only where nothing travels over a network.
-        "http" => is_loopback(&host),
-        _ => false,
+        Scheme::Http => host.is_loopback().then_some(parsed),
     }
-}
-
-/// The scheme and the authority (`host[:port]`, with any userinfo) of an
-/// absolute URL; `None` without `://`.
-pub fn scheme_and_authority(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    Some((
-        scheme,
-        &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())],
-    ))
-}
-
-/// The host of an authority, without its port.
-pub fn host_of(authority: &str) -> &str {
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, _)| host)
-}
-
-/// `host` is a pattern exactly, or a subdomain of a `*.` pattern's domain.
-pub fn host_matches(host: &str, allowed: &[String]) -> bool {
-    let host = host.to_ascii_lowercase();
-    allowed
-        .iter()
-        .any(|pattern| match pattern.strip_prefix("*.") {
-            Some(domain) => host
-                .strip_suffix(domain)
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-            None => host == *pattern,
-        })
-}
-
-/// `localhost`, a `*.localhost` name (RFC 6761 §6.3), or a loopback address.
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -121,7 +64,7 @@ mod tests {
             "https://WIKI.Example.com/Page",
             "http://app.localhost:8080/",
         ] {
-            assert!(approve(url, &allowed()), "{url}");
+            assert!(approve(url, &allowed()).is_some(), "{url}");
         }
     }
 
@@ -149,8 +92,11 @@ mod tests {
             "/relative/path",
             "",
         ] {
-            assert!(!approve(url, &allowed()), "{url:?}");
+            assert!(approve(url, &allowed()).is_none(), "{url:?}");
         }
-        assert!(!approve("https://anything.example/", &[]), "none allowed");
+        assert!(
+            approve("https://anything.example/", &[]).is_none(),
+            "none allowed"
+        );
     }
 }

@@ -36,6 +36,7 @@ pub struct Event {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub count: i64,
+    pub detail: Option<String>,
 }
 
 /// Every kind of event the audit trail records. [`AuthEvent::as_str`] is
@@ -82,10 +83,13 @@ pub enum AuthEvent {
     PasskeyFailed,
     /// A passkey's sign counter did not grow: perhaps a cloned device.
     PasskeyCounterRegressed,
+    /// An access rule turned a signed-in visitor away (forward auth or an
+    /// OpenID sign-in); the detail names the host, path, rule and decision.
+    AccessDenied,
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 36] = [
+    pub const ALL: [AuthEvent; 37] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -122,6 +126,7 @@ impl AuthEvent {
         AuthEvent::PasskeyLogin,
         AuthEvent::PasskeyFailed,
         AuthEvent::PasskeyCounterRegressed,
+        AuthEvent::AccessDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +167,7 @@ impl AuthEvent {
             AuthEvent::PasskeyLogin => "passkey_login",
             AuthEvent::PasskeyFailed => "passkey_failed",
             AuthEvent::PasskeyCounterRegressed => "passkey_counter_regressed",
+            AuthEvent::AccessDenied => "access_denied",
         }
     }
 }
@@ -175,6 +181,9 @@ pub struct EventRecord<'a> {
     pub user_agent: Option<&'a str>,
     /// The request that caused it, for its log line.
     pub request_id: Option<&'a str>,
+    /// What else the event needs to be understood (an access refusal's
+    /// host, path and rule).
+    pub detail: Option<&'a str>,
 }
 
 #[derive(Default)]
@@ -217,6 +226,7 @@ impl Audit {
                 ("user_id", &event.user_id),
                 ("identifier", &event.identifier),
                 ("client", &event.ip),
+                ("detail", &event.detail),
             ],
         );
         let row = Event {
@@ -227,6 +237,7 @@ impl Audit {
             ip: event.ip.map(|ip| ip.to_string()),
             user_agent: event.user_agent.filter(|ua| !ua.is_empty()).map(clip),
             count: 1,
+            detail: event.detail.map(clip),
         };
         store(db, log, &row);
     }
@@ -262,6 +273,7 @@ impl Audit {
                 ip: Some(ip).filter(|ip| !ip.is_empty()),
                 user_agent: None,
                 count,
+                detail: None,
             };
             store(db, log, &row);
         }
@@ -297,8 +309,8 @@ impl Database {
         let connection = self.writer();
         connection
             .prepare_cached(
-                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 event.at,
@@ -307,7 +319,8 @@ impl Database {
                 event.identifier,
                 event.ip,
                 event.user_agent,
-                event.count
+                event.count,
+                event.detail
             ])?;
         Ok(())
     }
@@ -316,7 +329,7 @@ impl Database {
     pub fn events(&self, user_id: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Event>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
-            "SELECT at, event, user_id, identifier, ip, user_agent, count FROM auth_events
+            "SELECT at, event, user_id, identifier, ip, user_agent, count, detail FROM auth_events
              WHERE ?1 IS NULL OR user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
         )?;
         statement
@@ -329,6 +342,7 @@ impl Database {
                     ip: row.get(4)?,
                     user_agent: row.get(5)?,
                     count: row.get(6)?,
+                    detail: row.get(7)?,
                 })
             })?
             .collect()
@@ -406,6 +420,7 @@ mod tests {
                 "passkey_login",
                 "passkey_failed",
                 "passkey_counter_regressed",
+                "access_denied",
             ]
         );
     }
@@ -464,6 +479,7 @@ mod tests {
                 ip: Some("127.0.0.1".into()),
                 user_agent: None,
                 count: 1,
+                detail: None,
             };
             db.insert_event(&event).unwrap();
         }
@@ -488,6 +504,7 @@ mod tests {
             ip: None,
             user_agent: Some(&agent),
             request_id: None,
+            detail: None,
         };
         audit.record(&db, &log, &event, 0);
         audit.record(&db, &log, &event, 100 * 86_400);

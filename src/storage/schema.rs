@@ -6,7 +6,7 @@ use rusqlite::Connection;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -136,6 +136,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX oidc_grants_family ON oidc_grants (family);
          CREATE INDEX oidc_grants_user ON oidc_grants (user_id);
          CREATE INDEX oidc_grants_client ON oidc_grants (client_id);",
+    ),
+    (
+        11,
+        // An audit row can say more than who and from where: an access
+        // refusal's host, path, rule and decision.
+        "ALTER TABLE auth_events ADD COLUMN detail TEXT;",
     ),
 ];
 

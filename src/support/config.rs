@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::support::settings_table::{self, Setting};
 use crate::support::text::{is_format, is_host_name};
+use crate::support::url::Url;
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,21 +213,19 @@ impl Settings {
         };
         settings.home_url = match (vars.0)("HOME_URL").map(|u| u.trim().to_string()) {
             Some(url) if url.is_empty() => None,
-            Some(url)
-                if (url.starts_with("https://") || url.starts_with("http://"))
-                    && !url.chars().any(|c| c.is_control() || c.is_whitespace()) =>
-            {
-                Some(url)
-            }
+            Some(url) if Url::parse(&url).is_ok() => Some(url),
             Some(_) => return Err(vars.refused("HOME_URL")),
             None => settings.public_origin(),
         };
         settings.login_url = match (vars.0)("LOGIN_URL").map(|u| u.trim().to_string()) {
+            // A path on the guarded host itself (under the proxy), or
+            // an absolute URL.
             Some(url)
                 if (url.starts_with('/')
-                    || url.starts_with("https://")
-                    || url.starts_with("http://"))
-                    && !url.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+                    && !url.starts_with("//")
+                    && !url.contains('\\')
+                    && !url.chars().any(|c| c.is_control() || c.is_whitespace()))
+                    || Url::parse(&url).is_ok() =>
             {
                 url
             }
@@ -294,10 +293,8 @@ impl Settings {
     /// address the server's own pages are reached at, whatever `Host` a
     /// proxy passes on.
     pub fn public_origin(&self) -> Option<String> {
-        let url = self.public_url.as_deref()?;
-        let (scheme, rest) = url.split_once("://")?;
-        let authority = rest.split('/').next().unwrap_or(rest);
-        Some(format!("{scheme}://{authority}"))
+        let url = Url::parse(self.public_url.as_deref()?).ok()?;
+        Some(url.origin())
     }
 }
 
@@ -407,14 +404,10 @@ fn parse_origins(variable: &'static str, raw: &str) -> Result<Vec<String>, Setti
     Ok(origins)
 }
 
-/// The host of an origin `scheme://host[:port]`.
-fn origin_host(origin: &str) -> &str {
-    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    if authority.starts_with('[') {
-        // An IPv6 literal, brackets kept: never under a host name.
-        return authority.split_inclusive(']').next().unwrap_or(authority);
-    }
-    authority.split(':').next().unwrap_or(authority)
+/// The host of an origin `scheme://host[:port]` (an IPv6 literal in its
+/// brackets: never under a host name); empty if it is not one.
+fn origin_host(origin: &str) -> String {
+    Url::parse(origin).map_or(String::new(), |url| url.authority.host.to_string())
 }
 
 /// Whether `host` is `rp_id` or a subdomain of it (W3C WebAuthn Level 3
@@ -447,14 +440,15 @@ fn passkey_relying_party(
         }
         _ => public_origin
             .as_deref()
-            .map_or("localhost".to_string(), |origin| {
-                origin_host(origin).to_ascii_lowercase()
-            }),
+            .map_or("localhost".to_string(), origin_host),
     };
     let origins = match (vars.0)("PASSKEY_ORIGINS") {
         Some(raw) if !raw.trim().is_empty() => {
             let origins = parse_origins("PASSKEY_ORIGINS", &raw)?;
-            if origins.iter().any(|o| !under_rp_id(origin_host(o), &rp_id)) {
+            if origins
+                .iter()
+                .any(|o| !under_rp_id(&origin_host(o), &rp_id))
+            {
                 return Err(error(
                     "PASSKEY_ORIGINS",
                     "origins whose host is PASSKEY_RP_ID or a subdomain of it",
@@ -465,7 +459,7 @@ fn passkey_relying_party(
         _ => public_origin
             .into_iter()
             .chain(settings.cors_origins.iter().cloned())
-            .filter(|o| under_rp_id(origin_host(o), &rp_id))
+            .filter(|o| under_rp_id(&origin_host(o), &rp_id))
             .fold(Vec::new(), |mut all, o| {
                 if !all.contains(&o) {
                     all.push(o);
@@ -520,20 +514,18 @@ fn parse_public_url(raw: &str) -> Result<Option<String>, SettingError> {
         return Ok(None);
     }
     let accepts = "a base URL such as https://app.example.com or https://example.com/auth (no query or fragment)";
-    let (scheme_and_host, path) = match url.split_once("://") {
-        Some((scheme, rest)) => match rest.find('/') {
-            Some(i) => (format!("{scheme}://{}", &rest[..i]), &rest[i..]),
-            None => (url.to_string(), ""),
-        },
-        None => return Err(error("PUBLIC_URL", accepts)),
+    let path_ok = |path: &str| {
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b))
     };
-    let path_ok = path
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b));
-    if !is_origin(&scheme_and_host) || !path_ok {
-        return Err(error("PUBLIC_URL", accepts));
+    match Url::parse(url) {
+        Ok(parsed)
+            if parsed.query.is_none() && parsed.fragment.is_none() && path_ok(&parsed.path) =>
+        {
+            Ok(Some(url.to_string()))
+        }
+        _ => Err(error("PUBLIC_URL", accepts)),
     }
-    Ok(Some(url.to_string()))
 }
 
 /// An address for the `From` header: printable ASCII with one `@`, and
@@ -556,22 +548,10 @@ fn parse_mail_from(raw: &str) -> Result<String, SettingError> {
     }
 }
 
+/// `http(s)://host[:port]` and nothing more, as [`Url`] reads it.
 fn is_origin(text: &str) -> bool {
-    let Some((scheme, authority)) = text.split_once("://") else {
-        return false;
-    };
-    // The port follows the last colon, unless that colon is inside an IPv6
-    // literal such as [::1].
-    let (host, port) = match authority.rfind(':') {
-        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
-        _ => (authority, None),
-    };
-    matches!(scheme, "http" | "https")
-        && !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
-        && port.is_none_or(|p| p.parse::<u16>().is_ok())
+    Url::parse(text)
+        .is_ok_and(|url| url.path.is_empty() && url.query.is_none() && url.fragment.is_none())
 }
 
 #[cfg(test)]

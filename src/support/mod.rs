@@ -11,3 +11,4 @@ pub mod log;
 pub mod metrics;
 pub mod settings_table;
 pub mod text;
+pub mod url;
