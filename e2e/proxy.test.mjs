@@ -10,6 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
+import { connect } from "node:net";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -24,6 +25,7 @@ const HOST = "app.localhost";
 
 const children = [];
 let work, browser, authPort, appPort;
+let appRequestCount = 0;
 const start = (...args) => startIn(children, ...args);
 
 before(async () => {
@@ -34,6 +36,11 @@ before(async () => {
   // The app behind the proxy: it shows who the proxy says is signed in, and
   // at /headers every Remote-* header it received, as JSON.
   const app = createServer((request, response) => {
+    appRequestCount += 1;
+    if (request.url === "/count") {
+      response.writeHead(200, { "Content-Type": "text/plain" });
+      return response.end(String(appRequestCount));
+    }
     if (request.url === "/headers") {
       const remote = Object.fromEntries(Object.entries(request.headers).filter(([name]) => name.startsWith("remote-")));
       response.writeHead(200, { "Content-Type": "application/json" });
@@ -316,4 +323,92 @@ for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]
         }
       }
     });
+}
+
+// The gate through the shipped configurations: a signed-in user outside
+// the admins, asking for /admin in every spelling a proxy or an app reads
+// as /admin, and a signed-out visitor naming a public host in a forged
+// X-Original-URL. None of these requests may reach the app; a plain page
+// the rules allow does (so the count below can move).
+const STATUS_HOST = "status.localhost";
+for (const [proxy, startProxy] of [["nginx", startNginx], ["caddy", startCaddy]]) {
+  test(`${proxy}: odd paths and a forged X-Original-URL never reach the app`,
+    { skip: available(proxy) ? false : `${proxy} is not installed` },
+    async () => {
+      const dir = mkdtempSync(join(work, "gate-"));
+      writeFileSync(join(dir, "rules"),
+        `${HOST} /admin groups=admins\n${STATUS_HOST} public\n${HOST} signed_in\n* deny\n`);
+      const auth = await startAuthServer({
+        FORWARD_AUTH_HOSTS: `${HOST},${STATUS_HOST}`, ACCESS_RULES_FILE: join(dir, "rules"),
+        DATABASE_PATH: join(dir, "auth.db"),
+      });
+      const login = await fetch(`http://127.0.0.1:${auth}/api/login`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: "alice", password: PASSWORD }),
+      });
+      assert.equal(login.status, 200);
+      const cookie = login.headers.get("set-cookie").split(";")[0];
+      const port = await startProxy({ auth, hosts: [HOST, STATUS_HOST] });
+      // What the app has been asked for, through a second echo server
+      // whose every request is counted.
+      const before = await appRequests(port, cookie);
+
+      const ask = (path, extra = {}, withCookie = true) => rawGet(port, HOST, path, {
+        Accept: "text/html", ...(withCookie ? { Cookie: cookie } : {}), ...extra,
+      });
+      // The control: a page the rules let alice open reaches the app.
+      assert.equal((await ask("/wiki")).status, 200);
+      const afterControl = await appRequests(port, cookie);
+      assert.equal(afterControl, before + 2, "the control request and the count's own reached the app");
+
+      for (const path of ["/admin", "//admin", "/%61dmin/users", "/./admin", "/x/../admin",
+                          "/x/%2e%2e/admin", "/admin;x=1", "/admin%2fusers"]) {
+        const answer = await ask(path);
+        assert.notEqual(answer.status, 200, `${proxy} ${path}: ${answer.status}`);
+      }
+      // Signed out, naming the public host: refused or sent to sign in.
+      for (const forged of [`http://${STATUS_HOST}:${port}/`, `http://${HOST}:${port}/`]) {
+        const answer = await ask("/admin", { "X-Original-URL": forged }, false);
+        assert.notEqual(answer.status, 200, `${proxy} forged ${forged}: ${answer.status}`);
+      }
+      // Signed in, forging the allowed page while asking for /admin.
+      const forged = await ask("/admin/users", { "X-Original-URL": `http://${HOST}:${port}/wiki` });
+      assert.notEqual(forged.status, 200, `${proxy} forged /wiki: ${forged.status}`);
+      assert.equal(await appRequests(port, cookie), afterControl + 1, "only the count itself reached the app");
+
+      // A public rule's answer names nobody: no Remote-* header reaches the
+      // app, not even a proxy's placeholder text, signed in or not.
+      for (const extra of [{}, { Cookie: cookie }]) {
+        const seen = await rawGet(port, STATUS_HOST, "/headers", { Accept: "application/json", ...extra });
+        assert.equal(seen.status, 200, seen.body);
+        assert.deepEqual(JSON.parse(seen.body), {}, `${proxy}: ${seen.body}`);
+      }
+    });
+}
+
+/** The app's request count, asked through the proxy as a page alice may open. */
+async function appRequests(port, cookie) {
+  const answer = await rawGet(port, HOST, "/count", { Cookie: cookie, Accept: "application/json" });
+  assert.equal(answer.status, 200, answer.body);
+  return Number(answer.body);
+}
+
+/** One GET as written, no client-side normalisation (fetch would turn
+ *  `/x/../admin` into `/admin` before sending). */
+function rawGet(port, host, path, headers) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let data = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk) => { data += chunk; });
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const status = Number(data.split(" ")[1]);
+      resolve({ status, body: data.slice(data.indexOf("\r\n\r\n") + 4) });
+    });
+    // HTTP/1.0, so the answer is never chunked and ends with the connection.
+    const lines = [`GET ${path} HTTP/1.0`, `Host: ${host}:${port}`,
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+    socket.write(lines.join("\r\n") + "\r\n\r\n");
+  });
 }
