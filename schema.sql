@@ -87,7 +87,10 @@ CREATE TABLE sessions (
     user_agent        TEXT    NOT NULL,
     -- How it was opened: password, password+totp, recovery_code, passkey
     -- (a rule's two_factor wants any but the first).
-    opened_with       TEXT    NOT NULL DEFAULT 'password'
+    opened_with       TEXT    NOT NULL DEFAULT 'password',
+    -- When the session last proved who it is (sign-in, password change,
+    -- step-up, reauthentication): adding a passkey wants a recent proof.
+    proved_at         INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
 
@@ -108,14 +111,17 @@ CREATE INDEX email_tokens_user ON email_tokens (user_id, purpose);
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
     user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    purpose         TEXT    NOT NULL,        -- reset, verify
+    purpose         TEXT    NOT NULL,        -- reset, verify, notice
     recipient       TEXT    NOT NULL,        -- the validated address
     created_at      INTEGER NOT NULL,
     attempts        INTEGER NOT NULL,
     next_attempt_at INTEGER NOT NULL,
     -- Where the page the link opens sends the browser afterwards: an rd
     -- the server approved when the mail was asked for, or NULL.
-    return_to       TEXT
+    return_to       TEXT,
+    -- A security notice's text (what changed, when, from where); NULL for
+    -- the other purposes, whose links are minted at send time.
+    notice          TEXT
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at);
 

@@ -53,7 +53,8 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
                                                        the rule of ACCESS_RULES_FILE that decides, and
                                                        its decision (the database only with --user)
        auth-server admin passkeys NAME                 the account's passkeys (id, name, times)
-       auth-server admin passkey-remove NAME ID        remove one of its passkeys (a lost device)
+       auth-server admin passkey-remove NAME ID|--all  remove one of its passkeys (a lost device), or
+                                                       every one (after a compromise: see docs/security.md)
        auth-server admin oidc-client add NAME --redirect-uri URI [--redirect-uri URI…]
                  [--public] [--allowed-group GROUP…] [--alg RS256|ES256]
                                                        register an OpenID Connect app; prints its id
@@ -151,6 +152,7 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["passkeys", name] => {
             find(accounts, name).and_then(|user| list_passkeys(accounts, &user, &mut out))
         }
+        ["passkey-remove", name, "--all"] => remove_all_passkeys(accounts, name),
         ["passkey-remove", name, id] => remove_passkey(accounts, name, id),
         ["oidc-client", "add", name, options @ ..] => add_oidc_client(accounts, name, options),
         ["oidc-clients"] => list_oidc_clients(accounts, &mut out),
@@ -599,6 +601,26 @@ fn remove_passkey(accounts: &Accounts, name: &str, id: &str) -> Result<(), Failu
         )));
     }
     println!("passkey removed from {}", printable(&user.username));
+    Ok(())
+}
+
+/// Removes every passkey of the account: after a compromise, a passkey the
+/// intruder added outlives a password change (and so does a session, which
+/// `revoke-sessions` ends).
+fn remove_all_passkeys(accounts: &Accounts, name: &str) -> Result<(), Failure> {
+    let user = find(accounts, name)?;
+    let client = Client::shell(clock::now());
+    let mut removed = 0;
+    for passkey in passkeys::list(accounts, user.id).map_err(trouble)? {
+        if passkeys::remove(accounts, user.id, &passkey.credential_id, &client).map_err(trouble)? {
+            removed += 1;
+        }
+    }
+    println!(
+        "{removed} passkey{} removed from {}",
+        if removed == 1 { "" } else { "s" },
+        printable(&user.username)
+    );
     Ok(())
 }
 

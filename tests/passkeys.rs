@@ -526,3 +526,125 @@ fn a_passkey_session_satisfies_two_factor_login_and_rules() {
     let passkey_cookie = sign_in(&server, &mut device).session_cookie().unwrap();
     assert_eq!(forward(&passkey_cookie), 200);
 }
+
+#[test]
+fn adding_a_passkey_wants_a_recent_proof_and_a_wrong_one_counts() {
+    let server = Server::start_with(&[("PASSKEY_ORIGINS", ORIGIN), ("REAUTH_SECS", "3")]);
+    let cookie = server.signed_in_user("alice");
+    // The sign-in itself is a fresh proof.
+    let mut first = Authenticator::new(Alg::Es256, 1);
+    assert_eq!(add(&server, &cookie, &mut first).status, 201);
+
+    // Options taken while fresh, the credential sent once the proof is old:
+    // the second step checks too.
+    let options = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&cookie),
+    );
+    assert_eq!(options.status, 200);
+    let mut second = Authenticator::new(Alg::EdDsa, 2);
+    let credential = second.create(&options.json());
+    std::thread::sleep(std::time::Duration::from_millis(4_100));
+    let late = post(
+        &server,
+        "/api/user/passkeys",
+        json!({ "credential": credential }),
+        Some(&cookie),
+    );
+    assert_eq!(late.status, 403, "{}", late.text());
+    assert_eq!(late.code(), "reauthentication_required");
+    let stale = post(
+        &server,
+        "/api/user/passkeys/options",
+        json!({}),
+        Some(&cookie),
+    );
+    assert_eq!(stale.code(), "reauthentication_required");
+    // The session still works for everything else.
+    assert_eq!(server.get("/api/user", Some(&cookie)).status, 200);
+
+    // A wrong proof is a failed login; a code needs two-factor login.
+    let reauth = |body: Value| post(&server, "/api/user/reauth", body, Some(&cookie));
+    let wrong = reauth(json!({ "password": "not the password" }));
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.code(), "invalid_credentials");
+    let (_, events, _) = admin(&server.dir, &["events", "--user", "alice"], "");
+    assert!(events.contains("\tlogin_failed\t"), "{events}");
+    assert_eq!(
+        reauth(json!({ "code": "123456" })).code(),
+        "totp_not_enabled"
+    );
+    assert_eq!(reauth(json!({})).status, 400);
+    assert_eq!(
+        reauth(json!({ "password": PASSWORD, "code": "123456" })).status,
+        400
+    );
+    let signed_out = post(
+        &server,
+        "/api/user/reauth",
+        json!({ "password": PASSWORD }),
+        None,
+    );
+    assert_eq!(signed_out.status, 401, "no session, nothing to prove");
+
+    let proved = reauth(json!({ "password": PASSWORD }));
+    assert_eq!(proved.status, 200, "{}", proved.text());
+    assert!(proved.json()["data"]["fresh_until"].is_string());
+    assert_eq!(add(&server, &cookie, &mut second).status, 201);
+    // The proof is in the stored copy too: a restart keeps it.
+    let db = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
+    let (created, proved_at): (i64, i64) = db
+        .query_row(
+            "SELECT created_at, proved_at FROM sessions ORDER BY proved_at DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert!(proved_at >= created + 4, "{created} {proved_at}");
+}
+
+#[test]
+fn a_new_password_leaves_passkeys_and_the_admin_removes_them_all() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let mut laptop = Authenticator::new(Alg::Es256, 3);
+    let mut phone = Authenticator::new(Alg::EdDsa, 4);
+    assert_eq!(add(&server, &cookie, &mut laptop).status, 201);
+    assert_eq!(add(&server, &cookie, &mut phone).status, 201);
+    let (code, _, err) = admin(
+        &server.dir,
+        &["set-password", "alice"],
+        "another long passphrase\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sign_in(&server, &mut laptop).status, 200, "passkeys stay");
+    let (code, out, err) = admin(&server.dir, &["passkey-remove", "alice", "--all"], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("2 passkeys removed"), "{out}");
+    assert_eq!(sign_in(&server, &mut laptop).code(), "invalid_passkey");
+    assert_eq!(sign_in(&server, &mut phone).code(), "invalid_passkey");
+    let (_, events, _) = admin(&server.dir, &["events", "--user", "alice"], "");
+    assert_eq!(events.matches("\tpasskey_removed\t").count(), 2, "{events}");
+}
+
+#[test]
+fn a_public_key_that_proves_nothing_is_refused_at_registration() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let mut small_exponent = Authenticator::new(Alg::Rs256, 5);
+    small_exponent.cose_key_instead = Some(small_exponent.rsa_key_with_exponent(&[3]));
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1;
+    let mut small_order = Authenticator::new(Alg::EdDsa, 6);
+    small_order.cose_key_instead = Some(Authenticator::ed25519_key(&identity_point));
+    for device in [&mut small_exponent, &mut small_order] {
+        let refused = add(&server, &cookie, device);
+        assert_eq!(refused.status, 400, "{}", refused.text());
+        assert_eq!(refused.code(), "invalid_passkey");
+        assert!(refused.text().contains("too weak"), "{}", refused.text());
+    }
+    let listed = server.get("/api/user/passkeys", Some(&cookie)).json();
+    assert_eq!(listed["data"]["passkeys"], json!([]));
+}

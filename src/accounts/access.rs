@@ -3,11 +3,10 @@
 //! describes, and the step-up that adds a second factor to a session a
 //! rule wants one for.
 
-use crate::accounts::check::{self, Accepted, SecondFactor, SignedIn};
+use crate::accounts::check::{self, AppCode, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::access::{Verdict, Visitor};
 use crate::auth::sessions::OpenedWith;
-use crate::storage::audit::AuthEvent;
 
 impl Accounts {
     /// At start-up: the rules of `ACCESS_RULES_FILE`, if set; an error
@@ -75,35 +74,15 @@ pub fn step_up(
     code: &str,
     client: &Client,
 ) -> Result<StepUpOutcome, Trouble> {
-    let user = &me.user;
-    if !user.totp_enabled() {
-        return Ok(StepUpOutcome::NotOn);
-    }
-    let reservation =
-        match accounts
-            .throttle
-            .reserve_login(&user.username, client.group, client.now)
-        {
-            Ok(reservation) => reservation,
-            Err(retry_after_secs) => return Ok(StepUpOutcome::Throttled { retry_after_secs }),
-        };
-    let given = SecondFactor::Totp(code.trim().to_string());
-    match check::second_factor(accounts, user, &given, client) {
-        Ok(Some(Accepted { .. })) => {
-            accounts.throttle.login_succeeded(reservation);
+    Ok(match check::app_code(accounts, &me.user, code, client)? {
+        AppCode::Accepted => {
             accounts
                 .sessions
-                .step_up(&me.token, OpenedWith::PasswordTotp)?;
-            Ok(StepUpOutcome::SteppedUp)
+                .step_up(&me.token, OpenedWith::PasswordTotp, client.now)?;
+            StepUpOutcome::SteppedUp
         }
-        Ok(None) => {
-            accounts.throttle.login_failed(reservation);
-            accounts.record(AuthEvent::TotpFailed, Some(user.id), None, client);
-            Ok(StepUpOutcome::WrongCode)
-        }
-        Err(trouble) => {
-            accounts.throttle.release(reservation);
-            Err(trouble)
-        }
-    }
+        AppCode::NotOn => StepUpOutcome::NotOn,
+        AppCode::Wrong => StepUpOutcome::WrongCode,
+        AppCode::Throttled { retry_after_secs } => StepUpOutcome::Throttled { retry_after_secs },
+    })
 }

@@ -199,3 +199,55 @@ pub fn second_factor(
         }
     }
 }
+
+/// What a current code from the authenticator app of a signed-in account
+/// came to.
+pub enum AppCode {
+    Accepted,
+    /// The account has no two-factor login.
+    NotOn,
+    /// Wrong, stale or replayed: counted as a failed login, and recorded.
+    Wrong,
+    Throttled {
+        retry_after_secs: u64,
+    },
+}
+
+/// A signed-in account shows a code from its authenticator app (a step-up,
+/// or a fresh proof): a failure slot reserved as for a login, the code
+/// checked (never twice), the slot settled. App codes only: a recovery code
+/// ends every session, so it belongs to a fresh sign-in.
+pub fn app_code(
+    accounts: &Accounts,
+    user: &User,
+    code: &str,
+    client: &Client,
+) -> Result<AppCode, Trouble> {
+    if !user.totp_enabled() {
+        return Ok(AppCode::NotOn);
+    }
+    let reservation =
+        match accounts
+            .throttle
+            .reserve_login(&user.username, client.group, client.now)
+        {
+            Ok(reservation) => reservation,
+            Err(retry_after_secs) => return Ok(AppCode::Throttled { retry_after_secs }),
+        };
+    let given = SecondFactor::Totp(code.trim().to_string());
+    match second_factor(accounts, user, &given, client) {
+        Ok(Some(Accepted { .. })) => {
+            accounts.throttle.login_succeeded(reservation);
+            Ok(AppCode::Accepted)
+        }
+        Ok(None) => {
+            accounts.throttle.login_failed(reservation);
+            accounts.record(AuthEvent::TotpFailed, Some(user.id), None, client);
+            Ok(AppCode::Wrong)
+        }
+        Err(trouble) => {
+            accounts.throttle.release(reservation);
+            Err(trouble)
+        }
+    }
+}

@@ -21,6 +21,7 @@ pub mod mailer;
 pub mod oidc;
 pub mod passkeys;
 pub mod password;
+pub mod reauth;
 pub mod recovery;
 pub mod register;
 pub mod sessions;

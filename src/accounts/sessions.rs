@@ -40,6 +40,7 @@ fn to_row(hash: &TokenHash, session: &Session) -> SessionRow {
         ip: session.ip.to_string(),
         user_agent: session.user_agent.clone(),
         opened_with: session.opened_with.as_str().to_string(),
+        proved_at: session.proved_at,
     }
 }
 
@@ -59,6 +60,7 @@ fn from_row(row: SessionRow) -> (TokenHash, Session) {
         ip: row.ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         user_agent: row.user_agent,
         opened_with: OpenedWith::parse(&row.opened_with),
+        proved_at: row.proved_at,
     };
     (TokenHash(row.token_hash), session)
 }
@@ -141,12 +143,29 @@ impl Sessions {
 
     /// Records a second factor shown by a signed-in session (step-up), in
     /// memory and in the durable copy.
-    pub fn step_up(&self, token: &Token, opened_with: OpenedWith) -> rusqlite::Result<()> {
-        if !self.store.stepped_up(token, opened_with) {
+    pub fn step_up(
+        &self,
+        token: &Token,
+        opened_with: OpenedWith,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        if !self.store.stepped_up(token, opened_with, now) {
             return Ok(());
         }
         match &self.db {
-            Some(db) => db.set_session_opened_with(&token.hash().0, opened_with.as_str()),
+            Some(db) => db.set_session_proof(&token.hash().0, Some(opened_with.as_str()), now),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a fresh proof of a signed-in session, in memory and in the
+    /// durable copy (so a restart keeps it, as it keeps the session).
+    pub fn reauthenticated(&self, token: &Token, now: i64) -> rusqlite::Result<()> {
+        if !self.store.reauthenticated(token, now) {
+            return Ok(());
+        }
+        match &self.db {
+            Some(db) => db.set_session_proof(&token.hash().0, None, now),
             None => Ok(()),
         }
     }

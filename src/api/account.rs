@@ -1,16 +1,18 @@
 //! The signed-in account: `GET /api/user`, `GET /api/dashboard`,
 //! `POST /api/user/password` (`accounts::password`), `DELETE /api/user`
-//! (`accounts::delete`).
+//! (`accounts::delete`), `POST /api/user/reauth` (`accounts::reauth`).
 
 use serde_json::json;
 
 use crate::accounts::check::SignedIn;
 use crate::accounts::delete::{self, DeleteOutcome};
 use crate::accounts::password::{self, ChangeOutcome};
+use crate::accounts::reauth::{self, Proof, ReauthOutcome};
 use crate::accounts::two_factor;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    invalid, just_user, refused, reject_all, signed_in, successor_cookie, user_json,
+    hash_queue_busy, invalid, just_user, refused, reject_all, signed_in, successor_cookie,
+    too_many, user_json,
 };
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -79,5 +81,41 @@ pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         }
         DeleteOutcome::Refused(no) => Err(refused(no)),
         DeleteOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
+    }
+}
+
+/// `{"password"}` or `{"code"}` (exactly one): the session proves itself
+/// again, for what wants a recent proof (adding a passkey). A wrong one is
+/// a failed login for the account's throttle.
+pub fn reauthenticate(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = signed_in(app, cx)?;
+    let mut fields = Fields::parse(&cx.request.body)?;
+    let password = fields.optional_string("password");
+    let code = fields.optional_string("code");
+    let proof = match (password, code) {
+        (Some(password), None) => Some(Proof::Password(password)),
+        (None, Some(code)) => Some(Proof::Code(code)),
+        (Some(_), Some(_)) => {
+            fields.reject("code", "send the password or a code, not both");
+            None
+        }
+        (None, None) => {
+            fields.reject("password", "is required (or a code)");
+            None
+        }
+    };
+    let proof = fields.finish(&["password", "code"], proof)?;
+
+    match reauth::reauthenticate(&app.accounts, &me, &proof, &cx.client())? {
+        ReauthOutcome::Proved => Ok(Reply::ok("Thanks, that is you.").with_data(json!({
+            "fresh_until": clock::rfc3339(cx.now + app.settings().reauth_secs),
+        }))?),
+        ReauthOutcome::Wrong => Err(match proof {
+            Proof::Password(_) => ApiError::InvalidCredentials,
+            Proof::Code(_) => ApiError::InvalidTotp,
+        }),
+        ReauthOutcome::NoCodes => Err(ApiError::TotpNotEnabled),
+        ReauthOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
+        ReauthOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
     }
 }

@@ -54,6 +54,9 @@ pub enum ApiError {
     PasskeyRefused,
     /// `REGISTRATION=closed`: accounts come from the admin command.
     RegistrationClosed,
+    /// Signed in, but the session's last proof is older than
+    /// `REAUTH_SECS`, and the request adds a credential.
+    ReauthenticationRequired,
     /// Signed in, but the access rules do not let this user use the app
     /// (or want a second factor this session has not shown).
     Forbidden,
@@ -180,6 +183,11 @@ impl ApiError {
                 403,
                 "registration_closed",
                 "Sign-up is closed here; ask the operator for an account.",
+            ),
+            ApiError::ReauthenticationRequired => (
+                403,
+                "reauthentication_required",
+                "Confirm it is you: enter your password (or a code from your app) again.",
             ),
             ApiError::Forbidden => (
                 403,

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounts::Trouble;
+use crate::accounts::check::SignedIn;
 use crate::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
+use crate::accounts::reauth;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{signed_in, signed_in_reply, too_many, user_json};
 use crate::api::cookies;
@@ -49,8 +51,19 @@ fn credential_descriptor(id: &[u8]) -> Value {
     json!({ "type": "public-key", "id": base64::encode_url(id) })
 }
 
-pub fn creation_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+/// A passkey outlives a password change and meets `two_factor` rules: a
+/// session adds one only with a recent proof (`accounts::reauth`).
+fn fresh(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
     let me = signed_in(app, cx)?;
+    if reauth::is_fresh(&app.accounts, &me, cx.now) {
+        Ok(me)
+    } else {
+        Err(ApiError::ReauthenticationRequired)
+    }
+}
+
+pub fn creation_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+    let me = fresh(app, cx)?;
     empty_body(cx)?;
     let options = passkeys::creation_options(&app.accounts, &me, &cx.client())?
         .ok_or(ApiError::Unauthenticated)?;
@@ -159,7 +172,7 @@ fn assertion(value: Value) -> Option<Assertion> {
 }
 
 pub fn add(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+    let me = fresh(app, cx)?;
     let mut fields = Fields::parse(&cx.request.body)?;
     let credential = fields.required_object("credential");
     let name = fields.optional_string("name");

@@ -51,6 +51,7 @@ fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiErr
         Endpoint::ForwardAuth => forward::check(app, cx),
         Endpoint::CheckRedirect => forward::check_redirect(app, cx),
         Endpoint::StepUp => totp::step_up(app, cx),
+        Endpoint::Reauthenticate => account::reauthenticate(app, cx),
         Endpoint::SignInPage => Ok(pages::sign_in(app)),
         Endpoint::SignInStyle => Ok(pages::style()),
         Endpoint::SignInScript => Ok(pages::script()),

@@ -33,6 +33,7 @@ pub enum Endpoint {
     SignInScript,
     CheckRedirect,
     StepUp,
+    Reauthenticate,
     AccountPage,
     AccountStyle,
     AccountScript,
@@ -118,6 +119,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("*", "/api/auth/forward", Endpoint::ForwardAuth),
     ("POST", "/api/auth/redirect", Endpoint::CheckRedirect),
     ("POST", "/api/auth/step-up", Endpoint::StepUp),
+    ("POST", "/api/user/reauth", Endpoint::Reauthenticate),
     // The built-in sign-in page, which also opens mailed links.
     ("GET", "/login", Endpoint::SignInPage),
     ("GET", "/reset-password", Endpoint::SignInPage),

@@ -99,6 +99,10 @@ pub struct Session {
     pub ip: IpAddr,
     pub user_agent: String,
     pub opened_with: OpenedWith,
+    /// When this session last proved who it is: its sign-in, a password
+    /// change, a step-up code, or `POST /api/user/reauth`. A new
+    /// credential wants a recent one ("sudo mode").
+    pub proved_at: i64,
 }
 
 impl Session {
@@ -228,6 +232,7 @@ impl SessionStore {
             ip: new.ip,
             user_agent: new.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
             opened_with: new.opened_with,
+            proved_at: now,
         };
         Ok((token, session))
     }
@@ -260,16 +265,33 @@ impl SessionStore {
             return Ok(None);
         };
         session.last_seen_at = now;
+        // Its caller checked the password to get here.
+        session.proved_at = now;
         Ok(Some((token, session)))
     }
 
     /// Records that a live session has shown a second factor since it
-    /// was opened (step-up); whether it was there.
-    pub fn stepped_up(&self, token: &Token, opened_with: OpenedWith) -> bool {
+    /// was opened (step-up), which is also a fresh proof; whether it was
+    /// there.
+    pub fn stepped_up(&self, token: &Token, opened_with: OpenedWith, now: i64) -> bool {
         let mut inner = lock(&self.inner);
         match inner.sessions.get_mut(&token.hash()) {
             Some(session) => {
                 session.opened_with = opened_with;
+                session.proved_at = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a fresh proof (the password or a code shown again);
+    /// whether the session was there.
+    pub fn reauthenticated(&self, token: &Token, now: i64) -> bool {
+        let mut inner = lock(&self.inner);
+        match inner.sessions.get_mut(&token.hash()) {
+            Some(session) => {
+                session.proved_at = now;
                 true
             }
             None => false,

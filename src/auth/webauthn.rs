@@ -81,6 +81,10 @@ pub enum Failure {
     CredentialMismatch,
     /// A signature that does not verify.
     BadSignature,
+    /// A public key that parses but proves nothing: RSA with a public
+    /// exponent below 65537, an Ed25519 point of small order (for which
+    /// signatures can be forged without the private key).
+    WeakKey,
 }
 
 impl Failure {
@@ -91,6 +95,7 @@ impl Failure {
             Failure::Malformed("authenticatorData") => "The authenticator data is not valid.",
             Failure::Malformed("publicKey") => "The credential's public key is not valid.",
             Failure::Malformed(_) => "The credential is not valid.",
+            Failure::WeakKey => "The credential's public key is too weak to trust.",
             Failure::WrongType => "The ceremony type is wrong.",
             Failure::UnknownChallenge => {
                 "The challenge was not issued to this session, was used, or expired: start again."
@@ -288,15 +293,30 @@ impl PublicKey {
             // OKP, EdDSA, Ed25519.
             (Some(1), Some(EDDSA), Some(6)) => {
                 let x: &[u8; 32] = second.and_then(|x| x.try_into().ok()).ok_or(bad)?;
-                ed25519_dalek::VerifyingKey::from_bytes(x)
-                    .map(PublicKey::EdDsa)
-                    .map_err(|_| bad)
+                let key = ed25519_dalek::VerifyingKey::from_bytes(x).map_err(|_| bad)?;
+                // A small-order point verifies signatures anyone can make
+                // (RFC 8032 §5.1.7 leaves it to the verifier; `is_weak`).
+                if key.is_weak() {
+                    return Err(Failure::WeakKey);
+                }
+                Ok(PublicKey::EdDsa(key))
             }
             // RSA, RS256 (RSASSA-PKCS1-v1_5 with SHA-256).
             (Some(3), Some(RS256), None) => {
                 let (Some(n), Some(e)) = (first, second) else {
                     return Err(bad);
                 };
+                // FIPS 186-5 Appendix A.1.1: 2^16 < e; a smaller exponent
+                // (3 above all) has a history of forgeable signatures.
+                let e_value = e
+                    .iter()
+                    .skip_while(|b| **b == 0)
+                    .try_fold(0u64, |value, b| {
+                        value.checked_mul(256).map(|v| v + u64::from(*b))
+                    });
+                if e_value.is_none_or(|e| e < 65_537) {
+                    return Err(Failure::WeakKey);
+                }
                 let n = BoxedUint::from_be_slice_vartime(n);
                 let e = BoxedUint::from_be_slice_vartime(e);
                 rsa::PublicKey::new_with_size_limits(n, e, RSA_BITS)
@@ -637,6 +657,65 @@ mod tests {
         assert!(counter_regressed(5, 5));
         assert!(counter_regressed(5, 4));
         assert!(counter_regressed(5, 0));
+    }
+
+    /// A COSE key map of `(label, value)` pairs, integers or byte strings.
+    fn cose(entries: &[(i64, Result<i64, &[u8]>)]) -> Vec<u8> {
+        let mut encoder = minicbor::Encoder::new(Vec::new());
+        encoder.map(entries.len() as u64).unwrap();
+        for (label, value) in entries {
+            encoder.i64(*label).unwrap();
+            match value {
+                Ok(number) => encoder.i64(*number).unwrap(),
+                Err(bytes) => encoder.bytes(bytes).unwrap(),
+            };
+        }
+        encoder.into_writer()
+    }
+
+    #[test]
+    fn keys_that_prove_nothing_are_refused() {
+        // RSA with e = 3 and with e = 65537 over the same 2048-bit modulus.
+        let mut n = vec![0xc5u8; 256];
+        n[255] |= 1;
+        let rsa = |e: &[u8]| {
+            cose(&[
+                (KTY, Ok(3)),
+                (ALG, Ok(RS256)),
+                (CRV_OR_N, Err(&n)),
+                (X_OR_E, Err(e)),
+            ])
+        };
+        assert_eq!(
+            PublicKey::from_cose(&rsa(&[3])).err(),
+            Some(Failure::WeakKey)
+        );
+        assert_eq!(
+            PublicKey::from_cose(&rsa(&[0, 0, 3])).err(),
+            Some(Failure::WeakKey)
+        );
+        assert_eq!(
+            PublicKey::from_cose(&rsa(&[0xff, 0xff])).err(),
+            Some(Failure::WeakKey)
+        );
+        assert!(PublicKey::from_cose(&rsa(&[1, 0, 1])).is_ok(), "e = 65537");
+        // Ed25519: the identity point (small order) and a real key.
+        let ed = |x: &[u8]| {
+            cose(&[
+                (KTY, Ok(1)),
+                (ALG, Ok(EDDSA)),
+                (CRV_OR_N, Ok(6)),
+                (X_OR_E, Err(x)),
+            ])
+        };
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey::from_cose(&ed(&identity)).err(),
+            Some(Failure::WeakKey)
+        );
+        let real = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        assert!(PublicKey::from_cose(&ed(real.as_bytes())).is_ok());
     }
 
     #[test]

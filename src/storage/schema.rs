@@ -140,8 +140,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         11,
         // An audit row can say more than who and from where: an access
-        // refusal's host, path, rule and decision.
-        "ALTER TABLE auth_events ADD COLUMN detail TEXT;",
+        // refusal's host, path, rule and decision. A session remembers its
+        // last proof (a stored session's sign-in is its first). A queued
+        // security notice carries its text.
+        "ALTER TABLE auth_events ADD COLUMN detail TEXT;
+         ALTER TABLE sessions ADD COLUMN proved_at INTEGER NOT NULL DEFAULT 0;
+         UPDATE sessions SET proved_at = created_at;
+         ALTER TABLE outbox ADD COLUMN notice TEXT;",
     ),
 ];
 

@@ -28,8 +28,10 @@ pub struct SessionRow {
     pub previous_login_at: Option<i64>,
     pub ip: String,
     pub user_agent: String,
-    /// `password`, `password+totp` or `recovery_code`.
+    /// `password`, `password+totp`, `recovery_code` or `passkey`.
     pub opened_with: String,
+    /// When the session last proved who it is (Unix seconds).
+    pub proved_at: i64,
 }
 
 fn row_from(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -48,6 +50,7 @@ fn row_from(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
         ip: row.get("ip")?,
         user_agent: row.get("user_agent")?,
         opened_with: row.get("opened_with")?,
+        proved_at: row.get("proved_at")?,
     })
 }
 
@@ -57,8 +60,8 @@ pub(super) fn insert(connection: &Connection, row: &SessionRow) -> rusqlite::Res
         .prepare_cached(
             "INSERT OR REPLACE INTO sessions (token_hash, public_id, user_id, auth_epoch, created_at,
                  last_seen_at, absolute_end, idle_secs, remember, previous_login_at, ip, user_agent,
-                 opened_with)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 opened_with, proved_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(params![
             row.token_hash,
@@ -74,6 +77,7 @@ pub(super) fn insert(connection: &Connection, row: &SessionRow) -> rusqlite::Res
             row.ip,
             row.user_agent,
             row.opened_with,
+            row.proved_at,
         ])?;
     Ok(())
 }
@@ -91,15 +95,21 @@ pub(super) fn delete_for_user(connection: &Connection, user_id: i64) -> rusqlite
 const LIVE: &str = "min(last_seen_at + idle_secs, absolute_end) > ?1";
 
 impl Database {
-    /// Records that a session has since shown a second factor (step-up).
-    pub fn set_session_opened_with(
+    /// Records that a session has proved itself again at `proved_at`:
+    /// with a second factor (step-up: `opened_with` changes too), or the
+    /// password or a code alone.
+    pub fn set_session_proof(
         &self,
         token_hash: &[u8; 32],
-        opened_with: &str,
+        opened_with: Option<&str>,
+        proved_at: i64,
     ) -> rusqlite::Result<()> {
         self.writer()
-            .prepare_cached("UPDATE sessions SET opened_with = ?2 WHERE token_hash = ?1")?
-            .execute(params![token_hash, opened_with])?;
+            .prepare_cached(
+                "UPDATE sessions SET opened_with = coalesce(?2, opened_with), proved_at = ?3
+                 WHERE token_hash = ?1",
+            )?
+            .execute(params![token_hash, opened_with, proved_at])?;
         Ok(())
     }
 

@@ -52,6 +52,10 @@ pub struct Settings {
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     pub remember_me_timeout_secs: i64,
+    /// How recent a session's last proof must be for a new credential.
+    pub reauth_secs: i64,
+    /// An OpenID refresh token family's absolute lifetime, in days.
+    pub oidc_refresh_max_days: i64,
     pub trust_proxy: bool,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -141,6 +145,8 @@ impl Settings {
             session_idle_timeout_secs: vars.number("SESSION_IDLE_TIMEOUT_SECS")?,
             session_absolute_timeout_secs: vars.number("SESSION_ABSOLUTE_TIMEOUT_SECS")?,
             remember_me_timeout_secs: vars.number("REMEMBER_ME_TIMEOUT_SECS")?,
+            reauth_secs: vars.number("REAUTH_SECS")?,
+            oidc_refresh_max_days: vars.number("OIDC_REFRESH_MAX_DAYS")?,
             trust_proxy: vars.boolean("TRUST_PROXY")?,
             max_connections: vars.number("MAX_CONNECTIONS")?,
             // The per-address cap's default and bound depend on

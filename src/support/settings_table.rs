@@ -150,6 +150,13 @@ pub const SETTINGS: &[Setting] = &[
         "absolute and idle lifetime of a \"remember me\" session",
     ),
     setting(
+        "REAUTH_SECS",
+        "300",
+        Some((1, 86_400)),
+        "",
+        "how recent a session's last proof (its sign-in, or the password or a code shown again) must be to add a passkey",
+    ),
+    setting(
         "SESSION_PERSIST",
         "true",
         None,
@@ -330,6 +337,13 @@ pub const SETTINGS: &[Setting] = &[
         None,
         "comma-separated origins http(s)://host[:port] whose host is PASSKEY_RP_ID or under it",
         "the exact origins a passkey ceremony may come from (the browser's signed word, never derived from Host)",
+    ),
+    setting(
+        "OIDC_REFRESH_MAX_DAYS",
+        "90",
+        Some((1, 3650)),
+        "",
+        "an OpenID Connect refresh token's absolute lifetime, however often it is used (each use still rotates it; unused, it lapses after 30 days)",
     ),
     setting(
         "REGISTRATION",

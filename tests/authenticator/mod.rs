@@ -42,6 +42,9 @@ pub struct Authenticator {
     pub rp_id: String,
     /// UP | UV by default.
     pub flags: u8,
+    /// The COSE public key to register instead of the device's own (a test
+    /// of a key that proves nothing).
+    pub cose_key_instead: Option<Vec<u8>>,
 }
 
 fn cbor() -> minicbor::Encoder<Vec<u8>> {
@@ -78,10 +81,14 @@ impl Authenticator {
             origin: ORIGIN.into(),
             rp_id: "localhost".into(),
             flags: 0x01 | 0x04,
+            cose_key_instead: None,
         }
     }
 
     fn cose_key(&self) -> Vec<u8> {
+        if let Some(key) = &self.cose_key_instead {
+            return key.clone();
+        }
         let mut e = cbor();
         match &self.key {
             Key::Es256(key) => {
@@ -112,6 +119,31 @@ impl Authenticator {
                 e.i64(-2).unwrap().bytes(exponent).unwrap();
             }
         }
+        e.into_writer()
+    }
+
+    /// This device's RSA key with another public exponent, as COSE.
+    pub fn rsa_key_with_exponent(&self, exponent: &[u8]) -> Vec<u8> {
+        let Key::Rs256(_, n, _) = &self.key else {
+            panic!("an RSA device")
+        };
+        let mut e = cbor();
+        e.map(4).unwrap();
+        e.i64(1).unwrap().i64(3).unwrap();
+        e.i64(3).unwrap().i64(-257).unwrap();
+        e.i64(-1).unwrap().bytes(n).unwrap();
+        e.i64(-2).unwrap().bytes(exponent).unwrap();
+        e.into_writer()
+    }
+
+    /// An Ed25519 COSE key whose point is `x`.
+    pub fn ed25519_key(x: &[u8; 32]) -> Vec<u8> {
+        let mut e = cbor();
+        e.map(4).unwrap();
+        e.i64(1).unwrap().i64(1).unwrap();
+        e.i64(3).unwrap().i64(-8).unwrap();
+        e.i64(-1).unwrap().i64(6).unwrap();
+        e.i64(-2).unwrap().bytes(x).unwrap();
         e.into_writer()
     }
 
