@@ -207,3 +207,50 @@ for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["p
       await context.close();
     });
 }
+
+// Sudo mode: a session whose last proof is older than REAUTH_SECS is asked
+// for the password on the account page before a passkey is added, and
+// then the passkey is added without starting over.
+for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+  test(`an older session confirms the password before adding a passkey (${device})`, async () => {
+    const port = await freePort();
+    const origin = `http://auth.${HOST}:${port}`;
+    await start(children, binary, [], {
+      HOST: "127.0.0.1", PORT: String(port), DATABASE_PATH: join(work, `reauth-${device}.db`), BCRYPT_COST: "4",
+      PASSKEY_RP_ID: HOST, PASSKEY_ORIGINS: origin, PUBLIC_URL: origin, REAUTH_SECS: "1", SITE_NAME: "Family Cloud",
+    }, /listening on/);
+    const made = await fetch(`http://127.0.0.1:${port}/api/register`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "bob", email: "bob@example.com", password: PASSWORD }),
+    });
+    assert.equal(made.status, 201);
+    const { context, page, cdp, authenticatorId } = await pageWithAuthenticator(viewport);
+    await page.goto(`${origin}/login?rd=${encodeURIComponent(`${origin}/account`)}`);
+    await page.fill("#identifier", "bob");
+    await page.fill("#password", PASSWORD);
+    await page.click("#submit");
+    await page.waitForSelector("#username:has-text('bob')");
+    // Older than REAUTH_SECS by the time the button is pressed.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await page.getByLabel("Name for the new passkey").fill("Old session");
+    await page.getByRole("button", { name: "Add a passkey" }).click();
+    await page.waitForSelector("#reauth:not(.hidden)");
+    assert.match(await page.textContent("#status"), /Confirm it is you/);
+    assert.equal(await page.evaluate(() => document.activeElement.id), "reauth-password", "the password field has the focus");
+    await snap(page, `passkeys-${device}-4-confirm-password`);
+    await accessible(page, "/account asking for the password");
+    await page.getByLabel("Password, to confirm it is you").fill("not the password");
+    await page.getByRole("button", { name: "Confirm and add the passkey" }).click();
+    await page.waitForSelector("#reauth-password[aria-invalid=true]");
+    assert.match(await page.textContent("#reauth-password-error"), /Invalid username or password/);
+    await page.getByLabel("Password, to confirm it is you").fill(PASSWORD);
+    await page.getByRole("button", { name: "Confirm and add the passkey" }).click();
+    await page.waitForSelector("#status.ok");
+    assert.match(await page.textContent("#status"), /Passkey “Old session” added/);
+    assert.ok(await page.isHidden("#reauth"));
+    const stored = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.equal(stored.credentials.length, 1);
+    await snap(page, `passkeys-${device}-5-added-after-confirming`);
+    await context.close();
+  });
+}

@@ -155,10 +155,53 @@ function renameForm(passkey) {
   return form;
 }
 
+/** The server wants a recent proof before a new credential: ask for the
+ *  password right here, then carry on. */
+function needsProof(result) {
+  if (result.status !== 403 || !result.json.error || result.json.error.code !== "reauthentication_required") return false;
+  $("reauth").classList.remove("hidden");
+  $("passkey-add").classList.add("hidden");
+  status(problem(result), "error");
+  $("reauth-password").focus();
+  return true;
+}
+
+function closeProof() {
+  $("reauth").classList.add("hidden");
+  $("passkey-add").classList.remove("hidden");
+  $("reauth-password").value = "";
+  fieldError($("reauth-password"), "reauth-password-error", "");
+}
+
+$("reauth").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("reauth-password");
+  if (!input.value) return fieldError(input, "reauth-password-error", "Enter your password.");
+  const result = await call("POST", "api/user/reauth", { password: input.value });
+  if (result.status === 401 && result.json.error.code === "unauthenticated") return signIn();
+  if (result.status !== 200) {
+    fieldError(input, "reauth-password-error", problem(result));
+    return input.focus();
+  }
+  closeProof();
+  await addPasskey();
+});
+
+$("reauth-cancel").addEventListener("click", () => {
+  closeProof();
+  status("No passkey was added.", "ok");
+  $("passkey-name").focus();
+});
+
 $("passkey-add").addEventListener("submit", async (event) => {
   event.preventDefault();
+  await addPasskey();
+});
+
+async function addPasskey() {
   const options = await call("POST", "api/user/passkeys/options", {});
   if (options.status === 401) return signIn();
+  if (needsProof(options)) return;
   if (options.status !== 200) return status(problem(options), "error");
   let credential;
   try {
@@ -171,11 +214,12 @@ $("passkey-add").addEventListener("submit", async (event) => {
   const name = $("passkey-name").value.trim();
   if (name) body.name = name;
   const result = await call("POST", "api/user/passkeys", body);
+  if (needsProof(result)) return;
   if (result.status !== 201) return status(problem(result), "error");
   $("passkey-name").value = "";
   status(`Passkey “${result.json.data.passkey.name}” added. You can sign in with it now.`, "ok");
   await showPasskeys();
-});
+}
 
 $("resend").addEventListener("click", async () => {
   const result = await call("POST", "api/email/verify/resend", { redirect: location.href });
