@@ -11,6 +11,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use crate::accounts::notices::Change;
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password};
 use crate::auth::access::{Visitor, is_group_name, read_rules};
@@ -515,6 +516,7 @@ fn totp_reset(accounts: &Accounts, name: &str) -> Result<(), Failure> {
         .disable_totp(user.id, None, None)
         .map_err(database_failure)?;
     audit(accounts, AuthEvent::AdminTotpReset, &user);
+    accounts.notify(&user, Change::TwoFactorOff, &Client::shell(clock::now()));
     println!(
         "two-factor login of {} is off; its sessions have ended",
         printable(&user.username)
@@ -589,7 +591,7 @@ fn remove_passkey(accounts: &Accounts, name: &str, id: &str) -> Result<(), Failu
     let client = Client::shell(clock::now());
     let removed = match base64::decode_url(id) {
         Some(credential_id) => {
-            passkeys::remove(accounts, user.id, &credential_id, &client).map_err(trouble)?
+            passkeys::remove(accounts, &user, &credential_id, &client).map_err(trouble)?
         }
         None => false,
     };
@@ -612,7 +614,7 @@ fn remove_all_passkeys(accounts: &Accounts, name: &str) -> Result<(), Failure> {
     let client = Client::shell(clock::now());
     let mut removed = 0;
     for passkey in passkeys::list(accounts, user.id).map_err(trouble)? {
-        if passkeys::remove(accounts, user.id, &passkey.credential_id, &client).map_err(trouble)? {
+        if passkeys::remove(accounts, &user, &passkey.credential_id, &client).map_err(trouble)? {
             removed += 1;
         }
     }

@@ -482,3 +482,100 @@ fn the_mail_names_the_site_and_its_link_keeps_the_way_back() {
         "{message}"
     );
 }
+
+#[test]
+fn a_changed_credential_sends_a_notice_saying_what_when_and_from_where() {
+    let inbox = Inbox::new();
+    let server = mail_server(&inbox, &[("SITE_NAME", "Family Cloud")]);
+    let cookie = server.signed_in_user("alice");
+    inbox.wait_for(1); // the verification mail
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let changed = server.request(
+        "POST",
+        "/api/user/password",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/json"),
+            ("User-Agent", firefox),
+        ],
+        &json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }).to_string(),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    let notice = inbox.wait_for(2);
+    assert_eq!(header(&notice, "To"), Some("alice@example.com"));
+    assert_eq!(
+        header(&notice, "Subject"),
+        Some("Security notice for your Family Cloud account")
+    );
+    for part in [
+        "The password of your account was changed.",
+        "When: ",
+        "From: 127.0.0.1, Firefox on Linux",
+        "If this wasn't you",
+        &format!("{PUBLIC_URL}/account"),
+    ] {
+        assert!(notice.contains(part), "{part:?} in:\n{notice}");
+    }
+    // From the shell (with the server's mail settings, as --env-file gives
+    // them): the admin command, named as such. The server's mailer finds
+    // the queued notice in the outbox.
+    let command = inbox.command();
+    let mail_env = [
+        ("MAIL_COMMAND", command.as_str()),
+        ("PUBLIC_URL", PUBLIC_URL),
+    ];
+    let (code, _, err) = common::admin_with(
+        &server.dir,
+        &mail_env,
+        &["set-password", "alice"],
+        "yet another passphrase\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let notice = inbox.wait_for(3);
+    assert!(
+        notice.contains("From: the server's admin command"),
+        "{notice}"
+    );
+    // Two-factor login on.
+    let cookie = server.login("alice", "yet another passphrase");
+    let setup = server.post(
+        "/api/user/totp/setup",
+        &json!({ "password": "yet another passphrase" }).to_string(),
+        Some(&cookie),
+    );
+    let secret = common::base32_decode(setup.json()["data"]["secret"].as_str().unwrap());
+    let enable = server.post(
+        "/api/user/totp/enable",
+        &json!({ "code": common::totp_code(&secret, 0) }).to_string(),
+        Some(&cookie),
+    );
+    assert_eq!(enable.status, 200, "{}", enable.text());
+    let notice = inbox.wait_for(4);
+    assert!(
+        notice.contains("Two-factor login was turned on"),
+        "{notice}"
+    );
+    let (_, events, _) = admin(&server.dir, &["events", "--user", "alice"], "");
+    assert_eq!(
+        events.matches("\tsecurity_notice_sent\t").count(),
+        3,
+        "{events}"
+    );
+}
+
+#[test]
+fn without_mail_a_changed_credential_queues_nothing() {
+    let server = Server::start();
+    let cookie = server.signed_in_user("alice");
+    let changed = server.post(
+        "/api/user/password",
+        &json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }).to_string(),
+        Some(&cookie),
+    );
+    assert_eq!(changed.status, 200);
+    let db = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
+    let queued: i64 = db
+        .query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(queued, 0);
+}

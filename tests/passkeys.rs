@@ -648,3 +648,44 @@ fn a_public_key_that_proves_nothing_is_refused_at_registration() {
     let listed = server.get("/api/user/passkeys", Some(&cookie)).json();
     assert_eq!(listed["data"]["passkeys"], json!([]));
 }
+
+#[test]
+fn adding_and_removing_a_passkey_sends_security_notices() {
+    let dir = common::temp_dir();
+    let mailbox = dir.join("mailbox");
+    let command = format!("cat >> {}", mailbox.display());
+    let server = Server::start_in(
+        dir,
+        &[
+            ("PASSKEY_ORIGINS", ORIGIN),
+            ("PASSKEY_RP_ID", "localhost"),
+            ("MAIL_COMMAND", &command),
+            ("PUBLIC_URL", "http://localhost:3000"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ],
+    );
+    let cookie = server.signed_in_user("alice");
+    let mut device = Authenticator::new(Alg::Es256, 7);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let id = encode_url(&device.credential_id);
+    let removed = server.request(
+        "DELETE",
+        &format!("/api/user/passkeys/{id}"),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let mail = std::fs::read_to_string(&mailbox).unwrap_or_default();
+        if mail.contains("A passkey (\"Laptop\") was removed") {
+            assert!(mail.contains("A passkey (\"Laptop\") was added"), "{mail}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notices in:\n{mail}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

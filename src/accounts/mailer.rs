@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::auth::token::Token;
 use crate::storage::Database;
 use crate::storage::audit::{Audit, AuthEvent, EventRecord};
-use crate::storage::mail::{Purpose, Queued};
+use crate::storage::mail::{Content, Purpose, Queued};
 use crate::support::base64;
 use crate::support::clock;
 use crate::support::config::Settings;
@@ -226,9 +226,10 @@ impl Mailer {
         });
         let outcome = match result {
             Ok(()) => {
-                let kind = match queued.purpose {
-                    Purpose::Reset => AuthEvent::PasswordResetMailSent,
-                    Purpose::Verify => AuthEvent::EmailVerificationSent,
+                let kind = match queued.content {
+                    Content::Link(Purpose::Reset) => AuthEvent::PasswordResetMailSent,
+                    Content::Link(Purpose::Verify) => AuthEvent::EmailVerificationSent,
+                    Content::Notice(_) => AuthEvent::SecurityNoticeSent,
                 };
                 self.event(kind, queued.user_id, now);
                 self.db.remove_mail(queued.id)
@@ -268,13 +269,25 @@ impl Mailer {
             .user_by_id(queued.user_id)
             .map_err(|error| format!("database: {error}"))?
             .ok_or("the account is gone")?;
-        if queued.purpose == Purpose::Verify && user.email_verified {
+        let site = &self.site_name;
+        let purpose = match &queued.content {
+            Content::Link(purpose) => *purpose,
+            Content::Notice(text) => {
+                let (subject, body) = self.notice(&user.username, text);
+                return Ok(Some(message(
+                    &self.from,
+                    &queued.recipient,
+                    &subject,
+                    &body,
+                )));
+            }
+        };
+        if purpose == Purpose::Verify && user.email_verified {
             return Ok(None);
         }
-        let token = self.mint(user.id, queued.purpose, now)?;
-        let link = self.link(queued.purpose, &token, queued.return_to.as_deref());
-        let site = &self.site_name;
-        let (subject, body) = match queued.purpose {
+        let token = self.mint(user.id, purpose, now)?;
+        let link = self.link(purpose, &token, queued.return_to.as_deref());
+        let (subject, body) = match purpose {
             Purpose::Reset => (
                 format!("Reset your {site} password"),
                 format!(
@@ -302,6 +315,44 @@ impl Mailer {
             &subject,
             &body,
         )))
+    }
+
+    /// A security notice's subject and body: what changed, when and from
+    /// where (written when it happened), and what to do if it was not the
+    /// account's owner, with the account page's address.
+    fn notice(&self, username: &str, text: &str) -> (String, String) {
+        let site = &self.site_name;
+        let account = self
+            .public_url
+            .as_deref()
+            .map_or(String::new(), |base| format!("\n{base}/account\n"));
+        (
+            format!("Security notice for your {site} account"),
+            format!(
+                "Hello {username},\n\n{text}\n\nIf this was you, there is nothing to do.\n\n\
+                 If this wasn't you, someone else may be signed in to your account:\n\
+                 reset your password (\"Forgot your password?\" on the sign-in page),\n\
+                 then on your account page sign out everywhere and remove any\n\
+                 passkey you do not know:\n{account}\n-- \n{site}\n"
+            ),
+        )
+    }
+
+    /// Queues a security notice to `user`'s address, when mail is sent at
+    /// all; the text says what changed, when and from where.
+    pub fn queue_notice(
+        &self,
+        user_id: i64,
+        email: &str,
+        text: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        self.db.queue_notice(user_id, email, text, now)?;
+        self.notify();
+        Ok(())
     }
 
     /// Pipes `message` to the command; `Ok` only for exit code 0 within the

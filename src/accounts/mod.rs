@@ -18,6 +18,7 @@ pub mod forward;
 pub mod login;
 pub mod logout;
 pub mod mailer;
+pub mod notices;
 pub mod oidc;
 pub mod passkeys;
 pub mod password;

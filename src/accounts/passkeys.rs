@@ -9,6 +9,7 @@
 
 use crate::accounts::check::SignedIn;
 use crate::accounts::login::open_session;
+use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::challenges::Owner;
 use crate::auth::sessions::{NewSession, OpenedWith, Session};
@@ -122,6 +123,7 @@ pub fn add(
         Err(AddError::TooMany) => return Ok(AddOutcome::TooMany),
     }
     accounts.record(AuthEvent::PasskeyAdded, Some(me.user.id), None, client);
+    accounts.notify(&me.user, Change::PasskeyAdded(&passkey.name), client);
     Ok(AddOutcome::Added(passkey))
 }
 
@@ -167,14 +169,15 @@ pub fn rename(
 /// stay: ending them is what "sign out everywhere" is for.
 pub fn remove(
     accounts: &Accounts,
-    user_id: i64,
+    user: &User,
     credential_id: &[u8],
     client: &Client,
 ) -> Result<bool, Trouble> {
-    if !accounts.db.remove_passkey(user_id, credential_id)? {
+    let Some(name) = accounts.db.remove_passkey(user.id, credential_id)? else {
         return Ok(false);
-    }
-    accounts.record(AuthEvent::PasskeyRemoved, Some(user_id), None, client);
+    };
+    accounts.record(AuthEvent::PasskeyRemoved, Some(user.id), None, client);
+    accounts.notify(user, Change::PasskeyRemoved(&name), client);
     Ok(true)
 }
 

@@ -5,6 +5,7 @@
 //! Authentication Cheat Sheet, "Change Password").
 
 use crate::accounts::check::{self, Refused, SignedIn};
+use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::sessions::Session;
@@ -86,6 +87,7 @@ pub fn change(
         return Ok(ChangeOutcome::NoLongerSignedIn);
     };
     accounts.record(AuthEvent::PasswordChanged, Some(user.id), None, client);
+    accounts.notify(user, Change::PasswordChanged, client);
     Ok(ChangeOutcome::Changed(successor))
 }
 
@@ -112,5 +114,6 @@ pub fn set_by_operator(
         Some(&user.username),
         client,
     );
+    accounts.notify(user, Change::PasswordChanged, client);
     Ok(Ok(()))
 }

@@ -7,6 +7,7 @@
 //! counts like a wrong password against the address.
 
 use crate::accounts::mailer::{MAILS_PER_ACCOUNT_PER_HOUR, ResetRequest};
+use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::token::Token;
@@ -133,6 +134,7 @@ pub fn reset(
         Some(&user.username),
         client,
     );
+    accounts.notify(&user, Change::PasswordReset, client);
     Ok(ResetOutcome::Reset(Box::new(user)))
 }
 

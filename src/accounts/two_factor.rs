@@ -6,6 +6,7 @@
 //! `login.rs`.
 
 use crate::accounts::check::{self, Refused, SecondFactor, SignedIn};
+use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::Session;
 use crate::auth::token::Token;
@@ -108,6 +109,7 @@ pub fn enable(
         return Ok(EnableOutcome::NoLongerSignedIn);
     };
     accounts.record(AuthEvent::TotpEnabled, Some(user.id), None, client);
+    accounts.notify(user, Change::TwoFactorOn, client);
     Ok(EnableOutcome::On {
         recovery_codes: codes,
         successor,
@@ -169,5 +171,6 @@ pub fn disable(
         return Ok(DisableOutcome::NoLongerSignedIn);
     };
     accounts.record(AuthEvent::TotpDisabled, Some(user.id), None, client);
+    accounts.notify(user, Change::TwoFactorOff, client);
     Ok(DisableOutcome::Off(successor))
 }

@@ -232,7 +232,7 @@ pub fn rename(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 pub fn remove(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let me = signed_in(app, cx)?;
     let id = path_id(cx)?;
-    if !passkeys::remove(&app.accounts, me.user.id, &id, &cx.client())? {
+    if !passkeys::remove(&app.accounts, &me.user, &id, &cx.client())? {
         return Err(ApiError::NotFound);
     }
     Ok(Reply::ok("Passkey removed."))

@@ -83,13 +83,15 @@ pub enum AuthEvent {
     PasskeyFailed,
     /// A passkey's sign counter did not grow: perhaps a cloned device.
     PasskeyCounterRegressed,
+    /// A security notice (a credential added, removed or changed) went out.
+    SecurityNoticeSent,
     /// An access rule turned a signed-in visitor away (forward auth or an
     /// OpenID sign-in); the detail names the host, path, rule and decision.
     AccessDenied,
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 37] = [
+    pub const ALL: [AuthEvent; 38] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -126,6 +128,7 @@ impl AuthEvent {
         AuthEvent::PasskeyLogin,
         AuthEvent::PasskeyFailed,
         AuthEvent::PasskeyCounterRegressed,
+        AuthEvent::SecurityNoticeSent,
         AuthEvent::AccessDenied,
     ];
 
@@ -167,6 +170,7 @@ impl AuthEvent {
             AuthEvent::PasskeyLogin => "passkey_login",
             AuthEvent::PasskeyFailed => "passkey_failed",
             AuthEvent::PasskeyCounterRegressed => "passkey_counter_regressed",
+            AuthEvent::SecurityNoticeSent => "security_notice_sent",
             AuthEvent::AccessDenied => "access_denied",
         }
     }
@@ -420,6 +424,7 @@ mod tests {
                 "passkey_login",
                 "passkey_failed",
                 "passkey_counter_regressed",
+                "security_notice_sent",
                 "access_denied",
             ]
         );

@@ -36,12 +36,20 @@ impl Purpose {
     }
 }
 
+/// What a queued message says: a link (minted when it is sent), or a
+/// security notice whose text was written when it was queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    Link(Purpose),
+    Notice(String),
+}
+
 /// A message waiting in the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Queued {
     pub id: i64,
     pub user_id: i64,
-    pub purpose: Purpose,
+    pub content: Content,
     pub recipient: String,
     pub created_at: i64,
     pub attempts: i64,
@@ -177,22 +185,43 @@ impl Database {
         Ok(())
     }
 
+    /// Puts a security notice in the outbox, due at once.
+    pub fn queue_notice(
+        &self,
+        user_id: i64,
+        recipient: &str,
+        text: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        self.writer()
+            .prepare_cached(
+                "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at, notice)
+                 VALUES (?1, 'notice', ?2, ?3, 0, ?3, ?4)",
+            )?
+            .execute(params![user_id, recipient, now, text])?;
+        Ok(())
+    }
+
     /// The messages due now, oldest first.
     pub fn due_mail(&self, now: i64, limit: u32) -> rusqlite::Result<Vec<Queued>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
-            "SELECT id, user_id, purpose, recipient, created_at, attempts, return_to FROM outbox
+            "SELECT id, user_id, purpose, recipient, created_at, attempts, return_to, notice FROM outbox
              WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
         )?;
         let rows = statement.query_map(params![now, limit], |row| {
             let purpose: String = row.get(2)?;
-            let Some(purpose) = Purpose::parse(&purpose) else {
-                return Ok(None);
+            let content = match (purpose.as_str(), row.get::<_, Option<String>>(7)?) {
+                ("notice", Some(text)) => Content::Notice(text),
+                (other, _) => match Purpose::parse(other) {
+                    Some(purpose) => Content::Link(purpose),
+                    None => return Ok(None),
+                },
             };
             Ok(Some(Queued {
                 id: row.get(0)?,
                 user_id: row.get(1)?,
-                purpose,
+                content,
                 recipient: row.get(3)?,
                 created_at: row.get(4)?,
                 attempts: row.get(5)?,

@@ -131,12 +131,18 @@ impl Database {
     }
 
     /// Removes one of the account's passkeys; `false` if it has no such one.
-    pub fn remove_passkey(&self, user_id: i64, credential_id: &[u8]) -> rusqlite::Result<bool> {
+    pub fn remove_passkey(
+        &self,
+        user_id: i64,
+        credential_id: &[u8],
+    ) -> rusqlite::Result<Option<String>> {
         let connection = self.writer();
-        let removed = connection
-            .prepare_cached("DELETE FROM passkeys WHERE user_id = ?1 AND credential_id = ?2")?
-            .execute(params![user_id, credential_id])?;
-        Ok(removed == 1)
+        connection
+            .prepare_cached(
+                "DELETE FROM passkeys WHERE user_id = ?1 AND credential_id = ?2 RETURNING name",
+            )?
+            .query_row(params![user_id, credential_id], |row| row.get(0))
+            .optional()
     }
 
     /// Records a passkey sign-in: moves the passkey's counter from the
