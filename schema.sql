@@ -189,7 +189,8 @@ CREATE TABLE oidc_grants (
     auth_time      INTEGER NOT NULL,
     amr            TEXT    NOT NULL,
     expires_at     INTEGER NOT NULL,
-    used_at        INTEGER
+    used_at        INTEGER,
+    issued_at      INTEGER NOT NULL DEFAULT 0  -- the family's code: refresh tokens' absolute start
 ) WITHOUT ROWID;
 CREATE INDEX oidc_grants_family ON oidc_grants (family);
 CREATE INDEX oidc_grants_user ON oidc_grants (user_id);

@@ -1,7 +1,10 @@
 """A relying party built on Authlib (PyPI), against the real binary: for an
 RS256 confidential client and an ES256 public client, the authorization
 code flow with PKCE, the ID token validated against the JWKS (signature,
-iss, aud, nonce, exp), userinfo, a refresh, and a reused code refused.
+iss, aud, nonce, exp), userinfo, a refresh, and a reused code refused;
+then prompt=none (signed in and out), prompt=login (a new sign-in, and
+auth_time is its time), and a group removed after the grant (userinfo
+and refresh refused).
 
     python3 e2e/oidc_client.py target/debug/auth-server
 
@@ -18,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -54,6 +58,8 @@ def main(binary):
         for alg, public in (("RS256", False), ("ES256", True)):
             run_flow(binary, env, issuer, meta, browser, alg, public)
         print("authlib: RS256 confidential and ES256 public clients passed")
+        run_prompts(binary, env, issuer, meta, browser)
+        print("authlib: prompt=none, prompt=login and a removed group passed")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -121,6 +127,61 @@ def run_flow(binary, env, issuer, meta, browser, alg, public):
                            headers={"Authorization": f"Bearer {refreshed['access_token']}"})
     assert revoked.status_code == 401, revoked.text
     print(f"authlib: {alg} ({'public' if public else 'confidential'}) ok")
+
+
+def run_prompts(binary, env, issuer, meta, browser):
+    callback = "https://family.example.com/callback"
+    out = subprocess.run([binary, "admin", "oidc-client", "add", "family-app", "--redirect-uri", callback,
+                          "--allowed-group", "family"], env=env, check=True, capture_output=True, text=True).stdout
+    client_id = re.search(r"^client_id: (.+)$", out, re.M).group(1)
+    client_secret = re.search(r"^client_secret: (.+)$", out, re.M).group(1)
+    keys = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"]).json())
+
+    def client():
+        return OAuth2Session(client_id, client_secret, scope="openid profile offline_access",
+                             redirect_uri=callback, code_challenge_method="S256")
+
+    def start(session, **extra):
+        verifier = secrets.token_urlsafe(48)
+        url, _ = session.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, **extra)
+        return url, verifier
+
+    # prompt=none, signed in: a code, no page.
+    app = client()
+    url, verifier = start(app, prompt="none")
+    answer = browser.get(url, allow_redirects=False)
+    assert answer.headers["Location"].startswith(callback + "?code="), answer.headers["Location"]
+    # prompt=none, signed out: login_required to the app.
+    url, _ = start(client(), prompt="none")
+    answer = requests.get(url, allow_redirects=False)
+    assert "error=login_required" in answer.headers["Location"], answer.headers["Location"]
+
+    # prompt=login: the sign-in page, a new sign-in, then the code; the ID
+    # token's auth_time is the new sign-in's.
+    app = client()
+    url, verifier = start(app, prompt="login")
+    answer = browser.get(url, allow_redirects=False)
+    sign_in = answer.headers["Location"]
+    assert sign_in.startswith(f"{issuer}/login?rd=") and sign_in.endswith("&prompt=login"), sign_in
+    back = requests.utils.unquote(re.search(r"rd=([^&]+)", sign_in).group(1))
+    again = browser.get(back, allow_redirects=False)
+    assert again.headers["Location"].startswith(f"{issuer}/login?"), "the old session is not enough"
+    before = int(time.time())
+    assert browser.post(f"{issuer}/api/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+    done = browser.get(back, allow_redirects=False)
+    location = done.headers["Location"]
+    assert location.startswith(callback + "?"), location
+    token = app.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
+    claims = JsonWebToken(["RS256"]).decode(token["id_token"], keys)
+    assert claims["auth_time"] >= before, (claims["auth_time"], before)
+
+    # A group removed after the grant: userinfo and refresh refuse.
+    subprocess.run([binary, "admin", "group", "remove", "alice", "family"], env=env, check=True, capture_output=True)
+    info = app.get(meta["userinfo_endpoint"])
+    assert info.status_code == 401, info.text
+    refused = requests.post(meta["token_endpoint"], data={"grant_type": "refresh_token",
+                            "refresh_token": token["refresh_token"]}, auth=(client_id, client_secret))
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
 
 
 if __name__ == "__main__":

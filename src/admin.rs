@@ -643,6 +643,12 @@ fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<
                 uris.push(uri.to_string());
                 rest.next();
             }
+            ("--redirect-uri", Some(uri)) => {
+                return Err(Failure::Usage(format!(
+                    "oidc-client add: the redirect URI {:?} is refused: it must be https (http only to localhost, *.localhost or a loopback address), without #fragment or user@",
+                    printable(uri)
+                )));
+            }
             ("--allowed-group", Some(group)) if is_group_name(group) => {
                 groups.push(group.to_string());
                 rest.next();
@@ -653,7 +659,7 @@ fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<
             }
             _ => {
                 return Err(Failure::Usage(format!(
-                    "oidc-client add: {option:?} is not an option here (--redirect-uri takes an absolute http(s) URI without #fragment)"
+                    "oidc-client add: {option:?} is not an option here"
                 )));
             }
         }

@@ -46,6 +46,8 @@ const RANKS: &[(&str, u32)] = &[
     ("accounts::login", 12),
     ("accounts::access", 12),
     ("accounts::forward", 12),
+    ("accounts::reauth", 12),
+    ("accounts::notices", 11),
     ("accounts::logout", 12),
     ("accounts::password", 12),
     ("accounts::delete", 12),

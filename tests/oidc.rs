@@ -577,3 +577,252 @@ fn a_catch_all_deny_rule_decides_oidc_sign_ins_and_the_refusal_is_explained() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+fn refresh(server: &Server, app: &App, refresh_token: &str) -> Reply {
+    form_post(
+        server,
+        "/oauth2/token",
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+#[test]
+fn refresh_and_userinfo_follow_the_groups_and_rules_in_force() {
+    let server = start();
+    let app = add_client(&server, &["--allowed-group", "family"]);
+    let cookie = server.signed_in_user("kid");
+    admin(&server.dir, &["group", "add", "kid", "family"], "");
+    let tokens = exchange(&server, &app, &code_for(&server, &app, &cookie)).json();
+    let access = tokens["access_token"].as_str().unwrap();
+    let refreshed = refresh(&server, &app, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text());
+    let refresh_token = refreshed.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(userinfo(&server, access).status, 200);
+
+    let (code, _, err) = admin(&server.dir, &["group", "remove", "kid", "family"], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(userinfo(&server, access).status, 401);
+    let refused = refresh(&server, &app, &refresh_token);
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    let (_, events, _) = admin(&server.dir, &["events", "--user", "kid"], "");
+    for event in ["oidc_code_issued", "oidc_refresh", "oidc_client_denied"] {
+        assert!(
+            events.contains(&format!("\t{event}\t")),
+            "{event} in {events}"
+        );
+    }
+
+    // An access rule that names the app's host, edited after the grant.
+    let dir = common::temp_dir();
+    let rules = dir.join("rules");
+    std::fs::write(&rules, "app.example.com signed_in\n").unwrap();
+    let server = Server::start_in(
+        dir,
+        &[
+            ("PUBLIC_URL", ISSUER),
+            ("ACCESS_RULES_FILE", rules.to_str().unwrap()),
+        ],
+    );
+    let app = add_client(&server, &[]);
+    let cookie = server.signed_in_user("eve");
+    let tokens = exchange(&server, &app, &code_for(&server, &app, &cookie)).json();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&server, access).status, 200);
+    std::fs::write(&rules, "app.example.com groups=admins\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while userinfo(&server, access).status == 200 {
+        assert!(std::time::Instant::now() < deadline, "the edit never took");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(userinfo(&server, access).status, 401);
+    let refused = refresh(&server, &app, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(refused.json()["error"], "invalid_grant");
+}
+
+#[test]
+fn a_refresh_token_family_ends_at_its_absolute_lifetime() {
+    let server = Server::start_with(&[("PUBLIC_URL", ISSUER), ("OIDC_REFRESH_MAX_DAYS", "2")]);
+    let app = add_client(&server, &[]);
+    let cookie = server.signed_in_user("alice");
+    let tokens = exchange(&server, &app, &code_for(&server, &app, &cookie)).json();
+    let refreshed = refresh(&server, &app, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(refreshed.status, 200);
+    // The family began two days ago (as if refreshed daily since).
+    let db = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
+    db.execute(
+        "UPDATE oidc_grants SET issued_at = issued_at - 2 * 86400",
+        [],
+    )
+    .unwrap();
+    let refused = refresh(
+        &server,
+        &app,
+        refreshed.json()["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["error"], "invalid_grant");
+}
+
+/// The sign-in page's address and the way back it carries.
+fn sign_in_and_back(reply: &Reply) -> (String, String) {
+    assert_eq!(reply.status, 302, "{}", reply.text());
+    let location = reply.header("location").unwrap().to_string();
+    let query = location.split_once('?').unwrap().1;
+    let back = auth_server::support::form::parse(query).unwrap()["rd"].clone();
+    let path = back.strip_prefix(ISSUER).unwrap().to_string();
+    (location, path)
+}
+
+#[test]
+fn prompt_login_and_max_age_ask_for_a_new_sign_in_and_prompt_none_never_shows_a_page() {
+    let server = start();
+    let app = add_client(&server, &[]);
+    let old = server.signed_in_user("alice");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    for extra in ["&prompt=login", "&max_age=0", "&prompt=consent%20login"] {
+        let (location, back) =
+            sign_in_and_back(&server.get(&authorize_path(&app, extra), Some(&old)));
+        assert!(
+            location.starts_with(&format!("{ISSUER}/login?rd=")),
+            "{location}"
+        );
+        assert!(
+            location.ends_with("&prompt=login"),
+            "the form, though signed in: {location}"
+        );
+        assert!(
+            back.contains("reauth_from=") && !back.contains("prompt=") && !back.contains("max_age"),
+            "{back}"
+        );
+        // The same old session coming back is sent to sign in again.
+        let (_, again) = sign_in_and_back(&server.get(&back, Some(&old)));
+        assert_eq!(again, back);
+    }
+    // A sign-in newer than max_age is enough.
+    let fine = server.get(&authorize_path(&app, "&max_age=3600"), Some(&old));
+    assert!(location_params(&fine).contains_key("code"));
+    // prompt=none never shows a page.
+    let none = server.get(&authorize_path(&app, "&prompt=none&max_age=0"), Some(&old));
+    assert_eq!(location_params(&none)["error"], "login_required");
+    let mixed = server.get(&authorize_path(&app, "&prompt=none%20login"), Some(&old));
+    assert_eq!(location_params(&mixed)["error"], "invalid_request");
+    assert_eq!(location_params(&mixed)["state"], "s-1");
+    let quiet = server.get(&authorize_path(&app, "&prompt=none"), Some(&old));
+    assert!(location_params(&quiet).contains_key("code"));
+
+    // A new sign-in goes on, and the ID token's auth_time is its time.
+    let (_, back) =
+        sign_in_and_back(&server.get(&authorize_path(&app, "&prompt=login"), Some(&old)));
+    let new = server.login("alice", PASSWORD);
+    let done = server.get(&back, Some(&new));
+    let params = location_params(&done);
+    let tokens = exchange(&server, &app, &params["code"]).json();
+    let claims = verified_claims(&server, tokens["id_token"].as_str().unwrap());
+    let old_sessions = server.get("/api/sessions", Some(&new)).json();
+    let newest = old_sessions["data"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["created_at"]
+        .clone();
+    let auth_time = claims["auth_time"].as_i64().unwrap();
+    assert_eq!(
+        auth_server::support::clock::rfc3339(auth_time),
+        newest.as_str().unwrap(),
+        "auth_time is the new sign-in"
+    );
+}
+
+#[test]
+fn logout_without_asking_only_with_the_signed_in_accounts_own_id_token() {
+    let server = start();
+    let app = add_client(&server, &[]);
+    let eve = server.signed_in_user("eve");
+    let eve_tokens = exchange(&server, &app, &code_for(&server, &app, &eve)).json();
+    let kid = server.signed_in_user("kid");
+    let kid_tokens = exchange(&server, &app, &code_for(&server, &app, &kid)).json();
+    let logout = |tokens: &Value| {
+        format!(
+            "/oauth2/logout?id_token_hint={}&post_logout_redirect_uri={}",
+            tokens["id_token"].as_str().unwrap(),
+            percent_encode(CALLBACK)
+        )
+    };
+    // eve's own ID token, in kid's browser: a page that asks.
+    let asks = server.get(&logout(&eve_tokens), Some(&kid));
+    assert_eq!(asks.status, 200);
+    assert!(asks.text().contains("Sign out of"), "{}", asks.text());
+    assert!(asks.header("Content-Security-Policy").is_some());
+    assert_eq!(
+        server.get("/api/user", Some(&kid)).status,
+        200,
+        "kid is still signed in"
+    );
+    // kid's own: signed out, back to the app.
+    let out = server.get(&logout(&kid_tokens), Some(&kid));
+    assert_eq!(out.status, 302);
+    assert_eq!(server.get("/api/user", Some(&kid)).status, 401);
+}
+
+#[test]
+fn redirect_uris_must_be_https_but_for_loopback() {
+    let server = start();
+    for refused in [
+        "http://app.example.com/cb",
+        "https://user@app.example.com/cb",
+        "app://cb",
+    ] {
+        let (code, _, err) = admin(
+            &server.dir,
+            &["oidc-client", "add", "x", "--redirect-uri", refused],
+            "",
+        );
+        assert_eq!(code, Some(2), "{refused}: {err}");
+        assert!(err.contains(refused), "names the URI: {err}");
+    }
+    for fine in [
+        "http://127.0.0.1:8400/cb",
+        "http://[::1]/cb",
+        "http://app.localhost:3000/cb",
+        "http://localhost/cb",
+    ] {
+        let (code, _, err) = admin(
+            &server.dir,
+            &["oidc-client", "add", "x", "--redirect-uri", fine],
+            "",
+        );
+        assert_eq!(code, Some(0), "{fine}: {err}");
+    }
+}
+
+#[test]
+fn an_unconfirmed_address_is_signed_out_at_authorize_when_verification_is_required() {
+    let server = start();
+    let app = add_client(&server, &[]);
+    let cookie = server.signed_in_user("alice");
+    let dir = server.stop_keeping_dir();
+    let server = Server::start_in(
+        dir,
+        &[("PUBLIC_URL", ISSUER), ("REQUIRE_VERIFIED_EMAIL", "true")],
+    );
+    let reply = server.get(&authorize_path(&app, ""), Some(&cookie));
+    assert_eq!(reply.status, 302);
+    assert!(
+        reply
+            .header("location")
+            .unwrap()
+            .starts_with(&format!("{ISSUER}/login?rd=")),
+        "to the sign-in page, not the app"
+    );
+    let none = server.get(&authorize_path(&app, "&prompt=none"), Some(&cookie));
+    assert_eq!(location_params(&none)["error"], "login_required");
+}

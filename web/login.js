@@ -246,6 +246,14 @@ async function start() {
     status(result.status === 200 ? "Your email address is confirmed." : problem(result), result.status === 200 ? "ok" : "error");
   }
   const me = await call("GET", "api/user");
+  // An app asked for a new sign-in (OpenID Connect prompt=login, or a
+  // sign-in older than it accepts): the form, even to a signed-in browser.
+  if (me.status === 200 && params.get("prompt") === "login") {
+    $("identifier").value = me.json.data.user.username;
+    status("The app asks you to sign in again.", "");
+    $("password").focus();
+    return;
+  }
   if (me.status === 200) return showSignedIn(me.json.data.user);
   $("identifier").focus();
   if (passkeysAvailable && PublicKeyCredential.isConditionalMediationAvailable &&

@@ -23,6 +23,7 @@
 use crate::accounts::check::SignedIn;
 use crate::accounts::{Accounts, Client};
 use crate::auth::access::{Decision, Verdict};
+use crate::storage::User;
 use crate::storage::audit::AuthEvent;
 use crate::support::url::{
     Authority, Host, Scheme, Url, UrlError, check_characters, normalize_path,
@@ -165,7 +166,8 @@ impl Accounts {
     ) -> Verdict {
         let host = target.host_key();
         let verdict = self.decide(me, host.as_deref(), &target.path);
-        self.record_refusal(me, host.as_deref(), &target.path, &verdict, client);
+        let user = me.map(|me| &*me.user);
+        self.record_refusal(user, host.as_deref(), &target.path, &verdict, client);
         verdict
     }
 
@@ -176,13 +178,13 @@ impl Accounts {
     /// logged). A signed-out visitor sent to sign in is not a refusal.
     pub fn record_refusal(
         &self,
-        me: Option<&SignedIn>,
+        user: Option<&User>,
         host: Option<&str>,
         path: &str,
         verdict: &Verdict,
         client: &Client,
     ) {
-        let Some(me) = me else {
+        let Some(user) = user else {
             return;
         };
         if !matches!(verdict.decision, Decision::Forbidden | Decision::StepUp) {
@@ -198,8 +200,8 @@ impl Accounts {
         );
         self.record_detail(
             AuthEvent::AccessDenied,
-            Some(me.user.id),
-            Some(&me.user.username),
+            Some(user.id),
+            Some(&user.username),
             &detail,
             client,
         );

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::check::SignedIn;
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::access::Decision;
+use crate::auth::access::{Decision, Visitor};
 use crate::auth::jose::{Alg, Key, Published, Stored};
 use crate::auth::sessions::OpenedWith;
 use crate::storage::User;
@@ -27,7 +27,7 @@ use crate::storage::audit::AuthEvent;
 use crate::storage::oidc::{Grant, GrantKind, OidcClient, Spent, StoredKey};
 use crate::support::base64::{decode_url, encode_url};
 use crate::support::text::percent_encode;
-use crate::support::url::Url;
+use crate::support::url::{Scheme, Url};
 
 /// A code is good for a minute (RFC 6749 §4.1.2 recommends at most ten).
 pub const CODE_TTL_SECS: i64 = 60;
@@ -105,13 +105,19 @@ pub fn add_client(
     })
 }
 
-/// An exact redirect URI, as registration accepts it: absolute http(s),
-/// no fragment (RFC 6749 §3.1.2), no whitespace or control characters.
+/// An exact redirect URI, as registration accepts it: `https`, or `http`
+/// only to a loopback address or a `localhost` name (RFC 8252 §7.3, RFC
+/// 9700 §2.6: a code must not travel in the clear), no fragment (RFC 6749
+/// §3.1.2), no user information, nothing [`Url`] refuses.
 pub fn valid_redirect_uri(uri: &str) -> bool {
-    (uri.starts_with("https://") || uri.starts_with("http://"))
-        && !uri.contains('#')
-        && !uri.chars().any(|c| c.is_control() || c.is_whitespace())
-        && uri.len() <= 2000
+    let Ok(url) = Url::parse(uri) else {
+        return false;
+    };
+    let secure = match url.scheme {
+        Scheme::Https => true,
+        Scheme::Http => url.authority.host.is_loopback(),
+    };
+    secure && url.fragment.is_none() && uri.len() <= 2000
 }
 
 /// The keys to publish (making the first of each algorithm when there is
@@ -173,8 +179,18 @@ pub enum AuthorizeOutcome {
     /// To the client's redirect URI with a code, or an error, and `state`
     /// and `iss` (RFC 9207).
     Redirect(String),
-    /// Signed out: to the sign-in page, which comes back here.
-    SignIn,
+    /// To the sign-in page, which comes back here: signed out (`again`
+    /// is `None`), or signed in longer ago than `prompt=login` or `max_age`
+    /// allow. Then the way back carries `again`, which names this session
+    /// (not its token), so that only a new sign-in goes on from there.
+    SignIn { again: Option<String> },
+}
+
+/// A session's name in a URL: 64 bits of SHA-256 of its public id, which
+/// tells one session from another and opens none.
+fn session_marker(public_id: u64) -> String {
+    let digest = Sha256::digest(public_id.to_be_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `redirect_uri` with `params` added to its query.
@@ -274,13 +290,58 @@ pub fn authorize(
             ));
         }
     }
+    // prompt and max_age (OpenID Connect Core §3.1.2.1): `none` never
+    // shows a page, and goes with no other value; `login`, or a sign-in
+    // older than max_age seconds, asks for a new one. `reauth_from` is
+    // this server's own: the way back from the sign-in page names the
+    // session that was too old, so that only another one goes on.
+    let prompts: Vec<&str> = param("prompt").map_or(Vec::new(), |p| p.split(' ').collect());
+    let none = prompts.contains(&"none");
+    if none && prompts.len() > 1 {
+        return Ok(error(
+            "invalid_request",
+            "prompt=none goes with no other value",
+        ));
+    }
+    let max_age = match param("max_age").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(seconds)) if seconds >= 0 => Some(seconds),
+        Some(_) => {
+            return Ok(error(
+                "invalid_request",
+                "max_age is a whole number of seconds",
+            ));
+        }
+    };
     let Some(me) = me else {
-        if param("prompt").is_some_and(|p| p.split(' ').any(|p| p == "none")) {
+        if none {
             return Ok(error("login_required", "the user is not signed in"));
         }
-        return Ok(AuthorizeOutcome::SignIn);
+        return Ok(AuthorizeOutcome::SignIn { again: None });
     };
-    if !allowed(accounts, &app, me, redirect_uri, client) {
+    let this_session = session_marker(me.session.public_id);
+    let too_old = match param("reauth_from") {
+        Some(old) => old == this_session,
+        None => {
+            // max_age=0 is prompt=login (OpenID Connect Core §3.1.2.1).
+            prompts.contains(&"login")
+                || max_age.is_some_and(|max| max == 0 || client.now - me.session.created_at > max)
+        }
+    };
+    if too_old {
+        if none {
+            return Ok(error("login_required", "a new sign-in is needed"));
+        }
+        return Ok(AuthorizeOutcome::SignIn {
+            again: Some(this_session),
+        });
+    }
+    let visitor = Visitor {
+        username: &me.user.username,
+        groups: &me.user.groups,
+        second_factor: me.session.opened_with.second_factor(),
+    };
+    if !may_use(accounts, &app, &me.user, &visitor, redirect_uri, client) {
         return Ok(error("access_denied", "this user may not use this app"));
     }
 
@@ -300,20 +361,33 @@ pub fn authorize(
         auth_time: me.session.created_at,
         amr: amr(me.session.opened_with).to_string(),
         expires_at: client.now + CODE_TTL_SECS,
+        issued_at: client.now,
     })?;
+    accounts.record_detail(
+        AuthEvent::OidcCodeIssued,
+        Some(me.user.id),
+        Some(&me.user.username),
+        &format!("client={}", app.client_id),
+        client,
+    );
     Ok(answer(&[("code", &code)]))
 }
 
-/// The client's `--allowed-group`s, and an access rule that names the
-/// redirect URI's host, if the rules file has one (a client's host no
-/// rule names is left to its groups: the rules guard forward-auth hosts).
-/// A catch-all `*` rule names every host, so it decides too; a redirect
-/// URI that is not an http(s) URL has no host, and meets only `*` rules.
-/// A refusal is logged and recorded as `access_denied`.
-fn allowed(
+/// Whether `user` may use `app`: the client's `--allowed-group`s (then a
+/// member of one), and an access rule that matches the redirect URI's host
+/// and path, if the rules file has one (a client's host no rule names is
+/// left to its groups: the rules guard forward-auth hosts). A catch-all
+/// `*` rule names every host, so it decides too; a redirect URI that is
+/// not an http(s) URL has no host, and meets only `*` rules. Asked at
+/// sign-in and again at every refresh and userinfo call, so a grant stays
+/// true to the groups and rules in force. A refusal by a rule is recorded
+/// as `access_denied` (with the rule's line), by the client's groups as
+/// `oidc_client_denied`.
+fn may_use(
     accounts: &Accounts,
     app: &OidcClient,
-    me: &SignedIn,
+    user: &User,
+    visitor: &Visitor,
     redirect_uri: &str,
     client: &Client,
 ) -> bool {
@@ -323,38 +397,39 @@ fn allowed(
         .as_ref()
         .and_then(|url| url.normalized_path().ok())
         .unwrap_or_else(|| "/".to_string());
-    if !app.allowed_groups.is_empty()
-        && !app
-            .allowed_groups
-            .iter()
-            .any(|g| me.user.groups.contains(g))
+    if !app.allowed_groups.is_empty() && !app.allowed_groups.iter().any(|g| user.groups.contains(g))
     {
         let detail = format!(
-            "client={} host={} decision=forbidden rule=allowed-group {}",
+            "client={} rule=allowed-group {} decision=forbidden",
             app.client_id,
-            host.as_deref().unwrap_or("(none)"),
             app.allowed_groups.join(",")
         );
         accounts.record_detail(
-            AuthEvent::AccessDenied,
-            Some(me.user.id),
-            Some(&me.user.username),
+            AuthEvent::OidcClientDenied,
+            Some(user.id),
+            Some(&user.username),
             &detail,
             client,
         );
         return false;
     }
-    if accounts
-        .rules
-        .current()
-        .rule_for(host.as_deref(), &path)
-        .is_none()
-    {
+    let rules = accounts.rules.current();
+    if rules.rule_for(host.as_deref(), &path).is_none() {
         return true;
     }
-    let verdict = accounts.decide(Some(me), host.as_deref(), &path);
-    accounts.record_refusal(Some(me), host.as_deref(), &path, &verdict, client);
+    let verdict = rules.decide(host.as_deref(), &path, Some(visitor));
+    accounts.record_refusal(Some(user), host.as_deref(), &path, &verdict, client);
     matches!(verdict.decision, Decision::Allow { .. })
+}
+
+/// The visitor a grant speaks for: a second factor when the sign-in it
+/// came from had one.
+fn grant_visitor<'a>(user: &'a User, grant: &Grant) -> Visitor<'a> {
+    Visitor {
+        username: &user.username,
+        groups: &user.groups,
+        second_factor: grant.amr.split(' ').any(|m| m == "mfa"),
+    }
 }
 
 /// How a client proved who it is at the token endpoint.
@@ -416,8 +491,9 @@ pub fn token(
     accounts: &Accounts,
     credentials: &ClientCredentials,
     grant: TokenGrant,
-    now: i64,
+    client: &Client,
 ) -> Result<TokenOutcome, Trouble> {
+    let now = client.now;
     let Some(app) = authenticate(accounts, credentials)? else {
         return Ok(TokenOutcome::BadClient);
     };
@@ -441,7 +517,16 @@ pub fn token(
         // A second use of a code or refresh token: everything issued from
         // it is revoked already (RFC 6749 §4.1.2; OAuth 2.0 Security BCP,
         // RFC 9700 §4.14.2 for refresh tokens).
-        Spent::Replayed => return invalid("used before: every token from it is revoked"),
+        Spent::Replayed { user_id, client_id } => {
+            accounts.record_detail(
+                AuthEvent::OidcReplayDetected,
+                Some(user_id),
+                None,
+                &format!("client={client_id} family revoked"),
+                client,
+            );
+            return invalid("used before: every token from it is revoked");
+        }
         Spent::Unknown => return invalid("unknown, expired or revoked"),
     };
     if used.client_id != app.client_id || used.expires_at <= now {
@@ -476,7 +561,35 @@ pub fn token(
     if user.disabled || user.auth_epoch != used.auth_epoch {
         return invalid("the account changed since: sign in again");
     }
+    if kind == GrantKind::Refresh {
+        // The family's absolute lifetime, however often it was refreshed
+        // (ASVS 5.0 v5.0.0-10.4.8).
+        if now - used.issued_at >= refresh_max_secs(accounts) {
+            return invalid("the refresh token's lifetime is over: sign in again");
+        }
+        // The groups and rules in force now, not those of the sign-in.
+        let redirect_uri = used.redirect_uri.as_deref().unwrap_or("");
+        if !may_use(
+            accounts,
+            &app,
+            &user,
+            &grant_visitor(&user, &used),
+            redirect_uri,
+            client,
+        ) {
+            return invalid("this account may no longer use this app");
+        }
+    }
     let tokens = issue(accounts, &app, &user, &used, kind, now)?;
+    if kind == GrantKind::Refresh {
+        accounts.record_detail(
+            AuthEvent::OidcRefresh,
+            Some(user.id),
+            Some(&user.username),
+            &format!("client={}", app.client_id),
+            client,
+        );
+    }
     Ok(TokenOutcome::Issued(tokens))
 }
 
@@ -502,7 +615,9 @@ fn issue(
     };
     let access_token = grant(GrantKind::Access, ACCESS_TOKEN_TTL_SECS)?;
     let refresh_token = if from.scope.split(' ').any(|s| s == "offline_access") {
-        Some(grant(GrantKind::Refresh, REFRESH_TOKEN_TTL_SECS)?)
+        // Sliding 30 days, never past the family's absolute end.
+        let left = from.issued_at + refresh_max_secs(accounts) - now;
+        Some(grant(GrantKind::Refresh, REFRESH_TOKEN_TTL_SECS.min(left))?)
     } else {
         None
     };
@@ -568,12 +683,18 @@ pub fn claims(accounts: &Accounts, user: &User, scope: &str) -> Result<Value, Tr
     Ok(claims)
 }
 
+/// `OIDC_REFRESH_MAX_DAYS` in seconds.
+fn refresh_max_secs(accounts: &Accounts) -> i64 {
+    accounts.settings.oidc_refresh_max_days * 86_400
+}
+
 /// The claims an access token may read at userinfo; `None` for a token
-/// that is unknown, expired, revoked, or whose account changed.
+/// that is unknown, expired, revoked, whose account changed, or whose
+/// account the client's groups or the access rules no longer let in.
 pub fn userinfo(
     accounts: &Accounts,
     access_token: &str,
-    now: i64,
+    client: &Client,
 ) -> Result<Option<Value>, Trouble> {
     let Some(grant) = accounts
         .db
@@ -581,15 +702,31 @@ pub fn userinfo(
     else {
         return Ok(None);
     };
-    if grant.expires_at <= now {
+    if grant.expires_at <= client.now {
         return Ok(None);
     }
-    match accounts.db.user_by_id(grant.user_id)? {
-        Some(user) if !user.disabled && user.auth_epoch == grant.auth_epoch => {
-            Ok(Some(claims(accounts, &user, &grant.scope)?))
-        }
-        _ => Ok(None),
+    let Some(user) = accounts
+        .db
+        .user_by_id(grant.user_id)?
+        .filter(|user| !user.disabled && user.auth_epoch == grant.auth_epoch)
+    else {
+        return Ok(None);
+    };
+    let Some(app) = accounts.db.oidc_client(&grant.client_id)? else {
+        return Ok(None);
+    };
+    let redirect_uri = grant.redirect_uri.as_deref().unwrap_or("");
+    if !may_use(
+        accounts,
+        &app,
+        &user,
+        &grant_visitor(&user, &grant),
+        redirect_uri,
+        client,
+    ) {
+        return Ok(None);
     }
+    Ok(Some(claims(accounts, &user, &grant.scope)?))
 }
 
 /// RFC 7009: revokes an access or refresh token of this client (and its
@@ -608,18 +745,24 @@ pub fn revoke(
 
 /// The client an `id_token_hint` was issued to, if it is one of this
 /// server's ID tokens (signature checked against every key it publishes;
-/// an expired one is fine: OpenID Connect RP-Initiated Logout 1.0 §2).
+/// an expired one is fine: OpenID Connect RP-Initiated Logout 1.0 §2) and
+/// it names `me`: its `sub` is the signed-in account's. Another account's
+/// ID token (anyone can hold their own) signs nobody else out.
 pub fn hinted_client(
     accounts: &Accounts,
     id_token: &str,
+    me: &User,
     now: i64,
 ) -> Result<Option<OidcClient>, Trouble> {
     let keys = keys(accounts, now)?;
     let Some(claims) = keys.iter().find_map(|(key, _)| key.verify(id_token)) else {
         return Ok(None);
     };
-    let Some(audience) = claims["aud"].as_str() else {
+    let (Some(audience), Some(sub)) = (claims["aud"].as_str(), claims["sub"].as_str()) else {
         return Ok(None);
     };
+    if accounts.db.oidc_subject(me.id)?.flatten().as_deref() != Some(sub) {
+        return Ok(None);
+    }
     Ok(accounts.db.oidc_client(audience)?)
 }

@@ -136,10 +136,12 @@ pub fn authorize(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             "<p>The app sent a request this server cannot read (a parameter twice, or bad encoding). Go back to the app and try again.</p>",
         ));
     };
-    // Signed out is an answer; a storage failure is not.
+    // Signed out is an answer; a storage failure is not. An unconfirmed
+    // address, when REQUIRE_VERIFIED_EMAIL, is signed out here as in
+    // forward auth: the sign-in page says why.
     let me = match signed_in(app, cx) {
-        Ok(me) => Some(me),
-        Err(ApiError::Unauthenticated) => None,
+        Ok(me) if me.user.email_verified || !app.settings().require_verified_email => Some(me),
+        Ok(_) | Err(ApiError::Unauthenticated) => None,
         Err(error) => return Err(error),
     };
     match oidc::authorize(&app.accounts, &params, me.as_ref(), &cx.client())? {
@@ -153,15 +155,25 @@ pub fn authorize(app: &App, cx: &Context) -> Result<Reply, ApiError> {
                 html_escape(why)
             ),
         )),
-        AuthorizeOutcome::SignIn => {
-            // Back to this very request (as a GET) once signed in.
-            let query: Vec<String> = params
+        AuthorizeOutcome::SignIn { again } => {
+            // Back to this very request (as a GET) once signed in. The
+            // sign-in made there is new, so prompt and max_age (which may
+            // have asked for it) are done with; `reauth_from` names the
+            // session that was too old, so only another one goes on.
+            let mut query: Vec<String> = params
                 .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "prompt" | "max_age" | "reauth_from"))
                 .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
                 .collect();
+            if let Some(session) = &again {
+                query.push(format!("reauth_from={session}"));
+            }
             let back = format!("{issuer}/oauth2/authorize?{}", query.join("&"));
+            // `prompt=login`: the sign-in page shows its form even to a
+            // browser that is signed in.
+            let form = if again.is_some() { "&prompt=login" } else { "" };
             Ok(redirect(format!(
-                "{issuer}/login?rd={}",
+                "{issuer}/login?rd={}{form}",
                 percent_encode(&back)
             )))
         }
@@ -263,7 +275,7 @@ pub fn token(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             ));
         }
     };
-    match oidc::token(&app.accounts, &credentials, grant, cx.now)? {
+    match oidc::token(&app.accounts, &credentials, grant, &cx.client())? {
         TokenOutcome::Issued(tokens) => {
             let mut body = json!({
                 "access_token": tokens.access_token,
@@ -290,7 +302,7 @@ pub fn userinfo(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     let claims = match token {
-        Some(token) => oidc::userinfo(&app.accounts, token, cx.now)?,
+        Some(token) => oidc::userinfo(&app.accounts, token, &cx.client())?,
         None => None,
     };
     match claims {
@@ -331,17 +343,27 @@ pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         ));
     };
     let get = |name: &str| params.get(name).map(String::as_str);
-    let back = match (get("id_token_hint"), get("post_logout_redirect_uri")) {
-        (Some(hint), Some(uri)) => oidc::hinted_client(&app.accounts, hint, cx.now)?
-            .filter(|client| client.redirect_uris.iter().any(|r| r == uri))
-            .map(|_| match get("state") {
-                Some(state) => format!(
-                    "{uri}{}state={}",
-                    if uri.contains('?') { '&' } else { '?' },
-                    percent_encode(state)
-                ),
-                None => uri.to_string(),
-            }),
+    let me = match signed_in(app, cx) {
+        Ok(me) => Some(me),
+        Err(ApiError::Unauthenticated) => None,
+        Err(error) => return Err(error),
+    };
+    // Without asking only when the hint is the signed-in account's own ID
+    // token for that app (and its redirect URI is registered); signed out,
+    // there is nobody to sign out.
+    let back = match (get("id_token_hint"), get("post_logout_redirect_uri"), &me) {
+        (Some(hint), Some(uri), Some(me)) => {
+            oidc::hinted_client(&app.accounts, hint, &me.user, cx.now)?
+                .filter(|client| client.redirect_uris.iter().any(|r| r == uri))
+                .map(|_| match get("state") {
+                    Some(state) => format!(
+                        "{uri}{}state={}",
+                        if uri.contains('?') { '&' } else { '?' },
+                        percent_encode(state)
+                    ),
+                    None => uri.to_string(),
+                })
+        }
         _ => None,
     };
     if back.is_none() && cx.request.method == "GET" {
@@ -355,14 +377,14 @@ pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
                 )
             })
             .collect();
+        let site = html_escape(&app.settings().site_name);
         return Ok(page(
             app,
             200,
-            "Sign out?",
+            &format!("Sign out of {site}?"),
             &format!(
-                "<p>An app asked to sign you out of {}.</p>\
-                 <form method=\"post\" action=\"logout\">{hidden}<button type=\"submit\">Sign out</button></form>",
-                html_escape(&app.settings().site_name)
+                "<p>An app asked to sign you out of {site}. If you did not ask for this, close this page.</p>\
+                 <form method=\"post\" action=\"logout\">{hidden}<button type=\"submit\">Sign out</button></form>"
             ),
         ));
     }

@@ -83,6 +83,15 @@ pub enum AuthEvent {
     PasskeyFailed,
     /// A passkey's sign counter did not grow: perhaps a cloned device.
     PasskeyCounterRegressed,
+    /// An OpenID Connect authorization code was issued to a client.
+    OidcCodeIssued,
+    /// A refresh token was exchanged (and rotated).
+    OidcRefresh,
+    /// A code or refresh token was used twice: its family is revoked.
+    OidcReplayDetected,
+    /// A client's groups or an access rule refused the account (at
+    /// sign-in, refresh or userinfo).
+    OidcClientDenied,
     /// A security notice (a credential added, removed or changed) went out.
     SecurityNoticeSent,
     /// An access rule turned a signed-in visitor away (forward auth or an
@@ -91,7 +100,7 @@ pub enum AuthEvent {
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 38] = [
+    pub const ALL: [AuthEvent; 42] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -128,6 +137,10 @@ impl AuthEvent {
         AuthEvent::PasskeyLogin,
         AuthEvent::PasskeyFailed,
         AuthEvent::PasskeyCounterRegressed,
+        AuthEvent::OidcCodeIssued,
+        AuthEvent::OidcRefresh,
+        AuthEvent::OidcReplayDetected,
+        AuthEvent::OidcClientDenied,
         AuthEvent::SecurityNoticeSent,
         AuthEvent::AccessDenied,
     ];
@@ -170,6 +183,10 @@ impl AuthEvent {
             AuthEvent::PasskeyLogin => "passkey_login",
             AuthEvent::PasskeyFailed => "passkey_failed",
             AuthEvent::PasskeyCounterRegressed => "passkey_counter_regressed",
+            AuthEvent::OidcCodeIssued => "oidc_code_issued",
+            AuthEvent::OidcRefresh => "oidc_refresh",
+            AuthEvent::OidcReplayDetected => "oidc_replay_detected",
+            AuthEvent::OidcClientDenied => "oidc_client_denied",
             AuthEvent::SecurityNoticeSent => "security_notice_sent",
             AuthEvent::AccessDenied => "access_denied",
         }
@@ -424,6 +441,10 @@ mod tests {
                 "passkey_login",
                 "passkey_failed",
                 "passkey_counter_regressed",
+                "oidc_code_issued",
+                "oidc_refresh",
+                "oidc_replay_detected",
+                "oidc_client_denied",
                 "security_notice_sent",
                 "access_denied",
             ]

@@ -72,6 +72,9 @@ pub struct Grant {
     pub auth_time: i64,
     pub amr: String,
     pub expires_at: i64,
+    /// When the family's code was issued: a refresh token family's
+    /// absolute lifetime counts from here.
+    pub issued_at: i64,
 }
 
 /// What spending a single-use grant found.
@@ -79,9 +82,12 @@ pub struct Grant {
 pub enum Spent {
     /// Unused until now; now used.
     Fresh(Box<Grant>),
-    /// Used before: its whole family has just been revoked (RFC 6749
-    /// §4.1.2, §10.4).
-    Replayed,
+    /// Used before: its whole family, of this account and client, has
+    /// just been revoked (RFC 6749 §4.1.2, §10.4).
+    Replayed {
+        user_id: i64,
+        client_id: String,
+    },
     Unknown,
 }
 
@@ -197,8 +203,8 @@ impl Database {
             .prepare_cached(
                 "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
                                           scope, nonce, redirect_uri, code_challenge, auth_time,
-                                          amr, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                          amr, expires_at, issued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 grant.hash,
@@ -214,6 +220,7 @@ impl Database {
                 grant.auth_time,
                 grant.amr,
                 grant.expires_at,
+                grant.issued_at,
             ])?;
         Ok(())
     }
@@ -237,17 +244,21 @@ impl Database {
         if let Some(grant) = fresh {
             return Ok(Spent::Fresh(Box::new(grant)));
         }
-        let family: Option<[u8; 32]> = connection
-            .prepare_cached("SELECT family FROM oidc_grants WHERE token_hash = ?1 AND kind = ?2")?
-            .query_row(params![hash, kind.as_str()], |row| row.get(0))
+        let spent: Option<([u8; 32], i64, String)> = connection
+            .prepare_cached(
+                "SELECT family, user_id, client_id FROM oidc_grants WHERE token_hash = ?1 AND kind = ?2",
+            )?
+            .query_row(params![hash, kind.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
             .optional()?;
-        let Some(family) = family else {
+        let Some((family, user_id, client_id)) = spent else {
             return Ok(Spent::Unknown);
         };
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE family = ?1")?
             .execute([family])?;
-        Ok(Spent::Replayed)
+        Ok(Spent::Replayed { user_id, client_id })
     }
 
     /// A live grant of `kind` by its hash (an access token at userinfo).
@@ -342,6 +353,7 @@ fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
         code_challenge: row.get("code_challenge")?,
         auth_time: row.get("auth_time")?,
         amr: row.get("amr")?,
+        issued_at: row.get("issued_at")?,
         expires_at: row.get("expires_at")?,
     })
 }
