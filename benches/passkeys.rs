@@ -33,6 +33,7 @@ fn main() {
         ("BCRYPT_COST", "12"),
         ("PASSKEY_ORIGINS", ORIGIN),
         ("REGISTRATIONS_PER_HOUR", "0"),
+        ("PASSKEY_OPTIONS_PER_MINUTE", "0"),
     ]));
     let devices: Vec<(String, Authenticator)> = (0..clients)
         .map(|n| {
@@ -53,9 +54,17 @@ fn main() {
 
     let (passkeys, devices) = run(&server, devices, seconds, |server, _, device| {
         let options = server.post("/api/login/passkey/options", "{}", None);
+        let ticket = options.ticket_cookie().unwrap_or_default();
         let credential = device.get(&options.json());
         let body = json!({ "credential": credential }).to_string();
-        server.post("/api/login/passkey", &body, None).status == 200
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Cookie", ticket.as_str()),
+        ];
+        server
+            .request("POST", "/api/login/passkey", &headers, &body)
+            .status
+            == 200
     });
     let (passwords, _) = run(&server, devices, seconds, |server, name, _| {
         let body = json!({ "username": name, "password": PASSWORD }).to_string();

@@ -39,16 +39,27 @@ fn add(server: &Server, cookie: &str, device: &mut Authenticator) -> Reply {
     )
 }
 
-fn sign_in(server: &Server, device: &mut Authenticator) -> Reply {
+/// Sign-in options, and the ticket cookie that holds their challenge.
+fn sign_in_options(server: &Server) -> (Value, String) {
     let options = post(server, "/api/login/passkey/options", json!({}), None);
     assert_eq!(options.status, 200, "{}", options.text());
-    let credential = device.get(&options.json());
-    post(
-        server,
-        "/api/login/passkey",
-        json!({ "credential": credential }),
-        None,
-    )
+    let ticket = options.ticket_cookie().expect("a ticket cookie");
+    (options.json(), ticket)
+}
+
+/// The sign-in step with `credential`, sending `ticket` (if any).
+fn sign_in_with(server: &Server, credential: Value, ticket: Option<&str>) -> Reply {
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(ticket) = ticket {
+        headers.push(("Cookie", ticket));
+    }
+    let body = json!({ "credential": credential }).to_string();
+    server.request("POST", "/api/login/passkey", &headers, &body)
+}
+
+fn sign_in(server: &Server, device: &mut Authenticator) -> Reply {
+    let (options, ticket) = sign_in_options(server);
+    sign_in_with(server, device.get(&options), Some(&ticket))
 }
 
 #[test]
@@ -305,56 +316,76 @@ fn a_sign_in_that_fails_a_check_is_one_401_and_opens_nothing() {
         assert_eq!(answer.code(), "invalid_passkey");
         assert!(answer.session_cookie().is_none());
     };
-    let options = || post(&server, "/api/login/passkey/options", json!({}), None).json();
-    let try_with = |credential: Value| {
-        post(
-            &server,
-            "/api/login/passkey",
-            json!({ "credential": credential }),
-            None,
-        )
+    // Each attempt with the ticket of fresh options, as a browser would.
+    let try_signing = |device: &mut Authenticator, change: &dyn Fn(&mut Value)| {
+        let (mut options, ticket) = sign_in_options(&server);
+        change(&mut options);
+        sign_in_with(&server, device.get(&options), Some(&ticket))
     };
+    let as_is = |_: &mut Value| {};
 
-    // Replayed: the same response twice.
-    let credential = device.get(&options());
-    assert_eq!(try_with(credential.clone()).status, 200);
-    refused(try_with(credential));
+    // Replayed: the same response (and ticket) twice.
+    let (options, ticket) = sign_in_options(&server);
+    let credential = device.get(&options);
+    assert_eq!(
+        sign_in_with(&server, credential.clone(), Some(&ticket)).status,
+        200
+    );
+    refused(sign_in_with(&server, credential, Some(&ticket)));
 
     // Wrong origin, wrong RP id, no user verification.
     device.origin = "https://evil.example".into();
-    refused(try_with(device.get(&options())));
+    refused(try_signing(&mut device, &as_is));
     device.origin = ORIGIN.into();
     device.rp_id = "evil.example".into();
-    refused(try_with(device.get(&options())));
+    refused(try_signing(&mut device, &as_is));
     device.rp_id = "localhost".into();
     device.flags = 0x01;
-    refused(try_with(device.get(&options())));
+    refused(try_signing(&mut device, &as_is));
     device.flags = 0x05;
 
     // A tampered signature.
-    let mut credential = device.get(&options());
+    let (options, ticket) = sign_in_options(&server);
+    let mut credential = device.get(&options);
     let mut signature = decode_url(credential["response"]["signature"].as_str().unwrap()).unwrap();
     let last = signature.len() - 1;
     signature[last] ^= 1;
     credential["response"]["signature"] = json!(encode_url(&signature));
-    refused(try_with(credential));
+    refused(sign_in_with(&server, credential, Some(&ticket)));
 
     // A challenge made up, and one issued for adding a passkey.
-    let mut made_up = options();
-    made_up["data"]["publicKey"]["challenge"] = json!(encode_url(&[7; 32]));
-    refused(try_with(device.get(&made_up)));
+    refused(try_signing(&mut device, &|options| {
+        options["data"]["publicKey"]["challenge"] = json!(encode_url(&[7; 32]));
+    }));
     let registration = post(
         &server,
         "/api/user/passkeys/options",
         json!({}),
         Some(&cookie),
     );
-    refused(try_with(device.get(&registration.json())));
+    let (_, ticket) = sign_in_options(&server);
+    refused(sign_in_with(
+        &server,
+        device.get(&registration.json()),
+        Some(&ticket),
+    ));
+
+    // Another browser's ticket, and none at all.
+    let (options, _) = sign_in_options(&server);
+    let (_, other_ticket) = sign_in_options(&server);
+    refused(sign_in_with(
+        &server,
+        device.get(&options),
+        Some(&other_ticket),
+    ));
+    let (options, _) = sign_in_options(&server);
+    refused(sign_in_with(&server, device.get(&options), None));
 
     // Another account's handle with this credential.
-    let mut credential = device.get(&options());
+    let (options, ticket) = sign_in_options(&server);
+    let mut credential = device.get(&options);
     credential["response"]["userHandle"] = json!(encode_url(&[1; 32]));
-    refused(try_with(credential));
+    refused(sign_in_with(&server, credential, Some(&ticket)));
 
     // Still good after all that.
     assert_eq!(sign_in(&server, &mut device).status, 200);
@@ -688,4 +719,67 @@ fn adding_and_removing_a_passkey_sends_security_notices() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_sign_in_begun_before_a_flood_of_options_completes() {
+    let server = start();
+    let cookie = server.signed_in_user("alice");
+    let mut device = Authenticator::new(Alg::Es256, 9);
+    assert_eq!(add(&server, &cookie, &mut device).status, 201);
+    let (options, ticket) = sign_in_options(&server);
+
+    // 2,001 source addresses asking five times each.
+    let mut answered = [0usize; 2];
+    for n in 0..2001u32 {
+        let source = format!("127.{}.{}.{}", 1 + n / 65_536 % 250, n / 256 % 256, n % 256);
+        for _ in 0..5 {
+            let mut stream = common::connect_from(&source, server.addr);
+            let body = "{}";
+            let request = format!(
+                "POST /api/login/passkey/options HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+            let reply = common::read_reply(&mut stream, false).expect("an answer");
+            match reply.status {
+                200 => answered[0] += 1,
+                429 => answered[1] += 1,
+                other => panic!("{other}: {}", reply.text()),
+            }
+        }
+    }
+    assert!(
+        answered[1] > 0,
+        "a network asking that often is throttled: {answered:?}"
+    );
+
+    let signed_in = sign_in_with(&server, device.get(&options), Some(&ticket));
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+}
+
+#[test]
+fn one_network_asking_for_sign_in_options_too_often_is_throttled() {
+    let server = start();
+    let ask = |source: &str| {
+        let mut stream = common::connect_from(source, server.addr);
+        let request = "POST /api/login/passkey/options HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+                       Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        common::read_reply(&mut stream, false).expect("an answer")
+    };
+    // Sixty from one /24, spread over its addresses, then the next is 429.
+    for n in 0..60 {
+        assert_eq!(
+            ask(&format!("127.0.9.{}", n + 1)).status,
+            200,
+            "request {n}"
+        );
+    }
+    let refused = ask("127.0.9.200");
+    assert_eq!(refused.status, 429);
+    assert!(refused.header("Retry-After").is_some());
+    // Another network is not held back by it.
+    assert_eq!(ask("127.0.10.1").status, 200);
 }

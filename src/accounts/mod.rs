@@ -35,7 +35,7 @@ use std::time::Duration;
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
 use crate::auth::access::RuleBook;
-use crate::auth::challenges::Challenges;
+use crate::auth::challenges::{Challenges, SignInTickets};
 use crate::auth::jose::KeyRing;
 use crate::auth::passwords::{HashError, PasswordHasher};
 use crate::auth::redirect::approve;
@@ -74,8 +74,10 @@ pub struct Accounts {
     pub mailer: Arc<Mailer>,
     /// `ACCESS_RULES_FILE`'s rules, in memory.
     pub rules: RuleBook,
-    /// The passkey ceremonies' outstanding challenges.
+    /// The outstanding challenges of passkeys being added.
     pub challenges: Challenges,
+    /// Passkey sign-in challenges, held by the browsers.
+    pub sign_in_tickets: SignInTickets,
     /// Who this server is to a passkey: `PASSKEY_RP_ID`, `PASSKEY_ORIGINS`.
     pub relying_party: RelyingParty,
     /// The OpenID Connect signing keys, parsed (`accounts::oidc::keys`).
@@ -210,11 +212,13 @@ impl Accounts {
                 settings.registrations_per_hour,
             )
             .with_reset_requests_per_hour(settings.password_resets_per_hour)
+            .with_passkey_options_per_minute(settings.passkey_options_per_minute)
             .with_patience(budget),
             mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
             audit: Audit::default(),
             rules: RuleBook::default(),
             challenges: Challenges::default(),
+            sign_in_tickets: SignInTickets::default(),
             oidc_keys: KeyRing::default(),
             relying_party: RelyingParty {
                 id: settings.passkey_rp_id.clone(),

@@ -181,16 +181,22 @@ pub fn remove(
     Ok(true)
 }
 
-/// Step one of signing in: a challenge for this address group. No account
-/// is named: the browser offers the person's discoverable passkeys, so the
-/// answer says nothing about who exists or has a passkey.
+/// Step one of signing in: a challenge, and the ticket (a cookie) that
+/// holds it in this browser, so no flood of other requests can push it
+/// out (`auth::challenges`). No account is named: the browser offers the
+/// person's discoverable passkeys, so the answer says nothing about who
+/// exists or has a passkey. `Err(seconds)`: this network asked too often.
 pub fn request_options(
     accounts: &Accounts,
     client: &Client,
-) -> Result<[u8; CHALLENGE_BYTES], Trouble> {
+) -> Result<Result<([u8; CHALLENGE_BYTES], String), u64>, Trouble> {
+    if let Err(retry_after_secs) = accounts.throttle.passkey_options(client.group, client.now) {
+        return Ok(Err(retry_after_secs));
+    }
     accounts
-        .challenges
-        .issue(Owner::Address(client.group), client.now)
+        .sign_in_tickets
+        .issue(client.now)
+        .map(Ok)
         .map_err(Trouble::random)
 }
 
@@ -230,6 +236,7 @@ impl SignInOutcome {
 pub fn sign_in(
     accounts: &Accounts,
     assertion: &Assertion,
+    ticket: Option<&str>,
     remember: bool,
     previous: &[Token],
     client: &Client,
@@ -241,7 +248,7 @@ pub fn sign_in(
         Ok(guess) => guess,
         Err(retry_after_secs) => return Ok(SignInOutcome::Throttled { retry_after_secs }),
     };
-    let (passkey, user, verified) = match check_assertion(accounts, assertion, client)? {
+    let (passkey, user, verified) = match check_assertion(accounts, assertion, ticket, client)? {
         Ok(good) => good,
         Err((reason, user_id)) => {
             accounts.log.line(
@@ -302,18 +309,22 @@ type Refusal = (&'static str, Option<i64>);
 fn check_assertion(
     accounts: &Accounts,
     assertion: &Assertion,
+    ticket: Option<&str>,
     client: &Client,
 ) -> Result<Result<(Passkey, User, webauthn::Verified), Refusal>, Trouble> {
     let challenge = match webauthn::challenge_of(&assertion.client_data_json) {
         Ok(challenge) => challenge,
         Err(failure) => return Ok(Err((failure.message(), None))),
     };
-    // A sign-in challenge only: one issued to a session for adding a
-    // passkey is refused here.
-    if !matches!(
-        accounts.challenges.take(&challenge, client.now),
-        Some(Owner::Address(_))
-    ) {
+    // The challenge this browser's ticket holds, issued by this server for
+    // signing in, unused: one issued to a session for adding a passkey, or
+    // to another browser, is refused here.
+    let redeemed = ticket.is_some_and(|ticket| {
+        accounts
+            .sign_in_tickets
+            .redeem(ticket, &challenge, client.now)
+    });
+    if !redeemed {
         return Ok(Err((Failure::UnknownChallenge.message(), None)));
     }
     let Some(passkey) = accounts.db.passkey(&assertion.credential_id)? else {

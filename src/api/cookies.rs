@@ -1,6 +1,7 @@
 //! The session cookie: reading `sid` from `Cookie` headers and writing the
-//! `Set-Cookie` that sets or clears it.
+//! `Set-Cookie` that sets or clears it; and the passkey sign-in ticket.
 
+use crate::auth::challenges::{CHALLENGE_TTL_SECS, TICKET_COOKIE};
 use crate::auth::token::Token;
 use crate::http::Request;
 use crate::support::config::SameSite;
@@ -29,6 +30,17 @@ impl CookiePolicy {
             cookie.push_str(&format!("; Max-Age={max_age}"));
         }
         cookie
+    }
+
+    /// The passkey sign-in ticket: `HttpOnly`, as long as a ceremony
+    /// lasts, on this host only and, without `Path`, only for the sign-in's
+    /// own path (RFC 6265 §5.1.4's default path), under any proxy prefix.
+    pub fn ticket(&self, value: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{TICKET_COOKIE}={value}; HttpOnly; SameSite={}{secure}; Max-Age={CHALLENGE_TTL_SECS}",
+            self.same_site.as_str()
+        )
     }
 
     /// An empty cookie that expires at once.
@@ -66,6 +78,17 @@ pub fn session_tokens(request: &Request) -> Vec<Token> {
         .filter(|(name, _)| *name == SESSION_COOKIE)
         .filter_map(|(_, value)| Token::decode(value.trim_matches('"')))
         .collect()
+}
+
+/// The passkey sign-in ticket, if the browser sent one of a sane size.
+pub fn ticket(request: &Request) -> Option<String> {
+    request
+        .header_values("cookie")
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == TICKET_COOKIE && (1..=256).contains(&value.len()))
+        .map(|(_, value)| value.to_string())
 }
 
 #[cfg(test)]

@@ -244,14 +244,17 @@ pub fn request_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // cannot tell who has an account or a passkey.
     let _ = fields.optional_string("username");
     fields.finish(&["username"], ())?;
-    let challenge = passkeys::request_options(&app.accounts, &cx.client())?;
-    Reply::ok("Choose a passkey on your device.").with_data(json!({ "publicKey": {
-            "challenge": base64::encode_url(&challenge),
-            "rpId": app.accounts.relying_party.id,
-            "userVerification": "required",
-            "allowCredentials": [],
-            "timeout": TIMEOUT_MS,
-    }}))
+    let (challenge, ticket) =
+        passkeys::request_options(&app.accounts, &cx.client())?.map_err(too_many)?;
+    Reply::ok("Choose a passkey on your device.")
+        .with_cookie(app.cookies.ticket(&ticket))
+        .with_data(json!({ "publicKey": {
+                "challenge": base64::encode_url(&challenge),
+                "rpId": app.accounts.relying_party.id,
+                "userVerification": "required",
+                "allowCredentials": [],
+                "timeout": TIMEOUT_MS,
+        }}))
 }
 
 pub fn sign_in(app: &App, cx: &Context) -> Result<Reply, ApiError> {
@@ -270,7 +273,17 @@ pub fn sign_in(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     };
 
     let previous = cookies::session_tokens(cx.request);
-    let outcome = passkeys::sign_in(&app.accounts, &response, remember, &previous, &cx.client());
+    // The challenge this browser was given rides in its ticket cookie (it
+    // expires with the ceremony; spent, it is good for nothing).
+    let ticket = cookies::ticket(cx.request);
+    let outcome = passkeys::sign_in(
+        &app.accounts,
+        &response,
+        ticket.as_deref(),
+        remember,
+        &previous,
+        &cx.client(),
+    );
     app.count_login(match &outcome {
         Ok(outcome) => outcome.result(),
         Err(Trouble::Internal(_)) => LoginResult::Other,

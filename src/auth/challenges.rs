@@ -1,20 +1,34 @@
-//! The passkey ceremonies' challenges, in memory: each one random, issued
-//! to one owner (a session adding a passkey, or an address group signing
-//! in), good for one use within five minutes (W3C WebAuthn Level 3 §13.4.3:
-//! a challenge the server generated, kept until the ceremony ends, so a
-//! recorded response cannot be played again).
+//! The passkey ceremonies' challenges: each one random, good for one use
+//! within five minutes (W3C WebAuthn Level 3 §13.4.3: a challenge the
+//! server generated, kept until the ceremony ends, so a recorded response
+//! cannot be played again).
 //!
-//! Bounded like every table here: an owner holds at most
-//! [`PER_OWNER`] challenges (a sixth pushes out its oldest), and the whole
-//! table [`MAX_CHALLENGES`], past which expired ones go first and then the
-//! oldest. A restart forgets them all, which only restarts ceremonies.
+//! Adding a passkey: [`Challenges`], a table in memory, each challenge
+//! issued to the signed-in session that asked. Bounded like every table
+//! here: a session holds at most [`PER_OWNER`] (a sixth pushes out its
+//! oldest), the table [`MAX_CHALLENGES`], past which expired ones go first
+//! and then the oldest.
+//!
+//! Signing in: [`SignInTickets`]. Nobody is signed in yet, so a table keyed
+//! by address could be filled by anyone with enough addresses, pushing out
+//! the challenge of a real sign-in under way. Instead the browser holds its
+//! own challenge, in a short-lived `HttpOnly` cookie with an HMAC-SHA256 tag
+//! (RFC 2104) under a key of this process: only this server can make one,
+//! and a flood of option requests costs no memory at all. Single use is a
+//! small set of the challenges spent, each kept until it would have
+//! expired anyway.
+//!
+//! A restart forgets them all (a new key), which only restarts ceremonies.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use crate::auth::token::TokenHash;
 use crate::auth::webauthn::CHALLENGE_BYTES;
+use crate::support::base64;
 use crate::support::lock::lock;
 
 /// How long a ceremony may take: the `timeout` the options name (300000 ms).
@@ -29,8 +43,6 @@ pub const MAX_CHALLENGES: usize = 10_000;
 pub enum Owner {
     /// A signed-in session adding a passkey (the hash of its token).
     Session(TokenHash),
-    /// Someone signing in, by address group.
-    Address(IpAddr),
 }
 
 struct Pending {
@@ -133,12 +145,100 @@ impl Challenges {
     }
 }
 
+/// The sign-in cookie that holds the browser's challenge. Set without
+/// `Path`, so it goes back only to the passkey sign-in path (its default
+/// path, RFC 6265 §5.1.4), under any proxy prefix.
+pub const TICKET_COOKIE: &str = "passkey_challenge";
+/// Challenges spent in the last five minutes, at most: past it (a flood of
+/// real tickets being spent) a sign-in is refused rather than a challenge
+/// forgotten, which would let a response be replayed.
+pub const MAX_SPENT: usize = 100_000;
+/// The HMAC tag's length in the ticket.
+const TAG_BYTES: usize = 32;
+
+/// Sign-in challenges held by the browser (see the module's note).
+#[derive(Default)]
+pub struct SignInTickets {
+    /// Made at the first sign-in of the process: SHA-256's block size,
+    /// HMAC's natural key length (RFC 2104 §3).
+    key: OnceLock<[u8; 64]>,
+    /// Spent challenges and when each would have expired.
+    spent: Mutex<HashMap<[u8; CHALLENGE_BYTES], i64>>,
+}
+
+impl SignInTickets {
+    fn key(&self) -> Result<&[u8; 64], getrandom::Error> {
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        let mut fresh = [0u8; 64];
+        getrandom::fill(&mut fresh)?;
+        Ok(self.key.get_or_init(|| fresh))
+    }
+
+    fn tag(key: &[u8; 64], body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&(*key).into());
+        mac.update(b"passkey sign-in ");
+        mac.update(body);
+        mac
+    }
+
+    /// A new challenge, and the cookie value that carries it:
+    /// base64url(challenge ‖ issued at ‖ HMAC tag).
+    pub fn issue(&self, now: i64) -> Result<([u8; CHALLENGE_BYTES], String), getrandom::Error> {
+        let mut challenge = [0u8; CHALLENGE_BYTES];
+        getrandom::fill(&mut challenge)?;
+        let mut ticket = challenge.to_vec();
+        ticket.extend_from_slice(&now.to_be_bytes());
+        let tag = Self::tag(self.key()?, &ticket).finalize().into_bytes();
+        ticket.extend_from_slice(&tag);
+        Ok((challenge, base64::encode_url(&ticket)))
+    }
+
+    /// Whether `ticket` is one this process issued less than five minutes
+    /// ago, for `challenge` (the one the browser signed), spent now and
+    /// never before.
+    pub fn redeem(&self, ticket: &str, challenge: &[u8], now: i64) -> bool {
+        let (Some(key), Some(bytes)) = (self.key.get(), base64::decode_url(ticket)) else {
+            return false;
+        };
+        if bytes.len() != CHALLENGE_BYTES + 8 + TAG_BYTES {
+            return false;
+        }
+        let (body, tag) = bytes.split_at(CHALLENGE_BYTES + 8);
+        // Constant time (hmac's verify): a forged tag learns nothing.
+        if Self::tag(key, body).verify_slice(tag).is_err() {
+            return false;
+        }
+        let (issued, at) = body.split_at(CHALLENGE_BYTES);
+        let Ok(at) = <[u8; 8]>::try_from(at).map(i64::from_be_bytes) else {
+            return false;
+        };
+        let fresh = (0..CHALLENGE_TTL_SECS).contains(&(now - at));
+        if !fresh || issued != challenge {
+            return false;
+        }
+        let Ok(issued) = <[u8; CHALLENGE_BYTES]>::try_from(issued) else {
+            return false;
+        };
+        let mut spent = lock(&self.spent);
+        if spent.len() >= MAX_SPENT {
+            spent.retain(|_, expires| *expires > now);
+        }
+        if spent.len() >= MAX_SPENT || spent.contains_key(&issued) {
+            return false;
+        }
+        spent.insert(issued, at + CHALLENGE_TTL_SECS);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn address(last: u8) -> Owner {
-        Owner::Address(IpAddr::from([10, 0, 0, last]))
+        Owner::Session(TokenHash([last; 32]))
     }
 
     #[test]
@@ -165,9 +265,43 @@ mod tests {
 
         let many = Challenges::default();
         for i in 0..MAX_CHALLENGES + 10 {
-            let owner = Owner::Address(IpAddr::from((i as u128).to_be_bytes()));
+            let mut hash = [0u8; 32];
+            hash[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let owner = Owner::Session(TokenHash(hash));
             many.issue(owner, 1000).unwrap();
         }
         assert_eq!(many.len(), MAX_CHALLENGES);
+    }
+
+    #[test]
+    fn a_ticket_is_this_servers_own_for_its_challenge_once_and_while_fresh() {
+        let tickets = SignInTickets::default();
+        let (challenge, ticket) = tickets.issue(1000).unwrap();
+        let (other, _) = tickets.issue(1000).unwrap();
+        assert!(!tickets.redeem(&ticket, &other, 1001), "another challenge");
+        assert!(tickets.redeem(&ticket, &challenge, 1001));
+        assert!(!tickets.redeem(&ticket, &challenge, 1002), "spent once");
+        let (challenge, ticket) = tickets.issue(1000).unwrap();
+        assert!(
+            !tickets.redeem(&ticket, &challenge, 1000 + CHALLENGE_TTL_SECS),
+            "stale"
+        );
+        // A changed byte anywhere, or another process's key: refused.
+        let (challenge, ticket) = tickets.issue(1000).unwrap();
+        let mut bytes = base64::decode_url(&ticket).unwrap();
+        for at in [0, CHALLENGE_BYTES + 7, bytes.len() - 1] {
+            bytes[at] ^= 1;
+            assert!(
+                !tickets.redeem(&base64::encode_url(&bytes), &challenge, 1001),
+                "byte {at}"
+            );
+            bytes[at] ^= 1;
+        }
+        let elsewhere = SignInTickets::default();
+        elsewhere.issue(1000).unwrap();
+        assert!(!elsewhere.redeem(&ticket, &challenge, 1001));
+        assert!(!tickets.redeem("", &challenge, 1001));
+        assert!(!tickets.redeem("%%%", &challenge, 1001));
+        assert!(tickets.redeem(&ticket, &challenge, 1001));
     }
 }

@@ -253,6 +253,7 @@ struct Tables {
     registrations: Window<IpAddr>,
     /// Password-reset requests per address (`PASSWORD_RESETS_PER_HOUR`).
     reset_requests: Window<IpAddr>,
+    passkey_options: Window<IpAddr>,
     /// Reservations of each pair whose check has not ended yet (an entry
     /// only while there are some: bounded by the requests in flight).
     in_flight: HashMap<(IdentifierKey, IpAddr), usize>,
@@ -261,6 +262,7 @@ struct Tables {
 pub struct Throttle {
     hasher: RandomState,
     registrations_enabled: bool,
+    passkey_options_limited: bool,
     /// How long a login may wait for the pair's checks in flight to end.
     patience: Duration,
     tables: Mutex<Tables>,
@@ -274,6 +276,7 @@ impl Throttle {
         Throttle {
             hasher: RandomState::new(),
             registrations_enabled: registrations_per_hour > 0,
+            passkey_options_limited: false,
             patience: Duration::ZERO,
             settled: Condvar::new(),
             tables: Mutex::new(Tables {
@@ -290,6 +293,7 @@ impl Throttle {
                     MAX_KEYS,
                 ),
                 reset_requests: Window::new(10, RESET_REQUEST_WINDOW_SECS, MAX_KEYS),
+                passkey_options: Window::new(0, 60, MAX_KEYS),
                 in_flight: HashMap::new(),
             }),
         }
@@ -316,6 +320,32 @@ impl Throttle {
         let mut tables = lock(&self.tables);
         tables.reset_requests.check(&address, now)?;
         tables.reset_requests.record(address, now);
+        Ok(())
+    }
+
+    /// Sets how many passkey sign-in options one network may ask for a
+    /// minute (`PASSKEY_OPTIONS_PER_MINUTE`): far more than its people sign
+    /// in, far fewer than a flood. 0 turns the limit off.
+    pub fn with_passkey_options_per_minute(mut self, per_minute: u32) -> Throttle {
+        self.passkey_options_limited = per_minute > 0;
+        lock(&self.tables).passkey_options = Window::new(per_minute as usize, 60, MAX_KEYS);
+        self
+    }
+
+    /// Counts a request for passkey sign-in options from `group`'s network
+    /// (an IPv4 /24; an IPv6 group is already its /64), or refuses it with
+    /// the seconds to wait.
+    pub fn passkey_options(&self, group: IpAddr, now: i64) -> Result<(), u64> {
+        if !self.passkey_options_limited {
+            return Ok(());
+        }
+        let network = match group {
+            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+            IpAddr::V6(_) => group,
+        };
+        let mut tables = lock(&self.tables);
+        tables.passkey_options.check(&network, now)?;
+        tables.passkey_options.record(network, now);
         Ok(())
     }
 

@@ -46,6 +46,7 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub password_min_length: usize,
     pub registrations_per_hour: u32,
+    pub passkey_options_per_minute: u32,
     pub login_failures_per_ip: u32,
     pub cookie_secure: bool,
     pub cookie_same_site: SameSite,
@@ -134,6 +135,7 @@ impl Settings {
             bcrypt_cost: vars.number("BCRYPT_COST")?,
             password_min_length: vars.number("PASSWORD_MIN_LENGTH")?,
             registrations_per_hour: vars.number("REGISTRATIONS_PER_HOUR")?,
+            passkey_options_per_minute: vars.number("PASSKEY_OPTIONS_PER_MINUTE")?,
             login_failures_per_ip: vars.number("LOGIN_FAILURES_PER_IP")?,
             cookie_secure: vars.boolean("COOKIE_SECURE")?,
             cookie_same_site: match vars.text("COOKIE_SAMESITE")?.as_str() {

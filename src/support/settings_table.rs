@@ -101,6 +101,13 @@ pub const SETTINGS: &[Setting] = &[
         "registrations accepted from one client address per hour; 0 turns the limit off",
     ),
     setting(
+        "PASSKEY_OPTIONS_PER_MINUTE",
+        "60",
+        Some((0, 1_000_000)),
+        "",
+        "passkey sign-in options one network (an IPv4 /24, an IPv6 /64) may ask for a minute; 0 turns the limit off",
+    ),
+    setting(
         "LOGIN_FAILURES_PER_IP",
         "100",
         Some((1, 1_000_000)),

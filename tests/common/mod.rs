@@ -292,6 +292,16 @@ impl Reply {
     }
 
     /// The `sid=<token>` pair from `Set-Cookie`, if one was set.
+    /// The passkey sign-in ticket it sets, as a `Cookie` header's pair.
+    pub fn ticket_cookie(&self) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, value)| value.split(';').next())
+            .find(|pair| pair.starts_with("passkey_challenge="))
+            .map(|pair| pair.trim().to_string())
+    }
+
     pub fn session_cookie(&self) -> Option<String> {
         let set = self.header("Set-Cookie")?;
         let pair = set.split(';').next()?.trim();
