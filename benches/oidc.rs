@@ -9,7 +9,7 @@
 //!
 //!   cargo bench --bench oidc -- [SECONDS] [CLIENTS]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 mod support;
 

@@ -10,9 +10,9 @@
 //!
 //! Prints a Markdown table for BENCHMARKS.md.
 
-#[path = "../tests/authenticator/mod.rs"]
+#[path = "../tests/it/authenticator/mod.rs"]
 mod authenticator;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 mod support;
 

@@ -205,19 +205,35 @@ mod tests {
         assert_eq!(hasher.verify(&"a".repeat(72), Some(&other), ME), Ok(false));
     }
 
+    /// How many bcrypt runs the metrics have seen.
+    fn hashes_run(metrics: &Metrics) -> u64 {
+        let text = metrics.render(&crate::support::metrics::Gauges {
+            hash_queue_depth: 0,
+            sessions_live: 0,
+            connections_open: 0,
+            start_time_secs: 0,
+        });
+        text.lines()
+            .find_map(|line| line.strip_prefix("auth_hash_seconds_count "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     #[test]
     fn an_overlong_password_costs_a_verify_like_any_other() {
-        let hasher = PasswordHasher::new(10, 1, Duration::from_secs(5));
+        // Counted, not timed: each answer ran bcrypt exactly once.
+        let metrics = Arc::new(Metrics::new(&[]));
+        let hasher =
+            PasswordHasher::with_metrics(4, 1, Duration::from_secs(5), Some(Arc::clone(&metrics)));
         let hash = hasher.hash("correct horse battery staple", ME).unwrap();
-        let time = |password: &str| {
-            let started = Instant::now();
+        let before = hashes_run(&metrics);
+        for password in ["wrong horse battery staple", &"a".repeat(100)] {
             assert_eq!(hasher.verify(password, Some(&hash), ME), Ok(false));
-            started.elapsed()
-        };
-        let wrong = time("wrong horse battery staple");
-        let overlong = time(&"a".repeat(100));
-        // Generous: the two differ by noise, not by a whole hash.
-        assert!(overlong * 3 > wrong, "{overlong:?} vs {wrong:?}");
+        }
+        assert_eq!(hashes_run(&metrics), before + 2);
+        // And an account that does not exist costs one too (a dummy hash).
+        assert_eq!(hasher.verify("anything", None, ME), Ok(false));
+        assert_eq!(hashes_run(&metrics), before + 3);
     }
 
     #[test]

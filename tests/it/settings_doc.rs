@@ -1,7 +1,7 @@
 //! One table of settings, and everything that lists them agrees with it:
 //! `--help`, docs/settings.md, and the env file the Debian package installs.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -60,7 +60,7 @@ fn help_lists_every_setting_with_its_default_and_range() {
 
 #[test]
 fn the_documented_settings_table_is_the_settings_table() {
-    let doc = include_str!("../docs/settings.md");
+    let doc = include_str!("../../docs/settings.md");
     let table = markdown_table();
     assert!(
         doc.contains(&table),
@@ -82,7 +82,7 @@ fn every_setting_the_server_reads_is_in_the_table() {
         &[("DATABASE_PATH", db.as_os_str())],
     ));
     // And the config reads no variable the table does not know.
-    let source = include_str!("../src/support/config.rs");
+    let source = include_str!("../../src/support/config.rs");
     for quoted in source.split('"').skip(1).step_by(2) {
         let looks_like_a_variable = quoted.len() > 3
             && quoted.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
@@ -166,7 +166,7 @@ fn a_malformed_env_file_stops_start_up_naming_the_line() {
 fn the_packaged_env_file_is_the_settings_table_with_the_package_choices() {
     // `cargo deb` packages debian/env as it is, so a clean clone builds the
     // package; this keeps it equal to the table.
-    let committed = include_str!("../debian/env");
+    let committed = include_str!("../../debian/env");
     let expected = package_env_file();
     assert!(
         committed == expected,

@@ -2,7 +2,7 @@
 //! The test computes codes itself from the secret it is shown (RFC 6238
 //! with the RustCrypto HMAC and SHA-1), as an authenticator app would.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Reply, Server, admin, base32_decode, totp_code as code};
 use serde_json::{Value, json};

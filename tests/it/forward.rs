@@ -1,7 +1,7 @@
 //! Forward auth for a reverse proxy, the built-in sign-in page, redirect
 //! approval, shared cookies and closed sign-up, against the real binary.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Server, admin_with};
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! with RustCrypto (RS256 and ES256), userinfo, refresh rotation, replayed
 //! codes and refresh tokens, revocation, and what ends grants.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Reply, Server};
 use rsa::BoxedUint;

@@ -4,7 +4,7 @@
 //! a refused origin explained in the log), and error messages that say
 //! what to fix.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Server};
 use serde_json::json;

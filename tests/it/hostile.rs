@@ -3,7 +3,7 @@
 //! contract's envelope, never a 5xx, and keep serving. The log of the whole
 //! run must not contain a password, hash or token.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -1,7 +1,7 @@
 //! The account life cycle (docs/api.md), the admin CLI, the
 //! audit trail and the schema migration, against the real binary.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -486,7 +486,7 @@ fn a_version_1_database_migrates_in_place() {
     {
         let connection = rusqlite::Connection::open(&path).unwrap();
         connection
-            .execute_batch(include_str!("fixtures/schema-v1.sql"))
+            .execute_batch(include_str!("../fixtures/schema-v1.sql"))
             .unwrap();
         connection.pragma_update(None, "user_version", 1).unwrap();
         let hash = bcrypt::hash(PASSWORD, 4).unwrap();
@@ -526,7 +526,7 @@ fn a_version_2_database_migrates_and_never_reuses_an_id() {
     {
         let connection = rusqlite::Connection::open(&path).unwrap();
         connection
-            .execute_batch(include_str!("fixtures/schema-v2.sql"))
+            .execute_batch(include_str!("../fixtures/schema-v2.sql"))
             .unwrap();
         connection.pragma_update(None, "user_version", 2).unwrap();
         let hash = bcrypt::hash(PASSWORD, 4).unwrap();
@@ -563,4 +563,25 @@ fn a_version_2_database_migrates_and_never_reuses_an_id() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, auth_server::storage::SCHEMA_VERSION);
+}
+
+#[test]
+fn signing_in_many_times_ends_your_own_sessions_not_someone_elses() {
+    let server = Server::start_with(&[("MAX_SESSIONS", "6"), ("MAX_SESSIONS_PER_USER", "3")]);
+    let victim = server.signed_in_user("alice");
+    for name in ["mallory", "trudy"] {
+        assert_eq!(server.register(name, PASSWORD).status, 201);
+    }
+    // Ten logins each: each holds its own three; the store is full at six
+    // and takes from the heaviest holder, never from alice's one.
+    let mut last = String::new();
+    for _ in 0..10 {
+        for name in ["mallory", "trudy"] {
+            last = server.login(name, PASSWORD);
+        }
+    }
+    assert_eq!(server.get("/api/user", Some(&victim)).status, 200);
+    assert_eq!(server.get("/api/user", Some(&last)).status, 200);
+    let listed = server.get("/api/sessions", Some(&last));
+    assert!(listed.json()["data"]["sessions"].as_array().unwrap().len() <= 3);
 }

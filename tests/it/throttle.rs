@@ -3,7 +3,7 @@
 //! the client address behind a proxy. The hash queue's admission is in
 //! tests/admission.rs.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Reply, Server};
 use serde_json::json;

@@ -5,7 +5,7 @@
 //! a server running as root; its mapping to 503 is a unit test in
 //! `src/api/error.rs`.)
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! and a crash, endings that stay ended, expiry that holds while the server
 //! is down, no token in the files, and SESSION_PERSIST=false as before.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! page loads and API calls, a reloaded file, a bad one, and step-up to a
 //! second factor.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,8 @@
 //! counter, whose credential it is) and checks that exactly that is
 //! refused.
 
-mod authenticator;
-mod common;
+use crate::authenticator;
+use crate::common;
 
 use authenticator::{Alg, Authenticator, ORIGIN};
 use common::{PASSWORD, Reply, Server, admin};

@@ -60,7 +60,7 @@ impl Authenticator {
                 use rsa::pkcs8::DecodePrivateKey;
                 use rsa::traits::PublicKeyParts;
                 let private = rsa::PrivateKey::from_pkcs8_pem(include_str!(
-                    "../fixtures/passkey-rsa-2048.pem"
+                    "../../fixtures/passkey-rsa-2048.pem"
                 ))
                 .unwrap();
                 let n = private.n().to_be_bytes().to_vec();

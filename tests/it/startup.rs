@@ -1,7 +1,7 @@
 //! Start-up, settings, the database file, durability and logs, against the
 //! real binary.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

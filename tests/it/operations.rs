@@ -1,43 +1,15 @@
 //! Running it like a service: Prometheus metrics on their own listener,
 //! online backups under load, stats, and the start and stop lines.
 
-mod common;
+use crate::common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{PASSWORD, Server, admin, temp_dir};
+use common::{PASSWORD, Server, admin, free_port, scrape, temp_dir};
 use serde_json::json;
-
-/// A free loopback port (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn scrape(port: u16, path: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head[9..12].parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Type: "))
-        .unwrap_or("")
-        .to_string();
-    (status, content_type, body.to_string())
-}
 
 #[test]
 fn metrics_are_served_on_their_own_listener() {
@@ -229,4 +201,63 @@ fn one_peer_cannot_hold_every_metrics_connection() {
             .status,
         200
     );
+}
+
+#[test]
+fn admin_without_a_database_exits_2_and_creates_nothing() {
+    let dir = common::temp_dir();
+    let (code, out, err) = common::admin(&dir, &["create", "alice", "alice@example.com"], "");
+    assert_eq!(code, Some(2), "{out}{err}");
+    let path = dir.join("auth.db");
+    assert!(
+        err.contains(&format!("no database at {}", path.display()))
+            && err.contains("set DATABASE_PATH or pass --env-file"),
+        "{err}"
+    );
+    assert!(!path.exists(), "an empty database was created");
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn admin_names_the_database_it_used() {
+    let server = Server::start();
+    let (code, _, err) = common::admin(&server.dir, &["users"], "");
+    assert_eq!(code, Some(0));
+    let path = server.dir.join("auth.db");
+    assert!(
+        err.contains(&format!("database {}", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_backup_never_follows_a_link_planted_at_its_target() {
+    let server = Server::start();
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    let elsewhere = server.dir.join("elsewhere.db");
+    let target = server.dir.join("backup.db");
+    std::os::unix::fs::symlink(&elsewhere, &target).unwrap();
+    let (code, _, err) = common::admin(&server.dir, &["backup", target.to_str().unwrap()], "");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!elsewhere.exists(), "the copy went through the link");
+}
+
+#[test]
+fn an_unknown_user_costs_one_bcrypt_verify_like_a_wrong_password() {
+    // Counted, not timed (the times are benches/timing.rs's): a login for
+    // an account that does not exist runs bcrypt once, against a dummy
+    // hash, as a wrong password does, so its answer takes as long.
+    let metrics = free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let server = Server::start_with(&[("METRICS_ADDR", &address)]);
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    let login = |name: &str| {
+        let body = json!({ "username": name, "password": "wrong password!" });
+        server.post("/api/login", &body.to_string(), None).status
+    };
+    for name in ["alice", "ghost", "someone@nowhere.example"] {
+        let before = common::hashes_done(metrics);
+        assert_eq!(login(name), 401);
+        assert_eq!(common::hashes_done(metrics), before + 1, "{name}");
+    }
 }
