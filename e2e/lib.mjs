@@ -102,6 +102,7 @@ http {
 ${hosts.map((host) => `  server {
     listen 127.0.0.1:${port};
     server_name ${host};
+    set $protected_app http://protected_app;
     include ${locations};
   }`).join("\n")}
 }

@@ -105,12 +105,14 @@ async function startNginx({ withoutHost = false, port: chosen, auth = authPort, 
 
 async function startCaddy({ auth = authPort, hosts = [HOST] } = {}) {
   const port = await freePort();
+  // The shipped snippet as it is (auth-server's port swapped), and a site
+  // per host that imports it, as the shipped sites do.
   const shipped = readFileSync(join(root, "deploy", "forward-auth", "Caddyfile"), "utf8");
-  const site = shipped.slice(shipped.indexOf("wiki.example.com {"));
-  const config = "{\n\tadmin off\n\tauto_https off\n}\n" + hosts.map((host) => site
-    .replace("wiki.example.com {", `http://${host}:${port} {`)
-    .replaceAll("127.0.0.1:8080", `127.0.0.1:${auth}`)
-    .replaceAll("127.0.0.1:3000", `127.0.0.1:${appPort}`)).join("\n");
+  const snippet = shipped.slice(shipped.indexOf("(guard) {"), shipped.indexOf("wiki.example.com {"))
+    .replaceAll("127.0.0.1:8080", `127.0.0.1:${auth}`);
+  assert.ok(shipped.includes("import guard 127.0.0.1:3000"), "the shipped sites import the snippet");
+  const config = "{\n\tadmin off\n\tauto_https off\n}\n" + snippet + hosts.map((host) =>
+    `http://${host}:${port} {\n\timport guard 127.0.0.1:${appPort}\n}\n`).join("\n");
   const file = join(work, `Caddyfile-${port}`);
   writeFileSync(file, config);
   await start("caddy", ["run", "--config", file, "--adapter", "caddyfile"],

@@ -125,7 +125,7 @@ struct State {
     /// Every address in the rotation with its waiting jobs (and the time
     /// each was queued), oldest first. An address served stays here, with
     /// no jobs, until its turn comes round again.
-    waiting: HashMap<IpAddr, VecDeque<(Job, Instant)>>,
+    waiting: HashMap<IpAddr, VecDeque<Job>>,
     /// Addresses that were not in the rotation when their job arrived,
     /// each with the jobs it may still have run in a row: served before
     /// `turns`.
@@ -145,7 +145,7 @@ impl State {
     /// address taking turns. Then the address goes to the back of the
     /// turns; one whose turn finds it with nothing waiting leaves the
     /// rotation (it is new again next time).
-    fn next_job(&mut self) -> Option<(Job, Instant)> {
+    fn next_job(&mut self) -> Option<Job> {
         loop {
             let (client, credit) = match self.fresh.pop_front() {
                 Some(fresh) => fresh,
@@ -268,6 +268,8 @@ impl HashQueue {
         }
         let standing = Arc::new(AtomicU8::new(WAITING));
         let claim = Arc::clone(&standing);
+        let metrics = shared.metrics.clone();
+        let queued_at = Instant::now();
         let job: Job = Box::new(move || {
             if claim
                 .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
@@ -275,14 +277,22 @@ impl HashQueue {
             {
                 return false;
             }
-            let _ = answer.send(job());
+            let started = Instant::now();
+            let value = job();
+            // Counted before the answer goes: whoever got the answer sees
+            // the hash in the metrics.
+            if let Some(metrics) = &metrics {
+                metrics.hash_waited(started.duration_since(queued_at));
+                metrics.hashed(started.elapsed());
+            }
+            let _ = answer.send(value);
             true
         });
         if !state.waiting.contains_key(&client) {
             state.fresh.push_back((client, NEW_FLOW_QUANTUM));
         }
         let mine = state.waiting.entry(client).or_default();
-        mine.push_back((job, Instant::now()));
+        mine.push_back(job);
         state.queued += 1;
         drop(state);
         shared.work.notify_one();
@@ -334,7 +344,7 @@ fn work(shared: &Shared) {
     lower_priority();
     loop {
         let mut state = lock(&shared.state);
-        let (job, queued_at) = loop {
+        let job = loop {
             if let Some(next) = state.next_job() {
                 break next;
             }
@@ -350,13 +360,10 @@ fn work(shared: &Shared) {
         drop(state);
 
         let started = Instant::now();
-        // A panicking job ran (and is measured); a withdrawn one did not.
+        // A panicking job ran (and is measured here); a withdrawn one did
+        // not. The metrics were counted by the job itself.
         let ran = catch_unwind(AssertUnwindSafe(job)).unwrap_or(true);
         let took = started.elapsed();
-        if ran && let Some(metrics) = &shared.metrics {
-            metrics.hash_waited(started.duration_since(queued_at));
-            metrics.hashed(took);
-        }
 
         let mut state = lock(&shared.state);
         state.running -= 1;
