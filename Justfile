@@ -13,11 +13,12 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
-# The Debian package, built and nothing else: target/debian/auth-server_*.deb
-# (installs cargo-deb once). Installing it is yours: apt install ./target/debian/…
+# The Debian package, built and nothing else: target/debian/auth-server_*.deb,
+# versioned by the commit (debian/version), so installing a later build
+# upgrades (installs cargo-deb once). Installing it is yours: apt install ./target/debian/…
 deb:
     command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
-    cargo deb
+    cargo deb --deb-version "$(sh debian/version)"
 
 # Everything CI does.
 ci:

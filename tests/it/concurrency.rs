@@ -100,7 +100,6 @@ fn three_addresses_logging_in_without_pause_cannot_starve_a_fourth() {
     let server = Server::start_with(&[
         ("BCRYPT_COST", "10"),
         ("HASH_WORKERS", "1"),
-        ("HASH_QUEUE_WAIT_SECS", "2"),
         ("TRUST_PROXY", "true"),
     ]);
     for name in ["attacker1", "attacker2", "attacker3", "victim"] {
