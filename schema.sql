@@ -108,6 +108,15 @@ CREATE INDEX email_tokens_user ON email_tokens (user_id, purpose);
 -- Mail still to send. It names the account, the purpose and the address,
 -- never a token: the mailer mints the token as it builds the message, so a
 -- queued message survives a crash and the database never holds a link.
+-- Lockouts an operator lifted (admin unlock), waiting for the server,
+-- whose failure counters are in memory, to apply them within seconds.
+CREATE TABLE unlock_requests (
+    id    INTEGER PRIMARY KEY,
+    kind  TEXT    NOT NULL,                  -- identifier, address
+    value TEXT    NOT NULL,
+    at    INTEGER NOT NULL
+);
+
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
     user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

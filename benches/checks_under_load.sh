@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session checks while logins and registrations pour in (issue 27): 32 wrk
+# Session checks while logins and registrations pour in: 32 wrk
 # connections logging in and 32 registering new accounts (BCRYPT_COST=12,
 # the default, so the hash queue is full and every write path is busy),
 # and meanwhile 4 connections reading GET /api/user, whose p99 is the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory over time under a steady mix (issue 27): 30 accounts; 3 clients
+# Memory over time under a steady mix: 30 accounts; 3 clients
 # each repeating a cycle of login, dashboard, logout and a password-reset
 # mail (MAIL_COMMAND discards it); 16 wrk connections reading GET /api/user
 # the whole time. RSS (and the heap's share, from smaps_rollup) is sampled

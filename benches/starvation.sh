@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The second review's starvation attack on the bcrypt queue, for this build
+# The starvation attack on the bcrypt queue (a few addresses taking turns), for this build
 # and, side by side in the same run, a baseline build of another git
 # revision (default: none). Needs curl. Figures go in BENCHMARKS.md.
 #

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use crate::accounts::notices::Change;
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
-use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password};
+use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, unlock};
 use crate::auth::access::{Visitor, is_group_name, read_rules};
 use crate::auth::jose::Alg;
 use crate::storage::User;
@@ -42,6 +42,8 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin totp-reset NAME               turn two-factor login off (a lost device)
        auth-server admin sessions NAME                 the account's stored sessions
        auth-server admin revoke-sessions NAME          end every session of the account
+       auth-server admin unlock NAME                   lift the account's login lockout (its username and email)
+       auth-server admin unlock --address ADDR         lift an address's lockout (IPv6: its /64)
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
        auth-server admin stats                         users, sessions, and the last 24 h's events
        auth-server admin backup FILE                   a consistent copy of the live database
@@ -128,6 +130,16 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
             find(accounts, name).and_then(|user| list_sessions(accounts, &user, &mut out))
         }
         ["revoke-sessions", name] => revoke_sessions(accounts, name),
+        ["unlock", "--address", address] => unlock_address(accounts, address),
+        ["unlock", name] => find(accounts, name).and_then(|user| {
+            unlock::unlock_account(accounts, &user, &Client::shell(clock::now()))
+                .map_err(trouble)?;
+            println!(
+                "the login lockout of {} is lifted (the server applies it within two seconds)",
+                printable(&user.username)
+            );
+            Ok(())
+        }),
         ["events", options @ ..] => events(accounts, options, &mut out),
         ["stats"] => stats(accounts, &mut out),
         ["backup", file] => backup(accounts, file),
@@ -603,6 +615,18 @@ fn remove_passkey(accounts: &Accounts, name: &str, id: &str) -> Result<(), Failu
         )));
     }
     println!("passkey removed from {}", printable(&user.username));
+    Ok(())
+}
+
+/// Lifts an address's lockout: its group (IPv6 by /64), as the throttle
+/// counts it.
+fn unlock_address(accounts: &Accounts, address: &str) -> Result<(), Failure> {
+    let ip: std::net::IpAddr = address
+        .parse()
+        .map_err(|_| Failure::Usage(format!("{:?} is not an IP address", printable(address))))?;
+    let group = crate::http::address_group(ip);
+    unlock::unlock_address(accounts, group, &Client::shell(clock::now())).map_err(trouble)?;
+    println!("the login lockout of {group} is lifted (the server applies it within two seconds)");
     Ok(())
 }
 

@@ -29,9 +29,10 @@ use auth_server::support::{env_file, settings_table};
 /// prunings of the audit trail (an hour).
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
 const UPKEEPS_PER_PRUNE: u32 = 120;
-/// How often the access rules file is looked at: an edit is in force
-/// within this long, without a restart or a signal.
-const RULES_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the access rules file and the unlocks the admin command left
+/// are looked at: an edit or an unlock is in force within this long,
+/// without a restart or a signal.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -108,8 +109,7 @@ fn main() -> ExitCode {
         }
     };
     // The admin command never creates a database: run from the wrong
-    // directory, it would make an empty ./auth.db and report success on it
-    // (second review).
+    // directory, it would make an empty ./auth.db and report success on it.
     let is_admin = args.first().is_some_and(|a| a == "admin");
     if is_admin && let Some(code) = admin::run_without_database(&args[1..], Some(&settings)) {
         return code;
@@ -255,7 +255,7 @@ fn warn_about_settings(settings: &Settings, log: &Logger) {
     }
     if settings.trust_proxy {
         // Anyone who can connect can then name any client address, and the
-        // per-address limits mean nothing (second review, finding 5).
+        // per-address limits mean nothing.
         warn(format!(
             "listening on {host} with TRUST_PROXY=true: any client that can connect may forge X-Forwarded-For; listen on a loopback HOST behind the proxy"
         ));
@@ -307,7 +307,7 @@ fn start_metrics_listener(
         return Ok(None);
     };
     // A scraper needs one or two connections: one peer holding all sixteen
-    // must not blind the others (second review).
+    // must not blind the others.
     let limits = Limits {
         max_connections: 16,
         max_connections_per_peer: 4,
@@ -364,17 +364,17 @@ fn log_started(
 }
 
 /// The dummy hash for unknown-user logins (made off the start-up path), the
-/// mailer, the upkeep, and the watch on the access rules file.
+/// mailer, the upkeep, and the watch on what the admin command or an editor
+/// changes: the access rules file, and lockouts lifted.
 fn start_background_threads(app: &Arc<App>) {
-    if app.settings().access_rules_file.is_some() {
-        let watch = Arc::clone(app);
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(RULES_CHECK_INTERVAL);
-                watch.accounts.reload_rules_if_changed();
-            }
-        });
-    }
+    let watch = Arc::clone(app);
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(WATCH_INTERVAL);
+            watch.accounts.reload_rules_if_changed();
+            watch.accounts.apply_unlocks();
+        }
+    });
     let warm = Arc::clone(app);
     std::thread::spawn(move || warm.accounts.passwords.warm_up());
     let mailer = Arc::clone(&app.accounts.mailer);

@@ -32,7 +32,7 @@ pub fn signed_in(
         let Some(session) = accounts.sessions.store().authenticate(&token, now) else {
             continue;
         };
-        // No database read when the account is in memory (issue 27).
+        // No database read when the account is in memory (storage::cache).
         match accounts.db.session_user(session.user_id)? {
             Some(user) if !user.disabled && user.auth_epoch == session.auth_epoch => {
                 return Ok(Some(SignedIn {

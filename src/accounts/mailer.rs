@@ -91,7 +91,7 @@ impl Mailer {
     /// answer with a mail if the address has an enabled account. The API
     /// answers 202 before any per-account work, so an address with an
     /// account and one without take the same time (OWASP Forgot Password
-    /// Cheat Sheet: "consistent ... response times"; second review).
+    /// Cheat Sheet: "consistent ... response times").
     /// `false` when too many are waiting (the request is dropped).
     pub fn request_reset(&self, request: ResetRequest) -> bool {
         let mut resets = lock(&self.resets);

@@ -27,6 +27,7 @@ pub mod recovery;
 pub mod register;
 pub mod sessions;
 pub mod two_factor;
+pub mod unlock;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -234,7 +235,7 @@ impl Accounts {
     /// how many. With `SESSION_PERSIST=false` none, and the stored ones are
     /// deleted: the table was not kept up to date while persistence was
     /// off, so sessions ended then must not come back when it is turned on
-    /// again (second review).
+    /// again.
     pub fn load_sessions(&self, now: i64) -> Result<usize, Trouble> {
         if !self.settings.session_persist {
             self.db.delete_all_sessions()?;

@@ -231,7 +231,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => (
                 429,
                 "too_many_requests",
-                "Too many attempts. Try again later.",
+                "Too many attempts. Try again later; the site's operator can lift the lock at once.",
             ),
             ApiError::Internal { .. } => {
                 (500, "internal_error", "Something went wrong on our side.")

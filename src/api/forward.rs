@@ -93,7 +93,7 @@ fn who(me: &SignedIn) -> Result<Reply, ApiError> {
         .with_header("Remote-User-Id", user.id.to_string());
     // Apps trust this header as the visitor's address. With open sign-up
     // anyone can type any address, so only one its owner proved (a link
-    // mailed to it) is asserted (second review, finding 3).
+    // mailed to it) is asserted.
     if user.email_verified {
         reply = reply.with_header("Remote-Email", user.email.clone());
     }

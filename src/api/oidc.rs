@@ -146,15 +146,29 @@ pub fn authorize(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     };
     match oidc::authorize(&app.accounts, &params, me.as_ref(), &cx.client())? {
         AuthorizeOutcome::Redirect(location) => Ok(redirect(location)),
-        AuthorizeOutcome::BadClient(why) => Ok(page(
-            app,
-            400,
-            "This app cannot sign you in here",
-            &format!(
-                "<p>{}</p><p>Tell the app's operator; it must be registered with <code>auth-server admin oidc-client add</code>.</p>",
-                html_escape(why)
-            ),
-        )),
+        AuthorizeOutcome::BadClient(why) => {
+            // The page stays generic; the operator's log says which client
+            // and which address were asked for, to set the app up right.
+            let asked = |name: &str| params.get(name).map(String::as_str);
+            app.accounts.log.line(
+                "oidc_authorize_refused",
+                &[
+                    ("request_id", &cx.request_id),
+                    ("client_id", &asked("client_id")),
+                    ("redirect_uri", &asked("redirect_uri")),
+                    ("reason", &why),
+                ],
+            );
+            Ok(page(
+                app,
+                400,
+                "This app cannot sign you in here",
+                &format!(
+                    "<p>{}</p><p>Tell the app's operator; it must be registered with <code>auth-server admin oidc-client add</code>.</p>",
+                    html_escape(why)
+                ),
+            ))
+        }
         AuthorizeOutcome::SignIn { again } => {
             // Back to this very request (as a GET) once signed in. The
             // sign-in made there is new, so prompt and max_age (which may

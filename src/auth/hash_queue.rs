@@ -19,8 +19,7 @@
 //!   FQ-CoDel, an address served stays in the rotation, even with nothing
 //!   waiting, until its turn comes round again: one that sends its next
 //!   request as soon as the last is answered is not new again, so a few
-//!   addresses taking turns can never starve another (second review,
-//!   finding 2). A new address's turn is a quantum of up to
+//!   addresses taking turns can never starve another. A new address's turn is a quantum of up to
 //!   [`NEW_FLOW_QUANTUM`] jobs in a row (FQ-CoDel's quantum, counted in
 //!   jobs): someone who pressed "sign in" on three tabs waits for those
 //!   three, not for three rounds of everyone else. One address alone may
@@ -470,9 +469,8 @@ mod tests {
     fn addresses_that_keep_coming_back_cannot_starve_another() {
         // Three addresses each send their next job the moment the last is
         // answered; a fourth queues three at once. Its jobs run as soon as
-        // the one running ends, not after the attack (second review,
-        // finding 2: before, the three were "new" again every time and the
-        // fourth waited for as long as they kept on).
+        // the one running ends, not after the attack (were the three "new"
+        // again every time, the fourth would wait as long as they kept on).
         //
         // Counted, not timed: how many attackers' jobs finish while each of
         // the fourth's waits, whatever else the machine is doing.

@@ -417,7 +417,7 @@ impl Inner {
     /// least recently used session of whoever holds the most. So nobody can
     /// sign another out by signing in many times: their own sessions go
     /// first, and to reach a user with one session, every other account
-    /// must be down to one too (second review).
+    /// must be down to one too.
     fn insert(&mut self, token: TokenHash, session: Session, caps: (usize, usize), now: i64) {
         let (max_sessions, max_per_user) = caps;
         let user_id = session.user_id;

@@ -53,7 +53,7 @@ pub struct Window<K> {
 /// Events of one second share an entry, and entries older than the window
 /// go as new ones come, so a key holds at most `window_secs` entries however
 /// high its limit (a limit of a million an hour once meant a million
-/// timestamps kept per address: the soak's growing heap, issue 27).
+/// timestamps kept per address, a heap that grew for as long as it ran).
 #[derive(Default)]
 struct Times {
     seconds: VecDeque<(i64, u32)>,
@@ -175,6 +175,13 @@ impl<K: Hash + Eq + Clone> Window<K> {
 
     pub fn clear(&mut self, key: &K) {
         self.events.remove(key);
+    }
+
+    /// Forgets every key `doomed` picks out; how many.
+    pub fn clear_where(&mut self, doomed: impl Fn(&K) -> bool) -> usize {
+        let before = self.events.len();
+        self.events.retain(|key, _| !doomed(key));
+        before - self.events.len()
     }
 
     /// Events under `key` still in the window.
@@ -385,7 +392,7 @@ impl Throttle {
     /// failures), the login waits for their outcome, up to the patience
     /// set, instead of being refused: six people behind one address signing
     /// in to one account at once are not "too many attempts" until some
-    /// have failed (second review, finding 7).
+    /// have failed.
     pub fn reserve_login(
         &self,
         identifier: &str,
@@ -471,6 +478,26 @@ impl Throttle {
         tables.pairs.clear(&(key, address));
         tables.addresses.release(&address, at);
         tables.identifiers.release(&key, at);
+    }
+
+    /// An operator lifts the lockout of `identifier` (as typed at login:
+    /// a username or an email address): its failures from every address,
+    /// and over all addresses, are forgotten. Whether there were any.
+    pub fn unlock_identifier(&self, identifier: &str) -> bool {
+        let key = self.key(identifier);
+        let mut tables = lock(&self.tables);
+        let pairs = tables.pairs.clear_where(|(k, _)| *k == key);
+        let all = tables.identifiers.clear_where(|k| *k == key);
+        pairs + all > 0
+    }
+
+    /// An operator lifts the lockout of an address (group): its failures
+    /// over every identifier, and with each. Whether there were any.
+    pub fn unlock_address(&self, address: IpAddr) -> bool {
+        let mut tables = lock(&self.tables);
+        let pairs = tables.pairs.clear_where(|(_, a)| *a == address);
+        let all = tables.addresses.clear_where(|a| *a == address);
+        pairs + all > 0
     }
 
     /// Counts a registration attempt from `address`, or refuses it with the

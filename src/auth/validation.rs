@@ -58,7 +58,7 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     }
     // RFC 5322 §3.2.3's dot-atom and nothing else: a comma, a quote or a
     // bracket would make the address two recipients (or markup) wherever it
-    // is passed on, as in `sendmail -t` (second review).
+    // is passed on, as in `sendmail -t`.
     if !is_dot_atom(local) {
         return Err("is not a valid address");
     }

@@ -74,6 +74,8 @@ pub enum AuthEvent {
     AdminEmailVerified,
     AdminTotpReset,
     AdminSessionsRevoked,
+    /// An operator lifted a login lockout (an account's, or an address's).
+    AdminUnlocked,
     GroupAdded,
     GroupRemoved,
     PasskeyAdded,
@@ -100,7 +102,7 @@ pub enum AuthEvent {
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 42] = [
+    pub const ALL: [AuthEvent; 43] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -130,6 +132,7 @@ impl AuthEvent {
         AuthEvent::AdminEmailVerified,
         AuthEvent::AdminTotpReset,
         AuthEvent::AdminSessionsRevoked,
+        AuthEvent::AdminUnlocked,
         AuthEvent::GroupAdded,
         AuthEvent::GroupRemoved,
         AuthEvent::PasskeyAdded,
@@ -176,6 +179,7 @@ impl AuthEvent {
             AuthEvent::AdminEmailVerified => "admin_email_verified",
             AuthEvent::AdminTotpReset => "admin_totp_reset",
             AuthEvent::AdminSessionsRevoked => "admin_sessions_revoked",
+            AuthEvent::AdminUnlocked => "admin_unlocked",
             AuthEvent::GroupAdded => "group_added",
             AuthEvent::GroupRemoved => "group_removed",
             AuthEvent::PasskeyAdded => "passkey_added",
@@ -434,6 +438,7 @@ mod tests {
                 "admin_email_verified",
                 "admin_totp_reset",
                 "admin_sessions_revoked",
+                "admin_unlocked",
                 "group_added",
                 "group_removed",
                 "passkey_added",

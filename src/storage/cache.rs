@@ -1,6 +1,6 @@
 //! The user rows a session check needs, in memory, so checking a session
-//! reads no database (issue 27: the hot path of every signed-in request
-//! and of forward auth).
+//! reads no database (the hot path of every signed-in request and of
+//! forward auth).
 //!
 //! How an entry stays true:
 //! - **Changes made here** are seen where they are made: SQLite's update

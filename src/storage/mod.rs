@@ -24,6 +24,7 @@ pub mod passkeys;
 mod schema;
 pub mod sessions;
 pub mod totp;
+pub mod unlocks;
 mod users;
 
 pub use audit::Event;
@@ -203,7 +204,7 @@ impl Database {
         // A new file, as private as the original (it holds the same hashes
         // and secrets). create_new is O_CREAT|O_EXCL, which fails on any
         // existing name, a dangling symlink included: a link planted at the
-        // target cannot send the copy elsewhere (second review).
+        // target cannot send the copy elsewhere.
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -143,13 +143,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // refusal's host, path, rule and decision. A session remembers its
         // last proof (a stored session's sign-in is its first). A queued
         // security notice carries its text. A grant knows when its family
-        // began (its sign-in is the closest earlier time for old ones).
+        // began (its sign-in is the closest earlier time for old ones). An
+        // operator's unlocks wait for the server in a table of their own.
         "ALTER TABLE auth_events ADD COLUMN detail TEXT;
          ALTER TABLE sessions ADD COLUMN proved_at INTEGER NOT NULL DEFAULT 0;
          UPDATE sessions SET proved_at = created_at;
          ALTER TABLE outbox ADD COLUMN notice TEXT;
          ALTER TABLE oidc_grants ADD COLUMN issued_at INTEGER NOT NULL DEFAULT 0;
-         UPDATE oidc_grants SET issued_at = auth_time;",
+         UPDATE oidc_grants SET issued_at = auth_time;
+         CREATE TABLE unlock_requests (
+             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL);",
     ),
 ];
 

@@ -50,10 +50,10 @@ impl User {
 
 /// What a password or code check saw of an account: its auth epoch and
 /// password hash. A change made after such a check commits only if the
-/// account is still as it was, compared in the changing statement itself
-/// (second review, finding 1): a session revoked, a password changed or
-/// two-factor login turned off by someone else while this request waited
-/// for bcrypt makes the change fail instead of undoing theirs. The admin
+/// account is still as it was, compared in the changing statement itself:
+/// a session revoked, a password changed or two-factor login turned off
+/// by someone else while this request waited for bcrypt makes the change
+/// fail instead of undoing theirs. The admin
 /// command, which checks no credential, passes `None`.
 #[derive(Clone, Copy, Debug)]
 pub struct Checked<'a> {

@@ -347,7 +347,7 @@ fn a_rule_that_wants_a_second_factor_is_met_by_step_up_or_a_code_at_sign_in() {
     );
 }
 
-/// The rules of the gate's outside review: a catch-all `* deny` at the end.
+/// Rules with a catch-all `* deny` at the end, as the docs' example.
 const GATE_RULES: &str = "\
 grafana.example.com                groups=admins two_factor
 media.example.com   /admin         groups=admins

@@ -133,3 +133,172 @@ fn the_readme_is_short_enough_to_read() {
         "README.md has {lines} lines; move detail to docs/"
     );
 }
+
+/// Every file of `dir` (recursively) whose name ends in `extension`.
+fn files_under(dir: &str, extension: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::from(dir)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == extension) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Markdown of the repository, deploy/ included (where operators read).
+fn all_markdown() -> Vec<(PathBuf, String)> {
+    let mut files = markdown_files();
+    files.extend(files_under("deploy", "md"));
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path, text)
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_schema_version_is_the_codes() {
+    let version = auth_server::storage::SCHEMA_VERSION;
+    let schema = std::fs::read_to_string("schema.sql").unwrap();
+    assert!(
+        schema
+            .lines()
+            .next()
+            .unwrap()
+            .contains(&format!("version {version}.")),
+        "schema.sql's first line names another version than SCHEMA_VERSION ({version})"
+    );
+    let operating = std::fs::read_to_string("docs/operating.md").unwrap();
+    let said = operating
+        .split("is the current schema (version ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("docs/operating.md names the current schema version");
+    assert_eq!(
+        said,
+        version.to_string(),
+        "docs/operating.md's schema version"
+    );
+}
+
+#[test]
+fn every_documented_setting_is_one() {
+    // Upper-case names in backticks that are not settings: constants of the
+    // code and of SQLite, named where the docs explain them.
+    // (deploy/ documents other programs' settings, so only this server's
+    // own documents are read.)
+    let not_settings = [
+        "SCHEMA_VERSION",
+        "SQLITE_OPEN_NOFOLLOW",
+        "MALLOC_ARENA_MAX",
+        "LIBSQLITE3_FLAGS",
+    ];
+    for path in markdown_files() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for token in text.split('`').skip(1).step_by(2) {
+            let looks_like_a_setting = token.contains('_')
+                && token.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if looks_like_a_setting && !not_settings.contains(&token) {
+                assert!(
+                    auth_server::support::settings_table::find(token).is_some(),
+                    "{}: `{token}` is no setting (src/support/settings_table.rs)",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_documented_admin_command_is_one() {
+    let usage = auth_server::admin::USAGE;
+    let known: Vec<&str> = usage
+        .split("auth-server admin ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(
+        known.contains(&"unlock") && known.contains(&"rules"),
+        "{known:?}"
+    );
+    let mut checked = 0;
+    for (path, text) in all_markdown() {
+        for after in text.split("auth-server ").skip(1) {
+            let mut words = after.split_whitespace();
+            let mut word = words.next();
+            if word == Some("--env-file") {
+                words.next();
+                word = words.next();
+            }
+            if word != Some("admin") {
+                continue;
+            }
+            let command = words
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(['`', ',', '.', ')']);
+            if command.is_empty() || command.starts_with('…') || command.contains('<') {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                known.contains(&command),
+                "{}: `auth-server admin {command}` is no admin command ({known:?})",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} commands found: the scan is broken"
+    );
+}
+
+#[test]
+fn no_comment_cites_a_review_or_an_issue_number() {
+    // History lives in git and docs/security.md; code comments say why.
+    let (review, issue, finding) = (
+        ["re", "view"].concat(),
+        ["iss", "ue "].concat(),
+        ["find", "ing "].concat(),
+    );
+    let mut files = files_under("src", "rs");
+    files.extend(files_under("tests", "rs"));
+    files.extend(files_under("benches", "rs"));
+    files.extend(files_under("benches", "sh"));
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(comment) = line.split_once("//").map(|(_, c)| c).or_else(|| {
+                line.trim_start()
+                    .strip_prefix('#')
+                    .filter(|_| path.extension().is_some_and(|e| e == "sh"))
+            }) else {
+                continue;
+            };
+            let comment = comment.to_lowercase();
+            let cites = |word: &str| {
+                comment.match_indices(word).any(|(at, _)| {
+                    comment[at + word.len()..].starts_with(|c: char| c.is_ascii_digit())
+                })
+            };
+            assert!(
+                !comment.contains(&review) && !cites(&issue) && !cites(&finding),
+                "{}:{}: a comment cites a review or an issue: {line}",
+                path.display(),
+                n + 1
+            );
+        }
+    }
+}

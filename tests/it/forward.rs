@@ -24,8 +24,8 @@ fn signed_in_visitors_pass_with_who_they_are() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("Remote-User"), Some("alice"));
     assert_eq!(reply.header("Remote-Name"), Some("alice"));
-    // An address nobody proved is not asserted to the app (second review,
-    // finding 3): anyone may sign up as ceo@bigcorp.example.
+    // An address nobody proved is not asserted to the app: anyone may sign
+    // up as ceo@bigcorp.example.
     assert_eq!(reply.header("Remote-Email"), None);
     assert!(
         reply

@@ -1,5 +1,4 @@
-//! What an outside security review found, each fixed and tested against the
-//! real binary: sessions bound to the account (ids never reused), logins
+//! The account's integrity against the real binary: sessions bound to the account (ids never reused), logins
 //! that race a password change, escaped admin output, strict emails, no
 //! typed identifiers in the log, private and scrubbed database files, a
 //! checkpoint at a clean stop, 204 without Content-Length, and an admin

@@ -339,6 +339,12 @@ fn authorize_refuses_without_redirecting_to_what_is_not_registered() {
     assert_eq!(unknown.status, 400);
     assert!(unknown.header("location").is_none());
     assert!(unknown.text().contains("not registered"));
+    assert!(
+        server.log_shows("client_id=nobody")
+            && server.log_shows(&format!("redirect_uri={CALLBACK}")),
+        "the log names what was asked for: {}",
+        server.log_text()
+    );
     let path = authorize_path(&app, "").replace(
         &percent_encode(CALLBACK),
         &percent_encode("https://evil.example/cb"),
@@ -346,6 +352,7 @@ fn authorize_refuses_without_redirecting_to_what_is_not_registered() {
     let evil = server.get(&path, Some(&cookie));
     assert_eq!(evil.status, 400);
     assert!(evil.header("location").is_none());
+    assert!(server.log_shows("redirect_uri=https://evil.example/cb"));
 
     // Signed out: to the sign-in page and back to this request; with
     // prompt=none, login_required.

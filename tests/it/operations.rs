@@ -176,8 +176,8 @@ fn start_and_stop_each_write_one_line_and_events_carry_their_request_id() {
 
 #[test]
 fn one_peer_cannot_hold_every_metrics_connection() {
-    // Second review: the metrics listener had no per-address cap, so one
-    // peer holding its sixteen connections blinded the real scraper.
+    // Without a per-address cap on the metrics listener, one peer holding
+    // its sixteen connections would blind the real scraper.
     let port = free_port();
     let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let _server = Server::start_with(&[("METRICS_ADDR", &address.to_string())]);

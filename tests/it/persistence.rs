@@ -253,8 +253,8 @@ fn last_seen_is_written_behind_never_later_than_the_truth() {
 
 #[test]
 fn a_session_ended_while_persistence_was_off_stays_ended_when_it_is_on_again() {
-    // Second review: stored with persistence on, signed out with it off
-    // (the table is not written then), and back when it was turned on.
+    // Stored with persistence on, signed out with it off (the table is not
+    // written then): it must not come back when persistence is on again.
     let server = Server::start();
     let cookie = server.signed_in_user("alice");
     let off = [("SESSION_PERSIST", "false")];

@@ -175,7 +175,6 @@ fn the_packaged_env_file_is_the_settings_table_with_the_package_choices() {
     for (name, value, _) in PACKAGE_SETTINGS {
         assert!(committed.contains(&format!("\n{name}={value}\n")), "{name}");
     }
-    // Behind the packaged proxy layout each client is its own address
-    // (second review, finding 5).
+    // Behind the packaged proxy layout each client is its own address.
     assert!(committed.contains("\nHOST=127.0.0.1\n") && committed.contains("\nTRUST_PROXY=true\n"));
 }

@@ -167,8 +167,8 @@ fn a_public_address_with_development_settings_warns_once_each() {
 
 #[test]
 fn trusting_a_proxy_on_a_public_address_warns() {
-    // Anyone who can connect could then forge X-Forwarded-For (second
-    // review, finding 5); behind a proxy on loopback it is the right choice.
+    // Anyone who can connect could then forge X-Forwarded-For; behind a
+    // proxy on loopback it is the right choice.
     let public = Server::start_with(&[("HOST", "0.0.0.0"), ("TRUST_PROXY", "true")]);
     let loopback = Server::start_with(&[("TRUST_PROXY", "true")]);
     std::thread::sleep(std::time::Duration::from_millis(100));

@@ -223,3 +223,82 @@ fn a_trusted_proxy_gives_the_rightmost_address_and_an_untrusted_header_is_ignore
         "without TRUST_PROXY, X-Forwarded-For cannot pick an address"
     );
 }
+
+/// Retries `attempt` until it answers `status` (the server applies an
+/// unlock within its two-second watch), for at most a generous minute.
+fn eventually(status: u16, attempt: impl Fn() -> Reply) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let reply = attempt();
+        if reply.status == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            reply.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_admin_command_lifts_an_accounts_or_an_addresss_lockout() {
+    let server = Server::start_with(&[("LOGIN_FAILURES_PER_IP", "10"), ("TRUST_PROXY", "true")]);
+    server.register("alice", PASSWORD);
+    // alice locked, by username and by email (each from its own address,
+    // under the address limit).
+    for (identifier, address) in [
+        ("alice", "198.51.100.1"),
+        ("alice@example.com", "198.51.100.2"),
+    ] {
+        for _ in 0..5 {
+            login(&server, identifier, "wrong password!", Some(address));
+        }
+        let locked = login(&server, identifier, PASSWORD, Some(address));
+        assert_eq!(locked.status, 429);
+        assert!(
+            locked.text().contains("operator can lift the lock"),
+            "{}",
+            locked.text()
+        );
+    }
+    let (code, out, err) = common::admin(&server.dir, &["unlock", "alice"], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("lifted"), "{out}");
+    eventually(200, || {
+        login(&server, "alice", PASSWORD, Some("198.51.100.1"))
+    });
+    assert_eq!(
+        login(&server, "alice@example.com", PASSWORD, Some("198.51.100.2")).status,
+        200,
+        "the email too"
+    );
+
+    // An address over its limit, whoever it tries.
+    for n in 0..10 {
+        login(
+            &server,
+            &format!("user{n}"),
+            "wrong password!",
+            Some("203.0.113.9"),
+        );
+    }
+    assert_eq!(
+        login(&server, "alice", PASSWORD, Some("203.0.113.9")).status,
+        429
+    );
+    let (code, _, err) = common::admin(&server.dir, &["unlock", "--address", "203.0.113.9"], "");
+    assert_eq!(code, Some(0), "{err}");
+    eventually(200, || {
+        login(&server, "alice", PASSWORD, Some("203.0.113.9"))
+    });
+
+    let (code, _, _) = common::admin(&server.dir, &["unlock", "--address", "not-an-address"], "");
+    assert_eq!(code, Some(2));
+    let (code, _, _) = common::admin(&server.dir, &["unlock", "nobody"], "");
+    assert_eq!(code, Some(1));
+    let (_, events, _) = common::admin(&server.dir, &["events"], "");
+    assert_eq!(events.matches("\tadmin_unlocked\t").count(), 2, "{events}");
+    assert!(server.log_shows("unlocked what=alice"));
+}

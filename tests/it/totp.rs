@@ -168,8 +168,8 @@ fn wrong_codes_count_as_failed_logins() {
 
 #[test]
 fn a_code_less_login_between_wrong_codes_clears_nothing() {
-    // Second review, finding 6: four wrong codes, a login with the right
-    // password and no code, repeat, used to go on for ever.
+    // Four wrong codes, a login with the right password and no code,
+    // repeat: that must not go on for ever.
     let server = Server::start();
     let cookie = server.signed_in_user("alice");
     let (secret, _, _) = turn_on(&server, &cookie);
@@ -182,7 +182,7 @@ fn a_code_less_login_between_wrong_codes_clears_nothing() {
     assert_eq!(fifth.code(), "invalid_totp");
     let locked = login(&server, "alice", json!({ "totp_code": code(&secret, 0) }));
     assert_eq!(locked.status, 429, "{}", locked.text());
-    // The wait is in the body as well as the header (finding 7).
+    // The wait is in the body as well as the header.
     let header: u64 = locked.header("Retry-After").unwrap().parse().unwrap();
     assert_eq!(locked.json()["error"]["retry_after"], json!(header));
 }
