@@ -130,7 +130,10 @@ CREATE TABLE outbox (
     return_to       TEXT,
     -- A security notice's text (what changed, when, from where); NULL for
     -- the other purposes, whose links are minted at send time.
-    notice          TEXT
+    notice          TEXT,
+    -- The last failed attempt: the command's exit status and the first
+    -- line of what it wrote to stderr (for admin outbox).
+    last_error      TEXT
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at);
 

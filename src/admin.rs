@@ -16,6 +16,7 @@ use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, unlock};
 use crate::auth::access::{Visitor, is_group_name, read_rules};
 use crate::auth::jose::Alg;
+use crate::auth::validation;
 use crate::storage::User;
 use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
@@ -46,6 +47,10 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin unlock --address ADDR         lift an address's lockout (IPv6: its /64)
        auth-server admin events [--user NAME] [--limit N]   the audit trail, newest first
        auth-server admin stats                         users, sessions, and the last 24 h's events
+       auth-server admin mail-test ADDRESS             send a test message through MAIL_COMMAND now; its exit status
+       auth-server admin outbox [--failed]             the mail waiting to be sent (--failed: that failed at least once)
+       auth-server admin outbox retry ID|--all         try a waiting message (or all) again now
+       auth-server admin outbox drop ID                take a message out of the outbox unsent
        auth-server admin backup FILE                   a consistent copy of the live database
        auth-server admin group add NAME GROUP…         add the account to groups (next request, no sign-out)
        auth-server admin group remove NAME GROUP…      take it out of groups
@@ -142,6 +147,12 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         }),
         ["events", options @ ..] => events(accounts, options, &mut out),
         ["stats"] => stats(accounts, &mut out),
+        ["mail-test", address] => mail_test(accounts, address, &mut out),
+        ["outbox"] => list_outbox(accounts, false, &mut out),
+        ["outbox", "--failed"] => list_outbox(accounts, true, &mut out),
+        ["outbox", "retry", "--all"] => retry_outbox(accounts, None),
+        ["outbox", "retry", id] => outbox_id(id).and_then(|id| retry_outbox(accounts, Some(id))),
+        ["outbox", "drop", id] => outbox_id(id).and_then(|id| drop_outbox(accounts, id)),
         ["backup", file] => backup(accounts, file),
         ["group", "add", name, groups @ ..] if !groups.is_empty() => {
             change_groups(accounts, name, groups, true)
@@ -628,6 +639,108 @@ fn unlock_address(accounts: &Accounts, address: &str) -> Result<(), Failure> {
     unlock::unlock_address(accounts, group, &Client::shell(clock::now())).map_err(trouble)?;
     println!("the login lockout of {group} is lifted (the server applies it within two seconds)");
     Ok(())
+}
+
+/// Sends a test message through `MAIL_COMMAND` at once, outside the outbox,
+/// and reports the command's exit status and the first lines of its
+/// stderr: the one way to see a relay's complaint before a person needs a
+/// reset link.
+fn mail_test(accounts: &Accounts, address: &str, out: &mut impl Write) -> Result<(), Failure> {
+    if !accounts.mailer.enabled() {
+        return Err(Failure::Usage(
+            "MAIL_COMMAND is not set (pass --env-file with the server's settings)".into(),
+        ));
+    }
+    let to = validation::normalize_email(address)
+        .map_err(|problem| Failure::Usage(format!("{:?} {problem}", printable(address))))?;
+    let message = accounts.mailer.test_message(&to, clock::now());
+    match accounts.mailer.send_now(&message) {
+        Ok(()) => {
+            let _ = writeln!(out, "sent to {to}: the mail command exited 0");
+            Ok(())
+        }
+        Err(failure) => {
+            let status = failure
+                .status
+                .map_or("none".to_string(), |code| code.to_string());
+            let mut report = format!("not sent to {to}: {} (exit status {status})", failure.why);
+            for line in failure
+                .stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(5)
+            {
+                report.push_str(&format!("\n  stderr: {}", printable(line)));
+            }
+            Err(Failure::Refused(report))
+        }
+    }
+}
+
+fn outbox_id(text: &str) -> Result<i64, Failure> {
+    text.parse().map_err(|_| {
+        Failure::Usage(format!(
+            "{:?} is not a message id (see: admin outbox)",
+            printable(text)
+        ))
+    })
+}
+
+/// The outbox, a message a line, oldest first.
+fn list_outbox(
+    accounts: &Accounts,
+    failed_only: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let waiting = accounts.db.outbox(failed_only).map_err(database_failure)?;
+    let _ = writeln!(
+        out,
+        "id\tkind\trecipient\tqueued_at\tattempts\tnext_try\tlast_error"
+    );
+    for message in waiting {
+        let kind = match message.kind.as_str() {
+            "verify" => "verification",
+            other => other,
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{kind}\t{}\t{}\t{}\t{}\t{}",
+            message.id,
+            printable(&message.recipient),
+            clock::rfc3339(message.queued_at),
+            message.attempts,
+            clock::rfc3339(message.next_attempt_at),
+            printable(message.last_error.as_deref().unwrap_or("-")),
+        );
+    }
+    Ok(())
+}
+
+fn drop_outbox(accounts: &Accounts, id: i64) -> Result<(), Failure> {
+    match accounts.db.drop_mail(id) {
+        Ok(true) => {
+            println!("message {id} dropped, unsent");
+            Ok(())
+        }
+        Ok(false) => Err(Failure::Refused(format!("no message {id} in the outbox"))),
+        Err(error) => Err(database_failure(error)),
+    }
+}
+
+/// Makes one message, or all, due now; the server's mailer (which looks
+/// at the outbox every second) tries them.
+fn retry_outbox(accounts: &Accounts, id: Option<i64>) -> Result<(), Failure> {
+    let due = accounts
+        .db
+        .retry_mail_now(id, clock::now())
+        .map_err(database_failure)?;
+    match (id, due) {
+        (Some(id), 0) => Err(Failure::Refused(format!("no message {id} in the outbox"))),
+        _ => {
+            println!("{due} message(s) due now; the server's mailer tries them within a second");
+            Ok(())
+        }
+    }
 }
 
 /// Removes every passkey of the account: after a compromise, a passkey the

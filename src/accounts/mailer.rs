@@ -27,6 +27,7 @@ use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::lock::lock;
 use crate::support::log::Logger;
+use crate::support::metrics::Metrics;
 use crate::support::text::percent_encode;
 
 /// How long the command may take to accept one message.
@@ -65,6 +66,8 @@ pub struct Mailer {
     verify_ttl_secs: i64,
     db: Arc<Database>,
     log: Logger,
+    /// Counts each attempt's outcome, when metrics are on.
+    metrics: Option<Arc<Metrics>>,
     /// Set when something was queued; the mailer thread waits on it.
     wake: (Mutex<bool>, Condvar),
     /// Reset requests still to be looked up.
@@ -72,7 +75,12 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn new(settings: &Settings, db: Arc<Database>, log: Logger) -> Mailer {
+    pub fn new(
+        settings: &Settings,
+        db: Arc<Database>,
+        log: Logger,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Mailer {
         Mailer {
             command: settings.mail_command.clone(),
             site_name: settings.site_name.clone(),
@@ -82,6 +90,7 @@ impl Mailer {
             verify_ttl_secs: settings.verify_token_ttl_secs,
             db,
             log,
+            metrics,
             wake: (Mutex::new(false), Condvar::new()),
             resets: Mutex::new(VecDeque::new()),
         }
@@ -221,9 +230,19 @@ impl Mailer {
 
     fn attempt(&self, queued: &Queued, now: i64) {
         let result = self.build(queued, now).and_then(|message| match message {
-            Some(message) => self.run_command(&message),
+            Some(message) => self
+                .run_command(&message)
+                .map_err(|failure| failure.to_string()),
             None => Ok(()), // nothing to send any more (already verified)
         });
+        let counted = match &result {
+            Ok(()) => "sent",
+            Err(_) if now - queued.created_at >= GIVE_UP_AFTER_SECS => "given_up",
+            Err(_) => "failed",
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.mail(counted);
+        }
         let outcome = match result {
             Ok(()) => {
                 let kind = match queued.content {
@@ -235,11 +254,19 @@ impl Mailer {
                 self.db.remove_mail(queued.id)
             }
             Err(why) if now - queued.created_at >= GIVE_UP_AFTER_SECS => {
-                self.error(&format!(
-                    "mail: giving up on message {} after {} attempts: {why}",
-                    queued.id,
-                    queued.attempts + 1
-                ));
+                self.log.line(
+                    "error",
+                    &[
+                        (
+                            "message",
+                            &format!(
+                                "mail: giving up after {} attempts: {why}",
+                                queued.attempts + 1
+                            ),
+                        ),
+                        ("mail_id", &queued.id),
+                    ],
+                );
                 self.event(AuthEvent::MailFailed, queued.user_id, now);
                 self.db.remove_mail(queued.id)
             }
@@ -253,7 +280,7 @@ impl Mailer {
                         ("retry_in_secs", &delay),
                     ],
                 );
-                self.db.retry_mail(queued.id, now + delay)
+                self.db.retry_mail(queued.id, now + delay, &why)
             }
         };
         if let Err(error) = outcome {
@@ -355,36 +382,100 @@ impl Mailer {
         Ok(())
     }
 
+    /// The message `admin mail-test` sends: the site's name, the time,
+    /// and what sent it.
+    pub fn test_message(&self, to: &str, now: i64) -> String {
+        let site = &self.site_name;
+        message(
+            &self.from,
+            to,
+            &format!("Test message from {site}"),
+            &format!(
+                "This is a test of {site}'s mail, sent at {} (UTC) by auth-server's\n\
+                 mail test (auth-server admin mail-test). If it reached you, reset\n\
+                 links, address confirmations and security notices will too.\n\n-- \n{site}\n",
+                clock::rfc3339(now).replace('T', " ").trim_end_matches('Z')
+            ),
+        )
+    }
+
+    /// Pipes `message` to the command now and waits for it (the admin
+    /// command's mail test, outside the outbox).
+    pub fn send_now(&self, message: &str) -> Result<(), CommandFailure> {
+        self.run_command(message)
+    }
+
     /// Pipes `message` to the command; `Ok` only for exit code 0 within the
-    /// time limit.
-    fn run_command(&self, message: &str) -> Result<(), String> {
-        let command = self.command.as_deref().ok_or("MAIL_COMMAND is not set")?;
+    /// time limit. What the command wrote to stderr is kept (its first
+    /// lines, bounded) to say why it failed.
+    fn run_command(&self, message: &str) -> Result<(), CommandFailure> {
+        let failure = |why: String| CommandFailure {
+            why,
+            status: None,
+            stderr: String::new(),
+        };
+        let command = self
+            .command
+            .as_deref()
+            .ok_or_else(|| failure("MAIL_COMMAND is not set".into()))?;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .map_err(|error| format!("cannot start the mail command: {error}"))?;
+            .map_err(|error| failure(format!("cannot start the mail command: {error}")))?;
+        // Read on a thread of its own, so a chatty command can never fill
+        // the pipe and stall; only the start is kept.
+        let stderr = child.stderr.take().map(|mut pipe| {
+            thread::spawn(move || {
+                let mut kept = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = std::io::Read::read(&mut pipe, &mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if kept.len() < STDERR_KEPT_BYTES {
+                        kept.extend_from_slice(&chunk[..n.min(STDERR_KEPT_BYTES - kept.len())]);
+                    }
+                }
+                String::from_utf8_lossy(&kept).into_owned()
+            })
+        });
         if let Some(mut stdin) = child.stdin.take() {
             // A command that exits without reading closes the pipe; its exit
             // code then says what happened.
             let _ = stdin.write_all(message.as_bytes());
         }
         let started = Instant::now();
-        loop {
+        let ended = loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => return Err(format!("the mail command exited with {status}")),
+                Ok(Some(status)) => break Ok(status),
                 Ok(None) if started.elapsed() >= COMMAND_TIMEOUT => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err("the mail command did not finish within 30 s".into());
+                    break Err("the mail command did not finish within 30 s".to_string());
                 }
                 Ok(None) => thread::sleep(Duration::from_millis(20)),
-                Err(error) => return Err(format!("cannot wait for the mail command: {error}")),
+                Err(error) => break Err(format!("cannot wait for the mail command: {error}")),
             }
+        };
+        let stderr = stderr
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
+        match ended {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(CommandFailure {
+                why: format!("the mail command exited with {status}"),
+                status: status.code(),
+                stderr,
+            }),
+            Err(why) => Err(CommandFailure {
+                why,
+                status: None,
+                stderr,
+            }),
         }
     }
 
@@ -403,6 +494,35 @@ impl Mailer {
 
     fn error(&self, message: &str) {
         self.log.line("error", &[("message", &message)]);
+    }
+}
+
+/// The most of the mail command's stderr kept, for the log and the outbox.
+const STDERR_KEPT_BYTES: usize = 4096;
+
+/// Why the mail command did not take a message: what happened, its exit
+/// status when it exited, and the start of what it wrote to stderr.
+#[derive(Debug)]
+pub struct CommandFailure {
+    pub why: String,
+    pub status: Option<i32>,
+    pub stderr: String,
+}
+
+/// One line: what happened and stderr's first line (what `admin outbox`
+/// shows as the last error).
+impl std::fmt::Display for CommandFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)?;
+        match self
+            .stderr
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+        {
+            Some(line) => write!(f, ": {}", line.chars().take(200).collect::<String>()),
+            None => Ok(()),
+        }
     }
 }
 

@@ -200,6 +200,7 @@ impl Accounts {
         let store = SessionStore::new(lifetimes, settings.max_sessions, settings.session_persist)
             .with_max_per_user(settings.max_sessions_per_user);
         let budget = Duration::from_secs(settings.hash_queue_wait_secs);
+        let mail_metrics = metrics.clone();
         Accounts {
             sessions: Sessions::new(store, settings.session_persist.then(|| Arc::clone(&db))),
             passwords: PasswordHasher::with_metrics(
@@ -215,7 +216,7 @@ impl Accounts {
             .with_reset_requests_per_hour(settings.password_resets_per_hour)
             .with_passkey_options_per_minute(settings.passkey_options_per_minute)
             .with_patience(budget),
-            mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log)),
+            mailer: Arc::new(Mailer::new(&settings, Arc::clone(&db), log, mail_metrics)),
             audit: Audit::default(),
             rules: RuleBook::default(),
             challenges: Challenges::default(),

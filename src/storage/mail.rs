@@ -57,6 +57,20 @@ pub struct Queued {
     pub return_to: Option<String>,
 }
 
+/// A queued message as `admin outbox` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub id: i64,
+    /// `reset`, `verify` or `notice`.
+    pub kind: String,
+    pub recipient: String,
+    pub queued_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    /// The last failed attempt's exit status and first line of stderr.
+    pub last_error: Option<String>,
+}
+
 /// Uses up a live token of `purpose`, inside the caller's transaction:
 /// the account it belonged to, or `None` for a token that is unknown, of
 /// another purpose, used or expired.
@@ -240,13 +254,53 @@ impl Database {
         Ok(())
     }
 
-    /// A failed attempt: counted, and tried again at `next_attempt_at`.
-    pub fn retry_mail(&self, id: i64, next_attempt_at: i64) -> rusqlite::Result<()> {
+    /// A failed attempt: counted, its error kept for `admin outbox`, and
+    /// tried again at `next_attempt_at`.
+    pub fn retry_mail(&self, id: i64, next_attempt_at: i64, error: &str) -> rusqlite::Result<()> {
         self.writer()
             .prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1",
             )?
-            .execute(params![id, next_attempt_at])?;
+            .execute(params![id, next_attempt_at, error])?;
         Ok(())
+    }
+
+    /// The outbox as the operator sees it, oldest first: every message, or
+    /// only those with a failed attempt.
+    pub fn outbox(&self, failed_only: bool) -> rusqlite::Result<Vec<Waiting>> {
+        let connection = self.writer();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, purpose, recipient, created_at, attempts, next_attempt_at, last_error
+             FROM outbox WHERE ?1 = 0 OR attempts > 0 ORDER BY id",
+        )?;
+        let rows = statement.query_map([failed_only], |row| {
+            Ok(Waiting {
+                id: row.get(0)?,
+                kind: row.get(1)?,
+                recipient: row.get(2)?,
+                queued_at: row.get(3)?,
+                attempts: row.get(4)?,
+                next_attempt_at: row.get(5)?,
+                last_error: row.get(6)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Makes a message (or, with `None`, every message) due now; how many.
+    pub fn retry_mail_now(&self, id: Option<i64>, now: i64) -> rusqlite::Result<usize> {
+        self.writer()
+            .prepare_cached("UPDATE outbox SET next_attempt_at = ?2 WHERE ?1 IS NULL OR id = ?1")?
+            .execute(params![id, now])
+    }
+
+    /// Takes a message out of the outbox unsent; whether it was there.
+    pub fn drop_mail(&self, id: i64) -> rusqlite::Result<bool> {
+        Ok(self
+            .writer()
+            .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+            .execute([id])?
+            == 1)
     }
 }

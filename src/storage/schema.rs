@@ -149,6 +149,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE sessions ADD COLUMN proved_at INTEGER NOT NULL DEFAULT 0;
          UPDATE sessions SET proved_at = created_at;
          ALTER TABLE outbox ADD COLUMN notice TEXT;
+         ALTER TABLE outbox ADD COLUMN last_error TEXT;
          ALTER TABLE oidc_grants ADD COLUMN issued_at INTEGER NOT NULL DEFAULT 0;
          UPDATE oidc_grants SET issued_at = auth_time;
          CREATE TABLE unlock_requests (

@@ -73,6 +73,9 @@ pub const REGISTRATION_RESULTS: &[&str] = &[
     "closed",
     "other",
 ];
+/// What became of a mail attempt: sent (the command exited 0), failed (to
+/// be tried again), given up (its last retry failed).
+pub const MAIL_OUTCOMES: &[&str] = &["sent", "failed", "given_up"];
 pub const REFUSAL_REASONS: &[&str] = &[
     "bad_request",
     "timeout",
@@ -149,6 +152,7 @@ pub struct Metrics {
     logins: Vec<AtomicU64>,
     registrations: Vec<AtomicU64>,
     refusals: Vec<AtomicU64>,
+    mail: Vec<AtomicU64>,
     hash_wait: Histogram,
     hash_time: Histogram,
 }
@@ -178,6 +182,7 @@ impl Metrics {
             logins: counters(LOGIN_RESULTS.len()),
             registrations: counters(REGISTRATION_RESULTS.len()),
             refusals: counters(REFUSAL_REASONS.len()),
+            mail: counters(MAIL_OUTCOMES.len()),
             hash_wait: Histogram::new(HASH_BUCKETS),
             hash_time: Histogram::new(HASH_BUCKETS),
         }
@@ -223,6 +228,11 @@ impl Metrics {
 
     pub fn refusal(&self, reason: &str) {
         Metrics::bump(&self.refusals, REFUSAL_REASONS, reason);
+    }
+
+    /// One mail attempt's outcome (one of [`MAIL_OUTCOMES`]).
+    pub fn mail(&self, outcome: &str) {
+        Metrics::bump(&self.mail, MAIL_OUTCOMES, outcome);
     }
 
     pub fn hash_waited(&self, took: Duration) {
@@ -310,6 +320,14 @@ impl Metrics {
             "result",
             REGISTRATION_RESULTS,
             &self.registrations,
+        );
+        labelled(
+            &mut out,
+            "auth_mail_total",
+            "Attempts to hand a message to MAIL_COMMAND, by outcome (given_up: the last retry failed).",
+            "outcome",
+            MAIL_OUTCOMES,
+            &self.mail,
         );
         labelled(
             &mut out,

@@ -29,7 +29,7 @@ impl Inbox {
     /// never sees half of one); fails (exit 1) while `fail` exists.
     fn command(&self) -> String {
         format!(
-            "if [ -e {d}/fail ]; then exit 1; fi; cat > {d}/part.$$ && mv {d}/part.$$ {d}/$(date +%s%N).eml",
+            "if [ -e {d}/fail ]; then echo 'relay said: 451 try later' >&2; exit 75; fi; cat > {d}/part.$$ && mv {d}/part.$$ {d}/$(date +%s%N).eml",
             d = self.dir.display()
         )
     }
@@ -537,4 +537,161 @@ fn without_mail_a_changed_credential_queues_nothing() {
         .query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))
         .unwrap();
     assert_eq!(queued, 0);
+}
+
+/// The admin command with the server's mail settings, as --env-file gives
+/// them.
+fn admin_mail(server: &Server, inbox: &Inbox, args: &[&str]) -> (Option<i32>, String, String) {
+    let command = inbox.command();
+    common::admin_with(
+        &server.dir,
+        &[
+            ("MAIL_COMMAND", &command),
+            ("PUBLIC_URL", PUBLIC_URL),
+            ("MAIL_FROM", "accounts@example.com"),
+            ("SITE_NAME", "Family Cloud"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ],
+        args,
+        "",
+    )
+}
+
+#[test]
+fn the_mail_test_sends_at_once_and_reports_the_commands_answer() {
+    let inbox = Inbox::new();
+    let server = mail_server(&inbox, &[]);
+    let (code, out, err) = admin_mail(&server, &inbox, &["mail-test", "bob@example.com"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("sent to bob@example.com"), "{out}");
+    let message = inbox.wait_for(1);
+    assert_eq!(header(&message, "To"), Some("bob@example.com"));
+    assert_eq!(
+        header(&message, "Subject"),
+        Some("Test message from Family Cloud")
+    );
+    assert!(message.contains("auth-server's\nmail test"), "{message}");
+    // A failing command: its exit status and what it said, exit 1.
+    inbox.set_failing(true);
+    let (code, _, err) = admin_mail(&server, &inbox, &["mail-test", "bob@example.com"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("exit status 75") && err.contains("relay said: 451 try later"),
+        "{err}"
+    );
+    // No MAIL_COMMAND: said so, exit 2.
+    let (code, _, err) = common::admin(&server.dir, &["mail-test", "bob@example.com"], "");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("MAIL_COMMAND is not set"), "{err}");
+    let (code, _, _) = admin_mail(&server, &inbox, &["mail-test", "not an address"]);
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn stuck_mail_is_listed_retried_and_dropped_and_a_given_up_one_is_counted() {
+    let inbox = Inbox::new();
+    let metrics = common::free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let server = mail_server(&inbox, &[("METRICS_ADDR", &address)]);
+    inbox.set_failing(true);
+    assert_eq!(server.register("alice", PASSWORD).status, 201);
+    // The verification mail fails and waits, with why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let (code, out, err) = admin_mail(&server, &inbox, &["outbox", "--failed"]);
+        assert_eq!(code, Some(0), "{err}");
+        if out.lines().count() > 1 {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "nothing failed: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(
+        &row[1..3],
+        ["verification", "alice@example.com"],
+        "{listed}"
+    );
+    assert!(row[4].parse::<i64>().unwrap() >= 1, "{listed}");
+    assert!(
+        row[6].contains("exit status: 75") && row[6].contains("relay said: 451"),
+        "{listed}"
+    );
+    let id = row[0];
+
+    // Back up: a retry now delivers it, once.
+    inbox.set_failing(false);
+    let (code, out, err) = admin_mail(&server, &inbox, &["outbox", "retry", id]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    inbox.wait_for(1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(inbox.messages().len(), 1, "delivered exactly once");
+    let (_, out, _) = admin_mail(&server, &inbox, &["outbox"]);
+    assert_eq!(out.lines().count(), 1, "the outbox is empty: {out}");
+    let sent = |outcome: &str| {
+        let (_, _, body) = common::scrape(metrics, "/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("auth_mail_total{{outcome=\"{outcome}\"}} ")))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(sent("sent") >= 1 && sent("failed") >= 1);
+
+    // Dropped: gone unsent.
+    inbox.set_failing(true);
+    assert_eq!(
+        server
+            .post(
+                "/api/email/verify/resend",
+                "",
+                Some(&server.login("alice", PASSWORD))
+            )
+            .status,
+        202
+    );
+    let id = loop {
+        let (_, out, _) = admin_mail(&server, &inbox, &["outbox", "--failed"]);
+        if let Some(line) = out.lines().nth(1) {
+            break line.split('\t').next().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "nothing failed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (code, _, err) = admin_mail(&server, &inbox, &["outbox", "drop", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, _) = admin_mail(&server, &inbox, &["outbox", "drop", &id]);
+    assert_eq!(code, Some(1), "gone");
+
+    // A message past its last retry is given up: counted, and logged with
+    // its id.
+    assert_eq!(
+        server
+            .post(
+                "/api/email/verify/resend",
+                "",
+                Some(&server.login("alice", PASSWORD))
+            )
+            .status,
+        202
+    );
+    let db = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sent("given_up") == 0 {
+        db.execute(
+            "UPDATE outbox SET created_at = created_at - 90000, next_attempt_at = 0",
+            [],
+        )
+        .unwrap();
+        assert!(Instant::now() < deadline, "never given up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        server
+            .log_text()
+            .lines()
+            .any(|l| l.contains("giving up") && l.contains("mail_id="))
+    );
 }
