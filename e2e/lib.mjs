@@ -66,7 +66,8 @@ export function start(children, command, args, env, ready) {
 
 /** Waits until something answers HTTP on `port`. */
 export async function waitForPort(port) {
-  for (let i = 0; i < 100; i++) {
+  // Thirty seconds: a first start on a loaded machine can be slow.
+  for (let i = 0; i < 300; i++) {
     try {
       await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" });
       return;

@@ -115,8 +115,11 @@ async function startCaddy({ auth = authPort, hosts = [HOST] } = {}) {
     `http://${host}:${port} {\n\timport guard 127.0.0.1:${appPort}\n}\n`).join("\n");
   const file = join(work, `Caddyfile-${port}`);
   writeFileSync(file, config);
+  // Ready when Caddy says so; if it exits instead, the test fails with
+  // what it said (a port taken, a config it refuses).
   await start("caddy", ["run", "--config", file, "--adapter", "caddyfile"],
-    { HOME: work, XDG_DATA_HOME: join(work, "caddy-data"), XDG_CONFIG_HOME: join(work, "caddy-config") });
+    { HOME: work, XDG_DATA_HOME: join(work, "caddy-data"), XDG_CONFIG_HOME: join(work, "caddy-config") },
+    /serving initial configuration/);
   await waitForPort(port);
   return port;
 }
