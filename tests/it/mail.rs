@@ -587,6 +587,27 @@ fn the_mail_test_sends_at_once_and_reports_the_commands_answer() {
     assert_eq!(code, Some(2));
 }
 
+/// The first line of `admin outbox --failed`, once there is one.
+fn first_failed(server: &Server, inbox: &Inbox) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = admin_mail(server, inbox, &["outbox", "--failed"]);
+        assert_eq!(code, Some(0), "{err}");
+        if let Some(line) = out.lines().nth(1) {
+            return line.to_string();
+        }
+        assert!(Instant::now() < deadline, "nothing failed: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asks for the verification mail again, signed in as alice.
+fn resend(server: &Server) {
+    let cookie = server.login("alice", PASSWORD);
+    let reply = server.post("/api/email/verify/resend", "", Some(&cookie));
+    assert_eq!(reply.status, 202, "{}", reply.text());
+}
+
 #[test]
 fn stuck_mail_is_listed_retried_and_dropped_and_a_given_up_one_is_counted() {
     let inbox = Inbox::new();
@@ -596,17 +617,8 @@ fn stuck_mail_is_listed_retried_and_dropped_and_a_given_up_one_is_counted() {
     inbox.set_failing(true);
     assert_eq!(server.register("alice", PASSWORD).status, 201);
     // The verification mail fails and waits, with why.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let listed = loop {
-        let (code, out, err) = admin_mail(&server, &inbox, &["outbox", "--failed"]);
-        assert_eq!(code, Some(0), "{err}");
-        if out.lines().count() > 1 {
-            break out;
-        }
-        assert!(Instant::now() < deadline, "nothing failed: {out}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let row: Vec<&str> = listed.lines().nth(1).unwrap().split('\t').collect();
+    let listed = first_failed(&server, &inbox);
+    let row: Vec<&str> = listed.split('\t').collect();
     assert_eq!(
         &row[1..3],
         ["verification", "alice@example.com"],
@@ -639,44 +651,17 @@ fn stuck_mail_is_listed_retried_and_dropped_and_a_given_up_one_is_counted() {
 
     // Dropped: gone unsent.
     inbox.set_failing(true);
-    assert_eq!(
-        server
-            .post(
-                "/api/email/verify/resend",
-                "",
-                Some(&server.login("alice", PASSWORD))
-            )
-            .status,
-        202
-    );
-    let id = loop {
-        let (_, out, _) = admin_mail(&server, &inbox, &["outbox", "--failed"]);
-        if let Some(line) = out.lines().nth(1) {
-            break line.split('\t').next().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(30),
-            "nothing failed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (code, _, err) = admin_mail(&server, &inbox, &["outbox", "drop", &id]);
+    resend(&server);
+    let failed = first_failed(&server, &inbox);
+    let id = failed.split('\t').next().unwrap();
+    let (code, _, err) = admin_mail(&server, &inbox, &["outbox", "drop", id]);
     assert_eq!(code, Some(0), "{err}");
-    let (code, _, _) = admin_mail(&server, &inbox, &["outbox", "drop", &id]);
+    let (code, _, _) = admin_mail(&server, &inbox, &["outbox", "drop", id]);
     assert_eq!(code, Some(1), "gone");
 
     // A message past its last retry is given up: counted, and logged with
     // its id.
-    assert_eq!(
-        server
-            .post(
-                "/api/email/verify/resend",
-                "",
-                Some(&server.login("alice", PASSWORD))
-            )
-            .status,
-        202
-    );
+    resend(&server);
     let db = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while sent("given_up") == 0 {

@@ -51,6 +51,17 @@ fn cbor() -> minicbor::Encoder<Vec<u8>> {
     minicbor::Encoder::new(Vec::new())
 }
 
+/// An RS256 COSE key of modulus `n` and public exponent `exponent`.
+fn rsa_cose(n: &[u8], exponent: &[u8]) -> Vec<u8> {
+    let mut e = cbor();
+    e.map(4).unwrap();
+    e.i64(1).unwrap().i64(3).unwrap();
+    e.i64(3).unwrap().i64(-257).unwrap();
+    e.i64(-1).unwrap().bytes(n).unwrap();
+    e.i64(-2).unwrap().bytes(exponent).unwrap();
+    e.into_writer()
+}
+
 impl Authenticator {
     pub fn new(alg: Alg, seed: u8) -> Authenticator {
         let key = match alg {
@@ -111,13 +122,7 @@ impl Authenticator {
                     .bytes(key.verifying_key().as_bytes())
                     .unwrap();
             }
-            Key::Rs256(_, n, exponent) => {
-                e.map(4).unwrap();
-                e.i64(1).unwrap().i64(3).unwrap();
-                e.i64(3).unwrap().i64(-257).unwrap();
-                e.i64(-1).unwrap().bytes(n).unwrap();
-                e.i64(-2).unwrap().bytes(exponent).unwrap();
-            }
+            Key::Rs256(_, n, exponent) => return rsa_cose(n, exponent),
         }
         e.into_writer()
     }
@@ -127,13 +132,7 @@ impl Authenticator {
         let Key::Rs256(_, n, _) = &self.key else {
             panic!("an RSA device")
         };
-        let mut e = cbor();
-        e.map(4).unwrap();
-        e.i64(1).unwrap().i64(3).unwrap();
-        e.i64(3).unwrap().i64(-257).unwrap();
-        e.i64(-1).unwrap().bytes(n).unwrap();
-        e.i64(-2).unwrap().bytes(exponent).unwrap();
-        e.into_writer()
+        rsa_cose(n, exponent)
     }
 
     /// An Ed25519 COSE key whose point is `x`.
