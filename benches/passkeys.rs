@@ -2,7 +2,7 @@
 //! server in one run (these machines are noisy; only a side-by-side pair
 //! means anything). The server is the release binary with the default
 //! BCRYPT_COST (12); each client is a thread with its own account and its
-//! own software authenticator (ES256, `tests/authenticator/`), signing in
+//! own software authenticator (ES256, `tests/it/authenticator/`), signing in
 //! over and over for SECONDS: a passkey sign-in is two requests (options,
 //! then the signed assertion), a password sign-in one.
 //!

@@ -560,7 +560,7 @@ fn call<S: Service>(service: &S, request: &Request) -> Option<Response> {
 mod tests {
     //! The parts of the model the real binary cannot show: a handler that
     //! panics or returns an unwritable header. The rest is tested against
-    //! the binary in tests/http_layer.rs.
+    //! the binary in tests/it/http_layer.rs.
 
     use super::*;
 
