@@ -145,10 +145,14 @@ pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         Err(error) => return Err(error),
     };
     let mut data = json!({ "redirect": approved, "access": null });
+    // What the gate would decide for it (nothing, for a path the gate
+    // would refuse to describe).
     let parsed = approved.as_deref().and_then(|url| Url::parse(url).ok());
-    if let Some(url) = parsed {
-        let host = url.authority.host.key();
-        let path = url.normalized_path().unwrap_or_else(|_| "/".to_string());
+    let described = parsed.and_then(|url| {
+        let path = url.normalized_path().ok()?;
+        Some((url.authority.host.key(), path))
+    });
+    if let Some((host, path)) = described {
         let verdict = app.accounts.decide(me.as_ref(), Some(&host), &path);
         data["access"] = json!(match verdict.decision {
             Decision::Allow { .. } => "allowed",

@@ -168,6 +168,13 @@ fn page_loads_go_to_the_sign_in_page_and_api_calls_get_json() {
         Some(&bob),
     );
     assert_eq!(fine.json()["data"]["access"], "allowed");
+    // A path the gate would refuse to describe gets no verdict at all.
+    let odd = server.post(
+        "/api/auth/redirect",
+        &json!({ "redirect": "https://notes.example.com/a%2fb" }).to_string(),
+        Some(&bob),
+    );
+    assert_eq!(odd.json()["data"]["access"], serde_json::Value::Null);
 }
 
 #[test]
