@@ -1,15 +1,18 @@
 //! `/api/auth/forward`: a reverse proxy asks, for every request to an app
-//! it guards, whether the visitor is signed in (nginx `auth_request`,
-//! Caddy `forward_auth`, Traefik `ForwardAuth`).
+//! it guards, whether the visitor may pass (nginx `auth_request`, Caddy
+//! `forward_auth`, Traefik `ForwardAuth`). This file maps the proxy's
+//! headers in and the verdict out; `accounts::forward` describes the
+//! request once and lets the access rules decide.
 //!
-//! Signed in: 200, with who it is in `Remote-User`, `Remote-Name`,
-//! `Remote-User-Id` and, once the address is verified, `Remote-Email`, for
-//! the proxy to pass to the app.
-//! Signed out: 401; or, when the proxy described the original request
-//! (Caddy and Traefik send `X-Forwarded-Proto`, `-Host`, `-Uri`, and
-//! `-Method`) and it was a GET or HEAD to a host in `FORWARD_AUTH_HOSTS`,
-//! a 302 to the sign-in page with the original URL in `rd`. As fast as
-//! `GET /api/user`: a session look-up and a user read, no bcrypt, no write.
+//! Allowed: 200, with who it is in `Remote-User`, `Remote-Name`,
+//! `Remote-User-Id`, `Remote-Groups` and, once the address is verified,
+//! `Remote-Email`, for the proxy to pass to the app. A description that
+//! cannot be read: 400, never "allowed". Signed out: 401; or, for a page
+//! load to a host in `FORWARD_AUTH_HOSTS`, the way to the sign-in page
+//! with the original URL in `rd` (a 302, or for nginx a 401 naming it).
+//! Turned away by a rule: 403, or the sign-in page, which says why. As
+//! fast as `GET /api/user` plus the description: a session look-up from
+//! memory, no bcrypt, no write (but for a refusal's audit row).
 
 use serde_json::json;
 

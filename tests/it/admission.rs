@@ -140,10 +140,10 @@ fn a_flood_from_one_address_delays_another_by_about_one_hash() {
         n => server.register(&format!("student{n}"), PASSWORD),
     });
     assert!(statuses(&registered).iter().all(|&s| s == 201));
-    // Counted, not timed: how many of the flood's logins are answered
-    // while bob's waits.
+    // Counted, not timed: how many of the flood's twelve logins are still
+    // unanswered when bob's is answered.
     let flood_done = std::sync::atomic::AtomicUsize::new(0);
-    let (flood, passed) = thread::scope(|scope| {
+    let (flood, waiting) = thread::scope(|scope| {
         let flood = scope.spawn(|| {
             at_once(12, |n| {
                 let reply = login_from(&server, &format!("student{n}"), PASSWORD, "203.0.113.1");
@@ -155,23 +155,26 @@ fn a_flood_from_one_address_delays_another_by_about_one_hash() {
         while flood_done.load(std::sync::atomic::Ordering::SeqCst) < 1 {
             thread::sleep(Duration::from_millis(5));
         }
-        let before = flood_done.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(
             login_from(&server, "bob", PASSWORD, "198.51.100.7").status,
             200
         );
-        let passed = flood_done.load(std::sync::atomic::Ordering::SeqCst) - before;
-        (flood.join().unwrap(), passed)
+        let waiting = 12 - flood_done.load(std::sync::atomic::Ordering::SeqCst);
+        (flood.join().unwrap(), waiting)
     });
     assert!(
         flood.iter().all(|(r, _)| r.status == 200),
         "{:?}",
         statuses(&flood)
     );
-    // Fair: behind at most the hash running and the flood's turn (its
-    // quantum of four), and one counted late; starved, it would wait for
-    // the rest of the twelve.
-    assert!(passed <= 6, "{passed} of the flood went first");
+    // Fair: bob waits behind the hash running and at most the flood's
+    // first quantum (four in a row), so half the flood is still waiting
+    // on an idle machine; starved, bob would be answered last (none
+    // waiting). A loaded machine may delay bob's request: three is enough.
+    assert!(
+        waiting >= 3,
+        "only {waiting} of the flood still waiting when bob was answered"
+    );
 }
 
 #[test]

@@ -142,10 +142,12 @@ fn three_addresses_logging_in_without_pause_cannot_starve_a_fourth() {
     for (k, (status, passed)) in victim.into_iter().enumerate() {
         assert_eq!(status, 200, "login {k}");
         // The bound: the active addresses' turns plus its own queued
-        // logins (a new address's quantum runs its three in a row), and
-        // one counted late. Starved, it waited for the whole attack.
+        // logins (a new address's quantum runs its three in a row), with
+        // room for a loaded machine that holds a thread between its count
+        // and its request: four rounds of the three attackers. Starved, it
+        // waited for the whole attack (hundreds).
         assert!(
-            passed <= 3 + 3 + 1,
+            passed <= 12,
             "login {k}: {passed} attackers' logins went first"
         );
     }
