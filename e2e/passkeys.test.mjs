@@ -217,7 +217,7 @@ for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["p
     const origin = `http://auth.${HOST}:${port}`;
     await start(children, binary, [], {
       HOST: "127.0.0.1", PORT: String(port), DATABASE_PATH: join(work, `reauth-${device}.db`), BCRYPT_COST: "4",
-      PASSKEY_RP_ID: HOST, PASSKEY_ORIGINS: origin, PUBLIC_URL: origin, REAUTH_SECS: "1", SITE_NAME: "Family Cloud",
+      PASSKEY_RP_ID: HOST, PASSKEY_ORIGINS: origin, PUBLIC_URL: origin, REAUTH_SECS: "2", SITE_NAME: "Family Cloud",
     }, /listening on/);
     const made = await fetch(`http://127.0.0.1:${port}/api/register`, {
       method: "POST", headers: { "Content-Type": "application/json" },
@@ -231,7 +231,7 @@ for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["p
     await page.click("#submit");
     await page.waitForSelector("#username:has-text('bob')");
     // Older than REAUTH_SECS by the time the button is pressed.
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await new Promise((resolve) => setTimeout(resolve, 3100));
     await page.getByLabel("Name for the new passkey").fill("Old session");
     await page.getByRole("button", { name: "Add a passkey" }).click();
     await page.waitForSelector("#reauth:not(.hidden)");
