@@ -300,15 +300,10 @@ impl Url {
     }
 
     /// The explicit port, unless it is the scheme's default.
-    pub fn port_if_not_default(&self) -> Option<u16> {
+    fn port_if_not_default(&self) -> Option<u16> {
         self.authority
             .port
             .filter(|port| *port != self.scheme.default_port())
-    }
-
-    /// Same scheme, host and port (the default port made explicit).
-    pub fn same_origin(&self, other: &Url) -> bool {
-        self.origin() == other.origin()
     }
 
     /// The path as the access rules see it ([`normalize_path`]).
