@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use common::{Server, admin_with};
 use sha2::{Digest, Sha256};
 
-use auth_server::support::base64::{encode, encode_url};
-use auth_server::support::text::percent_encode;
+use auth_core::support::base64::{encode, encode_url};
+use auth_core::support::text::percent_encode;
 
 const ISSUER: &str = "https://auth.example.com";
 const CALLBACK: &str = "https://app.example.com/callback";

@@ -11,19 +11,19 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use crate::accounts::notices::Change;
-use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
-use crate::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, unlock};
-use crate::auth::access::{Visitor, is_group_name, read_rules};
-use crate::auth::jose::Alg;
-use crate::auth::validation;
-use crate::storage::User;
-use crate::storage::audit::AuthEvent;
-use crate::storage::mail::Purpose;
-use crate::support::config::Settings;
-use crate::support::text::printable;
-use crate::support::url::{Host, normalize_path};
-use crate::support::{base64, clock};
+use auth_core::accounts::notices::Change;
+use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
+use auth_core::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, unlock};
+use auth_core::auth::access::{Visitor, is_group_name, read_rules};
+use auth_core::auth::jose::Alg;
+use auth_core::auth::validation;
+use auth_core::storage::User;
+use auth_core::storage::audit::AuthEvent;
+use auth_core::storage::mail::Purpose;
+use auth_core::support::config::Settings;
+use auth_core::support::text::printable;
+use auth_core::support::url::{Host, normalize_path};
+use auth_core::support::{base64, clock};
 
 pub const USAGE: &str = "\
 usage: auth-server [--env-file FILE]            serve (settings from the environment and FILE)

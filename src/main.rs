@@ -11,17 +11,17 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use auth_server::accounts::Accounts;
+use auth_core::accounts::Accounts;
+use auth_core::auth::passwords::MIN_PRODUCTION_COST;
+use auth_core::storage::{Database, SCHEMA_VERSION};
+use auth_core::support::clock;
+use auth_core::support::config::Settings;
+use auth_core::support::log::Logger;
+use auth_core::support::{env_file, settings_table};
 use auth_server::admin;
 use auth_server::api::app::App;
 use auth_server::api::metrics::MetricsService;
-use auth_server::auth::passwords::MIN_PRODUCTION_COST;
 use auth_server::http::{Limits, Server, StopHandle};
-use auth_server::storage::{Database, SCHEMA_VERSION};
-use auth_server::support::clock;
-use auth_server::support::config::Settings;
-use auth_server::support::log::Logger;
-use auth_server::support::{env_file, settings_table};
 
 /// How often the background upkeep runs (the sessions' last-seen times are
 /// written behind at this pace, so after a crash a session may look idle up

@@ -4,11 +4,6 @@
 
 use serde_json::json;
 
-use crate::accounts::check::SignedIn;
-use crate::accounts::delete::{self, DeleteOutcome};
-use crate::accounts::password::{self, ChangeOutcome};
-use crate::accounts::reauth::{self, Proof, ReauthOutcome};
-use crate::accounts::two_factor;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
     hash_queue_busy, invalid, just_user, refused, reject_all, signed_in, successor_cookie,
@@ -16,7 +11,12 @@ use crate::api::common::{
 };
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::support::clock;
+use auth_core::accounts::check::SignedIn;
+use auth_core::accounts::delete::{self, DeleteOutcome};
+use auth_core::accounts::password::{self, ChangeOutcome};
+use auth_core::accounts::reauth::{self, Proof, ReauthOutcome};
+use auth_core::accounts::two_factor;
+use auth_core::support::clock;
 
 pub fn current_user(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let signed_in = signed_in(app, cx)?;

@@ -10,17 +10,17 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::accounts::{Accounts, Client};
 use crate::api::cookies::CookiePolicy;
 use crate::api::cors::Cors;
 use crate::api::error::ApiError;
 use crate::api::router::ROUTES;
 use crate::http::Request;
-use crate::storage::Database;
-use crate::support::clock;
-use crate::support::config::Settings;
-use crate::support::log::Logger;
-use crate::support::metrics::{LoginResult, Metrics, RegistrationResult};
+use auth_core::accounts::{Accounts, Client};
+use auth_core::storage::Database;
+use auth_core::support::clock;
+use auth_core::support::config::Settings;
+use auth_core::support::log::Logger;
+use auth_core::support::metrics::{LoginResult, Metrics, RegistrationResult};
 
 /// Everything a handler may use: the use cases' shared state, and what
 /// only HTTP needs (cookies, CORS, metrics).

@@ -5,11 +5,6 @@
 
 use serde_json::json;
 
-use crate::accounts::Trouble;
-use crate::accounts::check::SecondFactor;
-use crate::accounts::login::{self, LoginOutcome, LoginRequest};
-use crate::accounts::logout;
-use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
     hash_queue_busy, invalid, just_user, refused, reject_all, signed_in_reply, too_many, user_json,
@@ -17,7 +12,12 @@ use crate::api::common::{
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::support::metrics::{LoginResult, RegistrationResult};
+use auth_core::accounts::Trouble;
+use auth_core::accounts::check::SecondFactor;
+use auth_core::accounts::login::{self, LoginOutcome, LoginRequest};
+use auth_core::accounts::logout;
+use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
+use auth_core::support::metrics::{LoginResult, RegistrationResult};
 
 pub fn register(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     // Before the body is read: a closed server says so to any form.

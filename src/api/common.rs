@@ -5,15 +5,15 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::accounts::check::{self, Refused, SignedIn};
 use crate::api::app::{App, Context, Reply};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::auth::sessions::Session;
-use crate::auth::token::Token;
-use crate::storage::User;
-use crate::support::clock::Rfc3339;
+use auth_core::accounts::check::{self, Refused, SignedIn};
+use auth_core::auth::sessions::Session;
+use auth_core::auth::token::Token;
+use auth_core::storage::User;
+use auth_core::support::clock::Rfc3339;
 
 /// The user object of the contract. Never the hash. It borrows from the
 /// account rather than copying it into a `serde_json::Value`: this is the

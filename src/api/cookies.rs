@@ -1,10 +1,10 @@
 //! The session cookie: reading `sid` from `Cookie` headers and writing the
 //! `Set-Cookie` that sets or clears it; and the passkey sign-in ticket.
 
-use crate::auth::challenges::{CHALLENGE_TTL_SECS, TICKET_COOKIE};
-use crate::auth::token::Token;
 use crate::http::Request;
-use crate::support::config::SameSite;
+use auth_core::auth::challenges::{CHALLENGE_TTL_SECS, TICKET_COOKIE};
+use auth_core::auth::token::Token;
+use auth_core::support::config::SameSite;
 
 /// A short, generic name that says nothing about the software behind it
 /// (OWASP Session Management Cheat Sheet, "Session ID Name Fingerprinting").

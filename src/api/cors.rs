@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::http::{Request, Response};
-use crate::support::url::{Authority, Url};
+use auth_core::support::url::{Authority, Url};
 
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE_SECS: u32 = 600;

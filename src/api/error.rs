@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use crate::accounts::Trouble;
-pub use crate::accounts::{RETRY_AFTER_BUSY_SECS, RETRY_AFTER_STORAGE_SECS};
 use crate::http::{DEFAULT_MAX_BODY_BYTES, Refusal};
+use auth_core::accounts::Trouble;
+pub use auth_core::accounts::{RETRY_AFTER_BUSY_SECS, RETRY_AFTER_STORAGE_SECS};
 
 /// The 413 message, written from the limit itself so the two cannot differ.
 static BODY_TOO_LARGE: LazyLock<String> = LazyLock::new(|| {

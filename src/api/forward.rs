@@ -16,15 +16,15 @@
 
 use serde_json::json;
 
-use crate::accounts::check::SignedIn;
-use crate::accounts::forward::{ProxyHeaders, Target, describe};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{just_user, signed_in};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::auth::access::{Decision, Who};
-use crate::support::text::percent_encode;
-use crate::support::url::Url;
+use auth_core::accounts::check::SignedIn;
+use auth_core::accounts::forward::{ProxyHeaders, Target, describe};
+use auth_core::auth::access::{Decision, Who};
+use auth_core::support::text::percent_encode;
+use auth_core::support::url::Url;
 
 /// Whether the guarded request was a page load: a GET or HEAD a browser
 /// made to show a page, whose `Accept` does not ask for JSON and which

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::api::app::App;
 use crate::http::{Refusal, Request, Response, Service, StopHandle};
-use crate::support::metrics::Gauges;
+use auth_core::support::metrics::Gauges;
 
 pub struct MetricsService {
     pub app: Arc<App>,

@@ -8,15 +8,17 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::accounts::oidc::{self, AuthorizeOutcome, ClientCredentials, TokenGrant, TokenOutcome};
 use crate::api::app::{App, Context, Document, Reply};
 use crate::api::common::signed_in;
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::pages::PAGE_POLICY;
-use crate::support::base64;
-use crate::support::form;
-use crate::support::text::{html_escape, percent_encode};
+use auth_core::accounts::oidc::{
+    self, AuthorizeOutcome, ClientCredentials, TokenGrant, TokenOutcome,
+};
+use auth_core::support::base64;
+use auth_core::support::form;
+use auth_core::support::text::{html_escape, percent_encode};
 
 /// A JSON document outside the envelope, with `status`.
 fn json_document(status: u16, body: &Value) -> Reply {
@@ -402,7 +404,7 @@ pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
             ),
         ));
     }
-    crate::accounts::logout::logout(
+    auth_core::accounts::logout::logout(
         &app.accounts,
         &cookies::session_tokens(cx.request),
         &cx.client(),

@@ -8,7 +8,7 @@
 //! what it reads.
 
 use crate::api::app::{App, Document, Reply};
-use crate::support::text::html_escape;
+use auth_core::support::text::html_escape;
 
 const HTML: &str = include_str!("../../web/login.html");
 const CSS: &str = include_str!("../../web/login.css");

@@ -12,21 +12,21 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::Trouble;
-use crate::accounts::check::SignedIn;
-use crate::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
-use crate::accounts::reauth;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{signed_in, signed_in_reply, too_many, user_json};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::auth::challenges::CHALLENGE_TTL_SECS;
-use crate::auth::webauthn::{ALGORITHMS, Assertion, Failure, Registration};
-use crate::storage::passkeys::Passkey;
-use crate::support::base64;
-use crate::support::clock;
-use crate::support::metrics::LoginResult;
+use auth_core::accounts::Trouble;
+use auth_core::accounts::check::SignedIn;
+use auth_core::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
+use auth_core::accounts::reauth;
+use auth_core::auth::challenges::CHALLENGE_TTL_SECS;
+use auth_core::auth::webauthn::{ALGORITHMS, Assertion, Failure, Registration};
+use auth_core::storage::passkeys::Passkey;
+use auth_core::support::base64;
+use auth_core::support::clock;
+use auth_core::support::metrics::LoginResult;
 
 /// The ceremony's `timeout`, in milliseconds: the challenge's lifetime.
 const TIMEOUT_MS: i64 = CHALLENGE_TTL_SECS * 1000;

@@ -23,8 +23,8 @@ use crate::api::{
     account, auth, client_ip, forward, health, oidc, pages, passkeys, recovery, sessions, totp,
 };
 use crate::http::{Refusal, Request, Response, Service, address_group};
-use crate::support::clock;
-use crate::support::text::printable;
+use auth_core::support::clock;
+use auth_core::support::text::printable;
 
 /// Which handler serves each endpoint of the route table.
 fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiError> {

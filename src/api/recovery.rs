@@ -2,12 +2,14 @@
 //! `/api/password/reset`, `/api/email/verify`, `/api/email/verify/resend`
 //! (`accounts::recovery`).
 
-use crate::accounts::recovery::{self, ForgotOutcome, ResendOutcome, ResetOutcome, VerifyOutcome};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{hash_queue_busy, just_user, signed_in, too_many};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
-use crate::auth::validation;
+use auth_core::accounts::recovery::{
+    self, ForgotOutcome, ResendOutcome, ResetOutcome, VerifyOutcome,
+};
+use auth_core::auth::validation;
 
 /// Always 202 with the same body, whether or not an account uses the
 /// address, answered before any look-up (see `accounts::recovery::forgot`).

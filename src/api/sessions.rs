@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::accounts::logout;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::signed_in;
 use crate::api::error::ApiError;
-use crate::support::clock;
+use auth_core::accounts::logout;
+use auth_core::support::clock;
 
 /// The public handle of a session: 16 hex digits.
 fn public_id_text(public_id: u64) -> String {

@@ -6,12 +6,12 @@
 
 use serde_json::json;
 
-use crate::accounts::access::{self, StepUpOutcome};
-use crate::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{refused, signed_in, successor_cookie, too_many};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
+use auth_core::accounts::access::{self, StepUpOutcome};
+use auth_core::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
 
 pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     let me = signed_in(app, cx)?;

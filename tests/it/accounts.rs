@@ -512,7 +512,7 @@ fn a_version_1_database_migrates_in_place() {
     let version: i64 = connection
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, auth_server::storage::SCHEMA_VERSION);
+    assert_eq!(version, auth_core::storage::SCHEMA_VERSION);
     let events: i64 = connection
         .query_row("SELECT count(*) FROM auth_events", [], |r| r.get(0))
         .unwrap();
@@ -562,7 +562,7 @@ fn a_version_2_database_migrates_and_never_reuses_an_id() {
     let version: i64 = connection
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, auth_server::storage::SCHEMA_VERSION);
+    assert_eq!(version, auth_core::storage::SCHEMA_VERSION);
 }
 
 #[test]

@@ -166,7 +166,7 @@ fn all_markdown() -> Vec<(PathBuf, String)> {
 
 #[test]
 fn the_documented_schema_version_is_the_codes() {
-    let version = auth_server::storage::SCHEMA_VERSION;
+    let version = auth_core::storage::SCHEMA_VERSION;
     let schema = std::fs::read_to_string("schema.sql").unwrap();
     assert!(
         schema
@@ -211,8 +211,8 @@ fn every_documented_setting_is_one() {
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if looks_like_a_setting && !not_settings.contains(&token) {
                 assert!(
-                    auth_server::support::settings_table::find(token).is_some(),
-                    "{}: `{token}` is no setting (src/support/settings_table.rs)",
+                    auth_core::support::settings_table::find(token).is_some(),
+                    "{}: `{token}` is no setting (crates/auth-core/src/support/settings_table.rs)",
                     path.display()
                 );
             }

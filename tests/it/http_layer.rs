@@ -512,3 +512,28 @@ fn sigint_with_idle_connections_exits_promptly() {
         started.elapsed()
     );
 }
+
+/// The HTTP layer could be lifted into any other program: it imports
+/// nothing of this crate and nothing of auth-core. (That auth-core imports
+/// nothing of this crate needs no test: it does not depend on it.)
+#[test]
+fn the_http_layer_imports_nothing_of_the_server() {
+    let mut files = vec![std::path::PathBuf::from("src/http")];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        for outside in ["crate::", "auth_core", "super::super"] {
+            assert!(
+                !source.contains(outside),
+                "{} names {outside}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "found only {checked} files under src/http");
+}

@@ -22,7 +22,6 @@ mod forward;
 mod hostile;
 mod http_layer;
 mod integrity;
-mod layers;
 mod mail;
 mod oidc;
 mod operations;

@@ -10,8 +10,8 @@ use rsa::BoxedUint;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use auth_server::support::base64::{decode_url, encode, encode_url};
-use auth_server::support::text::percent_encode;
+use auth_core::support::base64::{decode_url, encode, encode_url};
+use auth_core::support::text::percent_encode;
 
 const ISSUER: &str = "https://auth.example.com";
 const CALLBACK: &str = "https://app.example.com/callback";
@@ -66,7 +66,7 @@ fn authorize_path(app: &App, extra: &str) -> String {
 fn location_params(reply: &Reply) -> std::collections::BTreeMap<String, String> {
     let location = reply.header("location").expect("a Location");
     let query = location.split_once('?').map_or("", |(_, q)| q);
-    auth_server::support::form::parse(query).unwrap()
+    auth_core::support::form::parse(query).unwrap()
 }
 
 fn code_for(server: &Server, app: &App, cookie: &str) -> String {
@@ -363,8 +363,7 @@ fn authorize_refuses_without_redirecting_to_what_is_not_registered() {
         location.starts_with(&format!("{ISSUER}/login?rd=")),
         "{location}"
     );
-    let back =
-        &auth_server::support::form::parse(location.split_once('?').unwrap().1).unwrap()["rd"];
+    let back = &auth_core::support::form::parse(location.split_once('?').unwrap().1).unwrap()["rd"];
     assert!(
         back.starts_with(&format!("{ISSUER}/oauth2/authorize?")),
         "{back}"
@@ -683,7 +682,7 @@ fn sign_in_and_back(reply: &Reply) -> (String, String) {
     assert_eq!(reply.status, 302, "{}", reply.text());
     let location = reply.header("location").unwrap().to_string();
     let query = location.split_once('?').unwrap().1;
-    let back = auth_server::support::form::parse(query).unwrap()["rd"].clone();
+    let back = auth_core::support::form::parse(query).unwrap()["rd"].clone();
     let path = back.strip_prefix(ISSUER).unwrap().to_string();
     (location, path)
 }
@@ -743,7 +742,7 @@ fn prompt_login_and_max_age_ask_for_a_new_sign_in_and_prompt_none_never_shows_a_
         .clone();
     let auth_time = claims["auth_time"].as_i64().unwrap();
     assert_eq!(
-        auth_server::support::clock::rfc3339(auth_time),
+        auth_core::support::clock::rfc3339(auth_time),
         newest.as_str().unwrap(),
         "auth_time is the new sign-in"
     );

@@ -11,7 +11,7 @@ use authenticator::{Alg, Authenticator, ORIGIN};
 use common::{PASSWORD, Reply, Server, admin};
 use serde_json::{Value, json};
 
-use auth_server::support::base64::{decode_url, encode_url};
+use auth_core::support::base64::{decode_url, encode_url};
 
 fn start() -> Server {
     Server::start_with(&[("PASSKEY_ORIGINS", ORIGIN)])

@@ -3,13 +3,13 @@
 
 use std::net::IpAddr;
 
+use auth_core::auth::token::Token;
+use auth_core::auth::validation;
 use auth_server::api::cookies::session_tokens;
 use auth_server::api::cors::{Cors, Origin};
 use auth_server::api::fields::Fields;
 use auth_server::api::router::{self, ROUTES, Resolved};
 use auth_server::api::{client_ip, error::ApiError};
-use auth_server::auth::token::Token;
-use auth_server::auth::validation;
 use auth_server::http::Request;
 use proptest::prelude::*;
 

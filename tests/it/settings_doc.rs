@@ -5,7 +5,7 @@ use crate::common;
 
 use std::process::Command;
 
-use auth_server::support::settings_table::{
+use auth_core::support::settings_table::{
     PACKAGE_SETTINGS, SETTINGS, env_file, markdown_table, package_env_file,
 };
 
@@ -64,7 +64,7 @@ fn the_documented_settings_table_is_the_settings_table() {
     let table = markdown_table();
     assert!(
         doc.contains(&table),
-        "docs/settings.md's table differs from src/support/settings_table.rs; it should read:\n{table}"
+        "docs/settings.md's table differs from crates/auth-core/src/support/settings_table.rs; it should read:\n{table}"
     );
 }
 
@@ -82,7 +82,7 @@ fn every_setting_the_server_reads_is_in_the_table() {
         &[("DATABASE_PATH", db.as_os_str())],
     ));
     // And the config reads no variable the table does not know.
-    let source = include_str!("../../src/support/config.rs");
+    let source = include_str!("../../crates/auth-core/src/support/config.rs");
     for quoted in source.split('"').skip(1).step_by(2) {
         let looks_like_a_variable = quoted.len() > 3
             && quoted.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')

@@ -62,7 +62,7 @@ fn first_start_creates_the_database_with_its_schema() {
     let version: i64 = connection
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, auth_server::storage::SCHEMA_VERSION);
+    assert_eq!(version, auth_core::storage::SCHEMA_VERSION);
     let mode: String = connection
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();

@@ -13,7 +13,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use auth_server::support::base64::{decode_url, encode_url};
+use auth_core::support::base64::{decode_url, encode_url};
 
 pub const ORIGIN: &str = "http://localhost:5000";
 

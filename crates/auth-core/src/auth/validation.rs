@@ -12,7 +12,7 @@ use crate::support::text::{is_format, is_host_name};
 /// (OWASP Input Validation Cheat Sheet; ASVS 4.0.3 V5.1.3).
 ///
 /// ```
-/// use auth_server::auth::validation::check_username;
+/// use auth_core::auth::validation::check_username;
 /// assert!(check_username("alice_1").is_ok());
 /// assert!(check_username("<script>").is_err());
 /// ```
@@ -122,7 +122,7 @@ pub fn check_new_password(
 
 /// Django's list of 20,000 common passwords (BSD licence; see
 /// data/LICENSE-django-common-passwords.txt), lower-case, one a line.
-const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
+const COMMON_PASSWORDS: &str = include_str!("../../../../data/common-passwords.txt");
 
 /// Whether a lower-cased password is on the common list, compared the way
 /// Django compares it (lower-cased, surrounding spaces ignored).

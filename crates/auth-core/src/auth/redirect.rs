@@ -19,7 +19,7 @@ const MAX_URL_BYTES: usize = 2048;
 /// patterns.
 ///
 /// ```
-/// use auth_server::auth::redirect::approve;
+/// use auth_core::auth::redirect::approve;
 /// let allowed = ["*.example.com".to_string()];
 /// assert!(approve("https://wiki.example.com/page?x=1", &allowed).is_some());
 /// assert!(approve("https://example.com.evil.example/", &allowed).is_none());

@@ -19,7 +19,7 @@ pub fn now() -> i64 {
 /// `2026-11-26T18:00:00Z` for a Unix time in seconds.
 ///
 /// ```
-/// assert_eq!(auth_server::support::clock::rfc3339(1_795_716_000), "2026-11-26T18:00:00Z");
+/// assert_eq!(auth_core::support::clock::rfc3339(1_795_716_000), "2026-11-26T18:00:00Z");
 /// ```
 pub fn rfc3339(unix_seconds: i64) -> String {
     Rfc3339(unix_seconds).to_string()

@@ -18,7 +18,7 @@ pub struct EnvFileError {
 /// Anything else stops with the line it is on.
 ///
 /// ```
-/// use auth_server::support::env_file::parse;
+/// use auth_core::support::env_file::parse;
 /// let vars = parse("# comment\nPORT=9000\nMAIL_FROM=\"a b@example.com\"\n").unwrap();
 /// assert_eq!(vars["PORT"], "9000");
 /// assert_eq!(vars["MAIL_FROM"], "a b@example.com");

@@ -361,7 +361,7 @@ fn is_unreserved(byte: u8) -> bool {
 ///    root). A path that ended with `/`, `.` or `..` keeps a trailing `/`.
 ///
 /// ```
-/// use auth_server::support::url::normalize_path;
+/// use auth_core::support::url::normalize_path;
 /// assert_eq!(normalize_path("//x/../%61dmin;v=1/").unwrap(), "/admin/");
 /// assert!(normalize_path("/admin%2fusers").is_err());
 /// ```

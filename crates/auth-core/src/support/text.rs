@@ -47,7 +47,7 @@ fn is_safe(c: char) -> bool {
 /// passing for something else. Borrowed when nothing needs escaping.
 ///
 /// ```
-/// use auth_server::support::text::printable;
+/// use auth_core::support::text::printable;
 /// assert_eq!(printable("alice"), "alice");
 /// assert_eq!(printable("\u{1b}[2Jroot"), "\\u{1b}[2Jroot");
 /// assert_eq!(printable("a\u{200b}b\n"), "a\\u{200b}b\\n");
@@ -108,7 +108,7 @@ pub fn html_escape(text: &str) -> String {
 /// value inside a URL (a query parameter, a label).
 ///
 /// ```
-/// use auth_server::support::text::percent_encode;
+/// use auth_core::support::text::percent_encode;
 /// assert_eq!(percent_encode("https://a.example/x?y=1"), "https%3A%2F%2Fa.example%2Fx%3Fy%3D1");
 /// ```
 pub fn percent_encode(text: &str) -> String {

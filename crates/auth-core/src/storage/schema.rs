@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema of a new database, embedded in the binary.
-const SCHEMA: &str = include_str!("../../schema.sql");
+const SCHEMA: &str = include_str!("../../../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
 pub const SCHEMA_VERSION: i64 = 11;
 
