@@ -11,6 +11,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use auth_core::accounts::audit::AuthEvent;
 use auth_core::accounts::notices::Change;
 use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use auth_core::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, unlock};
@@ -18,7 +19,6 @@ use auth_core::auth::access::{Visitor, is_group_name, read_rules};
 use auth_core::auth::jose::Alg;
 use auth_core::auth::validation;
 use auth_core::storage::User;
-use auth_core::storage::audit::AuthEvent;
 use auth_core::storage::mail::Purpose;
 use auth_core::support::config::Settings;
 use auth_core::support::text::printable;

@@ -10,7 +10,13 @@ use std::sync::LazyLock;
 
 use crate::http::{DEFAULT_MAX_BODY_BYTES, Refusal};
 use auth_core::accounts::Trouble;
-pub use auth_core::accounts::{RETRY_AFTER_BUSY_SECS, RETRY_AFTER_STORAGE_SECS};
+
+/// `Retry-After` for a moment's overload (a locked database): the next
+/// second may well succeed (RFC 9110 §10.2.3).
+pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
+/// `Retry-After` when storage is failing (disk full, read-only, I/O
+/// errors): an operator has to act, so clients should not hammer it.
+pub const RETRY_AFTER_STORAGE_SECS: u64 = 5;
 
 /// The 413 message, written from the limit itself so the two cannot differ.
 static BODY_TOO_LARGE: LazyLock<String> = LazyLock::new(|| {
@@ -329,14 +335,14 @@ impl From<Trouble> for ApiError {
     fn from(trouble: Trouble) -> ApiError {
         match trouble {
             Trouble::Busy {
-                retry_after_secs,
-                cause,
-            }
-            | Trouble::Unavailable {
-                retry_after_secs,
+                expected_wait_secs,
                 cause,
             } => ApiError::ServiceUnavailable {
-                retry_after_secs,
+                retry_after_secs: expected_wait_secs.unwrap_or(RETRY_AFTER_BUSY_SECS),
+                cause,
+            },
+            Trouble::Unavailable(cause) => ApiError::ServiceUnavailable {
+                retry_after_secs: RETRY_AFTER_STORAGE_SECS,
                 cause,
             },
             Trouble::Internal(cause) => ApiError::Internal { cause },
@@ -363,10 +369,7 @@ mod tests {
 
     #[test]
     fn trouble_is_503_with_its_retry_after_or_500() {
-        let unavailable = ApiError::from(Trouble::Unavailable {
-            retry_after_secs: RETRY_AFTER_STORAGE_SECS,
-            cause: "database: disk full".into(),
-        });
+        let unavailable = ApiError::from(Trouble::Unavailable("database: disk full".into()));
         assert_eq!(unavailable.parts().0, 503);
         assert_eq!(
             unavailable.headers()[0].1,
@@ -374,6 +377,11 @@ mod tests {
         );
         let busy = ApiError::from(Trouble::busy("locked"));
         assert_eq!(busy.headers()[0].1, RETRY_AFTER_BUSY_SECS.to_string());
+        let queue = ApiError::from(Trouble::Busy {
+            expected_wait_secs: Some(3),
+            cause: "the bcrypt queue is full".into(),
+        });
+        assert_eq!(queue.headers()[0].1, "3");
         let internal = ApiError::from(Trouble::Internal("database: corrupt".into()));
         assert_eq!(internal.parts().0, 500);
         assert_eq!(internal.cause(), Some("database: corrupt"));

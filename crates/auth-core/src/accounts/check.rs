@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::sessions::Session;
@@ -10,7 +11,6 @@ use crate::auth::throttle::Reservation;
 use crate::auth::token::Token;
 use crate::auth::totp;
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 
 /// The signed-in user behind a request.
 pub struct SignedIn {

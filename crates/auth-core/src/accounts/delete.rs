@@ -2,9 +2,9 @@
 //! The row goes with its sessions, tokens and codes; the username and
 //! email become free, and no id is ever given to another account.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::{self, Refused, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::storage::audit::AuthEvent;
 
 pub enum DeleteOutcome {
     Deleted,

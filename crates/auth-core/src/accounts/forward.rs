@@ -20,11 +20,11 @@
 //! with it, and when both forms came and name different requests the
 //! question is refused.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::SignedIn;
 use crate::accounts::{Accounts, Client};
 use crate::auth::access::{Decision, Verdict};
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 use crate::support::url::{
     Authority, Host, Scheme, Url, UrlError, check_characters, normalize_path,
 };

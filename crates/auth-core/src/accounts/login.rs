@@ -14,12 +14,12 @@
 //!    in the same transaction as the login, only if the account is still
 //!    the one whose password was checked (same auth epoch).
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::{self, Refused, SecondFactor};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::{NewSession, OpenedWith, Session};
 use crate::auth::token::Token;
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 use crate::storage::sessions::SessionRow;
 use crate::support::metrics::LoginResult;
 

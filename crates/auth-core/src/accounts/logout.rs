@@ -1,10 +1,10 @@
 //! Signing out: this browser, one session by its public id (a lost
 //! phone), or every session at once.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::SignedIn;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::token::{Token, TokenHash};
-use crate::storage::audit::AuthEvent;
 
 /// Ends the sessions behind `tokens` (the browser's cookies); always
 /// succeeds for the person, known session or not.

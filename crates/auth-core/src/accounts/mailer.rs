@@ -18,9 +18,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::accounts::audit::{Audit, AuthEvent, EventRecord};
 use crate::auth::token::Token;
 use crate::storage::Database;
-use crate::storage::audit::{Audit, AuthEvent, EventRecord};
 use crate::storage::mail::{Content, Purpose, Queued};
 use crate::support::base64;
 use crate::support::clock;
@@ -131,7 +131,7 @@ impl Mailer {
         };
         let recent = self.db.count_events(
             Some(user.id),
-            AuthEvent::PasswordResetRequested,
+            AuthEvent::PasswordResetRequested.as_str(),
             request.at - 3600,
         )?;
         if user.disabled || recent >= MAILS_PER_ACCOUNT_PER_HOUR {

@@ -12,6 +12,7 @@
 //! rules and `storage/` the tables.
 
 pub mod access;
+pub mod audit;
 pub mod check;
 pub mod delete;
 pub mod forward;
@@ -33,6 +34,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::accounts::audit::{Audit, AuthEvent, EventRecord};
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
 use crate::auth::access::RuleBook;
@@ -45,20 +47,12 @@ use crate::auth::throttle::Throttle;
 use crate::auth::token::Token;
 use crate::auth::webauthn::RelyingParty;
 use crate::storage::Database;
-use crate::storage::audit::{Audit, AuthEvent, EventRecord};
 use crate::storage::sessions::SessionRow;
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
 use crate::support::metrics::Metrics;
 use crate::support::url::Url;
-
-/// `Retry-After` for a moment's overload (a locked database): the next
-/// second may well succeed.
-pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
-/// `Retry-After` when storage is failing (disk full, read-only, I/O
-/// errors): an operator has to act, so clients should not hammer it.
-pub const RETRY_AFTER_STORAGE_SECS: u64 = 5;
 
 /// What the flows share: settings, the database, the sessions, the bcrypt
 /// queue, the throttle, the audit trail, the log and the mailer. Built once
@@ -112,21 +106,22 @@ impl Client<'static> {
     }
 }
 
-/// Why a flow could not finish through no fault of the person asking: the
-/// API answers 503 (`Busy`, `Unavailable`) or 500 (`Internal`) and logs the
-/// cause; nothing of it reaches the client.
+/// Why a flow could not finish through no fault of the person asking. It
+/// says what kind of trouble it is; the caller picks what to answer (the
+/// API: 503 with a `Retry-After` of its choosing, or 500) and logs the
+/// cause, none of which reaches the client.
 #[derive(Debug)]
 pub enum Trouble {
-    /// Overloaded for a moment (the bcrypt queue, a locked database).
+    /// Overloaded for a moment (the bcrypt queue, a locked database, no
+    /// randomness yet): the same request may well succeed soon.
+    /// `expected_wait_secs` is the bcrypt queue's own estimate, when it
+    /// made one.
     Busy {
-        retry_after_secs: u64,
+        expected_wait_secs: Option<u64>,
         cause: String,
     },
     /// Storage failing (disk full, read-only, I/O): an operator must act.
-    Unavailable {
-        retry_after_secs: u64,
-        cause: String,
-    },
+    Unavailable(String),
     /// A bug or corruption.
     Internal(String),
 }
@@ -134,7 +129,7 @@ pub enum Trouble {
 impl Trouble {
     pub fn busy(cause: impl Into<String>) -> Trouble {
         Trouble::Busy {
-            retry_after_secs: RETRY_AFTER_BUSY_SECS,
+            expected_wait_secs: None,
             cause: cause.into(),
         }
     }
@@ -160,10 +155,7 @@ impl From<rusqlite::Error> for Trouble {
         match error.sqlite_error_code() {
             Some(Code::DatabaseBusy | Code::DatabaseLocked) => Trouble::busy(cause),
             Some(Code::DiskFull | Code::ReadOnly | Code::SystemIoFailure | Code::CannotOpen) => {
-                Trouble::Unavailable {
-                    retry_after_secs: RETRY_AFTER_STORAGE_SECS,
-                    cause,
-                }
+                Trouble::Unavailable(cause)
             }
             _ => Trouble::Internal(cause),
         }
@@ -175,7 +167,7 @@ impl From<HashError> for Trouble {
     fn from(error: HashError) -> Trouble {
         match error {
             HashError::Busy { retry_after_secs } => Trouble::Busy {
-                retry_after_secs,
+                expected_wait_secs: Some(retry_after_secs),
                 cause: "the bcrypt queue is full".into(),
             },
             HashError::Failed(cause) => Trouble::Internal(format!("bcrypt: {cause}")),
@@ -377,21 +369,12 @@ mod tests {
             ffi::SQLITE_IOERR,
             ffi::SQLITE_CANTOPEN,
         ] {
-            assert!(
-                matches!(
-                    failure(code),
-                    Trouble::Unavailable {
-                        retry_after_secs: RETRY_AFTER_STORAGE_SECS,
-                        ..
-                    }
-                ),
-                "{code}"
-            );
+            assert!(matches!(failure(code), Trouble::Unavailable(_)), "{code}");
         }
         assert!(matches!(
             failure(ffi::SQLITE_BUSY),
             Trouble::Busy {
-                retry_after_secs: RETRY_AFTER_BUSY_SECS,
+                expected_wait_secs: None,
                 ..
             }
         ));

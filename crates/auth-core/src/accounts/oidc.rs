@@ -17,13 +17,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::SignedIn;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::access::{Decision, Visitor};
 use crate::auth::jose::{Alg, Key, Published, Stored};
 use crate::auth::sessions::OpenedWith;
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 use crate::storage::oidc::{Grant, GrantKind, OidcClient, Spent, StoredKey};
 use crate::support::base64::{decode_url, encode_url};
 use crate::support::text::percent_encode;

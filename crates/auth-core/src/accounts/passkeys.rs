@@ -7,6 +7,7 @@
 //! Neither ceremony touches bcrypt or the hash queue: a passkey sign-in
 //! costs one signature check.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::SignedIn;
 use crate::accounts::login::open_session;
 use crate::accounts::notices::Change;
@@ -18,7 +19,6 @@ use crate::auth::webauthn::{
     self, Assertion, CHALLENGE_BYTES, Failure, NewCredential, Registration,
 };
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 use crate::storage::passkeys::{AddError, Passkey};
 use crate::support::metrics::LoginResult;
 

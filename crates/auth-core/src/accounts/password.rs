@@ -4,6 +4,7 @@
 //! under a new token (OWASP ASVS 4.0.3 V2.1.6, V3.3.3; OWASP
 //! Authentication Cheat Sheet, "Change Password").
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::{self, Refused, SignedIn};
 use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
@@ -12,7 +13,6 @@ use crate::auth::sessions::Session;
 use crate::auth::token::Token;
 use crate::auth::validation;
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 
 /// The rules for a new password of `user`, for whatever fields are present:
 /// the registration rules, and not the current one.

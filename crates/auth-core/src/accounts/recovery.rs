@@ -6,6 +6,7 @@
 //! Tokens arrive as typed, are looked up by their SHA-256, and a wrong one
 //! counts like a wrong password against the address.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::mailer::{MAILS_PER_ACCOUNT_PER_HOUR, ResetRequest};
 use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
@@ -13,7 +14,6 @@ use crate::auth::passwords::HashError;
 use crate::auth::token::Token;
 use crate::auth::validation;
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 use crate::storage::mail::Purpose;
 
 /// The token of a link, if it has a token's shape.
@@ -190,10 +190,11 @@ pub fn resend(
         return Ok(ResendOutcome::MailNotConfigured);
     }
     let since = client.now - 3600;
-    let recent =
-        accounts
-            .db
-            .count_events(Some(user.id), AuthEvent::EmailVerificationRequested, since)?;
+    let recent = accounts.db.count_events(
+        Some(user.id),
+        AuthEvent::EmailVerificationRequested.as_str(),
+        since,
+    )?;
     if recent < MAILS_PER_ACCOUNT_PER_HOUR {
         queue_verification_mail(accounts, user, return_to, client)?;
     }

@@ -4,11 +4,11 @@
 //! queue, and stored; the database picks the one winner of a race for a
 //! name. Sign-up then queues the verification mail.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::recovery::queue_verification;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::validation;
-use crate::storage::audit::AuthEvent;
 use crate::storage::{InsertError, User};
 use crate::support::metrics::RegistrationResult;
 

@@ -5,13 +5,13 @@
 //! account (OWASP ASVS 4.0.3 V2.8, V3.3.3). The login's side is in
 //! `login.rs`.
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::check::{self, Refused, SecondFactor, SignedIn};
 use crate::accounts::notices::Change;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::Session;
 use crate::auth::token::Token;
 use crate::auth::totp;
-use crate::storage::audit::AuthEvent;
 use crate::storage::{Checked, User};
 
 /// How many recovery codes the user has left; `None` without two-factor

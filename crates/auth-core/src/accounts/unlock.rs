@@ -9,9 +9,9 @@
 
 use std::net::IpAddr;
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::storage::User;
-use crate::storage::audit::AuthEvent;
 use crate::storage::unlocks::Unlock;
 
 /// Queues the unlock of `user`'s login identifiers, and records it.
