@@ -1,69 +1,32 @@
-//! Base64 (RFC 4648), small enough to write here rather than take a
-//! dependency for: the unpadded URL-safe form of tokens (§5) and the
-//! padded standard form of RFC 2047 mail headers (§4).
+//! Base64 (RFC 4648): the unpadded URL-safe form of tokens (§5) and the
+//! padded standard form of RFC 2047 mail headers and HTTP Basic
+//! credentials (§4). The codec is `base64ct`, which the crypto crates
+//! already bring: constant-time, and strict, so each value has exactly one
+//! spelling (no padding where none belongs, no stray bits, no white
+//! space). These four names are all the rest of the code uses.
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 
 /// Unpadded base64url (RFC 4648 §5).
 pub fn encode_url(bytes: &[u8]) -> String {
-    encode_with(bytes, URL_SAFE, false)
+    Base64UrlUnpadded::encode_string(bytes)
 }
 
 /// Padded standard base64 (RFC 4648 §4).
 pub fn encode(bytes: &[u8]) -> String {
-    encode_with(bytes, STANDARD, true)
+    Base64::encode_string(bytes)
 }
 
 /// Unpadded base64url back to bytes; `None` for anything else, including
 /// non-zero leftover bits, so each value has exactly one spelling.
 pub fn decode_url(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for byte in text.bytes() {
-        let value = URL_SAFE.iter().position(|&c| c == byte)? as u32;
-        acc = acc << 6 | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    (acc == 0).then_some(out)
+    Base64UrlUnpadded::decode_vec(text).ok()
 }
 
 /// Padded standard base64 back to bytes (an HTTP Basic credential, RFC
 /// 7617); `None` for anything else.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    let body = text.trim_end_matches('=');
-    if !text.len().is_multiple_of(4) || text.len() - body.len() > 2 || body.contains(['-', '_']) {
-        return None;
-    }
-    decode_url(&body.replace('+', "-").replace('/', "_"))
+    Base64::decode_vec(text).ok()
 }
 
 #[cfg(test)]
@@ -88,5 +51,13 @@ mod tests {
         assert_eq!(encode_url(&[0xfb, 0xff]), "-_8");
         assert_eq!(encode(&[0xfb, 0xff]), "+/8=");
         assert_eq!(decode_url("-_9"), None, "non-zero leftover bits");
+        for wrong in ["Zg=", "Zg==", "Z", "Zm9v\n", "Zm 9v", "Zm+v", "Zm/v"] {
+            assert_eq!(decode_url(wrong), None, "{wrong:?}");
+        }
+        for wrong in ["Zg", "Zg=", "Zg===", "Zm9v-_8=", "Zh==", "Zm9v\n"] {
+            assert_eq!(decode(wrong), None, "{wrong:?}");
+        }
+        assert_eq!(decode(""), Some(Vec::new()));
+        assert_eq!(decode_url(""), Some(Vec::new()));
     }
 }
