@@ -6,8 +6,7 @@ use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    hash_queue_busy, invalid, just_user, refused, reject_all, signed_in, successor_cookie,
-    too_many, user_json,
+    hash_queue_busy, invalid, just_user, refused, reject_all, successor_cookie, too_many, user_json,
 };
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
@@ -18,13 +17,12 @@ use auth_core::accounts::reauth::{self, Proof, ReauthOutcome};
 use auth_core::accounts::two_factor;
 use auth_core::support::clock;
 
-pub fn current_user(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let signed_in = signed_in(app, cx)?;
+pub fn current_user(_: &App, _: &Context, signed_in: SignedIn) -> Result<Reply, ApiError> {
     Reply::ok("ok").with_data(just_user(&signed_in.user))
 }
 
-pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let SignedIn { session, user, .. } = signed_in(app, cx)?;
+pub fn dashboard(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
+    let SignedIn { session, user, .. } = me;
     let sessions = app.accounts.sessions.store();
     let codes_left = two_factor::codes_left(&app.accounts, &user)?;
     Reply::ok("ok").with_data(json!({
@@ -44,8 +42,7 @@ pub fn dashboard(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }))
 }
 
-pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn change_password(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let current = fields.required_string("current_password");
     let new = fields.required_string("new_password");
@@ -69,8 +66,7 @@ pub fn change_password(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn delete_account(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let password = fields.required_string("password");
     let password = fields.finish(&["password"], password)?;
@@ -87,8 +83,7 @@ pub fn delete_account(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 /// `{"password"}` or `{"code"}` (exactly one): the session proves itself
 /// again, for what wants a recent proof (adding a passkey). A wrong one is
 /// a failed login for the account's throttle.
-pub fn reauthenticate(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn reauthenticate(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let password = fields.optional_string("password");
     let code = fields.optional_string("code");

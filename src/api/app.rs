@@ -37,7 +37,7 @@ pub struct App {
 impl App {
     pub fn new(settings: Settings, db: Arc<Database>, log: Logger) -> App {
         let metrics = settings.metrics_addr.map(|_| {
-            let routes: Vec<&'static str> = ROUTES.iter().map(|(_, pattern, _)| *pattern).collect();
+            let routes: Vec<&'static str> = ROUTES.iter().map(|route| route.path).collect();
             Arc::new(Metrics::new(&routes))
         });
         App {

@@ -13,14 +13,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{signed_in, signed_in_reply, too_many, user_json};
+use crate::api::common::{signed_in_reply, too_many, user_json};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use auth_core::accounts::Trouble;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
-use auth_core::accounts::reauth;
 use auth_core::auth::challenges::CHALLENGE_TTL_SECS;
 use auth_core::auth::webauthn::{ALGORITHMS, Assertion, Failure, Registration};
 use auth_core::storage::passkeys::Passkey;
@@ -52,18 +51,9 @@ fn credential_descriptor(id: &[u8]) -> Value {
 }
 
 /// A passkey outlives a password change and meets `two_factor` rules: a
-/// session adds one only with a recent proof (`accounts::reauth`).
-fn fresh(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
-    let me = signed_in(app, cx)?;
-    if reauth::is_fresh(&app.accounts, &me, cx.now) {
-        Ok(me)
-    } else {
-        Err(ApiError::ReauthenticationRequired)
-    }
-}
-
-pub fn creation_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = fresh(app, cx)?;
+/// session adds one only with a recent proof (the route's
+/// `Serve::FreshProof`).
+pub fn creation_options(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     empty_body(cx)?;
     let options = passkeys::creation_options(&app.accounts, &me, &cx.client())?
         .ok_or(ApiError::Unauthenticated)?;
@@ -171,8 +161,7 @@ fn assertion(value: Value) -> Option<Assertion> {
     })
 }
 
-pub fn add(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = fresh(app, cx)?;
+pub fn add(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let credential = fields.required_object("credential");
     let name = fields.optional_string("name");
@@ -197,8 +186,7 @@ pub fn add(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn list(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn list(app: &App, _: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let passkeys: Vec<Value> = passkeys::list(&app.accounts, me.user.id)?
         .iter()
         .map(passkey_json)
@@ -214,8 +202,7 @@ fn path_id(cx: &Context) -> Result<Vec<u8>, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-pub fn rename(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn rename(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let id = path_id(cx)?;
     let mut fields = Fields::parse(&cx.request.body)?;
     let name = fields.required_string("name");
@@ -229,8 +216,7 @@ pub fn rename(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn remove(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn remove(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let id = path_id(cx)?;
     if !passkeys::remove(&app.accounts, &me.user, &id, &cx.client())? {
         return Err(ApiError::NotFound);

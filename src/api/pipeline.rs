@@ -16,64 +16,15 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::api::app::{App, Context, Reply};
+use crate::api::client_ip;
+use crate::api::common::signed_in;
 use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
-use crate::api::router::{self, Endpoint, Resolved};
-use crate::api::{
-    account, auth, client_ip, forward, health, oidc, pages, passkeys, recovery, sessions, totp,
-};
+use crate::api::router::{self, Accepts, Resolved, Serve};
 use crate::http::{Refusal, Request, Response, Service, address_group};
+use auth_core::accounts::reauth;
 use auth_core::support::clock;
 use auth_core::support::text::printable;
-
-/// Which handler serves each endpoint of the route table.
-fn dispatch(app: &App, endpoint: Endpoint, cx: &Context) -> Result<Reply, ApiError> {
-    match endpoint {
-        Endpoint::Register => auth::register(app, cx),
-        Endpoint::Login => auth::login(app, cx),
-        Endpoint::Logout => auth::logout(app, cx),
-        Endpoint::User => account::current_user(app, cx),
-        Endpoint::Dashboard => account::dashboard(app, cx),
-        Endpoint::ChangePassword => account::change_password(app, cx),
-        Endpoint::DeleteAccount => account::delete_account(app, cx),
-        Endpoint::ListSessions => sessions::list_sessions(app, cx),
-        Endpoint::RevokeSession => sessions::revoke_session(app, cx),
-        Endpoint::LogoutAll => sessions::logout_all(app, cx),
-        Endpoint::Health => health::health(app),
-        Endpoint::OpenApi => Ok(health::openapi()),
-        Endpoint::ForgotPassword => recovery::forgot(app, cx),
-        Endpoint::ResetPassword => recovery::reset(app, cx),
-        Endpoint::VerifyEmail => recovery::verify(app, cx),
-        Endpoint::ResendVerification => recovery::resend(app, cx),
-        Endpoint::TotpSetup => totp::setup(app, cx),
-        Endpoint::TotpEnable => totp::enable(app, cx),
-        Endpoint::TotpDisable => totp::disable(app, cx),
-        Endpoint::ForwardAuth => forward::check(app, cx),
-        Endpoint::CheckRedirect => forward::check_redirect(app, cx),
-        Endpoint::StepUp => totp::step_up(app, cx),
-        Endpoint::Reauthenticate => account::reauthenticate(app, cx),
-        Endpoint::SignInPage => Ok(pages::sign_in(app)),
-        Endpoint::SignInStyle => Ok(pages::style()),
-        Endpoint::SignInScript => Ok(pages::script()),
-        Endpoint::AccountPage => Ok(pages::account(app)),
-        Endpoint::AccountStyle => Ok(pages::account_style()),
-        Endpoint::AccountScript => Ok(pages::account_script()),
-        Endpoint::PasskeyCreationOptions => passkeys::creation_options(app, cx),
-        Endpoint::AddPasskey => passkeys::add(app, cx),
-        Endpoint::ListPasskeys => passkeys::list(app, cx),
-        Endpoint::RenamePasskey => passkeys::rename(app, cx),
-        Endpoint::RemovePasskey => passkeys::remove(app, cx),
-        Endpoint::PasskeyRequestOptions => passkeys::request_options(app, cx),
-        Endpoint::PasskeySignIn => passkeys::sign_in(app, cx),
-        Endpoint::OidcDiscovery => oidc::discovery(app),
-        Endpoint::OidcJwks => oidc::jwks(app, cx),
-        Endpoint::OidcAuthorize => oidc::authorize(app, cx),
-        Endpoint::OidcToken => oidc::token(app, cx),
-        Endpoint::OidcUserinfo => oidc::userinfo(app, cx),
-        Endpoint::OidcRevoke => oidc::revoke(app, cx),
-        Endpoint::OidcLogout => oidc::logout(app, cx),
-    }
-}
 
 /// A refused origin is most often a proxy that does not pass the browser's
 /// `Host` (nginx's default): say what was seen and what would allow it, at
@@ -104,29 +55,22 @@ fn respond(
     origin: &Origin,
     client_ip: IpAddr,
     request_id: &str,
-    route: &mut &'static str,
+    route_pattern: &mut &'static str,
 ) -> Result<Response, ApiError> {
     let resolved = router::resolve(&request.method, &request.path);
-    // Forward auth is the proxy asking about the request it guards, which
-    // may carry any method, origin and body: none of it is for this server.
-    let forward = matches!(resolved, Ok(Resolved::Endpoint(Endpoint::ForwardAuth, _)));
-    let exempt = matches!(resolved, Ok(Resolved::Endpoint(e, _)) if e.skips_origin_check());
-    if !exempt && Cors::forbids(origin, &request.method) {
+    let same_origin = match &resolved {
+        Ok(Resolved::Route(route, _)) => route.same_origin,
+        _ => true,
+    };
+    if same_origin && Cors::forbids(origin, &request.method) {
         log_refused_origin(app, request);
         return Err(ApiError::OriginNotAllowed);
     }
-    let (endpoint, parameter) = match resolved? {
+    let (route, parameter) = match resolved? {
         Resolved::Options(allow) => return Ok(Cors::preflight(origin, &allow)),
-        Resolved::Endpoint(endpoint, parameter) => (endpoint, parameter),
+        Resolved::Route(route, parameter) => (route, parameter),
     };
-    *route = router::pattern(endpoint);
-    // A JSON content type cannot be sent cross-origin without a preflight,
-    // so refusing every other type closes the "simple request" route around
-    // CORS (OWASP CSRF Prevention Cheat Sheet).
-    let form = endpoint.takes_forms() && is_form(request);
-    if !forward && !form && !request.body.is_empty() && !is_json(request) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+    *route_pattern = route.path;
     let context = Context {
         request,
         now: clock::now(),
@@ -135,7 +79,33 @@ fn respond(
         parameter,
         request_id,
     };
-    dispatch(app, endpoint, &context).and_then(into_response)
+    check_content_type(route.accepts, request)?;
+    let reply = match route.serve {
+        Serve::Anyone(handler) => handler(app, &context),
+        Serve::SignedIn(handler) => handler(app, &context, signed_in(app, &context)?),
+        Serve::FreshProof(handler) => {
+            let me = signed_in(app, &context)?;
+            if !reauth::is_fresh(&app.accounts, &me, context.now) {
+                return Err(ApiError::ReauthenticationRequired);
+            }
+            handler(app, &context, me)
+        }
+    };
+    reply.and_then(into_response)
+}
+
+/// A body the route does not take is 415.
+fn check_content_type(accepts: Accepts, request: &Request) -> Result<(), ApiError> {
+    let fits = match accepts {
+        Accepts::Anything => true,
+        Accepts::Json => request.body.is_empty() || is_json(request),
+        Accepts::JsonOrForm => request.body.is_empty() || is_json(request) || is_form(request),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
 }
 
 /// The JSON envelope of every successful answer.

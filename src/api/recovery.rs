@@ -3,9 +3,10 @@
 //! (`accounts::recovery`).
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{hash_queue_busy, just_user, signed_in, too_many};
+use crate::api::common::{hash_queue_busy, just_user, too_many};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
+use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::recovery::{
     self, ForgotOutcome, ResendOutcome, ResetOutcome, VerifyOutcome,
 };
@@ -68,8 +69,7 @@ pub fn verify(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn resend(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn resend(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     // The body is optional; `redirect` is where the link's page returns.
     let redirect = match cx.request.body.is_empty() {
         true => None,

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::signed_in;
 use crate::api::error::ApiError;
+use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::logout;
 use auth_core::support::clock;
 
@@ -14,8 +14,7 @@ fn public_id_text(public_id: u64) -> String {
     format!("{public_id:016x}")
 }
 
-pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn list_sessions(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let current = me.token.hash();
     let sessions: Vec<Value> = app
         .accounts
@@ -39,8 +38,7 @@ pub fn list_sessions(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     Reply::ok("ok").with_data(json!({ "sessions": sessions }))
 }
 
-pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn revoke_session(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     // Anything that is not 16 hex digits names no session: 404, like an id
     // of someone else's session, so ids cannot be probed.
     let public_id = cx
@@ -58,8 +56,7 @@ pub fn revoke_session(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     })
 }
 
-pub fn logout_all(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn logout_all(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     logout::everywhere(&app.accounts, &me, &cx.client())?;
     Ok(Reply::ok("Signed out everywhere.").with_cookie(app.cookies.clear()))
 }

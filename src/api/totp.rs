@@ -7,14 +7,14 @@
 use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{refused, signed_in, successor_cookie, too_many};
+use crate::api::common::{refused, successor_cookie, too_many};
 use crate::api::error::ApiError;
 use crate::api::fields::Fields;
 use auth_core::accounts::access::{self, StepUpOutcome};
+use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
 
-pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn setup(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let password = fields.required_string("password");
     let password = fields.finish(&["password"], password)?;
@@ -35,8 +35,7 @@ pub fn setup(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn enable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn enable(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let code = fields.required_string("code");
     let code = fields.finish(&["code"], code)?;
@@ -56,8 +55,7 @@ pub fn enable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn disable(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let password = fields.required_string("password");
     let code = fields.required_string("code");
@@ -73,8 +71,7 @@ pub fn disable(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn step_up(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let me = signed_in(app, cx)?;
+pub fn step_up(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let mut fields = Fields::parse(&cx.request.body)?;
     let code = fields.required_string("code");
     let code = fields.finish(&["code"], code)?;

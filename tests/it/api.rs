@@ -875,15 +875,15 @@ fn the_openapi_document_is_served_and_matches_the_router_both_ways() {
     // A route for any method (`*`) is documented under each method.
     let routed: HashSet<(String, String)> = auth_server::api::router::ROUTES
         .iter()
-        .flat_map(|&(method, path, _)| {
-            let methods = if method == "*" {
+        .flat_map(|route| {
+            let methods = if route.method == "*" {
                 vec!["GET", "POST", "PUT", "PATCH", "DELETE"]
             } else {
-                vec![method]
+                vec![route.method]
             };
             methods
                 .into_iter()
-                .map(move |m| (m.to_string(), path.to_string()))
+                .map(move |m| (m.to_string(), route.path.to_string()))
         })
         .collect();
     let undocumented: Vec<_> = routed.difference(&documented).collect();

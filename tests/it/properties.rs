@@ -116,7 +116,7 @@ proptest! {
     #[test]
     fn the_router_never_panics(method in "[A-Z]{0,8}", path in "(/[a-z{}.-]{0,12}){0,5}") {
         match router::resolve(&method, &path) {
-            Ok(Resolved::Endpoint(..)) => prop_assert!(ROUTES.iter().any(|(_, p, _)| p.split('/').count() == path.split('/').count())),
+            Ok(Resolved::Route(..)) => prop_assert!(ROUTES.iter().any(|r| r.path.split('/').count() == path.split('/').count())),
             Ok(Resolved::Options(allow)) => prop_assert!(allow.ends_with("OPTIONS")),
             Err(ApiError::NotFound) | Err(ApiError::MethodNotAllowed(_)) => {}
             Err(other) => prop_assert!(false, "unexpected {other:?}"),
@@ -126,14 +126,22 @@ proptest! {
 
 #[test]
 fn every_route_resolves_to_itself() {
-    for &(method, path, endpoint) in ROUTES {
-        let concrete = path.replace("{id}", "abc");
-        assert_eq!(
-            router::resolve(method, &concrete),
-            Ok(Resolved::Endpoint(
-                endpoint,
-                path.contains("{id}").then_some("abc")
-            ))
+    for route in ROUTES {
+        let concrete = route.path.replace("{id}", "abc");
+        let method = if route.method == "*" {
+            "PUT"
+        } else {
+            route.method
+        };
+        let Ok(Resolved::Route(reached, parameter)) = router::resolve(method, &concrete) else {
+            panic!("{} {} reaches nothing", route.method, route.path);
+        };
+        assert!(
+            std::ptr::eq(reached, route),
+            "{} {}",
+            route.method,
+            route.path
         );
+        assert_eq!(parameter, route.path.contains("{id}").then_some("abc"));
     }
 }
