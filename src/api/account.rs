@@ -6,10 +6,10 @@ use serde_json::json;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    hash_queue_busy, invalid, just_user, refused, reject_all, successor_cookie, too_many, user_json,
+    hash_queue_busy, invalid, just_user, refused, successor_cookie, too_many, user_json,
 };
 use crate::api::error::ApiError;
-use crate::api::fields::Fields;
+use crate::api::fields::{Body, request_body};
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::delete::{self, DeleteOutcome};
 use auth_core::accounts::password::{self, ChangeOutcome};
@@ -42,18 +42,47 @@ pub fn dashboard(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiErro
     }))
 }
 
-pub fn change_password(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let current = fields.required_string("current_password");
-    let new = fields.required_string("new_password");
-    let problems = password::form_problems(
-        app.settings().password_min_length,
-        &me.user,
-        current.as_deref(),
-        new.as_deref(),
-    );
-    reject_all(&mut fields, problems);
-    let (current, new) = fields.finish(&["current_password", "new_password"], (current, new))?;
+request_body! {
+    pub struct ChangePasswordRequest {
+        pub current_password: String,
+        /// The registration rules, and not the current password.
+        pub new_password: String = {"minLength": 12},
+    }
+}
+
+request_body! {
+    pub struct DeleteAccountRequest {
+        pub password: String,
+    }
+}
+
+request_body! {
+    /// Exactly one of password or code (a current code from the
+    /// authenticator app).
+    pub struct ReauthRequest {
+        pub password: Option<String>,
+        pub code: Option<String> = {"pattern": "^[0-9]{6}$"},
+    }
+}
+
+pub fn change_password(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<ChangePasswordRequest>,
+) -> Result<Reply, ApiError> {
+    let min_length = app.settings().password_min_length;
+    let ChangePasswordRequest {
+        current_password: current,
+        new_password: new,
+    } = body.read_checked(|given| {
+        password::form_problems(
+            min_length,
+            &me.user,
+            given.given_string("current_password"),
+            given.given_string("new_password"),
+        )
+    })?;
 
     match password::change(&app.accounts, &me, &current, &new, &cx.client())? {
         ChangeOutcome::Changed(successor) => Ok(Reply::ok(
@@ -66,10 +95,13 @@ pub fn change_password(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, A
     }
 }
 
-pub fn delete_account(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let password = fields.required_string("password");
-    let password = fields.finish(&["password"], password)?;
+pub fn delete_account(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<DeleteAccountRequest>,
+) -> Result<Reply, ApiError> {
+    let DeleteAccountRequest { password } = body.read()?;
 
     match delete::delete(&app.accounts, &me, &password, &cx.client())? {
         DeleteOutcome::Deleted => {
@@ -83,23 +115,23 @@ pub fn delete_account(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, Ap
 /// `{"password"}` or `{"code"}` (exactly one): the session proves itself
 /// again, for what wants a recent proof (adding a passkey). A wrong one is
 /// a failed login for the account's throttle.
-pub fn reauthenticate(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let password = fields.optional_string("password");
-    let code = fields.optional_string("code");
+pub fn reauthenticate(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<ReauthRequest>,
+) -> Result<Reply, ApiError> {
+    let ReauthRequest { password, code } =
+        body.read_checked(|given| match (given.has("password"), given.has("code")) {
+            (true, true) => vec![("code", "send the password or a code, not both".into())],
+            (false, false) => vec![("password", "is required (or a code)".into())],
+            _ => Vec::new(),
+        })?;
+    // The rule above leaves exactly one.
     let proof = match (password, code) {
-        (Some(password), None) => Some(Proof::Password(password)),
-        (None, Some(code)) => Some(Proof::Code(code)),
-        (Some(_), Some(_)) => {
-            fields.reject("code", "send the password or a code, not both");
-            None
-        }
-        (None, None) => {
-            fields.reject("password", "is required (or a code)");
-            None
-        }
+        (Some(password), _) => Proof::Password(password),
+        (None, code) => Proof::Code(code.unwrap_or_default()),
     };
-    let proof = fields.finish(&["password", "code"], proof)?;
 
     match reauth::reauthenticate(&app.accounts, &me, &proof, &cx.client())? {
         ReauthOutcome::Proved => Ok(Reply::ok("Thanks, that is you.").with_data(json!({

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use crate::api::app::{App, Context, Reply};
 use crate::api::cookies;
 use crate::api::error::ApiError;
-use crate::api::fields::Fields;
 use auth_core::accounts::check::{self, Refused, SignedIn};
 use auth_core::auth::sessions::Session;
 use auth_core::auth::token::Token;
@@ -73,13 +72,6 @@ pub fn hash_queue_busy(retry_after_secs: u64) -> ApiError {
     ApiError::ServiceUnavailable {
         retry_after_secs,
         cause: "the bcrypt queue is full".into(),
-    }
-}
-
-/// Records a use case's field problems on the form.
-pub fn reject_all(fields: &mut Fields, problems: Vec<(&'static str, String)>) {
-    for (field, problem) in problems {
-        fields.reject(field, &problem);
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -72,6 +73,21 @@ impl Fields {
     /// Records a problem found by a rule after reading.
     pub fn reject(&mut self, field: &str, text: &str) {
         self.problem(field, text);
+    }
+
+    /// What was sent as a string under `field`, read or not: what the
+    /// rules across fields look at (a problem of its type is recorded when
+    /// it is read).
+    pub fn given_string(&self, field: &str) -> Option<&str> {
+        match self.values.get(field) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether the body has `field` at all.
+    pub fn has(&self, field: &str) -> bool {
+        self.values.contains_key(field)
     }
 
     /// A field that must be present and a string.
@@ -190,6 +206,180 @@ impl<A, B, C> AllPresent for (Option<A>, Option<B>, Option<C>) {
     type Values = (A, B, C);
     fn all_present(self) -> Option<(A, B, C)> {
         Some((self.0?, self.1?, self.2?))
+    }
+}
+
+/// How a field of a request type is read and described: a `String` is
+/// required, an `Option<String>` may be absent, a `bool` is false when
+/// absent, an [`Object`] is a required JSON object taken as it is.
+pub trait Field: Sized {
+    /// Whether a body without it is a problem ("is required").
+    const REQUIRED: bool;
+    /// The value, or `None` when it had a problem (recorded in `fields`).
+    fn read(fields: &mut Fields, name: &str) -> Option<Self>;
+    /// Its JSON Schema, before the field's own rules are added.
+    fn schema() -> Value;
+}
+
+impl Field for String {
+    const REQUIRED: bool = true;
+    fn read(fields: &mut Fields, name: &str) -> Option<String> {
+        fields.required_string(name)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "string" })
+    }
+}
+
+impl Field for Option<String> {
+    const REQUIRED: bool = false;
+    fn read(fields: &mut Fields, name: &str) -> Option<Option<String>> {
+        Some(fields.optional_string(name))
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "string" })
+    }
+}
+
+impl Field for bool {
+    const REQUIRED: bool = false;
+    fn read(fields: &mut Fields, name: &str) -> Option<bool> {
+        Some(fields.optional_bool(name))
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "boolean" })
+    }
+}
+
+/// A JSON object of someone else's format, kept as it is (a WebAuthn
+/// credential).
+#[derive(Debug)]
+pub struct Object(pub Value);
+
+impl Field for Object {
+    const REQUIRED: bool = true;
+    fn read(fields: &mut Fields, name: &str) -> Option<Object> {
+        fields.required_object(name).map(Object)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "object" })
+    }
+}
+
+/// A request body's type: its fields, how they are read, and its JSON
+/// Schema for openapi.json. Written with [`request_body!`], never by hand.
+pub trait RequestBody: Sized {
+    /// Its name under `components/schemas`.
+    const NAME: &'static str;
+    /// Every field it knows; any other is "is not a known field".
+    const FIELDS: &'static [&'static str];
+    /// Reads every field, recording each one's problem; `None` if any had
+    /// one.
+    fn read(fields: &mut Fields) -> Option<Self>;
+    fn schema() -> Value;
+}
+
+/// Declares a request body: a struct whose fields are read by their type
+/// ([`Field`]) with today's wording for each problem, and described in
+/// openapi.json by their type, the JSON after `=` (the rules a client can
+/// check before sending) and their doc comments. The struct's own doc
+/// comment is the schema's description; `#[schema {…}]` adds to the
+/// object's schema (a `oneOf`, say).
+macro_rules! request_body {
+    (
+        $(#[doc = $doc:literal])*
+        $(#[schema $object_rules:tt])?
+        pub struct $name:ident {
+            $(
+                $(#[doc = $field_doc:literal])*
+                pub $field:ident: $type:ty $(= $rules:tt)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            $(
+                $(#[doc = $field_doc])*
+                pub $field: $type,
+            )*
+        }
+
+        impl $crate::api::fields::RequestBody for $name {
+            const NAME: &'static str = stringify!($name);
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            #[allow(unused_variables)]
+            fn read(fields: &mut $crate::api::fields::Fields) -> Option<$name> {
+                $(let $field = <$type as $crate::api::fields::Field>::read(fields, stringify!($field));)*
+                Some($name { $($field: $field?,)* })
+            }
+
+            fn schema() -> serde_json::Value {
+                #[allow(unused_mut)]
+                let mut object = $crate::api::schema::object(&[$($doc),*]);
+                $(
+                    #[allow(unused_mut)]
+                    let mut property = <$type as $crate::api::fields::Field>::schema();
+                    $($crate::api::schema::merge(&mut property, serde_json::json!($rules));)?
+                    $crate::api::schema::property(
+                        &mut object,
+                        stringify!($field),
+                        property,
+                        <$type as $crate::api::fields::Field>::REQUIRED,
+                        &[$($field_doc),*],
+                    );
+                )*
+                $($crate::api::schema::merge(&mut object, serde_json::json!($object_rules));)?
+                object
+            }
+        }
+    };
+}
+pub(crate) use request_body;
+
+/// A request's body, typed but not yet read: the handler reads it when its
+/// story says so (a closed registration answers before any body is read).
+pub struct Body<'r, B> {
+    bytes: &'r [u8],
+    of: PhantomData<B>,
+}
+
+impl<'r, B: RequestBody> Body<'r, B> {
+    pub fn new(bytes: &'r [u8]) -> Body<'r, B> {
+        Body {
+            bytes,
+            of: PhantomData,
+        }
+    }
+
+    /// The body as `B`, or every problem at once.
+    pub fn read(self) -> Result<B, ApiError> {
+        self.read_checked(|_| Vec::new())
+    }
+
+    /// The body as `B`, with the problems of rules across fields (or with
+    /// a setting) reported beside those of the fields' types: `rules` sees
+    /// what was sent, whether or not it was well-typed.
+    pub fn read_checked(
+        self,
+        rules: impl FnOnce(&Fields) -> Vec<(&'static str, String)>,
+    ) -> Result<B, ApiError> {
+        let mut fields = Fields::parse(self.bytes)?;
+        let value = B::read(&mut fields);
+        for (field, problem) in rules(&fields) {
+            fields.reject(field, &problem);
+        }
+        fields.finish(B::FIELDS, value)
+    }
+
+    /// As [`read`](Self::read), for a body that may be left out (no bytes
+    /// at all).
+    pub fn read_if_sent(self) -> Result<Option<B>, ApiError> {
+        if self.bytes.is_empty() {
+            return Ok(None);
+        }
+        self.read().map(Some)
     }
 }
 

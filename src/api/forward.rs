@@ -19,7 +19,8 @@ use serde_json::json;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{just_user, signed_in};
 use crate::api::error::ApiError;
-use crate::api::fields::Fields;
+use crate::api::fields::{Body, request_body};
+use crate::api::handler::Anyone;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::forward::{ProxyHeaders, Target, describe};
 use auth_core::auth::access::{Decision, Who};
@@ -40,7 +41,7 @@ fn page_load(cx: &Context) -> bool {
 }
 
 /// Parse, decide, answer: the headers in, the use case's verdict out.
-pub fn check(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn check(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let header = |name| cx.request.header(name).map(str::trim);
     let headers = ProxyHeaders {
         proto: header("x-forwarded-proto"),
@@ -130,6 +131,12 @@ fn to_sign_in(app: &App, target: &Target, page_load: bool, otherwise: ApiError) 
     }
 }
 
+request_body! {
+    pub struct RedirectRequest {
+        pub redirect: String,
+    }
+}
+
 /// `POST /api/auth/redirect` `{"redirect"}`: `data.redirect` is the URL if
 /// the sign-in may send a browser there, else `null`; the same check a
 /// login with `redirect` makes, for a page whose visitor is already signed
@@ -137,10 +144,13 @@ fn to_sign_in(app: &App, target: &Target, page_load: bool, otherwise: ApiError) 
 /// and that URL (`allowed`, `forbidden`, `step_up` or `signed_out`; `null`
 /// when the URL is not approved), so the sign-in page can say why it was
 /// shown.
-pub fn check_redirect(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let redirect = fields.required_string("redirect");
-    let redirect = fields.finish(&["redirect"], redirect)?;
+pub fn check_redirect(
+    app: &App,
+    cx: &Context,
+    _: Anyone,
+    body: Body<RedirectRequest>,
+) -> Result<Reply, ApiError> {
+    let RedirectRequest { redirect } = body.read()?;
     let approved = app.accounts.approved_redirect(&redirect);
     let me = match signed_in(app, cx) {
         Ok(me) => Some(me),

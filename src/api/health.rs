@@ -3,15 +3,16 @@
 
 use serde_json::json;
 
-use crate::api::app::{App, Document, Reply};
+use crate::api::app::{App, Context, Document, Reply};
 use crate::api::error::{ApiError, RETRY_AFTER_STORAGE_SECS};
+use crate::api::handler::Anyone;
 
 /// The OpenAPI 3.1 description of this API (`openapi.json` at the top level).
 const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// 200 when the database answers a read; 503 otherwise, so a load balancer
 /// takes the instance out until it does.
-pub fn health(app: &App) -> Result<Reply, ApiError> {
+pub fn health(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
     app.accounts
         .db
         .check()
@@ -22,10 +23,10 @@ pub fn health(app: &App) -> Result<Reply, ApiError> {
     Reply::ok("ok").with_data(json!({ "database": "ok" }))
 }
 
-pub fn openapi() -> Reply {
-    Reply::document(Document {
+pub fn openapi(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(Reply::document(Document {
         content_type: "application/json",
         body: OPENAPI.as_bytes().to_vec(),
         content_security_policy: None,
-    })
+    }))
 }

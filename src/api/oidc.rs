@@ -12,6 +12,7 @@ use crate::api::app::{App, Context, Document, Reply};
 use crate::api::common::signed_in;
 use crate::api::cookies;
 use crate::api::error::ApiError;
+use crate::api::handler::Anyone;
 use crate::api::pages::PAGE_POLICY;
 use auth_core::accounts::oidc::{
     self, AuthorizeOutcome, ClientCredentials, TokenGrant, TokenOutcome,
@@ -80,7 +81,7 @@ fn issuer(app: &App) -> Result<&str, ApiError> {
 }
 
 /// OpenID Connect Discovery 1.0 §3: exactly what is implemented.
-pub fn discovery(app: &App) -> Result<Reply, ApiError> {
+pub fn discovery(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let issuer = issuer(app)?;
     Ok(json_document(
         200,
@@ -110,7 +111,7 @@ pub fn discovery(app: &App) -> Result<Reply, ApiError> {
     ))
 }
 
-pub fn jwks(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn jwks(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     issuer(app)?;
     let keys: Vec<Value> = oidc::keys(&app.accounts, cx.now)?
         .iter()
@@ -128,7 +129,7 @@ fn params(cx: &Context) -> Option<BTreeMap<String, String>> {
     }
 }
 
-pub fn authorize(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn authorize(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let issuer = issuer(app)?.to_string();
     let Some(params) = params(cx) else {
         return Ok(page(
@@ -249,7 +250,7 @@ fn client_request(app: &App, cx: &Context) -> Result<Result<ClientRequest, Reply
     Ok(Ok((params, credentials)))
 }
 
-pub fn token(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn token(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let (params, credentials) = match client_request(app, cx)? {
         Ok(request) => request,
         Err(answer) => return Ok(answer),
@@ -310,7 +311,7 @@ pub fn token(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn userinfo(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn userinfo(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     issuer(app)?;
     let token = cx
         .request
@@ -331,7 +332,7 @@ pub fn userinfo(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn revoke(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn revoke(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let (params, credentials) = match client_request(app, cx)? {
         Ok(request) => request,
         Err(answer) => return Ok(answer),
@@ -349,7 +350,7 @@ pub fn revoke(app: &App, cx: &Context) -> Result<Reply, ApiError> {
 /// ID token this server issued and one of that app's redirect URIs, the
 /// session ends and the browser goes there; otherwise a page asks first
 /// (a link alone must not sign anyone out).
-pub fn logout(app: &App, cx: &Context) -> Result<Reply, ApiError> {
+pub fn logout(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let Some(params) = params(cx) else {
         return Ok(page(
             app,

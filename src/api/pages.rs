@@ -7,7 +7,9 @@
 //! Sheet): an injected script has nowhere to come from and nowhere to send
 //! what it reads.
 
-use crate::api::app::{App, Document, Reply};
+use crate::api::app::{App, Context, Document, Reply};
+use crate::api::error::ApiError;
+use crate::api::handler::Anyone;
 use auth_core::support::text::html_escape;
 
 const HTML: &str = include_str!("../../web/login.html");
@@ -69,31 +71,34 @@ fn file(content_type: &'static str, body: &[u8]) -> Reply {
     })
 }
 
-pub fn sign_in(app: &App) -> Reply {
-    file("text/html; charset=utf-8", fill(HTML, app).as_bytes())
+pub fn sign_in(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file("text/html; charset=utf-8", fill(HTML, app).as_bytes()))
 }
 
 /// `GET /account`: the page; it asks the API who is signed in and sends a
 /// signed-out browser to the sign-in page with `rd` back to itself.
-pub fn account(app: &App) -> Reply {
-    file(
+pub fn account(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file(
         "text/html; charset=utf-8",
         fill(ACCOUNT_HTML, app).as_bytes(),
-    )
+    ))
 }
 
-pub fn account_style() -> Reply {
-    file("text/css; charset=utf-8", ACCOUNT_CSS.as_bytes())
+pub fn account_style(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file("text/css; charset=utf-8", ACCOUNT_CSS.as_bytes()))
 }
 
-pub fn account_script() -> Reply {
-    file("text/javascript; charset=utf-8", ACCOUNT_SCRIPT.as_bytes())
+pub fn account_script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file(
+        "text/javascript; charset=utf-8",
+        ACCOUNT_SCRIPT.as_bytes(),
+    ))
 }
 
-pub fn style() -> Reply {
-    file("text/css; charset=utf-8", CSS.as_bytes())
+pub fn style(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file("text/css; charset=utf-8", CSS.as_bytes()))
 }
 
-pub fn script() -> Reply {
-    file("text/javascript; charset=utf-8", SCRIPT.as_bytes())
+pub fn script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file("text/javascript; charset=utf-8", SCRIPT.as_bytes()))
 }

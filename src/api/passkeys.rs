@@ -16,7 +16,8 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::common::{signed_in_reply, too_many, user_json};
 use crate::api::cookies;
 use crate::api::error::ApiError;
-use crate::api::fields::Fields;
+use crate::api::fields::{Body, Object, request_body};
+use crate::api::handler::{Anyone, Fresh};
 use auth_core::accounts::Trouble;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
@@ -41,9 +42,47 @@ fn passkey_json(passkey: &Passkey) -> Value {
     })
 }
 
-/// A body that must be `{}`.
-fn empty_body(cx: &Context) -> Result<(), ApiError> {
-    Fields::parse(&cx.request.body)?.finish(&[], ())
+request_body! {
+    /// {} (no fields).
+    pub struct EmptyRequest {}
+}
+
+request_body! {
+    pub struct AddPasskeyRequest {
+        /// The RegistrationResponseJSON of navigator.credentials.create()
+        /// (W3C WebAuthn Level 3 §5.1.8): id, rawId, type,
+        /// response.clientDataJSON, response.attestationObject; base64url
+        /// without padding.
+        pub credential: Object,
+        /// A label; "Passkey" when absent.
+        pub name: Option<String> = {"minLength": 1, "maxLength": 64},
+    }
+}
+
+request_body! {
+    pub struct RenamePasskeyRequest {
+        pub name: String = {"minLength": 1, "maxLength": 64},
+    }
+}
+
+request_body! {
+    pub struct PasskeyOptionsRequest {
+        /// Accepted and ignored: the answer is the same for every name.
+        pub username: Option<String>,
+    }
+}
+
+request_body! {
+    pub struct PasskeySignInRequest {
+        /// The AuthenticationResponseJSON of navigator.credentials.get():
+        /// id, rawId, type, response.clientDataJSON,
+        /// response.authenticatorData, response.signature,
+        /// response.userHandle; base64url without padding.
+        pub credential: Object,
+        pub remember: bool,
+        /// As for POST /api/login.
+        pub redirect: Option<String>,
+    }
 }
 
 fn credential_descriptor(id: &[u8]) -> Value {
@@ -51,10 +90,14 @@ fn credential_descriptor(id: &[u8]) -> Value {
 }
 
 /// A passkey outlives a password change and meets `two_factor` rules: a
-/// session adds one only with a recent proof (the route's
-/// `Serve::FreshProof`).
-pub fn creation_options(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    empty_body(cx)?;
+/// session adds one only with a recent proof (`Fresh`).
+pub fn creation_options(
+    app: &App,
+    cx: &Context,
+    Fresh(me): Fresh,
+    body: Body<EmptyRequest>,
+) -> Result<Reply, ApiError> {
+    body.read()?;
     let options = passkeys::creation_options(&app.accounts, &me, &cx.client())?
         .ok_or(ApiError::Unauthenticated)?;
     let rp = &app.accounts.relying_party;
@@ -161,11 +204,16 @@ fn assertion(value: Value) -> Option<Assertion> {
     })
 }
 
-pub fn add(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let credential = fields.required_object("credential");
-    let name = fields.optional_string("name");
-    let credential = fields.finish(&["credential", "name"], credential)?;
+pub fn add(
+    app: &App,
+    cx: &Context,
+    Fresh(me): Fresh,
+    body: Body<AddPasskeyRequest>,
+) -> Result<Reply, ApiError> {
+    let AddPasskeyRequest {
+        credential: Object(credential),
+        name,
+    } = body.read()?;
     let response = registration(credential).ok_or(ApiError::InvalidPasskey(
         Failure::Malformed("credential").message(),
     ))?;
@@ -202,11 +250,14 @@ fn path_id(cx: &Context) -> Result<Vec<u8>, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-pub fn rename(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
+pub fn rename(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<RenamePasskeyRequest>,
+) -> Result<Reply, ApiError> {
     let id = path_id(cx)?;
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let name = fields.required_string("name");
-    let name = fields.finish(&["name"], name)?;
+    let RenamePasskeyRequest { name } = body.read()?;
     match passkeys::rename(&app.accounts, me.user.id, &id, &name)? {
         RenameOutcome::Renamed(passkey) => {
             Reply::ok("Passkey renamed.").with_data(json!({ "passkey": passkey_json(&passkey) }))
@@ -224,12 +275,15 @@ pub fn remove(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> 
     Ok(Reply::ok("Passkey removed."))
 }
 
-pub fn request_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    // Accepted and not used: the answer is the same for every name, so it
-    // cannot tell who has an account or a passkey.
-    let _ = fields.optional_string("username");
-    fields.finish(&["username"], ())?;
+pub fn request_options(
+    app: &App,
+    cx: &Context,
+    _: Anyone,
+    body: Body<PasskeyOptionsRequest>,
+) -> Result<Reply, ApiError> {
+    // `username` is accepted and not used: the answer is the same for
+    // every name, so it cannot tell who has an account or a passkey.
+    body.read()?;
     let (challenge, ticket) =
         passkeys::request_options(&app.accounts, &cx.client())?.map_err(too_many)?;
     Reply::ok("Choose a passkey on your device.")
@@ -243,15 +297,18 @@ pub fn request_options(app: &App, cx: &Context) -> Result<Reply, ApiError> {
         }}))
 }
 
-pub fn sign_in(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body).inspect_err(|_| {
-        app.count_login(LoginResult::Other);
-    })?;
-    let credential = fields.required_object("credential");
-    let remember = fields.optional_bool("remember");
-    let redirect = fields.optional_string("redirect");
-    let credential = fields
-        .finish(&["credential", "remember", "redirect"], credential)
+pub fn sign_in(
+    app: &App,
+    cx: &Context,
+    _: Anyone,
+    body: Body<PasskeySignInRequest>,
+) -> Result<Reply, ApiError> {
+    let PasskeySignInRequest {
+        credential: Object(credential),
+        remember,
+        redirect,
+    } = body
+        .read()
         .inspect_err(|_| app.count_login(LoginResult::Other))?;
     let Some(response) = assertion(credential) else {
         app.count_login(LoginResult::InvalidCredentials);

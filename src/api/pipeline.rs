@@ -17,12 +17,10 @@ use serde_json::value::RawValue;
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::client_ip;
-use crate::api::common::signed_in;
 use crate::api::cors::{Cors, Origin};
 use crate::api::error::ApiError;
-use crate::api::router::{self, Accepts, Resolved, Serve};
+use crate::api::router::{self, Accepts, Resolved};
 use crate::http::{Refusal, Request, Response, Service, address_group};
-use auth_core::accounts::reauth;
 use auth_core::support::clock;
 use auth_core::support::text::printable;
 
@@ -80,18 +78,8 @@ fn respond(
         request_id,
     };
     check_content_type(route.accepts, request)?;
-    let reply = match route.serve {
-        Serve::Anyone(handler) => handler(app, &context),
-        Serve::SignedIn(handler) => handler(app, &context, signed_in(app, &context)?),
-        Serve::FreshProof(handler) => {
-            let me = signed_in(app, &context)?;
-            if !reauth::is_fresh(&app.accounts, &me, context.now) {
-                return Err(ApiError::ReauthenticationRequired);
-            }
-            handler(app, &context, me)
-        }
-    };
-    reply.and_then(into_response)
+    // The handler's own signature says who may call it (`api::handler`).
+    route.serve.call(app, &context).and_then(into_response)
 }
 
 /// A body the route does not take is 415.

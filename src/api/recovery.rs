@@ -5,27 +5,63 @@
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{hash_queue_busy, just_user, too_many};
 use crate::api::error::ApiError;
-use crate::api::fields::Fields;
+use crate::api::fields::{Body, request_body};
+use crate::api::handler::Anyone;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::recovery::{
     self, ForgotOutcome, ResendOutcome, ResetOutcome, VerifyOutcome,
 };
 use auth_core::auth::validation;
 
+request_body! {
+    pub struct ForgotPasswordRequest {
+        pub email: String = {"maxLength": 254},
+        /// Where the page the mailed link opens sends the browser
+        /// afterwards (as the sign-in page's rd). Kept only if the sign-in
+        /// would follow it; otherwise dropped.
+        pub redirect: Option<String>,
+    }
+}
+
+request_body! {
+    pub struct ResetPasswordRequest {
+        /// From the reset link's fragment: 43 characters of base64url.
+        pub token: String,
+        pub new_password: String = {"minLength": 12, "maxLength": 72},
+    }
+}
+
+request_body! {
+    pub struct VerifyEmailRequest {
+        /// From the verification link's fragment.
+        pub token: String,
+    }
+}
+
+request_body! {
+    pub struct ResendVerificationRequest {
+        /// Where the page the mailed link opens sends the browser
+        /// afterwards (as the sign-in page's rd). Kept only if the sign-in
+        /// would follow it; otherwise dropped.
+        pub redirect: Option<String>,
+    }
+}
+
 /// Always 202 with the same body, whether or not an account uses the
 /// address, answered before any look-up (see `accounts::recovery::forgot`).
-pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let email = fields.required_string("email");
-    let redirect = fields.optional_string("redirect");
-    let email = email.and_then(|e| match validation::normalize_email(&e) {
-        Ok(normalized) => Some(normalized),
-        Err(problem) => {
-            fields.reject("email", problem);
-            None
+pub fn forgot(
+    app: &App,
+    cx: &Context,
+    _: Anyone,
+    body: Body<ForgotPasswordRequest>,
+) -> Result<Reply, ApiError> {
+    let ForgotPasswordRequest { email, redirect } = body.read_checked(|given| {
+        match given.given_string("email").map(validation::normalize_email) {
+            Some(Err(problem)) => vec![("email", problem.to_string())],
+            _ => Vec::new(),
         }
-    });
-    let email = fields.finish(&["email", "redirect"], email)?;
+    })?;
+    let email = validation::normalize_email(&email).map_err(|p| ApiError::field("email", p))?;
     // Only where the sign-in page may send a browser anyway.
     let return_to = redirect.and_then(|url| app.accounts.approved_redirect(&url));
     match recovery::forgot(&app.accounts, email, return_to, &cx.client()) {
@@ -38,11 +74,16 @@ pub fn forgot(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn reset(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let token = fields.required_string("token");
-    let new_password = fields.required_string("new_password");
-    let (token, new_password) = fields.finish(&["token", "new_password"], (token, new_password))?;
+pub fn reset(
+    app: &App,
+    cx: &Context,
+    _: Anyone,
+    body: Body<ResetPasswordRequest>,
+) -> Result<Reply, ApiError> {
+    let ResetPasswordRequest {
+        token,
+        new_password,
+    } = body.read()?;
 
     match recovery::reset(&app.accounts, &token, &new_password, &cx.client())? {
         ResetOutcome::Reset(_) => Ok(Reply::ok(
@@ -55,10 +96,13 @@ pub fn reset(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn verify(app: &App, cx: &Context) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let token = fields.required_string("token");
-    let token = fields.finish(&["token"], token)?;
+pub fn verify(
+    app: &App,
+    cx: &Context,
+    _: Anyone,
+    body: Body<VerifyEmailRequest>,
+) -> Result<Reply, ApiError> {
+    let VerifyEmailRequest { token } = body.read()?;
 
     match recovery::verify(&app.accounts, &token, &cx.client())? {
         VerifyOutcome::Verified(user) => {
@@ -69,17 +113,14 @@ pub fn verify(app: &App, cx: &Context) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn resend(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
+pub fn resend(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<ResendVerificationRequest>,
+) -> Result<Reply, ApiError> {
     // The body is optional; `redirect` is where the link's page returns.
-    let redirect = match cx.request.body.is_empty() {
-        true => None,
-        false => {
-            let mut fields = Fields::parse(&cx.request.body)?;
-            let redirect = fields.optional_string("redirect");
-            fields.finish(&["redirect"], ())?;
-            redirect
-        }
-    };
+    let redirect = body.read_if_sent()?.and_then(|body| body.redirect);
     let return_to = redirect.and_then(|url| app.accounts.approved_redirect(&url));
     match recovery::resend(&app.accounts, &me.user, return_to.as_deref(), &cx.client())? {
         ResendOutcome::AlreadyVerified => Ok(Reply::ok("Your email address is already confirmed.")),

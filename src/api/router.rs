@@ -3,22 +3,21 @@
 //! One table, read top to bottom, is the whole API surface; 404 and 405 (with
 //! the `Allow` header) fall out of it, and so does the answer to `OPTIONS`.
 
-use crate::api::app::{App, Context, Reply};
 use crate::api::error::ApiError;
+use crate::api::handler::{Call, CallWith, Handler};
 use crate::api::{account, auth, forward, health, oidc, pages, passkeys, recovery, sessions, totp};
-use auth_core::accounts::check::SignedIn;
 
-/// One endpoint: where it is, what it needs before its handler runs, what
-/// bodies it takes, and the handler. The pipeline reads the row and does
-/// what it says in that order (origin, session, body type), so a handler
+/// One endpoint: where it is, its handler (whose signature says who may
+/// call it and what body it reads; `api::handler`), which bodies it takes
+/// and whether the Origin check applies. The pipeline reads the row and
+/// does what it says, in order (origin, content type, caller), so a handler
 /// starts with what it was promised.
 pub struct Route {
     pub method: &'static str,
     /// A `{name}` segment matches one non-empty path segment and is handed
     /// to the handler as `Context::parameter`.
     pub path: &'static str,
-    /// The handler, and through its kind who may call it.
-    pub serve: Serve,
+    pub serve: &'static dyn Handler,
     pub accepts: Accepts,
     /// `false` for the endpoints exempt from the Origin check: forward auth
     /// (the proxy asks about another request); an authorization request (a
@@ -27,18 +26,6 @@ pub struct Route {
     /// credentials or a bearer token, never the cookie, so no cross-site
     /// request can borrow one.
     pub same_origin: bool,
-}
-
-/// A handler, by what it needs before it runs: nothing; a signed-in
-/// caller (else 401 `unauthenticated`); or a signed-in caller who proved
-/// who they are a moment ago (else 403 `reauthentication_required`), for
-/// what adds a credential that outlives a password change (NIST SP
-/// 800-63B §6.1.2.1; `accounts::reauth`).
-#[derive(Clone, Copy)]
-pub enum Serve {
-    Anyone(fn(&App, &Context) -> Result<Reply, ApiError>),
-    SignedIn(fn(&App, &Context, SignedIn) -> Result<Reply, ApiError>),
-    FreshProof(fn(&App, &Context, SignedIn) -> Result<Reply, ApiError>),
 }
 
 /// The request bodies an endpoint takes.
@@ -62,7 +49,7 @@ pub enum Accepts {
 pub const ANY_METHOD: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// A browser's endpoint: JSON in, Origin checked.
-const fn route(method: &'static str, path: &'static str, serve: Serve) -> Route {
+const fn route(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
     Route {
         method,
         path,
@@ -73,7 +60,7 @@ const fn route(method: &'static str, path: &'static str, serve: Serve) -> Route 
 }
 
 /// A browser's endpoint that also takes a form (OAuth's logout).
-const fn form(method: &'static str, path: &'static str, serve: Serve) -> Route {
+const fn form(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
     Route {
         method,
         path,
@@ -84,7 +71,7 @@ const fn form(method: &'static str, path: &'static str, serve: Serve) -> Route {
 }
 
 /// An OAuth endpoint an app calls: forms, no Origin check.
-const fn oauth(method: &'static str, path: &'static str, serve: Serve) -> Route {
+const fn oauth(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
     Route {
         method,
         path,
@@ -96,7 +83,7 @@ const fn oauth(method: &'static str, path: &'static str, serve: Serve) -> Route 
 
 /// The reverse proxy asking about another request: any body, no Origin
 /// check.
-const fn proxy(method: &'static str, path: &'static str, serve: Serve) -> Route {
+const fn proxy(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
     Route {
         method,
         path,
@@ -106,70 +93,68 @@ const fn proxy(method: &'static str, path: &'static str, serve: Serve) -> Route 
     }
 }
 
-use Serve::{Anyone, FreshProof, SignedIn as Session};
-
 /// The whole API surface, read top to bottom: 404 and 405 (with the
 /// `Allow` header) fall out of it, and so does the answer to `OPTIONS`.
 /// The method `*` stands for [`ANY_METHOD`] (`OPTIONS` included, so no
 /// preflight answer can stand in for the endpoint's own).
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
-    route("POST",  "/api/register",                    Anyone(auth::register)),
-    route("POST",  "/api/login",                       Anyone(auth::login)),
-    route("POST",  "/api/logout",                      Anyone(auth::logout)),
-    route("GET",   "/api/user",                        Session(account::current_user)),
-    route("GET",   "/api/dashboard",                   Session(account::dashboard)),
-    route("GET",   "/api/health",                      Anyone(|app, _| health::health(app))),
-    route("DELETE", "/api/user",                        Session(account::delete_account)),
-    route("POST",  "/api/user/password",               Session(account::change_password)),
-    route("GET",   "/api/sessions",                    Session(sessions::list_sessions)),
-    route("DELETE", "/api/sessions/{id}",               Session(sessions::revoke_session)),
-    route("POST",  "/api/logout-all",                  Session(sessions::logout_all)),
-    route("GET",   "/api/openapi.json",                Anyone(|_, _| Ok(health::openapi()))),
-    route("POST",  "/api/password/forgot",             Anyone(recovery::forgot)),
-    route("POST",  "/api/password/reset",              Anyone(recovery::reset)),
-    route("POST",  "/api/email/verify",                Anyone(recovery::verify)),
-    route("POST",  "/api/email/verify/resend",         Session(recovery::resend)),
-    route("POST",  "/api/user/totp/setup",             Session(totp::setup)),
-    route("POST",  "/api/user/totp/enable",            Session(totp::enable)),
-    route("POST",  "/api/user/totp/disable",           Session(totp::disable)),
-    route("POST",  "/api/user/passkeys/options",       FreshProof(passkeys::creation_options)),
-    route("POST",  "/api/user/passkeys",               FreshProof(passkeys::add)),
-    route("GET",   "/api/user/passkeys",               Session(passkeys::list)),
-    route("PATCH", "/api/user/passkeys/{id}",          Session(passkeys::rename)),
-    route("DELETE", "/api/user/passkeys/{id}",          Session(passkeys::remove)),
-    route("POST",  "/api/login/passkey/options",       Anyone(passkeys::request_options)),
-    route("POST",  "/api/login/passkey",               Anyone(passkeys::sign_in)),
+    route("POST",   "/api/register",                     &CallWith(auth::register)),
+    route("POST",   "/api/login",                        &CallWith(auth::login)),
+    route("POST",   "/api/logout",                       &Call(auth::logout)),
+    route("GET",    "/api/user",                         &Call(account::current_user)),
+    route("GET",    "/api/dashboard",                    &Call(account::dashboard)),
+    route("GET",    "/api/health",                       &Call(health::health)),
+    route("DELETE", "/api/user",                         &CallWith(account::delete_account)),
+    route("POST",   "/api/user/password",                &CallWith(account::change_password)),
+    route("GET",    "/api/sessions",                     &Call(sessions::list_sessions)),
+    route("DELETE", "/api/sessions/{id}",                &Call(sessions::revoke_session)),
+    route("POST",   "/api/logout-all",                   &Call(sessions::logout_all)),
+    route("GET",    "/api/openapi.json",                 &Call(health::openapi)),
+    route("POST",   "/api/password/forgot",              &CallWith(recovery::forgot)),
+    route("POST",   "/api/password/reset",               &CallWith(recovery::reset)),
+    route("POST",   "/api/email/verify",                 &CallWith(recovery::verify)),
+    route("POST",   "/api/email/verify/resend",          &CallWith(recovery::resend)),
+    route("POST",   "/api/user/totp/setup",              &CallWith(totp::setup)),
+    route("POST",   "/api/user/totp/enable",             &CallWith(totp::enable)),
+    route("POST",   "/api/user/totp/disable",            &CallWith(totp::disable)),
+    route("POST",   "/api/user/passkeys/options",        &CallWith(passkeys::creation_options)),
+    route("POST",   "/api/user/passkeys",                &CallWith(passkeys::add)),
+    route("GET",    "/api/user/passkeys",                &Call(passkeys::list)),
+    route("PATCH",  "/api/user/passkeys/{id}",           &CallWith(passkeys::rename)),
+    route("DELETE", "/api/user/passkeys/{id}",           &Call(passkeys::remove)),
+    route("POST",   "/api/login/passkey/options",        &CallWith(passkeys::request_options)),
+    route("POST",   "/api/login/passkey",                &CallWith(passkeys::sign_in)),
     // OpenID Connect (api/oidc.rs): the provider's endpoints. An app's server
     // calls token, userinfo and revoke with its own credentials or a bearer
     // token, and authorize is a navigation: none of them is origin-checked.
-    route("GET",   "/.well-known/openid-configuration", Anyone(|app, _| oidc::discovery(app))),
-    route("GET",   "/oauth2/jwks",                     Anyone(oidc::jwks)),
-    oauth("GET",   "/oauth2/authorize",                Anyone(oidc::authorize)),
-    oauth("POST",  "/oauth2/authorize",                Anyone(oidc::authorize)),
-    oauth("POST",  "/oauth2/token",                    Anyone(oidc::token)),
-    oauth("GET",   "/oauth2/userinfo",                 Anyone(oidc::userinfo)),
-    oauth("POST",  "/oauth2/userinfo",                 Anyone(oidc::userinfo)),
-    oauth("POST",  "/oauth2/revoke",                   Anyone(oidc::revoke)),
+    route("GET",    "/.well-known/openid-configuration", &Call(oidc::discovery)),
+    route("GET",    "/oauth2/jwks",                      &Call(oidc::jwks)),
+    oauth("GET",    "/oauth2/authorize",                 &Call(oidc::authorize)),
+    oauth("POST",   "/oauth2/authorize",                 &Call(oidc::authorize)),
+    oauth("POST",   "/oauth2/token",                     &Call(oidc::token)),
+    oauth("GET",    "/oauth2/userinfo",                  &Call(oidc::userinfo)),
+    oauth("POST",   "/oauth2/userinfo",                  &Call(oidc::userinfo)),
+    oauth("POST",   "/oauth2/revoke",                    &Call(oidc::revoke)),
     // RP-initiated logout: a browser's, so origin-checked like the rest.
-    form("GET",   "/oauth2/logout",                   Anyone(oidc::logout)),
-    form("POST",  "/oauth2/logout",                   Anyone(oidc::logout)),
+    form("GET",     "/oauth2/logout",                    &Call(oidc::logout)),
+    form("POST",    "/oauth2/logout",                    &Call(oidc::logout)),
     // Any method: the proxy asks with the method of the request it guards,
     // about another request; nothing of it (origin, body) is for this server.
-    proxy("*",     "/api/auth/forward",                Anyone(forward::check)),
-    route("POST",  "/api/auth/redirect",               Anyone(forward::check_redirect)),
-    route("POST",  "/api/auth/step-up",                Session(totp::step_up)),
-    route("POST",  "/api/user/reauth",                 Session(account::reauthenticate)),
+    proxy("*",      "/api/auth/forward",                 &Call(forward::check)),
+    route("POST",   "/api/auth/redirect",                &CallWith(forward::check_redirect)),
+    route("POST",   "/api/auth/step-up",                 &CallWith(totp::step_up)),
+    route("POST",   "/api/user/reauth",                  &CallWith(account::reauthenticate)),
     // The built-in sign-in page, which also opens mailed links.
-    route("GET",   "/login",                           Anyone(|app, _| Ok(pages::sign_in(app)))),
-    route("GET",   "/reset-password",                  Anyone(|app, _| Ok(pages::sign_in(app)))),
-    route("GET",   "/verify-email",                    Anyone(|app, _| Ok(pages::sign_in(app)))),
-    route("GET",   "/login.css",                       Anyone(|_, _| Ok(pages::style()))),
-    route("GET",   "/login.js",                        Anyone(|_, _| Ok(pages::script()))),
+    route("GET",    "/login",                            &Call(pages::sign_in)),
+    route("GET",    "/reset-password",                   &Call(pages::sign_in)),
+    route("GET",    "/verify-email",                     &Call(pages::sign_in)),
+    route("GET",    "/login.css",                        &Call(pages::style)),
+    route("GET",    "/login.js",                         &Call(pages::script)),
     // The account page: what a signed-in user can do, without curl.
-    route("GET",   "/account",                         Anyone(|app, _| Ok(pages::account(app)))),
-    route("GET",   "/account.css",                     Anyone(|_, _| Ok(pages::account_style()))),
-    route("GET",   "/account.js",                      Anyone(|_, _| Ok(pages::account_script()))),
+    route("GET",    "/account",                          &Call(pages::account)),
+    route("GET",    "/account.css",                      &Call(pages::account_style)),
+    route("GET",    "/account.js",                       &Call(pages::account_script)),
 ];
 
 /// Where a request goes.

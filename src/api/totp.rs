@@ -9,15 +9,46 @@ use serde_json::json;
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{refused, successor_cookie, too_many};
 use crate::api::error::ApiError;
-use crate::api::fields::Fields;
+use crate::api::fields::{Body, request_body};
 use auth_core::accounts::access::{self, StepUpOutcome};
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
 
-pub fn setup(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let password = fields.required_string("password");
-    let password = fields.finish(&["password"], password)?;
+request_body! {
+    pub struct TotpSetupRequest {
+        pub password: String,
+    }
+}
+
+request_body! {
+    pub struct TotpEnableRequest {
+        /// A current code from the app, made from the pending secret.
+        pub code: String,
+    }
+}
+
+request_body! {
+    pub struct TotpDisableRequest {
+        pub password: String,
+        /// A current code, or an unused recovery code.
+        pub code: String,
+    }
+}
+
+request_body! {
+    pub struct StepUpRequest {
+        /// The six digits the app shows now.
+        pub code: String,
+    }
+}
+
+pub fn setup(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<TotpSetupRequest>,
+) -> Result<Reply, ApiError> {
+    let TotpSetupRequest { password } = body.read()?;
 
     match two_factor::setup(&app.accounts, &me, &password, &cx.client())? {
         SetupOutcome::Pending {
@@ -35,10 +66,13 @@ pub fn setup(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     }
 }
 
-pub fn enable(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let code = fields.required_string("code");
-    let code = fields.finish(&["code"], code)?;
+pub fn enable(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<TotpEnableRequest>,
+) -> Result<Reply, ApiError> {
+    let TotpEnableRequest { code } = body.read()?;
 
     match two_factor::enable(&app.accounts, &me, &code, &cx.client())? {
         EnableOutcome::On {
@@ -55,11 +89,13 @@ pub fn enable(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> 
     }
 }
 
-pub fn disable(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let password = fields.required_string("password");
-    let code = fields.required_string("code");
-    let (password, code) = fields.finish(&["password", "code"], (password, code))?;
+pub fn disable(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<TotpDisableRequest>,
+) -> Result<Reply, ApiError> {
+    let TotpDisableRequest { password, code } = body.read()?;
 
     match two_factor::disable(&app.accounts, &me, &password, &code, &cx.client())? {
         DisableOutcome::Off(successor) => Ok(Reply::ok("Two-factor login is off.")
@@ -71,10 +107,13 @@ pub fn disable(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError>
     }
 }
 
-pub fn step_up(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let mut fields = Fields::parse(&cx.request.body)?;
-    let code = fields.required_string("code");
-    let code = fields.finish(&["code"], code)?;
+pub fn step_up(
+    app: &App,
+    cx: &Context,
+    me: SignedIn,
+    body: Body<StepUpRequest>,
+) -> Result<Reply, ApiError> {
+    let StepUpRequest { code } = body.read()?;
 
     match access::step_up(&app.accounts, &me, &code, &cx.client())? {
         StepUpOutcome::SteppedUp => Ok(Reply::ok("Code accepted.")),
