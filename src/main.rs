@@ -19,8 +19,10 @@ use auth_core::support::config::Settings;
 use auth_core::support::log::Logger;
 use auth_core::support::{env_file, settings_table};
 use auth_server::admin;
-use auth_server::api::app::App;
+use auth_server::api::app::{App, Wiring};
 use auth_server::api::metrics::MetricsService;
+use auth_server::api::openapi;
+use auth_server::api::router::ROUTES;
 use auth_server::http::{Limits, Server, StopHandle};
 
 /// How often the background upkeep runs (the sessions' last-seen times are
@@ -72,6 +74,13 @@ fn main() -> ExitCode {
         }
         Some("--version" | "-V") => {
             println!("auth-server {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some("--print-openapi") => {
+            match args.get(1).map(String::as_str) {
+                Some("--endpoint-table") => print!("{}", openapi::endpoint_table()),
+                _ => print!("{}", openapi::text()),
+            }
             return ExitCode::SUCCESS;
         }
         Some("--print-env-file") => {
@@ -151,7 +160,11 @@ fn main() -> ExitCode {
 fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
     warn_about_settings(&settings, &log);
-    let app = Arc::new(App::new(settings, Arc::new(db), log));
+    let wiring = Wiring {
+        routes: ROUTES.iter().map(|route| route.path).collect(),
+        openapi: openapi::text,
+    };
+    let app = Arc::new(App::new(settings, Arc::new(db), log, wiring));
     // The access rules: a bad line stops start-up, naming it (exit 2, as a
     // bad setting does).
     if let Err(problem) = app.accounts.load_rules() {

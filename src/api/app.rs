@@ -5,7 +5,7 @@
 //! here routes or writes responses; that is `pipeline`, one layer up.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -13,7 +13,6 @@ use serde_json::value::RawValue;
 use crate::api::cookies::CookiePolicy;
 use crate::api::cors::Cors;
 use crate::api::error::ApiError;
-use crate::api::router::ROUTES;
 use crate::http::Request;
 use auth_core::accounts::{Accounts, Client};
 use auth_core::storage::Database;
@@ -32,14 +31,25 @@ pub struct App {
     pub metrics: Option<Arc<Metrics>>,
     /// When the process started (Unix seconds), for the metrics.
     pub started_at: i64,
+    /// openapi.json, made on first request by what `main` hands in (the
+    /// document is made from the route table, which sits above this file).
+    openapi: OnceLock<String>,
+    make_openapi: fn() -> String,
+}
+
+/// What `main` wires into [`App::new`] from the layers above it.
+pub struct Wiring {
+    /// Every route's path pattern: the metrics' labels.
+    pub routes: Vec<&'static str>,
+    /// Makes openapi.json.
+    pub openapi: fn() -> String,
 }
 
 impl App {
-    pub fn new(settings: Settings, db: Arc<Database>, log: Logger) -> App {
-        let metrics = settings.metrics_addr.map(|_| {
-            let routes: Vec<&'static str> = ROUTES.iter().map(|route| route.path).collect();
-            Arc::new(Metrics::new(&routes))
-        });
+    pub fn new(settings: Settings, db: Arc<Database>, log: Logger, wiring: Wiring) -> App {
+        let metrics = settings
+            .metrics_addr
+            .map(|_| Arc::new(Metrics::new(&wiring.routes)));
         App {
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
@@ -49,8 +59,15 @@ impl App {
             cors: Cors::new(settings.cors_origins.clone(), settings.public_origin()),
             metrics: metrics.clone(),
             started_at: clock::now(),
+            openapi: OnceLock::new(),
+            make_openapi: wiring.openapi,
             accounts: Accounts::new(settings, db, log, metrics),
         }
+    }
+
+    /// openapi.json's text.
+    pub fn openapi(&self) -> &str {
+        self.openapi.get_or_init(self.make_openapi)
     }
 
     pub fn settings(&self) -> &Settings {

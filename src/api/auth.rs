@@ -3,16 +3,16 @@
 //! (`accounts::register`, `login`, `logout`) and maps the outcome to the
 //! answer; the story of each flow is told there.
 
-use serde_json::json;
-
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    hash_queue_busy, invalid, just_user, refused, signed_in_reply, too_many, user_json,
+    JustUser, SignedInJson, hash_queue_busy, invalid, just_user, refused, signed_in_reply, too_many,
 };
 use crate::api::cookies;
+use crate::api::doc::{Doc, busy_hashing, ok, ok_with_cookie, refusal, throttled};
 use crate::api::error::ApiError;
 use crate::api::fields::{Body, Fields, request_body};
 use crate::api::handler::Anyone;
+use crate::api::schema::Describe;
 use auth_core::accounts::Trouble;
 use auth_core::accounts::check::SecondFactor;
 use auth_core::accounts::login::{self, LoginOutcome};
@@ -29,13 +29,35 @@ request_body! {
         pub email: String = {"maxLength": 254, "pattern": "^[^@\\s]{1,64}@[^@\\s.]+(\\.[^@\\s.]+)+$"},
         /// At least PASSWORD_MIN_LENGTH (default 12; 8 to 64) code points,
         /// at most 72 bytes of UTF-8, not common, not the username or email.
+        /// Never trimmed.
         pub password: String = {"minLength": 12},
-        /// Where the page the mailed verification link opens sends the
-        /// browser afterwards (as the sign-in page's rd). Kept only if the
-        /// sign-in would follow it; otherwise dropped.
+        /// Where the page the mailed link opens sends the browser
+        /// afterwards (as the sign-in page's rd). Kept only if the sign-in
+        /// would follow it; otherwise dropped.
         pub redirect: Option<String>,
     }
 }
+
+pub const REGISTER: Doc = Doc {
+    id: "register",
+    tag: "auth",
+    summary: "Create an account (does not log in)",
+    body: "Every invalid field is reported at once in error.fields.",
+    answers: &[
+        ok(201, "Registered.", Some(JustUser::describe)),
+        refusal(
+            "The username or email is taken (ignoring case).",
+            &[ApiError::UsernameTaken, ApiError::EmailTaken],
+        ),
+        refusal(
+            "REGISTRATION=closed: accounts come from `auth-server admin create`.",
+            &[ApiError::RegistrationClosed],
+        ),
+        throttled(),
+        busy_hashing(),
+    ],
+    ..Doc::PLAIN
+};
 
 pub fn register(
     app: &App,
@@ -105,12 +127,40 @@ request_body! {
         pub totp_code: Option<String> = {"pattern": "^[0-9]{6}$"},
         /// A single-use recovery code, instead of totp_code.
         pub recovery_code: Option<String>,
-        /// Where the sign-in page sends the browser next: answered as
-        /// data.redirect when it passes the open-redirect check (a host of
-        /// FORWARD_AUTH_HOSTS, or this server under PUBLIC_URL), else null.
+        /// Where the sign-in page wants to go next; answered as
+        /// data.redirect (the URL, or null when not approved).
         pub redirect: Option<String>,
     }
 }
+
+pub const LOGIN: Doc = Doc {
+    id: "login",
+    tag: "auth",
+    summary: "Log in by username or email",
+    body: "`username` (a username or an email) or `email`, not both.",
+    answers: &[
+        ok_with_cookie(
+            200,
+            "Signed in; data.recovery_codes_left when a recovery code was used.",
+            Some(SignedInJson::describe),
+        ),
+        refusal(
+            "invalid_credentials (wrong password, unknown or disabled account); totp_required (right password, two-factor login on, no code: send the same body again with totp_code or recovery_code); invalid_totp (a wrong, stale or replayed code, counted as a failed login).",
+            &[
+                ApiError::InvalidCredentials,
+                ApiError::TotpRequired,
+                ApiError::InvalidTotp,
+            ],
+        ),
+        refusal(
+            "The password is right but the address is not verified, and REQUIRE_VERIFIED_EMAIL is on.",
+            &[ApiError::EmailNotVerified],
+        ),
+        throttled(),
+        busy_hashing(),
+    ],
+    ..Doc::PLAIN
+};
 
 /// A login's "one of these, not both" rules.
 fn login_problems(given: &Fields) -> Vec<(&'static str, String)> {
@@ -173,19 +223,32 @@ pub fn login(
             token,
             session,
             recovery_codes_left,
-        } => {
-            let mut data = json!({ "user": user_json(&user) });
-            if let Some(left) = recovery_codes_left {
-                data["recovery_codes_left"] = json!(left);
-            }
-            signed_in_reply(app, cx, data, redirect, (&token, &session))
-        }
+        } => signed_in_reply(
+            app,
+            cx,
+            &user,
+            recovery_codes_left,
+            redirect,
+            (&token, &session),
+        ),
         LoginOutcome::Refused(no) => Err(refused(no)),
         LoginOutcome::SecondFactorRequired => Err(ApiError::TotpRequired),
         LoginOutcome::InvalidSecondFactor => Err(ApiError::InvalidTotp),
         LoginOutcome::EmailNotVerified => Err(ApiError::EmailNotVerified),
     }
 }
+
+pub const LOGOUT: Doc = Doc {
+    id: "logout",
+    tag: "auth",
+    summary: "End the session and clear the cookie",
+    answers: &[ok_with_cookie(
+        200,
+        "Signed out (also when there was no session).",
+        None,
+    )],
+    ..Doc::PLAIN
+};
 
 pub fn logout(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let tokens = cookies::session_tokens(cx.request);

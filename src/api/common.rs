@@ -8,25 +8,36 @@ use serde_json::{Value, json};
 use crate::api::app::{App, Context, Reply};
 use crate::api::cookies;
 use crate::api::error::ApiError;
+use crate::api::schema::{Describe, reply_body};
 use auth_core::accounts::check::{self, Refused, SignedIn};
 use auth_core::auth::sessions::Session;
 use auth_core::auth::token::Token;
 use auth_core::storage::User;
 use auth_core::support::clock::Rfc3339;
 
-/// The user object of the contract. Never the hash. It borrows from the
-/// account rather than copying it into a `serde_json::Value`: this is the
-/// answer of every session check.
-#[derive(Serialize)]
-pub struct UserJson<'a> {
-    id: i64,
-    username: &'a str,
-    email: &'a str,
-    created_at: Rfc3339,
-    last_login_at: Option<Rfc3339>,
-    email_verified: bool,
-    totp_enabled: bool,
-    groups: &'a [String],
+reply_body! {
+    /// The user object of the contract. Never the hash. It borrows from
+    /// the account rather than copying it: this is the answer of every
+    /// session check.
+    #[schema {"additionalProperties": false}]
+    pub struct UserJson<'a> as "User" {
+        pub id: i64,
+        pub username: &'a str,
+        pub email: &'a str,
+        /// RFC 3339, UTC
+        pub created_at: Rfc3339,
+        /// The most recent successful login.
+        pub last_login_at: Option<Rfc3339>,
+        /// Whether the owner proved they read mail at this address (a
+        /// verification link, a password reset, or an operator).
+        pub email_verified: bool,
+        /// Whether logins need a code from an authenticator app (or a
+        /// recovery code).
+        pub totp_enabled: bool,
+        /// The groups the user belongs to (set with `auth-server admin
+        /// group add`), sorted; access rules name them.
+        pub groups: &'a [String] = {"items": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}},
+    }
 }
 
 pub fn user_json(user: &User) -> UserJson<'_> {
@@ -42,10 +53,11 @@ pub fn user_json(user: &User) -> UserJson<'_> {
     }
 }
 
-/// `{"user": …}`: the `data` of the answers that are just the account.
-#[derive(Serialize)]
-pub struct JustUser<'a> {
-    user: UserJson<'a>,
+reply_body! {
+    /// `{"user": …}`: the `data` of the answers that are just the account.
+    pub struct JustUser<'a> {
+        pub user: UserJson<'a>,
+    }
 }
 
 pub fn just_user(user: &User) -> JustUser<'_> {
@@ -101,20 +113,57 @@ pub fn successor_cookie(app: &App, successor: &Option<(Token, Session)>, now: i6
     }
 }
 
-/// The answer to a successful sign-in (password or passkey): `data` (the
-/// user, and whatever else the flow adds), where the sign-in page may send
-/// the browser next (the URL only when it passes the open-redirect check,
-/// else null), and the session's cookie.
+/// What a sign-in (password or passkey) answers in `data`.
+#[derive(Serialize)]
+pub struct SignedInJson<'a> {
+    pub user: UserJson<'a>,
+    /// Only after a recovery code was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes_left: Option<i64>,
+    /// Only when the sign-in asked for one: the URL when it passes the
+    /// open-redirect check, else null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Option<String>>,
+}
+
+impl Describe for SignedInJson<'_> {
+    fn describe() -> Value {
+        json!({
+            "type": "object",
+            "required": ["user"],
+            "properties": {
+                "user": UserJson::describe(),
+                "recovery_codes_left": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Only after a recovery code was used: the unused ones left.",
+                },
+                "redirect": {
+                    "type": ["string", "null"],
+                    "description": "Only when the body had redirect: the URL when it passes the open-redirect check (a host of FORWARD_AUTH_HOSTS, or this server under PUBLIC_URL), else null.",
+                },
+            },
+        })
+    }
+}
+
+/// The answer to a successful sign-in (password or passkey): the user,
+/// where the sign-in page may send the browser next (when asked; the URL
+/// only when it passes the open-redirect check, else null), and the
+/// session's cookie.
 pub fn signed_in_reply(
     app: &App,
     cx: &Context,
-    mut data: Value,
+    user: &User,
+    recovery_codes_left: Option<i64>,
     redirect: Option<String>,
     (token, session): (&Token, &Session),
 ) -> Result<Reply, ApiError> {
-    if let Some(url) = redirect {
-        data["redirect"] = json!(app.accounts.approved_redirect(&url));
-    }
+    let data = SignedInJson {
+        user: user_json(user),
+        recovery_codes_left,
+        redirect: redirect.map(|url| app.accounts.approved_redirect(&url)),
+    };
     Ok(Reply::ok("Signed in.")
         .with_data(data)?
         .with_cookie(session_cookie(app, token, session, cx.now)))

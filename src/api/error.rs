@@ -108,6 +108,62 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// One of every kind, for the contract's list of codes (openapi.json).
+    /// The match in [`ApiError::parts`] names them all; a kind missing here
+    /// fails the test that every code in this file is in the document.
+    pub fn kinds() -> Vec<ApiError> {
+        use Refusal::*;
+        let mut kinds = vec![
+            ApiError::InvalidJson { line: 1, column: 1 },
+            ApiError::Validation(BTreeMap::new()),
+            ApiError::InvalidCredentials,
+            ApiError::InvalidToken,
+            ApiError::EmailNotVerified,
+            ApiError::MailNotConfigured,
+            ApiError::TotpRequired,
+            ApiError::InvalidTotp,
+            ApiError::InvalidCode,
+            ApiError::TotpAlreadyEnabled,
+            ApiError::TotpNotEnabled,
+            ApiError::PasskeyRefused,
+            ApiError::RegistrationClosed,
+            ApiError::ReauthenticationRequired,
+            ApiError::Forbidden,
+            ApiError::UndescribedRequest,
+            ApiError::Unauthenticated,
+            ApiError::OriginNotAllowed,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed(String::new()),
+            ApiError::UsernameTaken,
+            ApiError::EmailTaken,
+            ApiError::UnsupportedMediaType,
+            ApiError::TooManyRequests {
+                retry_after_secs: 1,
+            },
+            ApiError::Internal {
+                cause: String::new(),
+            },
+            ApiError::ServiceUnavailable {
+                retry_after_secs: 1,
+                cause: String::new(),
+            },
+        ];
+        kinds.extend(
+            [
+                BadRequest,
+                Timeout,
+                PayloadTooLarge,
+                HeadersTooLarge,
+                NotImplemented,
+                Overloaded,
+                VersionNotSupported,
+                InternalError,
+            ]
+            .map(ApiError::Http),
+        );
+        kinds
+    }
+
     /// A moment's overload: retry in a second.
     pub fn busy(cause: impl Into<String>) -> ApiError {
         ApiError::ServiceUnavailable {

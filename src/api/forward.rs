@@ -14,13 +14,16 @@
 //! fast as `GET /api/user` plus the description: a session look-up from
 //! memory, no bcrypt, no write (but for a refusal's audit row).
 
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{just_user, signed_in};
+use crate::api::common::{JustUser, just_user, signed_in};
+use crate::api::doc::{Answer, Doc, ok};
 use crate::api::error::ApiError;
 use crate::api::fields::{Body, request_body};
 use crate::api::handler::Anyone;
+use crate::api::schema::Describe;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::forward::{ProxyHeaders, Target, describe};
 use auth_core::auth::access::{Decision, Who};
@@ -39,6 +42,67 @@ fn page_load(cx: &Context) -> bool {
         || header("x-requested-with").is_some();
     method_ok && !wants_json
 }
+
+/// The headers the proxy describes the guarded request with.
+fn proxy_headers() -> Value {
+    let header = |name: &str| json!({ "name": name, "in": "header", "required": false, "schema": { "type": "string" } });
+    let mut original = header("X-Original-URL");
+    original["description"] = json!(
+        "nginx: the whole original URL; a signed-out answer is then 401 with Location naming the sign-in page."
+    );
+    json!({ "parameters": [
+        header("X-Forwarded-Proto"),
+        header("X-Forwarded-Host"),
+        header("X-Forwarded-Uri"),
+        header("X-Forwarded-Method"),
+        original,
+    ] })
+}
+
+pub const CHECK: Doc = Doc {
+    id: "forwardAuth",
+    tag: "forward-auth",
+    summary: "Forward auth: is the visitor signed in? (any method, body ignored)",
+    description: "For nginx auth_request, Caddy forward_auth, Traefik ForwardAuth. The guarded request is described by X-Forwarded-Proto/-Host/-Uri (Caddy, Traefik) or, only when no X-Forwarded-Host or -Uri is sent, by X-Original-URL (nginx). Its path is normalised (percent-encoded unreserved characters decoded, dot segments removed, // collapsed, ;parameters dropped) before ACCESS_RULES_FILE decides; with a rules file every request is decided by the rules (no host described: only * rules match). Signed in and allowed: 200 with Remote-* headers. Signed out: 401, or 302 to LOGIN_URL?rd=… for a page load to a host in FORWARD_AUTH_HOSTS. A description that cannot be read (an encoded / or \\, NUL, a malformed escape, a path without a leading /, a bad host or proto) or two that disagree: 400 invalid_forwarded_request.",
+    answers: &[
+        Answer::Ok {
+            status: 200,
+            says: "Signed in.",
+            data: Some(JustUser::describe),
+            headers: &[
+                "Remote-User",
+                "Remote-Name",
+                "Remote-Email",
+                "Remote-User-Id",
+                "Remote-Groups",
+            ],
+        },
+        Answer::Refused {
+            says: "Signed out, on a guarded host: to the sign-in page.",
+            errors: &[ApiError::SignInFirst {
+                location: String::new(),
+            }],
+            headers: &["Location"],
+        },
+        Answer::Refused {
+            says: "The proxy's description of the request cannot be read, or X-Original-URL and X-Forwarded-* describe different requests (error.code invalid_forwarded_request). Never allowed.",
+            errors: &[ApiError::UndescribedRequest],
+            headers: &[],
+        },
+        Answer::Refused {
+            says: "Signed out (with Location when X-Original-URL names a guarded host).",
+            errors: &[ApiError::Unauthenticated],
+            headers: &["Location"],
+        },
+        Answer::Refused {
+            says: "Signed in, but the access rules do not let this user use the app, or want a second factor this session has not shown (error.code forbidden). A page load is sent to the sign-in page instead (302, or for nginx a 401 with Location).",
+            errors: &[ApiError::Forbidden],
+            headers: &[],
+        },
+    ],
+    more: Some(proxy_headers),
+    ..Doc::PLAIN
+};
 
 /// Parse, decide, answer: the headers in, the use case's verdict out.
 pub fn check(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
@@ -137,6 +201,50 @@ request_body! {
     }
 }
 
+/// What `POST /api/auth/redirect` answers: `redirect` and `access`
+/// always, `groups` only for a groups rule's refusal.
+#[derive(Serialize)]
+pub struct RedirectCheck {
+    pub redirect: Option<String>,
+    pub access: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+}
+
+impl Describe for RedirectCheck {
+    fn describe() -> Value {
+        json!({
+            "type": "object",
+            "required": ["redirect", "access"],
+            "properties": {
+                "redirect": { "type": ["string", "null"] },
+                "access": {
+                    "type": ["string", "null"],
+                    "enum": ["allowed", "forbidden", "step_up", "signed_out", null],
+                    "description": "What the access rules say about the visitor and the approved URL; null when the URL is not approved.",
+                },
+                "groups": {
+                    "type": "array",
+                    "items": { "type": "string" },
+                    "description": "When access is forbidden by a groups= rule: the groups it names (\"this app is for admins\").",
+                },
+            },
+        })
+    }
+}
+
+pub const CHECK_REDIRECT: Doc = Doc {
+    id: "checkRedirect",
+    tag: "forward-auth",
+    summary: "Whether the sign-in may send a browser to a URL",
+    answers: &[ok(
+        200,
+        "data.redirect: the URL if approved, else null; data.access: what the access rules say about it.",
+        Some(RedirectCheck::describe),
+    )],
+    ..Doc::PLAIN
+};
+
 /// `POST /api/auth/redirect` `{"redirect"}`: `data.redirect` is the URL if
 /// the sign-in may send a browser there, else `null`; the same check a
 /// login with `redirect` makes, for a page whose visitor is already signed
@@ -157,7 +265,11 @@ pub fn check_redirect(
         Err(ApiError::Unauthenticated) => None,
         Err(error) => return Err(error),
     };
-    let mut data = json!({ "redirect": approved, "access": null });
+    let mut data = RedirectCheck {
+        redirect: approved.clone(),
+        access: None,
+        groups: None,
+    };
     // What the gate would decide for it (nothing, for a path the gate
     // would refuse to describe).
     let parsed = approved.as_deref().and_then(|url| Url::parse(url).ok());
@@ -167,7 +279,7 @@ pub fn check_redirect(
     });
     if let Some((host, path)) = described {
         let verdict = app.accounts.decide(me.as_ref(), Some(&host), &path);
-        data["access"] = json!(match verdict.decision {
+        data.access = Some(match verdict.decision {
             Decision::Allow { .. } => "allowed",
             Decision::SignInFirst => "signed_out",
             Decision::StepUp => "step_up",
@@ -178,7 +290,7 @@ pub fn check_redirect(
         let rules = app.accounts.rules.current();
         if let Some(Who::Groups(groups)) = rules.rule_for(Some(&host), &path).map(|rule| &rule.who)
         {
-            data["groups"] = json!(groups);
+            data.groups = Some(groups.clone());
         }
     }
     Reply::ok("ok").with_data(data)

@@ -6,14 +6,17 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::app::{App, Context, Document, Reply};
 use crate::api::common::signed_in;
 use crate::api::cookies;
+use crate::api::doc::{Answer, Doc, refusal};
 use crate::api::error::ApiError;
 use crate::api::handler::Anyone;
 use crate::api::pages::PAGE_POLICY;
+use crate::api::schema::{Describe, reference, reply_body};
 use auth_core::accounts::oidc::{
     self, AuthorizeOutcome, ClientCredentials, TokenGrant, TokenOutcome,
 };
@@ -21,11 +24,382 @@ use auth_core::support::base64;
 use auth_core::support::form;
 use auth_core::support::text::{html_escape, percent_encode};
 
+/// The token endpoint's answer (RFC 6749 §5.1, OpenID Connect Core
+/// §3.1.3.3).
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+impl Describe for TokenResponse {
+    fn describe() -> Value {
+        reference("TokenResponse")
+    }
+    fn component() -> Option<(&'static str, Value)> {
+        Some((
+            "TokenResponse",
+            json!({
+                "type": "object",
+                "required": ["access_token", "token_type", "expires_in", "id_token", "scope"],
+                "properties": {
+                    "access_token": { "type": "string" },
+                    "token_type": { "const": "Bearer" },
+                    "expires_in": { "type": "integer" },
+                    "id_token": { "type": "string", "description": "A JWS (RS256 or ES256, kid in the header)." },
+                    "refresh_token": { "type": "string", "description": "With offline_access; rotated on every use." },
+                    "scope": { "type": "string" },
+                },
+            }),
+        ))
+    }
+}
+
+reply_body! {
+    /// An OAuth error body (RFC 6749 §5.2).
+    pub struct OAuthErrorJson<'a> as "OAuthError" {
+        pub error: &'a str,
+        pub error_description: &'a str,
+    }
+}
+
+/// The forms and queries OAuth's endpoints read, for openapi.json.
+pub fn form_schemas() -> Vec<(&'static str, Value)> {
+    let strings = |names: &[&str]| -> Value {
+        names
+            .iter()
+            .map(|name| (name.to_string(), json!({ "type": "string" })))
+            .collect::<serde_json::Map<String, Value>>()
+            .into()
+    };
+    vec![
+        (
+            "AuthorizeParameters",
+            json!({
+                "type": "object",
+                "description": "OpenID Connect Core §3.1.2.1; each parameter once.",
+                "properties": strings(&["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"]),
+            }),
+        ),
+        (
+            "TokenRequest",
+            json!({
+                "type": "object",
+                "description": "RFC 6749 §4.1.3 and §6; client credentials in Authorization: Basic, or client_id (+ client_secret) here.",
+                "required": ["grant_type"],
+                "properties": strings(&["grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "client_id", "client_secret"]),
+            }),
+        ),
+        (
+            "RevokeRequest",
+            json!({
+                "type": "object",
+                "required": ["token"],
+                "properties": strings(&["token", "token_type_hint", "client_id", "client_secret"]),
+            }),
+        ),
+        (
+            "LogoutParameters",
+            json!({
+                "type": "object",
+                "properties": strings(&["id_token_hint", "post_logout_redirect_uri", "state", "client_id"]),
+            }),
+        ),
+    ]
+}
+
+/// A form body of a schema of [`form_schemas`].
+fn form_body(name: &str, required: bool) -> Value {
+    json!({ "requestBody": {
+        "required": required,
+        "content": { "application/x-www-form-urlencoded": { "schema": reference(name) } },
+    } })
+}
+
+/// Query parameters, all strings but those given.
+fn query(names: &[&str], special: Value) -> Value {
+    let parameters: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let mut parameter = json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } });
+            if let (Some(Value::Object(more)), Some(parameter)) =
+                (special.get(name), parameter.as_object_mut())
+            {
+                parameter.extend(more.clone());
+            }
+            parameter
+        })
+        .collect();
+    json!({ "parameters": parameters })
+}
+
+fn html() -> Value {
+    json!({ "type": "string" })
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+/// Without `PUBLIC_URL` there is no provider.
+const NO_PROVIDER: Answer = refusal("No provider: PUBLIC_URL is not set.", &[ApiError::NotFound]);
+
+const fn oauth_json(
+    status: u16,
+    says: &'static str,
+    schema: fn() -> Value,
+    headers: &'static [&'static str],
+) -> Answer {
+    Answer::Other {
+        status,
+        says,
+        content: Some(("application/json", schema)),
+        headers,
+    }
+}
+
+fn oauth_error_schema() -> Value {
+    reference("OAuthError")
+}
+
+pub const DISCOVERY: Doc = Doc {
+    id: "oidcDiscovery",
+    tag: "openid-connect",
+    summary: "OpenID Connect Discovery 1.0 metadata",
+    answers: &[
+        oauth_json(
+            200,
+            "The provider's metadata; issuer = PUBLIC_URL.",
+            || json!({ "type": "object", "required": ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"] }),
+            &[],
+        ),
+        NO_PROVIDER,
+    ],
+    ..Doc::PLAIN
+};
+
+pub const JWKS: Doc = Doc {
+    id: "oidcJwks",
+    tag: "openid-connect",
+    summary: "The public signing keys (RFC 7517), rotated ones for a day after",
+    answers: &[
+        oauth_json(
+            200,
+            "The key set.",
+            || json!({ "type": "object", "required": ["keys"], "properties": { "keys": { "type": "array", "items": { "type": "object" } } } }),
+            &[],
+        ),
+        NO_PROVIDER,
+    ],
+    ..Doc::PLAIN
+};
+
+const AUTHORIZE_SAYS: &str = "An unconfirmed address is signed out here when REQUIRE_VERIFIED_EMAIL is on. The client's --allowed-group and an access rule matching the redirect URI (a * rule included) decide; they are asked again at every refresh and userinfo call.";
+
+const AUTHORIZE_ANSWERS: &[Answer] = &[
+    Answer::Other {
+        status: 302,
+        says: "To redirect_uri with code, state and iss (RFC 9207), or with error (access_denied, login_required, invalid_request, invalid_scope, unsupported_response_type); or, signed out, to the sign-in page with rd back to this request.",
+        content: None,
+        headers: &["Location"],
+    },
+    Answer::Other {
+        status: 400,
+        says: "An unknown client or an unregistered redirect_uri (never redirected to), or unreadable parameters: a page saying so.",
+        content: Some((HTML, html)),
+        headers: &[],
+    },
+    NO_PROVIDER,
+];
+
+pub const AUTHORIZE_GET: Doc = Doc {
+    id: "oidcAuthorizeGet",
+    tag: "openid-connect",
+    summary: "Authorization request (code flow)",
+    description: AUTHORIZE_SAYS,
+    answers: AUTHORIZE_ANSWERS,
+    more: Some(|| {
+        query(
+            &[
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "scope",
+                "state",
+                "nonce",
+                "code_challenge",
+                "code_challenge_method",
+                "prompt",
+                "max_age",
+            ],
+            json!({
+                "prompt": { "description": "none: never show a page (signed out or too old: error=login_required); with any other value: invalid_request. login: sign in again, even when signed in (the sign-in page shows its form). consent and select_account are accepted and do nothing (no consent screen)." },
+                "max_age": { "description": "Seconds: a sign-in older than this is asked again (0 is prompt=login). The ID token always carries auth_time.", "schema": { "type": "integer", "minimum": 0 } },
+            }),
+        )
+    }),
+    ..Doc::PLAIN
+};
+
+pub const AUTHORIZE_POST: Doc = Doc {
+    id: "oidcAuthorizePost",
+    tag: "openid-connect",
+    summary: "Authorization request as a form post",
+    description: AUTHORIZE_SAYS,
+    answers: AUTHORIZE_ANSWERS,
+    more: Some(|| form_body("AuthorizeParameters", false)),
+    ..Doc::PLAIN
+};
+
+pub const TOKEN: Doc = Doc {
+    id: "oidcToken",
+    tag: "openid-connect",
+    summary: "Exchange a code, or a refresh token, for tokens",
+    description: "Refresh: invalid_grant when the family is older than OIDC_REFRESH_MAX_DAYS, or the client's groups or the access rules no longer let the account in. A code or refresh token used twice revokes its family.",
+    answers: &[
+        oauth_json(
+            200,
+            "Tokens; Cache-Control: no-store.",
+            TokenResponse::describe,
+            &["Pragma"],
+        ),
+        oauth_json(
+            400,
+            "invalid_request, invalid_grant (unknown, expired, used, another client's, wrong redirect_uri or code_verifier, account changed), unsupported_grant_type.",
+            oauth_error_schema,
+            &[],
+        ),
+        oauth_json(
+            401,
+            "invalid_client, with WWW-Authenticate: Basic.",
+            oauth_error_schema,
+            &["WWW-Authenticate"],
+        ),
+        NO_PROVIDER,
+    ],
+    more: Some(|| form_body("TokenRequest", true)),
+    ..Doc::PLAIN
+};
+
+const USERINFO_ANSWERS: &[Answer] = &[
+    oauth_json(
+        200,
+        "The claims of the token's scopes: sub, and preferred_username, name, email (verified only), email_verified, groups.",
+        || json!({ "type": "object", "required": ["sub"] }),
+        &[],
+    ),
+    oauth_json(
+        401,
+        "No, an unknown, expired or revoked token: WWW-Authenticate: Bearer error=\"invalid_token\".",
+        oauth_error_schema,
+        &["WWW-Authenticate"],
+    ),
+    NO_PROVIDER,
+];
+
+pub const USERINFO_GET: Doc = Doc {
+    id: "oidcUserinfoGet",
+    tag: "openid-connect",
+    summary: "The signed-in user's claims (Bearer access token)",
+    description: "401 also when the client's groups or the access rules no longer let the account in.",
+    answers: USERINFO_ANSWERS,
+    ..Doc::PLAIN
+};
+
+pub const USERINFO_POST: Doc = Doc {
+    id: "oidcUserinfoPost",
+    tag: "openid-connect",
+    summary: "The same, by POST",
+    description: "401 also when the client's groups or the access rules no longer let the account in.",
+    answers: USERINFO_ANSWERS,
+    ..Doc::PLAIN
+};
+
+pub const REVOKE: Doc = Doc {
+    id: "oidcRevoke",
+    tag: "openid-connect",
+    summary: "Revoke an access or refresh token and its family (RFC 7009)",
+    answers: &[
+        oauth_json(
+            200,
+            "Revoked, or there was no such token (the same answer).",
+            || json!({ "type": "object" }),
+            &[],
+        ),
+        oauth_json(400, "No token.", oauth_error_schema, &[]),
+        oauth_json(
+            401,
+            "invalid_client.",
+            oauth_error_schema,
+            &["WWW-Authenticate"],
+        ),
+        NO_PROVIDER,
+    ],
+    more: Some(|| form_body("RevokeRequest", true)),
+    ..Doc::PLAIN
+};
+
+const LOGOUT_SAYS: &str = "RP-initiated logout: the session ends without asking only when id_token_hint is the signed-in account's own ID token (its sub) for a client whose redirect URIs include post_logout_redirect_uri; otherwise a 'Sign out of SITE_NAME?' page asks (a POST from it signs out).";
+
+const LOGOUT_ANSWERS: &[Answer] = &[
+    Answer::Other {
+        status: 200,
+        says: "Without a valid id_token_hint and one of that app's redirect URIs: a page that asks (GET), or says the session ended (POST).",
+        content: Some((HTML, html)),
+        headers: &[],
+    },
+    Answer::Other {
+        status: 302,
+        says: "With them: the session ends and the browser goes to post_logout_redirect_uri (with state).",
+        content: None,
+        headers: &["Location"],
+    },
+    Answer::Other {
+        status: 400,
+        says: "Unreadable parameters.",
+        content: Some((HTML, html)),
+        headers: &[],
+    },
+];
+
+pub const LOGOUT_GET: Doc = Doc {
+    id: "oidcLogoutGet",
+    tag: "openid-connect",
+    summary: "RP-initiated logout",
+    description: LOGOUT_SAYS,
+    answers: LOGOUT_ANSWERS,
+    more: Some(|| {
+        query(
+            &[
+                "id_token_hint",
+                "post_logout_redirect_uri",
+                "state",
+                "client_id",
+            ],
+            json!({}),
+        )
+    }),
+    ..Doc::PLAIN
+};
+
+pub const LOGOUT_POST: Doc = Doc {
+    id: "oidcLogoutPost",
+    tag: "openid-connect",
+    summary: "RP-initiated logout, confirmed",
+    description: LOGOUT_SAYS,
+    answers: LOGOUT_ANSWERS,
+    more: Some(|| form_body("LogoutParameters", false)),
+    ..Doc::PLAIN
+};
+
 /// A JSON document outside the envelope, with `status`.
-fn json_document(status: u16, body: &Value) -> Reply {
+fn json_document(status: u16, body: &impl Serialize) -> Reply {
     Reply::document(Document {
         content_type: "application/json",
-        body: body.to_string().into_bytes(),
+        body: serde_json::to_vec(body).unwrap_or_default(),
         content_security_policy: None,
     })
     .with_status(status)
@@ -35,7 +409,10 @@ fn json_document(status: u16, body: &Value) -> Reply {
 fn oauth_error(status: u16, code: &str, description: &str) -> Reply {
     json_document(
         status,
-        &json!({ "error": code, "error_description": description }),
+        &OAuthErrorJson {
+            error: code,
+            error_description: description,
+        },
     )
 }
 
@@ -294,16 +671,14 @@ pub fn token(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     };
     match oidc::token(&app.accounts, &credentials, grant, &cx.client())? {
         TokenOutcome::Issued(tokens) => {
-            let mut body = json!({
-                "access_token": tokens.access_token,
-                "token_type": "Bearer",
-                "expires_in": oidc::ACCESS_TOKEN_TTL_SECS,
-                "id_token": tokens.id_token,
-                "scope": tokens.scope,
-            });
-            if let Some(refresh_token) = tokens.refresh_token {
-                body["refresh_token"] = json!(refresh_token);
-            }
+            let body = TokenResponse {
+                access_token: tokens.access_token,
+                token_type: "Bearer",
+                expires_in: oidc::ACCESS_TOKEN_TTL_SECS,
+                id_token: tokens.id_token,
+                refresh_token: tokens.refresh_token,
+                scope: tokens.scope,
+            };
             Ok(json_document(200, &body).with_header("Pragma", "no-cache".into()))
         }
         TokenOutcome::BadClient => Ok(bad_client()),

@@ -8,15 +8,17 @@
 //! what it reads.
 
 use crate::api::app::{App, Context, Document, Reply};
+use crate::api::doc::{Answer, Doc};
 use crate::api::error::ApiError;
 use crate::api::handler::Anyone;
 use auth_core::support::text::html_escape;
+use serde_json::{Value, json};
 
 const HTML: &str = include_str!("../../web/login.html");
 const CSS: &str = include_str!("../../web/login.css");
 /// Each page's script is the shared part (`web/common.js`) and its own, as
 /// one file: one request, and what they share is written once.
-const SCRIPT: &str = concat!(
+const SIGN_IN_JS: &str = concat!(
     include_str!("../../web/common.js"),
     include_str!("../../web/login.js")
 );
@@ -27,7 +29,7 @@ const ACCOUNT_CSS: &str = concat!(
     include_str!("../../web/login.css"),
     include_str!("../../web/account.css")
 );
-const ACCOUNT_SCRIPT: &str = concat!(
+const ACCOUNT_JS: &str = concat!(
     include_str!("../../web/common.js"),
     include_str!("../../web/account.js")
 );
@@ -71,6 +73,55 @@ fn file(content_type: &'static str, body: &[u8]) -> Reply {
     })
 }
 
+/// A page or one of its files (`answers`: which), under the page's policy.
+const fn page(id: &'static str, summary: &'static str, answers: &'static [Answer]) -> Doc {
+    Doc {
+        id,
+        tag: "sign-in page",
+        summary,
+        answers,
+        ..Doc::PLAIN
+    }
+}
+
+const fn file_answer(media: &'static str) -> Answer {
+    Answer::Other {
+        status: 200,
+        says: "The file, under the page's Content-Security-Policy.",
+        content: Some((media, text)),
+        headers: &[],
+    }
+}
+
+fn text() -> Value {
+    json!({ "type": "string" })
+}
+
+const HTML_TYPE: &[Answer] = &[file_answer("text/html; charset=utf-8")];
+const CSS_TYPE: &[Answer] = &[file_answer("text/css; charset=utf-8")];
+const SCRIPT_TYPE: &[Answer] = &[file_answer("text/javascript; charset=utf-8")];
+
+pub const SIGN_IN: Doc = page("signInPage", "The built-in sign-in page", HTML_TYPE);
+pub const RESET_PASSWORD: Doc = page(
+    "resetPasswordPage",
+    "The sign-in page, opening a mailed reset link (token in the fragment)",
+    HTML_TYPE,
+);
+pub const VERIFY_EMAIL: Doc = page(
+    "verifyEmailPage",
+    "The sign-in page, opening a mailed verification link (token in the fragment)",
+    HTML_TYPE,
+);
+pub const STYLE: Doc = page("signInStyle", "The sign-in page's style sheet", CSS_TYPE);
+pub const SCRIPT: Doc = page("signInScript", "The sign-in page's script", SCRIPT_TYPE);
+pub const ACCOUNT: Doc = page(
+    "accountPage",
+    "The account page (HTML): profile, password, two-factor login, sessions, deletion",
+    HTML_TYPE,
+);
+pub const ACCOUNT_STYLE: Doc = page("accountStyle", "The account page's stylesheet", CSS_TYPE);
+pub const ACCOUNT_SCRIPT: Doc = page("accountScript", "The account page's script", SCRIPT_TYPE);
+
 pub fn sign_in(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
     Ok(file("text/html; charset=utf-8", fill(HTML, app).as_bytes()))
 }
@@ -91,7 +142,7 @@ pub fn account_style(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError>
 pub fn account_script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
     Ok(file(
         "text/javascript; charset=utf-8",
-        ACCOUNT_SCRIPT.as_bytes(),
+        ACCOUNT_JS.as_bytes(),
     ))
 }
 
@@ -100,5 +151,8 @@ pub fn style(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
 }
 
 pub fn script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
-    Ok(file("text/javascript; charset=utf-8", SCRIPT.as_bytes()))
+    Ok(file(
+        "text/javascript; charset=utf-8",
+        SIGN_IN_JS.as_bytes(),
+    ))
 }

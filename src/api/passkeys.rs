@@ -9,15 +9,17 @@
 //! …): every binary value base64url without padding, so a page can hand it
 //! to `PublicKeyCredential.parseCreationOptionsFromJSON` as it is.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{signed_in_reply, too_many, user_json};
+use crate::api::common::{SignedInJson, signed_in_reply, too_many};
 use crate::api::cookies;
+use crate::api::doc::{Answer, Doc, THROTTLED, ok, ok_with_cookie, refusal, throttled};
 use crate::api::error::ApiError;
 use crate::api::fields::{Body, Object, request_body};
 use crate::api::handler::{Anyone, Fresh};
+use crate::api::schema::{Describe, reply_body};
 use auth_core::accounts::Trouble;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
@@ -25,22 +27,180 @@ use auth_core::auth::challenges::CHALLENGE_TTL_SECS;
 use auth_core::auth::webauthn::{ALGORITHMS, Assertion, Failure, Registration};
 use auth_core::storage::passkeys::Passkey;
 use auth_core::support::base64;
-use auth_core::support::clock;
+use auth_core::support::clock::Rfc3339;
 use auth_core::support::metrics::LoginResult;
 
 /// The ceremony's `timeout`, in milliseconds: the challenge's lifetime.
 const TIMEOUT_MS: i64 = CHALLENGE_TTL_SECS * 1000;
 
-/// A passkey as the API shows it; `id` is its credential id, base64url.
-fn passkey_json(passkey: &Passkey) -> Value {
-    json!({
-        "id": base64::encode_url(&passkey.credential_id),
-        "name": passkey.name,
-        "created_at": clock::rfc3339(passkey.created_at),
-        "last_used_at": passkey.last_used_at.map(clock::rfc3339),
-        "backed_up": passkey.backed_up,
-    })
+reply_body! {
+    pub struct PasskeyJson as "Passkey" {
+        /// The credential id, base64url without padding; the {id} of PATCH
+        /// and DELETE.
+        pub id: String,
+        pub name: String = {"minLength": 1, "maxLength": 64},
+        pub created_at: Rfc3339,
+        pub last_used_at: Option<Rfc3339>,
+        /// Synced to other devices (the BS flag).
+        pub backed_up: bool,
+    }
 }
+
+/// A passkey as the API shows it; `id` is its credential id, base64url.
+fn passkey_json(passkey: &Passkey) -> PasskeyJson {
+    PasskeyJson {
+        id: base64::encode_url(&passkey.credential_id),
+        name: passkey.name.clone(),
+        created_at: Rfc3339(passkey.created_at),
+        last_used_at: passkey.last_used_at.map(Rfc3339),
+        backed_up: passkey.backed_up,
+    }
+}
+
+reply_body! {
+    pub struct OnePasskey {
+        pub passkey: PasskeyJson,
+    }
+}
+
+reply_body! {
+    pub struct PasskeyList {
+        pub passkeys: Vec<PasskeyJson>,
+    }
+}
+
+/// `{"publicKey": …}`: a ceremony's options in WebAuthn Level 3's own JSON,
+/// which the docs describe in words.
+#[derive(Serialize)]
+pub struct PublicKeyJson {
+    #[serde(rename = "publicKey")]
+    pub public_key: Value,
+}
+
+impl Describe for PublicKeyJson {
+    fn describe() -> Value {
+        json!({
+            "type": "object",
+            "required": ["publicKey"],
+            "properties": { "publicKey": { "type": "object" } },
+        })
+    }
+}
+
+/// The `{id}` of a passkey's path.
+fn passkey_id_parameter() -> Value {
+    json!({ "parameters": [{
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "description": "A passkey id from GET /api/user/passkeys.",
+        "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
+    }] })
+}
+
+pub const CREATION_OPTIONS: Doc = Doc {
+    id: "passkeyCreationOptions",
+    tag: "passkeys",
+    summary: "Start adding a passkey: PublicKeyCredentialCreationOptionsJSON",
+    description: "A 32-byte challenge bound to this session, good once for 5 minutes (at most 5 outstanding per session). Hand data.publicKey to PublicKeyCredential.parseCreationOptionsFromJSON. Needs a proof made on this session within REAUTH_SECS (the sign-in, or POST /api/user/reauth); otherwise 403 reauthentication_required.",
+    answers: &[ok(
+        200,
+        "The creation options: challenge, rp {id, name}, user {id: the account's fixed random handle, name, displayName}, pubKeyCredParams [-7, -8, -257], authenticatorSelection {residentKey: required, userVerification: required}, excludeCredentials, attestation none, timeout 300000.",
+        Some(PublicKeyJson::describe),
+    )],
+    ..Doc::PLAIN
+};
+
+pub const ADD: Doc = Doc {
+    id: "addPasskey",
+    tag: "passkeys",
+    summary: "Finish adding a passkey",
+    description: "Checked: the challenge was issued to this session less than 5 minutes ago and is used once; type webauthn.create; origin in PASSKEY_ORIGINS; rpIdHash; user present and verified; an offered algorithm; a credential id not registered to anyone. Attestation is not verified. Needs a proof made on this session within REAUTH_SECS (the sign-in, or POST /api/user/reauth); otherwise 403 reauthentication_required.",
+    answers: &[
+        ok(201, "Added.", Some(OnePasskey::describe)),
+        refusal(
+            "Malformed body, or a check failed: the message names which; nothing is stored.",
+            &[ApiError::InvalidPasskey("")],
+        ),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const LIST: Doc = Doc {
+    id: "listPasskeys",
+    tag: "passkeys",
+    summary: "The caller's passkeys, oldest first",
+    answers: &[ok(200, "The passkeys.", Some(PasskeyList::describe))],
+    ..Doc::PLAIN
+};
+
+pub const RENAME: Doc = Doc {
+    id: "renamePasskey",
+    tag: "passkeys",
+    summary: "Rename one of the caller's passkeys",
+    answers: &[
+        ok(200, "Renamed.", Some(OnePasskey::describe)),
+        refusal(
+            "No such passkey of the caller's (another account's is 404 too).",
+            &[ApiError::NotFound],
+        ),
+    ],
+    more: Some(passkey_id_parameter),
+    ..Doc::PLAIN
+};
+
+pub const REMOVE: Doc = Doc {
+    id: "removePasskey",
+    tag: "passkeys",
+    summary: "Remove one of the caller's passkeys",
+    description: "The session is enough. Sessions the passkey opened stay; POST /api/logout-all ends them.",
+    answers: &[
+        ok(200, "Removed.", None),
+        refusal("No such passkey of the caller's.", &[ApiError::NotFound]),
+    ],
+    more: Some(passkey_id_parameter),
+    ..Doc::PLAIN
+};
+
+pub const REQUEST_OPTIONS: Doc = Doc {
+    id: "passkeyRequestOptions",
+    tag: "passkeys",
+    summary: "Start signing in with a passkey: PublicKeyCredentialRequestOptionsJSON",
+    description: "No session needed. allowCredentials is always empty (discoverable credentials), whatever username is given: the answer never tells whether an account exists or has passkeys. The challenge is also set, with an HMAC tag, in a short-lived HttpOnly cookie (passkey_challenge, 5 minutes, no Path: sent back only to the sign-in path), so that no flood of other requests can push out a sign-in under way; POST /api/login/passkey must carry it. One network (IPv4 /24, IPv6 /64) may ask PASSKEY_OPTIONS_PER_MINUTE times a minute.",
+    answers: &[
+        Answer::Ok {
+            status: 200,
+            says: "challenge, rpId, userVerification required, allowCredentials [], timeout 300000.",
+            data: Some(PublicKeyJson::describe),
+            headers: &["Set-Cookie-Passkey-Challenge"],
+        },
+        refusal(
+            "This network asked for sign-in options too often.",
+            &[THROTTLED],
+        ),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const SIGN_IN: Doc = Doc {
+    id: "passkeySignIn",
+    tag: "passkeys",
+    summary: "Sign in with a passkey",
+    description: "Exactly the answer of a successful POST /api/login; the session is opened by passkey, which satisfies two-factor login and any two_factor access rule. Checked: the challenge (the one this browser's passkey_challenge cookie holds, issued for signing in, unexpired, single-use), type webauthn.get, origin, rpIdHash, user present and verified, the signature with the stored key, userHandle is the credential's account, the account enabled, the sign counter grew (or both are 0). No bcrypt, no hash queue.",
+    answers: &[
+        ok_with_cookie(200, "Signed in.", Some(SignedInJson::describe)),
+        refusal(
+            "Any failed check: one answer for all, counted in the address's login-failure window.",
+            &[ApiError::PasskeyRefused],
+        ),
+        refusal(
+            "REQUIRE_VERIFIED_EMAIL and the address is not verified.",
+            &[ApiError::EmailNotVerified],
+        ),
+        throttled(),
+    ],
+    ..Doc::PLAIN
+};
 
 request_body! {
     /// {} (no fields).
@@ -110,26 +270,28 @@ pub fn creation_options(
         .iter()
         .map(|id| credential_descriptor(id))
         .collect();
-    Reply::ok("Create the passkey on your device.").with_data(json!({ "publicKey": {
-            "challenge": base64::encode_url(&options.challenge),
-            "rp": { "id": rp.id, "name": app.settings().site_name },
-            "user": {
-                "id": base64::encode_url(&options.user_handle),
-                "name": me.user.username,
-                "displayName": me.user.username,
-            },
-            "pubKeyCredParams": params,
-            // A discoverable credential that verifies the user: a passkey,
-            // not a second-factor-only security key.
-            "authenticatorSelection": {
-                "residentKey": "required",
-                "requireResidentKey": true,
-                "userVerification": "required",
-            },
-            "excludeCredentials": exclude,
-            "attestation": "none",
-            "timeout": TIMEOUT_MS,
-    }}))
+    Reply::ok("Create the passkey on your device.").with_data(PublicKeyJson {
+        public_key: json!({
+                "challenge": base64::encode_url(&options.challenge),
+                "rp": { "id": rp.id, "name": app.settings().site_name },
+                "user": {
+                    "id": base64::encode_url(&options.user_handle),
+                    "name": me.user.username,
+                    "displayName": me.user.username,
+                },
+                "pubKeyCredParams": params,
+                // A discoverable credential that verifies the user: a passkey,
+                // not a second-factor-only security key.
+                "authenticatorSelection": {
+                    "residentKey": "required",
+                    "requireResidentKey": true,
+                    "userVerification": "required",
+                },
+                "excludeCredentials": exclude,
+                "attestation": "none",
+                "timeout": TIMEOUT_MS,
+        }),
+    })
 }
 
 /// `RegistrationResponseJSON`: the fields the checks use.
@@ -219,9 +381,13 @@ pub fn add(
     ))?;
 
     match passkeys::add(&app.accounts, &me, &response, name.as_deref(), &cx.client())? {
-        AddOutcome::Added(passkey) => Reply::ok("Passkey added.")
-            .with_status(201)
-            .with_data(json!({ "passkey": passkey_json(&passkey) })),
+        AddOutcome::Added(passkey) => {
+            Reply::ok("Passkey added.")
+                .with_status(201)
+                .with_data(OnePasskey {
+                    passkey: passkey_json(&passkey),
+                })
+        }
         AddOutcome::Invalid(failure) => Err(ApiError::InvalidPasskey(failure.message())),
         AddOutcome::AlreadyRegistered => Err(ApiError::InvalidPasskey(
             "This passkey is registered already.",
@@ -235,11 +401,11 @@ pub fn add(
 }
 
 pub fn list(app: &App, _: &Context, me: SignedIn) -> Result<Reply, ApiError> {
-    let passkeys: Vec<Value> = passkeys::list(&app.accounts, me.user.id)?
+    let passkeys = passkeys::list(&app.accounts, me.user.id)?
         .iter()
         .map(passkey_json)
         .collect();
-    Reply::ok("Your passkeys.").with_data(json!({ "passkeys": passkeys }))
+    Reply::ok("Your passkeys.").with_data(PasskeyList { passkeys })
 }
 
 /// The `{id}` of the path: a credential id in base64url; anything else
@@ -259,9 +425,9 @@ pub fn rename(
     let id = path_id(cx)?;
     let RenamePasskeyRequest { name } = body.read()?;
     match passkeys::rename(&app.accounts, me.user.id, &id, &name)? {
-        RenameOutcome::Renamed(passkey) => {
-            Reply::ok("Passkey renamed.").with_data(json!({ "passkey": passkey_json(&passkey) }))
-        }
+        RenameOutcome::Renamed(passkey) => Reply::ok("Passkey renamed.").with_data(OnePasskey {
+            passkey: passkey_json(&passkey),
+        }),
         RenameOutcome::NotFound => Err(ApiError::NotFound),
         RenameOutcome::BadName => Err(ApiError::field("name", "must be 1 to 64 characters")),
     }
@@ -288,13 +454,15 @@ pub fn request_options(
         passkeys::request_options(&app.accounts, &cx.client())?.map_err(too_many)?;
     Reply::ok("Choose a passkey on your device.")
         .with_cookie(app.cookies.ticket(&ticket))
-        .with_data(json!({ "publicKey": {
+        .with_data(PublicKeyJson {
+            public_key: json!({
                 "challenge": base64::encode_url(&challenge),
                 "rpId": app.accounts.relying_party.id,
                 "userVerification": "required",
                 "allowCredentials": [],
                 "timeout": TIMEOUT_MS,
-        }}))
+            }),
+        })
 }
 
 pub fn sign_in(
@@ -337,13 +505,7 @@ pub fn sign_in(
             user,
             token,
             session,
-        } => signed_in_reply(
-            app,
-            cx,
-            json!({ "user": user_json(&user) }),
-            redirect,
-            (&token, &session),
-        ),
+        } => signed_in_reply(app, cx, &user, None, redirect, (&token, &session)),
         SignInOutcome::Refused(_) => Err(ApiError::PasskeyRefused),
         SignInOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
         SignInOutcome::EmailNotVerified => Err(ApiError::EmailNotVerified),

@@ -3,10 +3,12 @@
 //! (`accounts::recovery`).
 
 use crate::api::app::{App, Context, Reply};
-use crate::api::common::{hash_queue_busy, just_user, too_many};
+use crate::api::common::{JustUser, hash_queue_busy, just_user, too_many};
+use crate::api::doc::{BUSY, Doc, INVALID, THROTTLED, ok, refusal};
 use crate::api::error::ApiError;
 use crate::api::fields::{Body, request_body};
 use crate::api::handler::Anyone;
+use crate::api::schema::Describe;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::recovery::{
     self, ForgotOutcome, ResendOutcome, ResetOutcome, VerifyOutcome,
@@ -46,6 +48,84 @@ request_body! {
         pub redirect: Option<String>,
     }
 }
+
+pub const FORGOT: Doc = Doc {
+    id: "forgotPassword",
+    tag: "recovery",
+    summary: "Mail a password-reset link to the account using an address",
+    description: "Always 202 with the same body whether or not an account uses the address. At most 3 reset mails per account per hour; PASSWORD_RESETS_PER_HOUR requests per client address per hour. The link is {PUBLIC_URL}/reset-password#token={token}.",
+    answers: &[
+        ok(
+            202,
+            "Accepted: a link is on its way if an account uses the address.",
+            None,
+        ),
+        refusal("Malformed body or address.", INVALID),
+        refusal(
+            "Too many reset requests from this address; try again after Retry-After seconds.",
+            &[THROTTLED],
+        ),
+        refusal("Too many reset requests are waiting to be handled.", BUSY),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const RESET: Doc = Doc {
+    id: "resetPassword",
+    tag: "recovery",
+    summary: "Choose a new password with a reset token",
+    description: "The token is consumed, every session of the account ends, the address counts as verified; the response does not sign in. A wrong token counts like a failed login against the client address.",
+    answers: &[
+        ok(200, "The password is changed.", None),
+        refusal(
+            "A malformed, unknown, used or expired token (invalid_token), or a new password that breaks the rules (validation_error, fields.new_password).",
+            &[ApiError::InvalidToken],
+        ),
+        refusal("Too many failures from this address.", &[THROTTLED]),
+        refusal(
+            "Busy: the wait for a bcrypt worker would be over HASH_QUEUE_WAIT_SECS, or storage is failing.",
+            BUSY,
+        ),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const VERIFY: Doc = Doc {
+    id: "verifyEmail",
+    tag: "recovery",
+    summary: "Confirm an email address with a verification token",
+    answers: &[
+        ok(200, "The address is verified.", Some(JustUser::describe)),
+        refusal(
+            "A malformed, unknown, used or expired token.",
+            &[ApiError::InvalidToken],
+        ),
+        refusal("Too many failures from this address.", &[THROTTLED]),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const RESEND: Doc = Doc {
+    id: "resendVerification",
+    tag: "recovery",
+    summary: "Mail the verification link again",
+    description: "At most 3 mails per account per hour (beyond that, still 202, no mail).",
+    body: "Optional; an empty body is fine.",
+    body_optional: true,
+    answers: &[
+        ok(202, "Accepted: a link is on its way.", None),
+        ok(
+            200,
+            "The address is already verified; nothing is sent.",
+            None,
+        ),
+        refusal(
+            "This server sends no mail (MAIL_COMMAND is not set).",
+            &[ApiError::MailNotConfigured],
+        ),
+    ],
+    ..Doc::PLAIN
+};
 
 /// Always 202 with the same body, whether or not an account uses the
 /// address, answered before any look-up (see `accounts::recovery::forgot`).

@@ -3,6 +3,7 @@
 //! One table, read top to bottom, is the whole API surface; 404 and 405 (with
 //! the `Allow` header) fall out of it, and so does the answer to `OPTIONS`.
 
+use crate::api::doc::Doc;
 use crate::api::error::ApiError;
 use crate::api::handler::{Call, CallWith, Handler};
 use crate::api::{account, auth, forward, health, oidc, pages, passkeys, recovery, sessions, totp};
@@ -18,6 +19,8 @@ pub struct Route {
     /// to the handler as `Context::parameter`.
     pub path: &'static str,
     pub serve: &'static dyn Handler,
+    /// What openapi.json says of it, beyond what the types say.
+    pub doc: &'static Doc,
     pub accepts: Accepts,
     /// `false` for the endpoints exempt from the Origin check: forward auth
     /// (the proxy asks about another request); an authorization request (a
@@ -49,33 +52,51 @@ pub enum Accepts {
 pub const ANY_METHOD: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// A browser's endpoint: JSON in, Origin checked.
-const fn route(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    serve: &'static dyn Handler,
+    doc: &'static Doc,
+) -> Route {
     Route {
         method,
         path,
         serve,
+        doc,
         accepts: Accepts::Json,
         same_origin: true,
     }
 }
 
 /// A browser's endpoint that also takes a form (OAuth's logout).
-const fn form(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
+const fn form(
+    method: &'static str,
+    path: &'static str,
+    serve: &'static dyn Handler,
+    doc: &'static Doc,
+) -> Route {
     Route {
         method,
         path,
         serve,
+        doc,
         accepts: Accepts::JsonOrForm,
         same_origin: true,
     }
 }
 
 /// An OAuth endpoint an app calls: forms, no Origin check.
-const fn oauth(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
+const fn oauth(
+    method: &'static str,
+    path: &'static str,
+    serve: &'static dyn Handler,
+    doc: &'static Doc,
+) -> Route {
     Route {
         method,
         path,
         serve,
+        doc,
         accepts: Accepts::JsonOrForm,
         same_origin: false,
     }
@@ -83,11 +104,17 @@ const fn oauth(method: &'static str, path: &'static str, serve: &'static dyn Han
 
 /// The reverse proxy asking about another request: any body, no Origin
 /// check.
-const fn proxy(method: &'static str, path: &'static str, serve: &'static dyn Handler) -> Route {
+const fn proxy(
+    method: &'static str,
+    path: &'static str,
+    serve: &'static dyn Handler,
+    doc: &'static Doc,
+) -> Route {
     Route {
         method,
         path,
         serve,
+        doc,
         accepts: Accepts::Anything,
         same_origin: false,
     }
@@ -99,62 +126,62 @@ const fn proxy(method: &'static str, path: &'static str, serve: &'static dyn Han
 /// preflight answer can stand in for the endpoint's own).
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
-    route("POST",   "/api/register",                     &CallWith(auth::register)),
-    route("POST",   "/api/login",                        &CallWith(auth::login)),
-    route("POST",   "/api/logout",                       &Call(auth::logout)),
-    route("GET",    "/api/user",                         &Call(account::current_user)),
-    route("GET",    "/api/dashboard",                    &Call(account::dashboard)),
-    route("GET",    "/api/health",                       &Call(health::health)),
-    route("DELETE", "/api/user",                         &CallWith(account::delete_account)),
-    route("POST",   "/api/user/password",                &CallWith(account::change_password)),
-    route("GET",    "/api/sessions",                     &Call(sessions::list_sessions)),
-    route("DELETE", "/api/sessions/{id}",                &Call(sessions::revoke_session)),
-    route("POST",   "/api/logout-all",                   &Call(sessions::logout_all)),
-    route("GET",    "/api/openapi.json",                 &Call(health::openapi)),
-    route("POST",   "/api/password/forgot",              &CallWith(recovery::forgot)),
-    route("POST",   "/api/password/reset",               &CallWith(recovery::reset)),
-    route("POST",   "/api/email/verify",                 &CallWith(recovery::verify)),
-    route("POST",   "/api/email/verify/resend",          &CallWith(recovery::resend)),
-    route("POST",   "/api/user/totp/setup",              &CallWith(totp::setup)),
-    route("POST",   "/api/user/totp/enable",             &CallWith(totp::enable)),
-    route("POST",   "/api/user/totp/disable",            &CallWith(totp::disable)),
-    route("POST",   "/api/user/passkeys/options",        &CallWith(passkeys::creation_options)),
-    route("POST",   "/api/user/passkeys",                &CallWith(passkeys::add)),
-    route("GET",    "/api/user/passkeys",                &Call(passkeys::list)),
-    route("PATCH",  "/api/user/passkeys/{id}",           &CallWith(passkeys::rename)),
-    route("DELETE", "/api/user/passkeys/{id}",           &Call(passkeys::remove)),
-    route("POST",   "/api/login/passkey/options",        &CallWith(passkeys::request_options)),
-    route("POST",   "/api/login/passkey",                &CallWith(passkeys::sign_in)),
+    route("POST",   "/api/register",                     &CallWith(auth::register),                 &auth::REGISTER),
+    route("POST",   "/api/login",                        &CallWith(auth::login),                    &auth::LOGIN),
+    route("POST",   "/api/logout",                       &Call(auth::logout),                       &auth::LOGOUT),
+    route("GET",    "/api/user",                         &Call(account::current_user),              &account::CURRENT_USER),
+    route("GET",    "/api/dashboard",                    &Call(account::dashboard),                 &account::DASHBOARD),
+    route("GET",    "/api/health",                       &Call(health::health),                     &health::HEALTH),
+    route("DELETE", "/api/user",                         &CallWith(account::delete_account),        &account::DELETE_ACCOUNT),
+    route("POST",   "/api/user/password",                &CallWith(account::change_password),       &account::CHANGE_PASSWORD),
+    route("GET",    "/api/sessions",                     &Call(sessions::list_sessions),            &sessions::LIST_SESSIONS),
+    route("DELETE", "/api/sessions/{id}",                &Call(sessions::revoke_session),           &sessions::REVOKE_SESSION),
+    route("POST",   "/api/logout-all",                   &Call(sessions::logout_all),               &sessions::LOGOUT_ALL),
+    route("GET",    "/api/openapi.json",                 &Call(health::openapi),                    &health::OPENAPI),
+    route("POST",   "/api/password/forgot",              &CallWith(recovery::forgot),               &recovery::FORGOT),
+    route("POST",   "/api/password/reset",               &CallWith(recovery::reset),                &recovery::RESET),
+    route("POST",   "/api/email/verify",                 &CallWith(recovery::verify),               &recovery::VERIFY),
+    route("POST",   "/api/email/verify/resend",          &CallWith(recovery::resend),               &recovery::RESEND),
+    route("POST",   "/api/user/totp/setup",              &CallWith(totp::setup),                    &totp::SETUP),
+    route("POST",   "/api/user/totp/enable",             &CallWith(totp::enable),                   &totp::ENABLE),
+    route("POST",   "/api/user/totp/disable",            &CallWith(totp::disable),                  &totp::DISABLE),
+    route("POST",   "/api/user/passkeys/options",        &CallWith(passkeys::creation_options),     &passkeys::CREATION_OPTIONS),
+    route("POST",   "/api/user/passkeys",                &CallWith(passkeys::add),                  &passkeys::ADD),
+    route("GET",    "/api/user/passkeys",                &Call(passkeys::list),                     &passkeys::LIST),
+    route("PATCH",  "/api/user/passkeys/{id}",           &CallWith(passkeys::rename),               &passkeys::RENAME),
+    route("DELETE", "/api/user/passkeys/{id}",           &Call(passkeys::remove),                   &passkeys::REMOVE),
+    route("POST",   "/api/login/passkey/options",        &CallWith(passkeys::request_options),      &passkeys::REQUEST_OPTIONS),
+    route("POST",   "/api/login/passkey",                &CallWith(passkeys::sign_in),              &passkeys::SIGN_IN),
     // OpenID Connect (api/oidc.rs): the provider's endpoints. An app's server
     // calls token, userinfo and revoke with its own credentials or a bearer
     // token, and authorize is a navigation: none of them is origin-checked.
-    route("GET",    "/.well-known/openid-configuration", &Call(oidc::discovery)),
-    route("GET",    "/oauth2/jwks",                      &Call(oidc::jwks)),
-    oauth("GET",    "/oauth2/authorize",                 &Call(oidc::authorize)),
-    oauth("POST",   "/oauth2/authorize",                 &Call(oidc::authorize)),
-    oauth("POST",   "/oauth2/token",                     &Call(oidc::token)),
-    oauth("GET",    "/oauth2/userinfo",                  &Call(oidc::userinfo)),
-    oauth("POST",   "/oauth2/userinfo",                  &Call(oidc::userinfo)),
-    oauth("POST",   "/oauth2/revoke",                    &Call(oidc::revoke)),
+    route("GET",    "/.well-known/openid-configuration", &Call(oidc::discovery),                    &oidc::DISCOVERY),
+    route("GET",    "/oauth2/jwks",                      &Call(oidc::jwks),                         &oidc::JWKS),
+    oauth("GET",    "/oauth2/authorize",                 &Call(oidc::authorize),                    &oidc::AUTHORIZE_GET),
+    oauth("POST",   "/oauth2/authorize",                 &Call(oidc::authorize),                    &oidc::AUTHORIZE_POST),
+    oauth("POST",   "/oauth2/token",                     &Call(oidc::token),                        &oidc::TOKEN),
+    oauth("GET",    "/oauth2/userinfo",                  &Call(oidc::userinfo),                     &oidc::USERINFO_GET),
+    oauth("POST",   "/oauth2/userinfo",                  &Call(oidc::userinfo),                     &oidc::USERINFO_POST),
+    oauth("POST",   "/oauth2/revoke",                    &Call(oidc::revoke),                       &oidc::REVOKE),
     // RP-initiated logout: a browser's, so origin-checked like the rest.
-    form("GET",     "/oauth2/logout",                    &Call(oidc::logout)),
-    form("POST",    "/oauth2/logout",                    &Call(oidc::logout)),
+    form("GET",     "/oauth2/logout",                    &Call(oidc::logout),                       &oidc::LOGOUT_GET),
+    form("POST",    "/oauth2/logout",                    &Call(oidc::logout),                       &oidc::LOGOUT_POST),
     // Any method: the proxy asks with the method of the request it guards,
     // about another request; nothing of it (origin, body) is for this server.
-    proxy("*",      "/api/auth/forward",                 &Call(forward::check)),
-    route("POST",   "/api/auth/redirect",                &CallWith(forward::check_redirect)),
-    route("POST",   "/api/auth/step-up",                 &CallWith(totp::step_up)),
-    route("POST",   "/api/user/reauth",                  &CallWith(account::reauthenticate)),
+    proxy("*",      "/api/auth/forward",                 &Call(forward::check),                     &forward::CHECK),
+    route("POST",   "/api/auth/redirect",                &CallWith(forward::check_redirect),        &forward::CHECK_REDIRECT),
+    route("POST",   "/api/auth/step-up",                 &CallWith(totp::step_up),                  &totp::STEP_UP),
+    route("POST",   "/api/user/reauth",                  &CallWith(account::reauthenticate),        &account::REAUTHENTICATE),
     // The built-in sign-in page, which also opens mailed links.
-    route("GET",    "/login",                            &Call(pages::sign_in)),
-    route("GET",    "/reset-password",                   &Call(pages::sign_in)),
-    route("GET",    "/verify-email",                     &Call(pages::sign_in)),
-    route("GET",    "/login.css",                        &Call(pages::style)),
-    route("GET",    "/login.js",                         &Call(pages::script)),
+    route("GET",    "/login",                            &Call(pages::sign_in),                     &pages::SIGN_IN),
+    route("GET",    "/reset-password",                   &Call(pages::sign_in),                     &pages::RESET_PASSWORD),
+    route("GET",    "/verify-email",                     &Call(pages::sign_in),                     &pages::VERIFY_EMAIL),
+    route("GET",    "/login.css",                        &Call(pages::style),                       &pages::STYLE),
+    route("GET",    "/login.js",                         &Call(pages::script),                      &pages::SCRIPT),
     // The account page: what a signed-in user can do, without curl.
-    route("GET",    "/account",                          &Call(pages::account)),
-    route("GET",    "/account.css",                      &Call(pages::account_style)),
-    route("GET",    "/account.js",                       &Call(pages::account_script)),
+    route("GET",    "/account",                          &Call(pages::account),                     &pages::ACCOUNT),
+    route("GET",    "/account.css",                      &Call(pages::account_style),               &pages::ACCOUNT_STYLE),
+    route("GET",    "/account.js",                       &Call(pages::account_script),              &pages::ACCOUNT_SCRIPT),
 ];
 
 /// Where a request goes.

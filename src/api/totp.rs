@@ -4,12 +4,12 @@
 //! session for an app whose rule wants one). The login's side is in
 //! `accounts::login`.
 
-use serde_json::json;
-
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{refused, successor_cookie, too_many};
+use crate::api::doc::{BUSY, Doc, THROTTLED, ok, ok_with_cookie, refusal};
 use crate::api::error::ApiError;
 use crate::api::fields::{Body, request_body};
+use crate::api::schema::{Describe, reply_body};
 use auth_core::accounts::access::{self, StepUpOutcome};
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::two_factor::{self, DisableOutcome, EnableOutcome, SetupOutcome};
@@ -42,6 +42,110 @@ request_body! {
     }
 }
 
+reply_body! {
+    pub struct TotpPending {
+        /// Base32, 160 bits, no padding.
+        pub secret: String,
+        pub otpauth_uri: String,
+        /// The URI as an SVG QR code.
+        pub qr_svg: Option<String>,
+    }
+}
+
+reply_body! {
+    pub struct RecoveryCodes {
+        pub recovery_codes: Vec<String> = {"minItems": 10, "maxItems": 10},
+    }
+}
+
+pub const SETUP: Doc = Doc {
+    id: "totpSetup",
+    tag: "account",
+    summary: "Start setting up two-factor login: a new pending secret",
+    answers: &[
+        ok(
+            200,
+            "A pending secret; confirm it with /enable.",
+            Some(TotpPending::describe),
+        ),
+        refusal(
+            "No live session, or a wrong password.",
+            &[ApiError::InvalidCredentials],
+        ),
+        refusal(
+            "Two-factor login is already on.",
+            &[ApiError::TotpAlreadyEnabled],
+        ),
+        refusal("Too many failed password checks.", &[THROTTLED]),
+        refusal("Busy: the bcrypt queue.", BUSY),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const ENABLE: Doc = Doc {
+    id: "totpEnable",
+    tag: "account",
+    summary: "Turn two-factor login on with a code from the pending secret",
+    description: "Ends every other session; the caller gets a new cookie. The recovery codes are shown only here.",
+    answers: &[
+        ok_with_cookie(
+            200,
+            "On; ten single-use recovery codes.",
+            Some(RecoveryCodes::describe),
+        ),
+        refusal(
+            "Malformed body, or a code that does not match (or no set-up pending).",
+            &[ApiError::InvalidCode],
+        ),
+        refusal("Already on.", &[ApiError::TotpAlreadyEnabled]),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const DISABLE: Doc = Doc {
+    id: "totpDisable",
+    tag: "account",
+    summary: "Turn two-factor login off",
+    description: "Needs the password and a current code or an unused recovery code. Ends every other session; the caller gets a new cookie.",
+    answers: &[
+        ok_with_cookie(200, "Off.", None),
+        refusal(
+            "No live session, a wrong password, or a wrong code.",
+            &[ApiError::InvalidCredentials, ApiError::InvalidTotp],
+        ),
+        refusal(
+            "Two-factor login is off already.",
+            &[ApiError::TotpNotEnabled],
+        ),
+        refusal("Too many failed password checks.", &[THROTTLED]),
+        refusal("Busy: the bcrypt queue.", BUSY),
+    ],
+    ..Doc::PLAIN
+};
+
+pub const STEP_UP: Doc = Doc {
+    id: "stepUp",
+    tag: "account",
+    summary: "Show a code from the authenticator app for a session an access rule wants a second factor from",
+    answers: &[
+        ok(
+            200,
+            "The session now counts as opened with a second factor.",
+            None,
+        ),
+        refusal(
+            "No live session, or a wrong code.",
+            &[ApiError::InvalidTotp],
+        ),
+        refusal(
+            "Two-factor login is not on for this account (totp_not_enabled).",
+            &[ApiError::TotpNotEnabled],
+        ),
+        refusal("Too many wrong codes.", &[THROTTLED]),
+    ],
+    ..Doc::PLAIN
+};
+
 pub fn setup(
     app: &App,
     cx: &Context,
@@ -55,11 +159,13 @@ pub fn setup(
             secret,
             uri,
             qr_svg,
-        } => Reply::ok("Scan the code, then confirm with a code from the app.").with_data(json!({
-            "secret": secret,
-            "otpauth_uri": uri,
-            "qr_svg": qr_svg,
-        })),
+        } => Reply::ok("Scan the code, then confirm with a code from the app.").with_data(
+            TotpPending {
+                secret,
+                otpauth_uri: uri,
+                qr_svg,
+            },
+        ),
         SetupOutcome::AlreadyOn => Err(ApiError::TotpAlreadyEnabled),
         SetupOutcome::Refused(no) => Err(refused(no)),
         SetupOutcome::NoLongerSignedIn => Err(ApiError::Unauthenticated),
@@ -81,7 +187,7 @@ pub fn enable(
         } => Ok(Reply::ok(
             "Two-factor login is on. Keep these recovery codes somewhere safe: they are shown only now.",
         )
-        .with_data(json!({ "recovery_codes": recovery_codes }))?
+        .with_data(RecoveryCodes { recovery_codes })?
         .with_cookie(successor_cookie(app, &successor, cx.now))),
         EnableOutcome::AlreadyOn => Err(ApiError::TotpAlreadyEnabled),
         EnableOutcome::WrongCode => Err(ApiError::InvalidCode),

@@ -302,3 +302,45 @@ fn no_comment_cites_a_review_or_an_issue_number() {
         }
     }
 }
+
+/// openapi.json is what the server makes from its route table and types
+/// (`auth-server --print-openapi`), byte for byte: nobody edits it by hand.
+#[test]
+fn openapi_json_is_what_the_server_makes() {
+    let output = std::process::Command::new(crate::common::binary())
+        .arg("--print-openapi")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let made = String::from_utf8(output.stdout).unwrap();
+    let committed = std::fs::read_to_string("openapi.json").unwrap();
+    assert!(
+        made == committed,
+        "openapi.json differs from what the server makes; refresh it with\n  cargo run -- --print-openapi > openapi.json"
+    );
+    let document: serde_json::Value = serde_json::from_str(&made).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+}
+
+/// docs/api.md's endpoint table is the server's own, between its markers.
+#[test]
+fn the_endpoint_table_is_the_servers() {
+    let output = std::process::Command::new(crate::common::binary())
+        .args(["--print-openapi", "--endpoint-table"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.lines().count() > 40, "{table}");
+    let doc = std::fs::read_to_string("docs/api.md").unwrap();
+    let start = doc
+        .find("<!-- The endpoint table")
+        .and_then(|at| doc[at..].find('\n').map(|end| at + end + 1))
+        .expect("docs/api.md has the table's opening marker");
+    let end = doc
+        .find("<!-- end of the endpoint table -->")
+        .expect("docs/api.md has the table's closing marker");
+    assert!(
+        doc[start..end] == table,
+        "docs/api.md's endpoint table differs from the server's; it should read:\n{table}"
+    );
+}
