@@ -807,10 +807,9 @@ fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<
         ));
     }
     let now = clock::now();
+    // (The first signing keys are made with the first client.)
     let made =
         oidc::add_client(accounts, name, &uris, public, &groups, alg, now).map_err(trouble)?;
-    // The first keys, now rather than at the first sign-in.
-    oidc::keys(accounts, now).map_err(trouble)?;
     println!("client_id: {}", made.client_id);
     if let Some(secret) = made.secret {
         println!("client_secret: {secret}");

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use auth_core::accounts::Accounts;
+use auth_core::accounts::{Accounts, oidc};
 use auth_core::auth::passwords::MIN_PRODUCTION_COST;
 use auth_core::storage::{Database, SCHEMA_VERSION};
 use auth_core::support::clock;
@@ -179,6 +179,16 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
             "auth-server: invalid PUBLIC_URL: expected the issuer's URL, such as https://auth.example.com, whenever OpenID Connect clients exist"
         );
         return ExitCode::from(2);
+    }
+    // The signing keys, before any request could want them: a request
+    // never makes one (a key made by a GET would be a write, and seconds
+    // of RSA work, on someone's page load).
+    if app.settings().public_url.is_some()
+        && app.accounts.db.count_oidc_clients().unwrap_or(0) > 0
+        && let Err(trouble) = oidc::ensure_keys(&app.accounts, clock::now())
+    {
+        eprintln!("auth-server: cannot make the OpenID Connect signing keys: {trouble:?}");
+        return ExitCode::from(1);
     }
     let server = match bind(app.settings()) {
         Ok(server) => server,

@@ -4,8 +4,6 @@
 //! bodies in, `{"error", "error_description"}` out (RFC 6749 §5.2), and
 //! redirects and small pages for the browser.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -18,7 +16,8 @@ use crate::api::handler::Anyone;
 use crate::api::pages::PAGE_POLICY;
 use crate::api::schema::{Describe, reference, reply_body};
 use auth_core::accounts::oidc::{
-    self, AuthorizeOutcome, ClientCredentials, TokenGrant, TokenOutcome,
+    self, AuthorizationRequest, AuthorizeOutcome, BadClient, ClientCredentials, OAuthError, Params,
+    TokenOutcome, TokenRequest,
 };
 use auth_core::support::base64;
 use auth_core::support::form;
@@ -405,21 +404,55 @@ fn json_document(status: u16, body: &impl Serialize) -> Reply {
     .with_status(status)
 }
 
-/// An OAuth error body (RFC 6749 §5.2).
-fn oauth_error(status: u16, code: &str, description: &str) -> Reply {
-    json_document(
+/// An OAuth error as the token, revocation and userinfo endpoints answer
+/// it (RFC 6749 §5.2, RFC 6750 §3.1): its status, and for a client or a
+/// token that did not prove itself, the scheme to use.
+fn oauth_error(error: OAuthError) -> Reply {
+    let status = match error {
+        OAuthError::InvalidClient | OAuthError::InvalidToken => 401,
+        _ => 400,
+    };
+    let reply = json_document(
         status,
         &OAuthErrorJson {
-            error: code,
-            error_description: description,
+            error: error.code(),
+            error_description: error.description(),
         },
-    )
+    );
+    match error {
+        OAuthError::InvalidClient => {
+            reply.with_header("WWW-Authenticate", "Basic realm=\"auth-server\"".into())
+        }
+        OAuthError::InvalidToken => {
+            reply.with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"".into())
+        }
+        _ => reply,
+    }
 }
 
-/// `invalid_client`: 401 with the scheme to use (RFC 6749 §5.2).
-fn bad_client() -> Reply {
-    oauth_error(401, "invalid_client", "unknown client or wrong credentials")
-        .with_header("WWW-Authenticate", "Basic realm=\"auth-server\"".into())
+/// `redirect_uri` with `params` added to its query.
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut out = uri.to_string();
+    let mut separator = if uri.contains('?') { '&' } else { '?' };
+    for (name, value) in params {
+        out.push(separator);
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&percent_encode(value));
+        separator = '&';
+    }
+    out
+}
+
+/// What the page says to a browser whose app cannot be answered.
+fn bad_client_words(why: BadClient) -> &'static str {
+    match why {
+        BadClient::NoClient => "The request names no client.",
+        BadClient::UnknownClient => "This app is not registered here.",
+        BadClient::UnregisteredRedirect => {
+            "This app asked to be sent to an address not registered for it."
+        }
+    }
 }
 
 /// A small page in the sign-in page's style.
@@ -498,7 +531,7 @@ pub fn jwks(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
 }
 
 /// The parameters of a request: the query of a GET, the form of a POST.
-fn params(cx: &Context) -> Option<BTreeMap<String, String>> {
+fn params(cx: &Context) -> Option<Params> {
     if cx.request.method == "POST" {
         form::parse(std::str::from_utf8(&cx.request.body).ok()?)
     } else {
@@ -524,9 +557,29 @@ pub fn authorize(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> 
         Ok(_) | Err(ApiError::Unauthenticated) => None,
         Err(error) => return Err(error),
     };
-    match oidc::authorize(&app.accounts, &params, me.as_ref(), &cx.client())? {
-        AuthorizeOutcome::Redirect(location) => Ok(redirect(location)),
+    let request = AuthorizationRequest::read(&params);
+    match oidc::authorize(&app.accounts, &request, me.as_ref(), &cx.client())? {
+        AuthorizeOutcome::Answer {
+            redirect_uri,
+            state,
+            issuer,
+            result,
+        } => {
+            let mut query: Vec<(&str, &str)> = match &result {
+                Ok(code) => vec![("code", code)],
+                Err(error) => vec![
+                    ("error", error.code()),
+                    ("error_description", error.description()),
+                ],
+            };
+            if let Some(state) = &state {
+                query.push(("state", state));
+            }
+            query.push(("iss", &issuer));
+            Ok(redirect(with_query(&redirect_uri, &query)))
+        }
         AuthorizeOutcome::BadClient(why) => {
+            let why = bad_client_words(why);
             // The page stays generic; the operator's log says which client
             // and which address were asked for, to set the app up right.
             let asked = |name: &str| params.get(name).map(String::as_str);
@@ -577,7 +630,7 @@ pub fn authorize(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> 
 /// The client's credentials: `client_secret_basic` (RFC 6749 §2.3.1, each
 /// part form-encoded inside the Basic header), `client_secret_post`, or a
 /// public client's bare `client_id`; both ways at once is refused.
-fn credentials(cx: &Context, params: &BTreeMap<String, String>) -> Option<ClientCredentials> {
+fn credentials(cx: &Context, params: &Params) -> Option<ClientCredentials> {
     let basic = cx
         .request
         .header("authorization")
@@ -609,20 +662,18 @@ fn credentials(cx: &Context, params: &BTreeMap<String, String>) -> Option<Client
 
 /// A client's request to the token or revocation endpoint: its form and
 /// its credentials.
-type ClientRequest = (BTreeMap<String, String>, ClientCredentials);
+type ClientRequest = (Params, ClientCredentials);
 
 /// The client's request, or the error answer to it.
 fn client_request(app: &App, cx: &Context) -> Result<Result<ClientRequest, Reply>, ApiError> {
     issuer(app)?;
     let Some(params) = params(cx) else {
-        return Ok(Err(oauth_error(
-            400,
-            "invalid_request",
+        return Ok(Err(oauth_error(OAuthError::InvalidRequest(
             "a form body, each parameter once",
-        )));
+        ))));
     };
     let Some(credentials) = credentials(cx, &params) else {
-        return Ok(Err(bad_client()));
+        return Ok(Err(oauth_error(OAuthError::InvalidClient)));
     };
     Ok(Ok((params, credentials)))
 }
@@ -632,44 +683,11 @@ pub fn token(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
         Ok(request) => request,
         Err(answer) => return Ok(answer),
     };
-    let get = |name: &str| params.get(name).map(String::as_str);
-    let grant = match get("grant_type") {
-        Some("authorization_code") => {
-            let Some(code) = get("code") else {
-                return Ok(oauth_error(400, "invalid_request", "code is required"));
-            };
-            TokenGrant::AuthorizationCode {
-                code,
-                redirect_uri: get("redirect_uri"),
-                code_verifier: get("code_verifier"),
-            }
-        }
-        Some("refresh_token") => {
-            let Some(refresh_token) = get("refresh_token") else {
-                return Ok(oauth_error(
-                    400,
-                    "invalid_request",
-                    "refresh_token is required",
-                ));
-            };
-            TokenGrant::RefreshToken { refresh_token }
-        }
-        Some(_) => {
-            return Ok(oauth_error(
-                400,
-                "unsupported_grant_type",
-                "authorization_code or refresh_token",
-            ));
-        }
-        None => {
-            return Ok(oauth_error(
-                400,
-                "invalid_request",
-                "grant_type is required",
-            ));
-        }
+    let request = match TokenRequest::read(&params) {
+        Ok(request) => request,
+        Err(error) => return Ok(oauth_error(error)),
     };
-    match oidc::token(&app.accounts, &credentials, grant, &cx.client())? {
+    match oidc::token(&app.accounts, &credentials, &request, &cx.client())? {
         TokenOutcome::Issued(tokens) => {
             let body = TokenResponse {
                 access_token: tokens.access_token,
@@ -681,8 +699,8 @@ pub fn token(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
             };
             Ok(json_document(200, &body).with_header("Pragma", "no-cache".into()))
         }
-        TokenOutcome::BadClient => Ok(bad_client()),
-        TokenOutcome::Refused(error) => Ok(oauth_error(400, error.code, error.description)),
+        TokenOutcome::BadClient => Ok(oauth_error(OAuthError::InvalidClient)),
+        TokenOutcome::Refused(error) => Ok(oauth_error(error)),
     }
 }
 
@@ -700,10 +718,7 @@ pub fn userinfo(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     match claims {
         Some(claims) => Ok(json_document(200, &claims)),
         // RFC 6750 §3.1.
-        None => Ok(
-            oauth_error(401, "invalid_token", "unknown, expired or revoked")
-                .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"".into()),
-        ),
+        None => Ok(oauth_error(OAuthError::InvalidToken)),
     }
 }
 
@@ -713,11 +728,11 @@ pub fn revoke(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
         Err(answer) => return Ok(answer),
     };
     let Some(token) = params.get("token") else {
-        return Ok(oauth_error(400, "invalid_request", "token is required"));
+        return Ok(oauth_error(OAuthError::InvalidRequest("token is required")));
     };
     match oidc::revoke(&app.accounts, &credentials, token)? {
         Some(()) => Ok(json_document(200, &json!({}))),
-        None => Ok(bad_client()),
+        None => Ok(oauth_error(OAuthError::InvalidClient)),
     }
 }
 

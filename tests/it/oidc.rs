@@ -176,6 +176,11 @@ fn discovery_lists_what_is_implemented() {
         doc["id_token_signing_alg_values_supported"],
         json!(["RS256", "ES256"])
     );
+    // No client yet: no key either; reading the key set makes none (keys
+    // are made with the first client, at start-up, or by rotate-keys).
+    let keys = server.get("/oauth2/jwks", None).json();
+    assert_eq!(keys["keys"], json!([]));
+    add_client(&server, &[]);
     let keys = server.get("/oauth2/jwks", None).json();
     let kinds: Vec<&str> = keys["keys"]
         .as_array()
@@ -831,4 +836,19 @@ fn an_unconfirmed_address_is_signed_out_at_authorize_when_verification_is_requir
     );
     let none = server.get(&authorize_path(&app, "&prompt=none"), Some(&cookie));
     assert_eq!(location_params(&none)["error"], "login_required");
+}
+
+/// A database with clients and no signing key (its keys were made lazily,
+/// or lost): the server makes them as it starts, before any request.
+#[test]
+fn keys_missing_at_start_up_are_made_before_any_request() {
+    let server = start();
+    add_client(&server, &[]);
+    let dir = server.stop_keeping_dir();
+    let connection = rusqlite::Connection::open(dir.join("auth.db")).unwrap();
+    connection.execute("DELETE FROM oidc_keys", []).unwrap();
+    drop(connection);
+    let server = Server::start_in(dir, &[("PUBLIC_URL", ISSUER)]);
+    let keys = server.get("/oauth2/jwks", None).json();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "{keys}");
 }

@@ -355,6 +355,37 @@ impl Accounts {
 }
 
 #[cfg(test)]
+impl Accounts {
+    /// The flows' state for a unit test: these settings over the
+    /// defaults, an in-memory database, a silent log.
+    pub(crate) fn for_tests(settings: &[(&str, &str)]) -> Accounts {
+        let settings: std::collections::HashMap<String, String> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([("BCRYPT_COST".to_string(), "4".to_string())])
+            .collect();
+        let settings = Settings::from_lookup(|name| settings.get(name).cloned())
+            .unwrap_or_else(|problem| panic!("test settings: {problem:?}"));
+        let db = Arc::new(
+            Database::open(std::path::Path::new(":memory:")).expect("an in-memory database"),
+        );
+        Accounts::new(settings, db, Logger::silent(), None)
+    }
+
+    /// An account for a unit test (its password hash is not a real one).
+    pub(crate) fn user_for_tests(&self, username: &str) -> crate::storage::User {
+        self.db
+            .insert_user(
+                username,
+                &format!("{username}@example.com"),
+                "$2b$04$none",
+                0,
+            )
+            .unwrap_or_else(|_| panic!("cannot add {username}"))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
