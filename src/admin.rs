@@ -18,6 +18,7 @@ use auth_core::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, u
 use auth_core::auth::access::{Visitor, is_group_name, read_rules};
 use auth_core::auth::jose::Alg;
 use auth_core::auth::validation;
+use auth_core::storage::StorageError;
 use auth_core::storage::User;
 use auth_core::storage::mail::Purpose;
 use auth_core::support::config::Settings;
@@ -196,7 +197,7 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
     exit_code(result)
 }
 
-fn database_failure(error: rusqlite::Error) -> Failure {
+fn database_failure(error: StorageError) -> Failure {
     Failure::Refused(format!("database error: {error}"))
 }
 

@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use crate::storage::Database;
+use crate::storage::Storage;
 use crate::storage::audit::Event;
 use crate::support::lock::lock;
 use crate::support::log::Logger;
@@ -229,7 +229,7 @@ impl Audit {
     }
 
     /// Logs the event and stores it.
-    pub fn record(&self, db: &Database, log: &Logger, event: &EventRecord, now: i64) {
+    pub fn record(&self, db: &dyn Storage, log: &Logger, event: &EventRecord, now: i64) {
         // Absent fields are left out of the line (the logger skips nulls).
         log.line(
             event.kind.as_str(),
@@ -266,7 +266,7 @@ impl Audit {
 
     /// Writes the counted throttled attempts, one row (and one log line) per
     /// identifier and address.
-    pub fn flush(&self, db: &Database, log: &Logger, now: i64) {
+    pub fn flush(&self, db: &dyn Storage, log: &Logger, now: i64) {
         let pending = std::mem::take(&mut *lock(&self.throttled));
         for ((identifier, ip), count) in pending {
             log.line(
@@ -292,7 +292,7 @@ impl Audit {
     }
 
     /// Deletes events older than the retention period.
-    pub fn prune(&self, db: &Database, log: &Logger, retention_days: u32, now: i64) {
+    pub fn prune(&self, db: &dyn Storage, log: &Logger, retention_days: u32, now: i64) {
         let before = now - i64::from(retention_days) * 86_400;
         match db.prune_events(before) {
             Ok(0) => {}
@@ -307,7 +307,7 @@ impl Audit {
 
 /// A database that cannot take the row costs the trail one row, not the
 /// user their request.
-fn store(db: &Database, log: &Logger, row: &Event) {
+fn store(db: &dyn Storage, log: &Logger, row: &Event) {
     if let Err(error) = db.insert_event(row) {
         log.line(
             "error",
@@ -319,6 +319,7 @@ fn store(db: &Database, log: &Logger, row: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{AuditStore, Database};
     use std::path::Path;
 
     #[test]

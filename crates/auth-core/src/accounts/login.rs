@@ -19,6 +19,7 @@ use crate::accounts::check::{self, Refused, SecondFactor};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::{NewSession, OpenedWith, Session};
 use crate::auth::token::Token;
+use crate::storage;
 use crate::storage::User;
 use crate::storage::sessions::SessionRow;
 use crate::support::metrics::LoginResult;
@@ -202,7 +203,7 @@ pub(crate) fn open_session(
     new_session: NewSession,
     previous: &[Token],
     now: i64,
-    commit: impl FnOnce(Option<SessionRow>) -> rusqlite::Result<Option<(User, Option<i64>)>>,
+    commit: impl FnOnce(Option<SessionRow>) -> storage::Result<Option<(User, Option<i64>)>>,
 ) -> Result<Option<(User, Token, Session)>, Trouble> {
     for token in previous {
         accounts.sessions.end(token)?;

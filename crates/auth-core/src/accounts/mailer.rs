@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::accounts::audit::{Audit, AuthEvent, EventRecord};
 use crate::auth::token::Token;
-use crate::storage::Database;
 use crate::storage::mail::{Content, Purpose, Queued};
+use crate::storage::{self, Storage};
 use crate::support::base64;
 use crate::support::clock;
 use crate::support::config::Settings;
@@ -64,7 +64,7 @@ pub struct Mailer {
     public_url: Option<String>,
     reset_ttl_secs: i64,
     verify_ttl_secs: i64,
-    db: Arc<Database>,
+    db: Arc<dyn Storage>,
     log: Logger,
     /// Counts each attempt's outcome, when metrics are on.
     metrics: Option<Arc<Metrics>>,
@@ -77,7 +77,7 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(
         settings: &Settings,
-        db: Arc<Database>,
+        db: Arc<dyn Storage>,
         log: Logger,
         metrics: Option<Arc<Metrics>>,
     ) -> Mailer {
@@ -125,7 +125,7 @@ impl Mailer {
         }
     }
 
-    fn queue_reset(&self, request: &ResetRequest) -> rusqlite::Result<()> {
+    fn queue_reset(&self, request: &ResetRequest) -> storage::Result<()> {
         let Some(user) = self.db.user_by_email(&request.email)? else {
             return Ok(());
         };
@@ -153,7 +153,7 @@ impl Mailer {
             request_id: Some(&request.request_id),
             detail: None,
         };
-        Audit::default().record(&self.db, &self.log, &event, request.at);
+        Audit::default().record(self.db.as_ref(), &self.log, &event, request.at);
         Ok(())
     }
 
@@ -373,7 +373,7 @@ impl Mailer {
         email: &str,
         text: &str,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> storage::Result<()> {
         if !self.enabled() {
             return Ok(());
         }
@@ -489,7 +489,7 @@ impl Mailer {
             request_id: None,
             detail: None,
         };
-        Audit::default().record(&self.db, &self.log, &event, now);
+        Audit::default().record(self.db.as_ref(), &self.log, &event, now);
     }
 
     fn error(&self, message: &str) {

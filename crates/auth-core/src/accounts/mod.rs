@@ -46,8 +46,9 @@ use crate::auth::sessions::{Lifetimes, Session, SessionStore};
 use crate::auth::throttle::Throttle;
 use crate::auth::token::Token;
 use crate::auth::webauthn::RelyingParty;
-use crate::storage::Database;
+use crate::storage;
 use crate::storage::sessions::SessionRow;
+use crate::storage::{Storage, StorageError};
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
@@ -59,7 +60,7 @@ use crate::support::url::Url;
 /// at start-up.
 pub struct Accounts {
     pub settings: Settings,
-    pub db: Arc<Database>,
+    pub db: Arc<dyn Storage>,
     pub sessions: Sessions,
     pub passwords: PasswordHasher,
     pub throttle: Throttle,
@@ -139,25 +140,15 @@ impl Trouble {
     }
 }
 
-impl From<rusqlite::Error> for Trouble {
-    /// What can pass by itself (locked, busy) or once an operator acts
-    /// (disk full, read-only file, I/O errors) is "try again later": the
-    /// request did not happen. Anything else (corruption, a bug) is
-    /// internal. Either way the SQLite error text is the cause.
-    fn from(error: rusqlite::Error) -> Trouble {
-        use rusqlite::ErrorCode as Code;
-        let cause = match &error {
-            rusqlite::Error::SqliteFailure(failure, _) => {
-                format!("database: {error} (SQLite code {})", failure.extended_code)
-            }
-            _ => format!("database: {error}"),
-        };
-        match error.sqlite_error_code() {
-            Some(Code::DatabaseBusy | Code::DatabaseLocked) => Trouble::busy(cause),
-            Some(Code::DiskFull | Code::ReadOnly | Code::SystemIoFailure | Code::CannotOpen) => {
-                Trouble::Unavailable(cause)
-            }
-            _ => Trouble::Internal(cause),
+impl From<StorageError> for Trouble {
+    /// What can pass by itself (busy) or once an operator acts (a full
+    /// disk) is "try again later": the request did not happen. Anything
+    /// else is internal. Either way storage's text is the cause.
+    fn from(error: StorageError) -> Trouble {
+        match error {
+            StorageError::Busy(cause) => Trouble::busy(cause),
+            StorageError::Unavailable(cause) => Trouble::Unavailable(cause),
+            StorageError::Internal(cause) => Trouble::Internal(cause),
         }
     }
 }
@@ -180,7 +171,7 @@ impl Accounts {
     /// counts the bcrypt queue's waits and hash times.
     pub fn new(
         settings: Settings,
-        db: Arc<Database>,
+        db: Arc<dyn Storage>,
         log: Logger,
         metrics: Option<Arc<Metrics>>,
     ) -> Accounts {
@@ -245,13 +236,17 @@ impl Accounts {
         if let Err(error) = self.sessions.flush() {
             self.log_error(&format!("sessions: cannot write behind: {error}"));
         }
-        self.audit.flush(&self.db, &self.log, now);
+        self.audit.flush(self.db.as_ref(), &self.log, now);
         if let Err(error) = self.db.prune_grants(now) {
             self.log_error(&format!("oidc: cannot prune expired grants: {error}"));
         }
         if prune {
-            self.audit
-                .prune(&self.db, &self.log, self.settings.audit_retention_days, now);
+            self.audit.prune(
+                self.db.as_ref(),
+                &self.log,
+                self.settings.audit_retention_days,
+                now,
+            );
         }
     }
 
@@ -307,7 +302,8 @@ impl Accounts {
             request_id: client.request_id,
             detail,
         };
-        self.audit.record(&self.db, &self.log, &event, client.now);
+        self.audit
+            .record(self.db.as_ref(), &self.log, &event, client.now);
     }
 
     /// An error line in the log (a failure nobody is waiting for).
@@ -329,7 +325,7 @@ impl Accounts {
         token: &Token,
         user_id: i64,
         now: i64,
-        change: impl FnOnce(Option<SessionRow>) -> rusqlite::Result<Option<i64>>,
+        change: impl FnOnce(Option<SessionRow>) -> storage::Result<Option<i64>>,
     ) -> Result<Option<Option<(Token, Session)>>, Trouble> {
         let successor = self
             .sessions
@@ -366,8 +362,9 @@ impl Accounts {
             .collect();
         let settings = Settings::from_lookup(|name| settings.get(name).cloned())
             .unwrap_or_else(|problem| panic!("test settings: {problem:?}"));
-        let db = Arc::new(
-            Database::open(std::path::Path::new(":memory:")).expect("an in-memory database"),
+        let db: Arc<dyn Storage> = Arc::new(
+            crate::storage::Database::open(std::path::Path::new(":memory:"))
+                .expect("an in-memory database"),
         );
         Accounts::new(settings, db, Logger::silent(), None)
     }
@@ -391,27 +388,21 @@ mod tests {
 
     #[test]
     fn storage_that_can_recover_is_trouble_to_retry_and_the_rest_internal() {
-        use rusqlite::ffi;
-        let failure =
-            |code| Trouble::from(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
-        for code in [
-            ffi::SQLITE_FULL,
-            ffi::SQLITE_READONLY,
-            ffi::SQLITE_IOERR,
-            ffi::SQLITE_CANTOPEN,
-        ] {
-            assert!(matches!(failure(code), Trouble::Unavailable(_)), "{code}");
-        }
         assert!(matches!(
-            failure(ffi::SQLITE_BUSY),
+            Trouble::from(StorageError::Unavailable("disk full".into())),
+            Trouble::Unavailable(_)
+        ));
+        assert!(matches!(
+            Trouble::from(StorageError::Busy("locked".into())),
             Trouble::Busy {
                 expected_wait_secs: None,
                 ..
             }
         ));
-        let Trouble::Internal(cause) = failure(ffi::SQLITE_CORRUPT) else {
+        let Trouble::Internal(cause) = Trouble::from(StorageError::Internal("corrupt".into()))
+        else {
             panic!("corruption is internal");
         };
-        assert!(cause.starts_with("database: "));
+        assert_eq!(cause, "corrupt");
     }
 }

@@ -13,6 +13,7 @@ use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::token::Token;
 use crate::auth::validation;
+use crate::storage;
 use crate::storage::User;
 use crate::storage::mail::Purpose;
 
@@ -208,7 +209,7 @@ fn queue_verification_mail(
     user: &User,
     return_to: Option<&str>,
     client: &Client,
-) -> rusqlite::Result<()> {
+) -> storage::Result<()> {
     accounts
         .db
         .queue_mail(user.id, Purpose::Verify, &user.email, return_to, client.now)?;

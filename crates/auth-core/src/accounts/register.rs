@@ -134,7 +134,7 @@ pub fn register(
         Ok(user) => user,
         Err(InsertError::UsernameTaken) => return Ok(RegisterOutcome::UsernameTaken),
         Err(InsertError::EmailTaken) => return Ok(RegisterOutcome::EmailTaken),
-        Err(InsertError::Database(error)) => return Err(error.into()),
+        Err(InsertError::Storage(error)) => return Err(error.into()),
     };
     let event = match channel {
         Channel::SignUp => AuthEvent::Registered,

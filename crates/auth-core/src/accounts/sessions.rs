@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use crate::auth::sessions::{NewSession, OpenedWith, Session, SessionStore};
 use crate::auth::token::{Token, TokenHash};
-use crate::storage::Database;
 use crate::storage::sessions::SessionRow;
+use crate::storage::{self, Storage};
 
 pub struct Sessions {
     store: SessionStore,
     /// The durable copy, when sessions are persisted.
-    db: Option<Arc<Database>>,
+    db: Option<Arc<dyn Storage>>,
 }
 
 /// The stored form of a session.
@@ -67,7 +67,7 @@ fn from_row(row: SessionRow) -> (TokenHash, Session) {
 
 impl Sessions {
     /// With `db`, every change also reaches the durable copy.
-    pub fn new(store: SessionStore, db: Option<Arc<Database>>) -> Sessions {
+    pub fn new(store: SessionStore, db: Option<Arc<dyn Storage>>) -> Sessions {
         Sessions { store, db }
     }
 
@@ -78,7 +78,7 @@ impl Sessions {
 
     /// Before the first request: loads the live sessions of the durable
     /// copy (after it has deleted its expired and orphaned ones); how many.
-    pub fn load(&self, now: i64) -> rusqlite::Result<usize> {
+    pub fn load(&self, now: i64) -> storage::Result<usize> {
         let Some(db) = &self.db else {
             return Ok(0);
         };
@@ -99,7 +99,7 @@ impl Sessions {
     }
 
     /// Deletes the rows of the sessions the map dropped on its own.
-    fn write_dropped(&self) -> rusqlite::Result<()> {
+    fn write_dropped(&self) -> storage::Result<()> {
         let Some(db) = &self.db else {
             return Ok(());
         };
@@ -115,7 +115,7 @@ impl Sessions {
     /// The batched write-behind, run every few seconds by a background
     /// thread and at a clean stop: last-seen times of the sessions used
     /// since the last flush, and the rows of the sessions that expired.
-    pub fn flush(&self) -> rusqlite::Result<()> {
+    pub fn flush(&self) -> storage::Result<()> {
         let Some(db) = &self.db else {
             return Ok(());
         };
@@ -136,19 +136,14 @@ impl Sessions {
 
     /// Puts a prepared session (its row already stored) in the map; the
     /// sessions the caps end are deleted from the copy at once.
-    pub fn admit(&self, token: &Token, session: Session, now: i64) -> rusqlite::Result<()> {
+    pub fn admit(&self, token: &Token, session: Session, now: i64) -> storage::Result<()> {
         self.store.admit(token, session, now);
         self.write_dropped()
     }
 
     /// Records a second factor shown by a signed-in session (step-up), in
     /// memory and in the durable copy.
-    pub fn step_up(
-        &self,
-        token: &Token,
-        opened_with: OpenedWith,
-        now: i64,
-    ) -> rusqlite::Result<()> {
+    pub fn step_up(&self, token: &Token, opened_with: OpenedWith, now: i64) -> storage::Result<()> {
         if !self.store.stepped_up(token, opened_with, now) {
             return Ok(());
         }
@@ -160,7 +155,7 @@ impl Sessions {
 
     /// Records a fresh proof of a signed-in session, in memory and in the
     /// durable copy (so a restart keeps it, as it keeps the session).
-    pub fn reauthenticated(&self, token: &Token, now: i64) -> rusqlite::Result<()> {
+    pub fn reauthenticated(&self, token: &Token, now: i64) -> storage::Result<()> {
         if !self.store.reauthenticated(token, now) {
             return Ok(());
         }
@@ -171,7 +166,7 @@ impl Sessions {
     }
 
     /// Ends a session at once, in memory and in the durable copy.
-    pub fn end(&self, token: &Token) -> rusqlite::Result<()> {
+    pub fn end(&self, token: &Token) -> storage::Result<()> {
         let hash = token.hash();
         self.store.end(&hash);
         match &self.db {
@@ -182,7 +177,7 @@ impl Sessions {
 
     /// Ends every session of a user but `keep`, in memory and on disk; how
     /// many ended in memory.
-    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> rusqlite::Result<usize> {
+    pub fn end_all_for_user(&self, user_id: i64, keep: Option<&Token>) -> storage::Result<usize> {
         let keep = keep.map(Token::hash);
         let ended = self.store.end_all_for_user(user_id, keep.as_ref());
         if let Some(db) = &self.db {
@@ -198,7 +193,7 @@ impl Sessions {
         user_id: i64,
         public_id: u64,
         now: i64,
-    ) -> rusqlite::Result<Option<TokenHash>> {
+    ) -> storage::Result<Option<TokenHash>> {
         let found = self.store.end_by_public_id(user_id, public_id, now);
         if let (Some(db), Some(hash)) = (&self.db, &found) {
             db.delete_sessions(&[hash.0])?;

@@ -5,6 +5,7 @@
 use rusqlite::params;
 
 use crate::storage::Database;
+use crate::storage::error::Result;
 
 /// One row of the audit trail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +20,23 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
-impl Database {
-    pub fn insert_event(&self, event: &Event) -> rusqlite::Result<()> {
+/// The audit trail's rows.
+pub trait AuditStore {
+    fn insert_event(&self, event: &Event) -> Result<()>;
+
+    /// The newest events first, of one user or of all.
+    fn events(&self, user_id: Option<i64>, limit: u32) -> Result<Vec<Event>>;
+
+    /// Deletes events older than `before`; returns how many.
+    fn prune_events(&self, before: i64) -> Result<usize>;
+
+    /// How many events named `event` the account has had since `since`: the
+    /// per-account mail limits count the audit trail.
+    fn count_events(&self, user_id: Option<i64>, event: &str, since: i64) -> Result<i64>;
+}
+
+impl AuditStore for Database {
+    fn insert_event(&self, event: &Event) -> Result<()> {
         let connection = self.writer();
         connection
             .prepare_cached(
@@ -40,8 +56,7 @@ impl Database {
         Ok(())
     }
 
-    /// The newest events first, of one user or of all.
-    pub fn events(&self, user_id: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Event>> {
+    fn events(&self, user_id: Option<i64>, limit: u32) -> Result<Vec<Event>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT at, event, user_id, identifier, ip, user_agent, count, detail FROM auth_events
@@ -60,30 +75,23 @@ impl Database {
                     detail: row.get(7)?,
                 })
             })?
-            .collect()
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    /// Deletes events older than `before`; returns how many.
-    pub fn prune_events(&self, before: i64) -> rusqlite::Result<usize> {
+    fn prune_events(&self, before: i64) -> Result<usize> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached("DELETE FROM auth_events WHERE at < ?1")?
-            .execute([before])
+            .execute([before])?)
     }
 
-    /// How many events named `event` the account has had since `since`: the
-    /// per-account mail limits count the audit trail.
-    pub fn count_events(
-        &self,
-        user_id: Option<i64>,
-        event: &str,
-        since: i64,
-    ) -> rusqlite::Result<i64> {
-        self.writer()
+    fn count_events(&self, user_id: Option<i64>, event: &str, since: i64) -> Result<i64> {
+        Ok(self.writer()
             .prepare_cached(
                 "SELECT coalesce(sum(count), 0) FROM auth_events WHERE user_id IS ?1 AND event = ?2 AND at >= ?3",
             )?
-            .query_row(params![user_id, event, since], |row| row.get(0))
+            .query_row(params![user_id, event, since], |row| row.get(0))?)
     }
 }
 

@@ -139,6 +139,7 @@ impl UserCache {
 mod tests {
     use super::*;
     use crate::storage::Database;
+    use crate::storage::*;
     use std::path::Path;
 
     fn user(id: i64) -> Arc<User> {

@@ -10,6 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::error::Result;
 use super::{Database, User, user_from_row};
 
 /// What a token or a message is for.
@@ -89,16 +90,86 @@ fn take_token(
         .optional()
 }
 
-impl Database {
+/// Mailed links' tokens and the outbox.
+pub trait MailStore {
     /// Stores a token's hash for `user_id`, replacing the previous token of
     /// the same purpose.
-    pub fn store_email_token(
+    fn store_email_token(
         &self,
         user_id: i64,
         purpose: Purpose,
         token_hash: &[u8; 32],
         expires_at: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()>;
+
+    /// The account a live token of `purpose` belongs to, without using it.
+    fn email_token_user(
+        &self,
+        purpose: Purpose,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<User>>;
+
+    /// Uses a reset token: sets the new hash, ends every session (epoch and
+    /// rows), marks the address verified (the user just proved they read
+    /// it), and deletes the token, all at once. `None` when the token is
+    /// not (or no longer) live.
+    fn reset_password(
+        &self,
+        token_hash: &[u8; 32],
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<User>>;
+
+    /// Uses a verification token: the account's address is verified.
+    fn verify_email(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
+
+    /// Marks an address verified (`admin verify`).
+    fn set_email_verified(&self, user_id: i64) -> Result<bool>;
+
+    /// Puts a message in the outbox, due at once; `return_to` is where the
+    /// page its link opens sends the browser afterwards (already approved).
+    fn queue_mail(
+        &self,
+        user_id: i64,
+        purpose: Purpose,
+        recipient: &str,
+        return_to: Option<&str>,
+        now: i64,
+    ) -> Result<()>;
+
+    /// Puts a security notice in the outbox, due at once.
+    fn queue_notice(&self, user_id: i64, recipient: &str, text: &str, now: i64) -> Result<()>;
+
+    /// The messages due now, oldest first.
+    fn due_mail(&self, now: i64, limit: u32) -> Result<Vec<Queued>>;
+
+    /// A message is done with (sent, or given up): out of the outbox.
+    fn remove_mail(&self, id: i64) -> Result<()>;
+
+    /// A failed attempt: counted, its error kept for `admin outbox`, and
+    /// tried again at `next_attempt_at`.
+    fn retry_mail(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()>;
+
+    /// The outbox as the operator sees it, oldest first: every message, or
+    /// only those with a failed attempt.
+    fn outbox(&self, failed_only: bool) -> Result<Vec<Waiting>>;
+
+    /// Makes a message (or, with `None`, every message) due now; how many.
+    fn retry_mail_now(&self, id: Option<i64>, now: i64) -> Result<usize>;
+
+    /// Takes a message out of the outbox unsent; whether it was there.
+    fn drop_mail(&self, id: i64) -> Result<bool>;
+}
+
+impl MailStore for Database {
+    fn store_email_token(
+        &self,
+        user_id: i64,
+        purpose: Purpose,
+        token_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> Result<()> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         transaction
@@ -109,36 +180,31 @@ impl Database {
                 "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![token_hash, user_id, purpose.as_str(), expires_at])?;
-        transaction.commit()
+        Ok(transaction.commit()?)
     }
 
-    /// The account a live token of `purpose` belongs to, without using it.
-    pub fn email_token_user(
+    fn email_token_user(
         &self,
         purpose: Purpose,
         token_hash: &[u8; 32],
         now: i64,
-    ) -> rusqlite::Result<Option<User>> {
+    ) -> Result<Option<User>> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached(
                 "SELECT users.* FROM email_tokens JOIN users ON users.id = email_tokens.user_id
                  WHERE token_hash = ?1 AND purpose = ?2 AND expires_at > ?3",
             )?
             .query_row(params![token_hash, purpose.as_str(), now], user_from_row)
-            .optional()
+            .optional()?)
     }
 
-    /// Uses a reset token: sets the new hash, ends every session (epoch and
-    /// rows), marks the address verified (the user just proved they read
-    /// it), and deletes the token, all at once. `None` when the token is
-    /// not (or no longer) live.
-    pub fn reset_password(
+    fn reset_password(
         &self,
         token_hash: &[u8; 32],
         password_hash: &str,
         now: i64,
-    ) -> rusqlite::Result<Option<User>> {
+    ) -> Result<Option<User>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let Some(user_id) = take_token(&transaction, Purpose::Reset, token_hash, now)? else {
@@ -156,8 +222,7 @@ impl Database {
         Ok(user)
     }
 
-    /// Uses a verification token: the account's address is verified.
-    pub fn verify_email(&self, token_hash: &[u8; 32], now: i64) -> rusqlite::Result<Option<User>> {
+    fn verify_email(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let Some(user_id) = take_token(&transaction, Purpose::Verify, token_hash, now)? else {
@@ -171,8 +236,7 @@ impl Database {
         Ok(user)
     }
 
-    /// Marks an address verified (`admin verify`).
-    pub fn set_email_verified(&self, user_id: i64) -> rusqlite::Result<bool> {
+    fn set_email_verified(&self, user_id: i64) -> Result<bool> {
         let changed = self
             .writer()
             .prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1")?
@@ -180,16 +244,14 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Puts a message in the outbox, due at once; `return_to` is where the
-    /// page its link opens sends the browser afterwards (already approved).
-    pub fn queue_mail(
+    fn queue_mail(
         &self,
         user_id: i64,
         purpose: Purpose,
         recipient: &str,
         return_to: Option<&str>,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         self.writer()
             .prepare_cached(
                 "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at, return_to)
@@ -199,14 +261,7 @@ impl Database {
         Ok(())
     }
 
-    /// Puts a security notice in the outbox, due at once.
-    pub fn queue_notice(
-        &self,
-        user_id: i64,
-        recipient: &str,
-        text: &str,
-        now: i64,
-    ) -> rusqlite::Result<()> {
+    fn queue_notice(&self, user_id: i64, recipient: &str, text: &str, now: i64) -> Result<()> {
         self.writer()
             .prepare_cached(
                 "INSERT INTO outbox (user_id, purpose, recipient, created_at, attempts, next_attempt_at, notice)
@@ -216,8 +271,7 @@ impl Database {
         Ok(())
     }
 
-    /// The messages due now, oldest first.
-    pub fn due_mail(&self, now: i64, limit: u32) -> rusqlite::Result<Vec<Queued>> {
+    fn due_mail(&self, now: i64, limit: u32) -> Result<Vec<Queued>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT id, user_id, purpose, recipient, created_at, attempts, return_to, notice FROM outbox
@@ -243,20 +297,19 @@ impl Database {
             }))
         })?;
         // A purpose this build does not know is left for one that does.
-        rows.filter_map(Result::transpose).collect()
+        rows.filter_map(std::result::Result::transpose)
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    /// A message is done with (sent, or given up): out of the outbox.
-    pub fn remove_mail(&self, id: i64) -> rusqlite::Result<()> {
+    fn remove_mail(&self, id: i64) -> Result<()> {
         self.writer()
             .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
             .execute([id])?;
         Ok(())
     }
 
-    /// A failed attempt: counted, its error kept for `admin outbox`, and
-    /// tried again at `next_attempt_at`.
-    pub fn retry_mail(&self, id: i64, next_attempt_at: i64, error: &str) -> rusqlite::Result<()> {
+    fn retry_mail(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
         self.writer()
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
@@ -266,9 +319,7 @@ impl Database {
         Ok(())
     }
 
-    /// The outbox as the operator sees it, oldest first: every message, or
-    /// only those with a failed attempt.
-    pub fn outbox(&self, failed_only: bool) -> rusqlite::Result<Vec<Waiting>> {
+    fn outbox(&self, failed_only: bool) -> Result<Vec<Waiting>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT id, purpose, recipient, created_at, attempts, next_attempt_at, last_error
@@ -285,18 +336,17 @@ impl Database {
                 last_error: row.get(6)?,
             })
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
-    /// Makes a message (or, with `None`, every message) due now; how many.
-    pub fn retry_mail_now(&self, id: Option<i64>, now: i64) -> rusqlite::Result<usize> {
-        self.writer()
+    fn retry_mail_now(&self, id: Option<i64>, now: i64) -> Result<usize> {
+        Ok(self
+            .writer()
             .prepare_cached("UPDATE outbox SET next_attempt_at = ?2 WHERE ?1 IS NULL OR id = ?1")?
-            .execute(params![id, now])
+            .execute(params![id, now])?)
     }
 
-    /// Takes a message out of the outbox unsent; whether it was there.
-    pub fn drop_mail(&self, id: i64) -> rusqlite::Result<bool> {
+    fn drop_mail(&self, id: i64) -> Result<bool> {
         Ok(self
             .writer()
             .prepare_cached("DELETE FROM outbox WHERE id = ?1")?

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub mod audit;
 pub mod cache;
+pub mod error;
 pub mod mail;
 pub mod oidc;
 pub mod passkeys;
@@ -27,13 +28,56 @@ pub mod totp;
 pub mod unlocks;
 mod users;
 
-pub use audit::Event;
+pub use audit::{AuditStore, Event};
+pub use error::{Result, StorageError};
+pub use mail::MailStore;
+pub use oidc::OidcStore;
+pub use passkeys::PasskeyStore;
 pub use schema::SCHEMA_VERSION;
+pub use sessions::SessionRows;
+pub use totp::TotpStore;
+pub use unlocks::UnlockStore;
+pub use users::UserStore;
 pub use users::{Checked, InsertError, User};
 pub(crate) use users::{guard, unchanged, user_from_row};
 
 use crate::support::lock::lock;
 use cache::UserCache;
+
+/// The seam between the use cases and the database: every question and
+/// change the flows put to storage, table by table, with storage's own
+/// error. [`Database`] (SQLite) is the one engine; a second (PostgreSQL,
+/// for several instances behind one name) would implement these traits,
+/// and no flow would change.
+pub trait Storage:
+    UserStore
+    + SessionRows
+    + AuditStore
+    + MailStore
+    + OidcStore
+    + PasskeyStore
+    + TotpStore
+    + UnlockStore
+    + DatabaseFile
+    + Send
+    + Sync
+{
+}
+
+impl<T> Storage for T where
+    T: UserStore
+        + SessionRows
+        + AuditStore
+        + MailStore
+        + OidcStore
+        + PasskeyStore
+        + TotpStore
+        + UnlockStore
+        + DatabaseFile
+        + Send
+        + Sync
+{
+}
 
 /// What `admin stats` shows.
 #[derive(Debug)]
@@ -143,28 +187,6 @@ impl Database {
         }
     }
 
-    /// The account behind a session, from memory when it can be: no
-    /// database read on the hot path (`cache.rs` says how it stays true).
-    pub fn session_user(&self, id: i64) -> rusqlite::Result<Option<Arc<User>>> {
-        self.notice_other_writers()?;
-        let (cached, version) = self.users.get(id);
-        if cached.is_some() {
-            return Ok(cached);
-        }
-        let user = match &self.reader {
-            Some(reader) => lock(reader)
-                .prepare_cached("SELECT * FROM users WHERE id = ?1")?
-                .query_row([id], user_from_row)
-                .optional()?,
-            None => self.user_by_id(id)?,
-        };
-        let user = user.map(Arc::new);
-        if let Some(user) = &user {
-            self.users.put(Arc::clone(user), version);
-        }
-        Ok(user)
-    }
-
     /// Looks for commits by other processes (the admin command), at most
     /// every `cache::CHECK_INTERVAL`; skipped while the writer is busy for
     /// up to `cache::MAX_STALENESS`.
@@ -184,21 +206,60 @@ impl Database {
         self.users.saw_data_version(data_version, now);
         Ok(())
     }
+}
+
+/// What concerns the whole file, and the user rows session checks read
+/// (through the cache).
+pub trait DatabaseFile {
+    /// The account behind a session, from memory when it can be: no
+    /// database read on the hot path (`cache.rs` says how it stays true).
+    fn session_user(&self, id: i64) -> Result<Option<Arc<User>>>;
 
     /// Copies every change in the write-ahead log into the database file and
     /// empties the log, so the file alone is a complete copy (after a clean
     /// stop) and deleted data leaves the log too. Best effort: with a reader
     /// in another process the log may stay, which is still correct.
-    pub fn checkpoint(&self) -> rusqlite::Result<()> {
-        let connection = self.writer();
-        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-    }
+    fn checkpoint(&self) -> Result<()>;
 
     /// A consistent copy of the live database in a new file at `path`,
     /// through SQLite's online backup API: pages are copied in steps while
     /// the server goes on reading and writing, and the copy is of one
     /// moment. The copy is then checked with `PRAGMA integrity_check`.
-    pub fn backup_to(&self, path: &Path) -> rusqlite::Result<()> {
+    fn backup_to(&self, path: &Path) -> Result<()>;
+
+    /// Figures for `admin stats`: users (total, disabled, verified), stored
+    /// sessions, and audit events since `since` by kind.
+    fn stats(&self, since: i64) -> Result<Stats>;
+
+    /// A read that touches the file, for the health check.
+    fn check(&self) -> Result<()>;
+}
+
+impl DatabaseFile for Database {
+    fn session_user(&self, id: i64) -> Result<Option<Arc<User>>> {
+        self.notice_other_writers()?;
+        let (cached, version) = self.users.get(id);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let user = match &self.reader {
+            Some(reader) => lock(reader)
+                .prepare_cached("SELECT * FROM users WHERE id = ?1")?
+                .query_row([id], user_from_row)
+                .optional()?,
+            None => self.user_by_id(id)?,
+        };
+        let user = user.map(Arc::new);
+        if let Some(user) = &user {
+            self.users.put(Arc::clone(user), version);
+        }
+        Ok(user)
+    }
+    fn checkpoint(&self) -> Result<()> {
+        let connection = self.writer();
+        Ok(connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+    }
+    fn backup_to(&self, path: &Path) -> Result<()> {
         use rusqlite::backup::Backup;
         use std::os::unix::fs::OpenOptionsExt;
         // A new file, as private as the original (it holds the same hashes
@@ -229,17 +290,13 @@ impl Database {
         }
         let verdict: String = copy.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
         if verdict != "ok" {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
-                Some(format!("the copy failed its integrity check: {verdict}")),
-            ));
+            return Err(StorageError::Internal(format!(
+                "the copy failed its integrity check: {verdict}"
+            )));
         }
         Ok(())
     }
-
-    /// Figures for `admin stats`: users (total, disabled, verified), stored
-    /// sessions, and audit events since `since` by kind.
-    pub fn stats(&self, since: i64) -> rusqlite::Result<Stats> {
+    fn stats(&self, since: i64) -> Result<Stats> {
         let connection = self.writer();
         let (users, disabled, verified) = connection.query_row(
             "SELECT count(*), coalesce(sum(disabled), 0), coalesce(sum(email_verified), 0) FROM users",
@@ -262,9 +319,7 @@ impl Database {
             events,
         })
     }
-
-    /// A read that touches the file, for the health check.
-    pub fn check(&self) -> rusqlite::Result<()> {
+    fn check(&self) -> Result<()> {
         let connection = self.writer();
         connection
             .prepare_cached("SELECT count(*) FROM users")?

@@ -6,6 +6,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::Database;
+use super::error::Result;
 
 /// A registered client (relying party).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,8 +92,60 @@ pub enum Spent {
     Unknown,
 }
 
-impl Database {
-    pub fn add_oidc_client(&self, client: &OidcClient) -> rusqlite::Result<()> {
+/// OpenID Connect clients, keys, subjects and grants.
+pub trait OidcStore {
+    fn add_oidc_client(&self, client: &OidcClient) -> Result<()>;
+
+    fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>>;
+
+    fn oidc_clients(&self) -> Result<Vec<OidcClient>>;
+
+    /// Removes a client and (by the foreign key) every code and token it
+    /// holds; `false` if there is no such client.
+    fn remove_oidc_client(&self, client_id: &str) -> Result<bool>;
+
+    /// Every key, newest first (RS256 before ES256 of the same age).
+    fn oidc_keys(&self) -> Result<Vec<StoredKey>>;
+
+    /// Adds a key of its algorithm and retires the ones before it, in one
+    /// transaction; keys retired before `forget_before` are deleted.
+    fn add_oidc_key(&self, key: &StoredKey, forget_before: i64) -> Result<()>;
+
+    /// The account's subject identifier: `None` if the account is gone,
+    /// `Some(None)` before its first sign-in to an app.
+    fn oidc_subject(&self, user_id: i64) -> Result<Option<Option<String>>>;
+
+    /// Gives the account the subject `fresh` unless it has one already (two
+    /// first sign-ins at once agree); the subject it has, `None` if the
+    /// account is gone.
+    fn set_oidc_subject(&self, user_id: i64, fresh: &str) -> Result<Option<String>>;
+
+    fn add_grant(&self, grant: &Grant) -> Result<()>;
+
+    /// Spends a code or refresh token: `Fresh` the first time; a second
+    /// use revokes every grant of its family and is `Replayed`.
+    fn spend_grant(&self, hash: &[u8; 32], kind: GrantKind, now: i64) -> Result<Spent>;
+
+    /// A live grant of `kind` by its hash (an access token at userinfo).
+    fn grant(&self, hash: &[u8; 32], kind: GrantKind) -> Result<Option<Grant>>;
+
+    /// Revokes a token and every grant of its family (RFC 7009 §2.1: a
+    /// revoked refresh token takes its access tokens with it); `false` if
+    /// there was no such token of that client.
+    fn revoke_grant(&self, hash: &[u8; 32], client_id: &str) -> Result<bool>;
+
+    /// Ends every grant of an account (sign out everywhere).
+    fn revoke_user_grants(&self, user_id: i64) -> Result<()>;
+
+    /// Forgets grants expired for a day (a used code or token is kept until
+    /// then, so a replay is still recognised).
+    fn prune_grants(&self, now: i64) -> Result<usize>;
+
+    fn count_oidc_clients(&self) -> Result<i64>;
+}
+
+impl OidcStore for Database {
+    fn add_oidc_client(&self, client: &OidcClient) -> Result<()> {
         let connection = self.writer();
         connection
             .prepare_cached(
@@ -112,24 +165,25 @@ impl Database {
         Ok(())
     }
 
-    pub fn oidc_client(&self, client_id: &str) -> rusqlite::Result<Option<OidcClient>> {
+    fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached("SELECT * FROM oidc_clients WHERE client_id = ?1")?
             .query_row([client_id], client_from_row)
-            .optional()
+            .optional()?)
     }
 
-    pub fn oidc_clients(&self) -> rusqlite::Result<Vec<OidcClient>> {
+    fn oidc_clients(&self) -> Result<Vec<OidcClient>> {
         let connection = self.writer();
         let mut statement = connection
             .prepare_cached("SELECT * FROM oidc_clients ORDER BY created_at, client_id")?;
-        statement.query_map([], client_from_row)?.collect()
+        statement
+            .query_map([], client_from_row)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    /// Removes a client and (by the foreign key) every code and token it
-    /// holds; `false` if there is no such client.
-    pub fn remove_oidc_client(&self, client_id: &str) -> rusqlite::Result<bool> {
+    fn remove_oidc_client(&self, client_id: &str) -> Result<bool> {
         let connection = self.writer();
         let removed = connection
             .prepare_cached("DELETE FROM oidc_clients WHERE client_id = ?1")?
@@ -137,8 +191,7 @@ impl Database {
         Ok(removed == 1)
     }
 
-    /// Every key, newest first (RS256 before ES256 of the same age).
-    pub fn oidc_keys(&self) -> rusqlite::Result<Vec<StoredKey>> {
+    fn oidc_keys(&self) -> Result<Vec<StoredKey>> {
         let connection = self.writer();
         let mut statement = connection
             .prepare_cached("SELECT * FROM oidc_keys ORDER BY created_at DESC, alg DESC, kid")?;
@@ -152,12 +205,11 @@ impl Database {
                     retired_at: row.get("retired_at")?,
                 })
             })?
-            .collect()
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    /// Adds a key of its algorithm and retires the ones before it, in one
-    /// transaction; keys retired before `forget_before` are deleted.
-    pub fn add_oidc_key(&self, key: &StoredKey, forget_before: i64) -> rusqlite::Result<()> {
+    fn add_oidc_key(&self, key: &StoredKey, forget_before: i64) -> Result<()> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         transaction
@@ -173,32 +225,29 @@ impl Database {
                 "INSERT INTO oidc_keys (kid, alg, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![key.kid, key.alg, key.secret, key.created_at])?;
-        transaction.commit()
+        Ok(transaction.commit()?)
     }
 
-    /// The account's subject identifier: `None` if the account is gone,
-    /// `Some(None)` before its first sign-in to an app.
-    pub fn oidc_subject(&self, user_id: i64) -> rusqlite::Result<Option<Option<String>>> {
-        self.writer()
+    fn oidc_subject(&self, user_id: i64) -> Result<Option<Option<String>>> {
+        Ok(self
+            .writer()
             .prepare_cached("SELECT oidc_subject FROM users WHERE id = ?1")?
             .query_row([user_id], |row| row.get(0))
-            .optional()
+            .optional()?)
     }
 
-    /// Gives the account the subject `fresh` unless it has one already (two
-    /// first sign-ins at once agree); the subject it has, `None` if the
-    /// account is gone.
-    pub fn set_oidc_subject(&self, user_id: i64, fresh: &str) -> rusqlite::Result<Option<String>> {
-        self.writer()
+    fn set_oidc_subject(&self, user_id: i64, fresh: &str) -> Result<Option<String>> {
+        Ok(self
+            .writer()
             .prepare_cached(
                 "UPDATE users SET oidc_subject = coalesce(oidc_subject, ?2)
                  WHERE id = ?1 RETURNING oidc_subject",
             )?
             .query_row(params![user_id, fresh], |row| row.get(0))
-            .optional()
+            .optional()?)
     }
 
-    pub fn add_grant(&self, grant: &Grant) -> rusqlite::Result<()> {
+    fn add_grant(&self, grant: &Grant) -> Result<()> {
         self.writer()
             .prepare_cached(
                 "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
@@ -225,14 +274,7 @@ impl Database {
         Ok(())
     }
 
-    /// Spends a code or refresh token: `Fresh` the first time; a second
-    /// use revokes every grant of its family and is `Replayed`.
-    pub fn spend_grant(
-        &self,
-        hash: &[u8; 32],
-        kind: GrantKind,
-        now: i64,
-    ) -> rusqlite::Result<Spent> {
+    fn spend_grant(&self, hash: &[u8; 32], kind: GrantKind, now: i64) -> Result<Spent> {
         let connection = self.writer();
         let fresh = connection
             .prepare_cached(
@@ -261,21 +303,17 @@ impl Database {
         Ok(Spent::Replayed { user_id, client_id })
     }
 
-    /// A live grant of `kind` by its hash (an access token at userinfo).
-    pub fn grant(&self, hash: &[u8; 32], kind: GrantKind) -> rusqlite::Result<Option<Grant>> {
+    fn grant(&self, hash: &[u8; 32], kind: GrantKind) -> Result<Option<Grant>> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached(
                 "SELECT * FROM oidc_grants WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL",
             )?
             .query_row(params![hash, kind.as_str()], grant_from_row)
-            .optional()
+            .optional()?)
     }
 
-    /// Revokes a token and every grant of its family (RFC 7009 §2.1: a
-    /// revoked refresh token takes its access tokens with it); `false` if
-    /// there was no such token of that client.
-    pub fn revoke_grant(&self, hash: &[u8; 32], client_id: &str) -> rusqlite::Result<bool> {
+    fn revoke_grant(&self, hash: &[u8; 32], client_id: &str) -> Result<bool> {
         let connection = self.writer();
         let family: Option<[u8; 32]> = connection
             .prepare_cached(
@@ -292,8 +330,7 @@ impl Database {
         Ok(true)
     }
 
-    /// Ends every grant of an account (sign out everywhere).
-    pub fn revoke_user_grants(&self, user_id: i64) -> rusqlite::Result<()> {
+    fn revoke_user_grants(&self, user_id: i64) -> Result<()> {
         let connection = self.writer();
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE user_id = ?1")?
@@ -301,18 +338,16 @@ impl Database {
         Ok(())
     }
 
-    /// Forgets grants expired for a day (a used code or token is kept until
-    /// then, so a replay is still recognised).
-    pub fn prune_grants(&self, now: i64) -> rusqlite::Result<usize> {
+    fn prune_grants(&self, now: i64) -> Result<usize> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached("DELETE FROM oidc_grants WHERE expires_at < ?1")?
-            .execute([now - 86_400])
+            .execute([now - 86_400])?)
     }
 
-    pub fn count_oidc_clients(&self) -> rusqlite::Result<i64> {
+    fn count_oidc_clients(&self) -> Result<i64> {
         let connection = self.writer();
-        connection.query_row("SELECT count(*) FROM oidc_clients", [], |row| row.get(0))
+        Ok(connection.query_row("SELECT count(*) FROM oidc_clients", [], |row| row.get(0))?)
     }
 }
 

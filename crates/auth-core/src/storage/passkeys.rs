@@ -6,6 +6,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::error::Result;
 use super::sessions::SessionRow;
 use super::users::record_login_in;
 use super::{Database, User};
@@ -36,28 +37,67 @@ pub enum AddError {
     TooMany,
 }
 
-impl Database {
+/// Passkeys and their handles.
+pub trait PasskeyStore {
     /// The account's user handle, made from `fresh` the first time it is
     /// asked for and the same ever after; `None` if the account is gone.
-    pub fn passkey_handle(&self, user_id: i64, fresh: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
+    fn passkey_handle(&self, user_id: i64, fresh: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Stores a checked new passkey, only while the account is as its
+    /// session was checked (same auth epoch) and has fewer than `limit`.
+    fn add_passkey(
+        &self,
+        passkey: &Passkey,
+        checked_epoch: i64,
+        limit: usize,
+    ) -> Result<std::result::Result<(), AddError>>;
+
+    /// The account's passkeys, oldest first.
+    fn passkeys_of(&self, user_id: i64) -> Result<Vec<Passkey>>;
+
+    fn passkey(&self, credential_id: &[u8]) -> Result<Option<Passkey>>;
+
+    /// Renames one of the account's passkeys; `false` if it has no such one.
+    fn rename_passkey(&self, user_id: i64, credential_id: &[u8], name: &str) -> Result<bool>;
+
+    /// Removes one of the account's passkeys; `false` if it has no such one.
+    fn remove_passkey(&self, user_id: i64, credential_id: &[u8]) -> Result<Option<String>>;
+
+    /// Records a passkey sign-in: moves the passkey's counter from the
+    /// value checked to `new_count` (so of two sign-ins that both read one
+    /// counter, a cloned device's and the real one's, only one succeeds)
+    /// and records the login as
+    /// [`Database::record_login`] does, in one transaction. `None` if the
+    /// passkey is gone or was used meanwhile, or the account changed.
+    fn record_passkey_login(
+        &self,
+        passkey: &Passkey,
+        new_count: u32,
+        backed_up: bool,
+        checked_epoch: i64,
+        now: i64,
+        session: Option<SessionRow>,
+    ) -> Result<Option<(User, Option<i64>)>>;
+}
+
+impl PasskeyStore for Database {
+    fn passkey_handle(&self, user_id: i64, fresh: &[u8]) -> Result<Option<Vec<u8>>> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached(
                 "UPDATE users SET passkey_handle = coalesce(passkey_handle, ?2)
                  WHERE id = ?1 RETURNING passkey_handle",
             )?
             .query_row(params![user_id, fresh], |row| row.get(0))
-            .optional()
+            .optional()?)
     }
 
-    /// Stores a checked new passkey, only while the account is as its
-    /// session was checked (same auth epoch) and has fewer than `limit`.
-    pub fn add_passkey(
+    fn add_passkey(
         &self,
         passkey: &Passkey,
         checked_epoch: i64,
         limit: usize,
-    ) -> rusqlite::Result<Result<(), AddError>> {
+    ) -> Result<std::result::Result<(), AddError>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let count: Option<i64> = transaction
@@ -97,30 +137,26 @@ impl Database {
         Ok(Ok(()))
     }
 
-    /// The account's passkeys, oldest first.
-    pub fn passkeys_of(&self, user_id: i64) -> rusqlite::Result<Vec<Passkey>> {
+    fn passkeys_of(&self, user_id: i64) -> Result<Vec<Passkey>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT * FROM passkeys WHERE user_id = ?1 ORDER BY created_at, credential_id",
         )?;
-        statement.query_map([user_id], passkey_from_row)?.collect()
+        statement
+            .query_map([user_id], passkey_from_row)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    pub fn passkey(&self, credential_id: &[u8]) -> rusqlite::Result<Option<Passkey>> {
+    fn passkey(&self, credential_id: &[u8]) -> Result<Option<Passkey>> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached("SELECT * FROM passkeys WHERE credential_id = ?1")?
             .query_row([credential_id], passkey_from_row)
-            .optional()
+            .optional()?)
     }
 
-    /// Renames one of the account's passkeys; `false` if it has no such one.
-    pub fn rename_passkey(
-        &self,
-        user_id: i64,
-        credential_id: &[u8],
-        name: &str,
-    ) -> rusqlite::Result<bool> {
+    fn rename_passkey(&self, user_id: i64, credential_id: &[u8], name: &str) -> Result<bool> {
         let connection = self.writer();
         let changed = connection
             .prepare_cached(
@@ -130,28 +166,17 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Removes one of the account's passkeys; `false` if it has no such one.
-    pub fn remove_passkey(
-        &self,
-        user_id: i64,
-        credential_id: &[u8],
-    ) -> rusqlite::Result<Option<String>> {
+    fn remove_passkey(&self, user_id: i64, credential_id: &[u8]) -> Result<Option<String>> {
         let connection = self.writer();
-        connection
+        Ok(connection
             .prepare_cached(
                 "DELETE FROM passkeys WHERE user_id = ?1 AND credential_id = ?2 RETURNING name",
             )?
             .query_row(params![user_id, credential_id], |row| row.get(0))
-            .optional()
+            .optional()?)
     }
 
-    /// Records a passkey sign-in: moves the passkey's counter from the
-    /// value checked to `new_count` (so of two sign-ins that both read one
-    /// counter, a cloned device's and the real one's, only one succeeds)
-    /// and records the login as
-    /// [`Database::record_login`] does, in one transaction. `None` if the
-    /// passkey is gone or was used meanwhile, or the account changed.
-    pub fn record_passkey_login(
+    fn record_passkey_login(
         &self,
         passkey: &Passkey,
         new_count: u32,
@@ -159,7 +184,7 @@ impl Database {
         checked_epoch: i64,
         now: i64,
         session: Option<SessionRow>,
-    ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
+    ) -> Result<Option<(User, Option<i64>)>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let moved = transaction

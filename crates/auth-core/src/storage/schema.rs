@@ -196,6 +196,7 @@ pub(super) fn migrate(connection: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
     use crate::storage::Database;
+    use crate::storage::*;
     use crate::support::lock::lock;
 
     #[test]

@@ -7,6 +7,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::Database;
+use super::error::Result;
 
 /// A session as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,16 +95,53 @@ pub(super) fn delete_for_user(connection: &Connection, user_id: i64) -> rusqlite
 /// deadline has passed, measured as the memory store measures it.
 const LIVE: &str = "min(last_seen_at + idle_secs, absolute_end) > ?1";
 
-impl Database {
+/// The sessions' durable copy.
+pub trait SessionRows {
     /// Records that a session has proved itself again at `proved_at`:
     /// with a second factor (step-up: `opened_with` changes too), or the
     /// password or a code alone.
-    pub fn set_session_proof(
+    fn set_session_proof(
         &self,
         token_hash: &[u8; 32],
         opened_with: Option<&str>,
         proved_at: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()>;
+
+    /// Deletes what can no longer be used (expired, or its account gone,
+    /// disabled or changed since), then returns every live session: what
+    /// the server loads at start-up.
+    fn load_sessions(&self, now: i64) -> Result<Vec<SessionRow>>;
+
+    /// Deletes every stored session: with `SESSION_PERSIST=false` the table
+    /// is not kept up to date, so what is in it must never come back.
+    fn delete_all_sessions(&self) -> Result<usize>;
+
+    /// Deletes sessions by token hash, in one transaction.
+    fn delete_sessions(&self, hashes: &[[u8; 32]]) -> Result<()>;
+
+    /// Deletes every session of a user but `keep`.
+    fn delete_sessions_of_user(&self, user_id: i64, keep: Option<&[u8; 32]>) -> Result<()>;
+
+    /// Writes last-seen times, in one transaction: the batched write-behind
+    /// that keeps the hot path free of database writes.
+    fn touch_sessions(&self, seen: &[([u8; 32], i64)]) -> Result<()>;
+
+    /// A user's stored sessions, oldest first (for `admin sessions`).
+    fn sessions_of_user(&self, user_id: i64) -> Result<Vec<SessionRow>>;
+
+    /// Ends every session of a user wherever it lives: the epoch moves (so
+    /// a running server drops them on their next request) and the rows go
+    /// (so a restarted one never loads them).
+    fn revoke_sessions(&self, user_id: i64) -> Result<bool>;
+}
+
+impl SessionRows for Database {
+    fn set_session_proof(
+        &self,
+        token_hash: &[u8; 32],
+        opened_with: Option<&str>,
+        proved_at: i64,
+    ) -> Result<()> {
         self.writer()
             .prepare_cached(
                 "UPDATE sessions SET opened_with = coalesce(?2, opened_with), proved_at = ?3
@@ -113,10 +151,7 @@ impl Database {
         Ok(())
     }
 
-    /// Deletes what can no longer be used (expired, or its account gone,
-    /// disabled or changed since), then returns every live session: what
-    /// the server loads at start-up.
-    pub fn load_sessions(&self, now: i64) -> rusqlite::Result<Vec<SessionRow>> {
+    fn load_sessions(&self, now: i64) -> Result<Vec<SessionRow>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         transaction.execute(
@@ -135,14 +170,11 @@ impl Database {
         Ok(rows)
     }
 
-    /// Deletes every stored session: with `SESSION_PERSIST=false` the table
-    /// is not kept up to date, so what is in it must never come back.
-    pub fn delete_all_sessions(&self) -> rusqlite::Result<usize> {
-        self.writer().execute("DELETE FROM sessions", [])
+    fn delete_all_sessions(&self) -> Result<usize> {
+        Ok(self.writer().execute("DELETE FROM sessions", [])?)
     }
 
-    /// Deletes sessions by token hash, in one transaction.
-    pub fn delete_sessions(&self, hashes: &[[u8; 32]]) -> rusqlite::Result<()> {
+    fn delete_sessions(&self, hashes: &[[u8; 32]]) -> Result<()> {
         if hashes.is_empty() {
             return Ok(());
         }
@@ -155,24 +187,17 @@ impl Database {
                 statement.execute([hash])?;
             }
         }
-        transaction.commit()
+        Ok(transaction.commit()?)
     }
 
-    /// Deletes every session of a user but `keep`.
-    pub fn delete_sessions_of_user(
-        &self,
-        user_id: i64,
-        keep: Option<&[u8; 32]>,
-    ) -> rusqlite::Result<()> {
+    fn delete_sessions_of_user(&self, user_id: i64, keep: Option<&[u8; 32]>) -> Result<()> {
         self.writer()
             .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2")?
             .execute(params![user_id, keep])?;
         Ok(())
     }
 
-    /// Writes last-seen times, in one transaction: the batched write-behind
-    /// that keeps the hot path free of database writes.
-    pub fn touch_sessions(&self, seen: &[([u8; 32], i64)]) -> rusqlite::Result<()> {
+    fn touch_sessions(&self, seen: &[([u8; 32], i64)]) -> Result<()> {
         if seen.is_empty() {
             return Ok(());
         }
@@ -186,21 +211,20 @@ impl Database {
                 statement.execute(params![hash, at])?;
             }
         }
-        transaction.commit()
+        Ok(transaction.commit()?)
     }
 
-    /// A user's stored sessions, oldest first (for `admin sessions`).
-    pub fn sessions_of_user(&self, user_id: i64) -> rusqlite::Result<Vec<SessionRow>> {
+    fn sessions_of_user(&self, user_id: i64) -> Result<Vec<SessionRow>> {
         let connection = self.writer();
         let mut statement = connection
             .prepare_cached("SELECT * FROM sessions WHERE user_id = ?1 ORDER BY created_at")?;
-        statement.query_map([user_id], row_from)?.collect()
+        statement
+            .query_map([user_id], row_from)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    /// Ends every session of a user wherever it lives: the epoch moves (so
-    /// a running server drops them on their next request) and the rows go
-    /// (so a restarted one never loads them).
-    pub fn revoke_sessions(&self, user_id: i64) -> rusqlite::Result<bool> {
+    fn revoke_sessions(&self, user_id: i64) -> Result<bool> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction

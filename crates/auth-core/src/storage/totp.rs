@@ -6,6 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::error::Result;
 use super::sessions::{self, SessionRow};
 use super::{Checked, Database, guard, unchanged};
 
@@ -33,15 +34,59 @@ fn end_other_sessions(
     Ok(Some(epoch))
 }
 
-impl Database {
+/// Two-factor secrets, steps and recovery codes.
+pub trait TotpStore {
     /// Stores a secret being set up, replacing any earlier pending one;
     /// `false` if the account is no longer as `checked`.
-    pub fn set_totp_pending(
+    fn set_totp_pending(&self, user_id: i64, checked: Checked<'_>, secret: &[u8]) -> Result<bool>;
+
+    /// Turns two-factor login on with the pending secret `secret` (checked
+    /// by the caller against a code for `step`), with new recovery codes;
+    /// returns the new epoch, or `None` if the pending secret changed or
+    /// the account is no longer as `checked`.
+    fn enable_totp(
         &self,
         user_id: i64,
         checked: Checked<'_>,
         secret: &[u8],
-    ) -> rusqlite::Result<bool> {
+        step: i64,
+        code_hashes: &[[u8; 32]],
+        keep: Option<SessionRow>,
+    ) -> Result<Option<i64>>;
+
+    /// Turns two-factor login off and forgets its secret and codes; returns
+    /// the new epoch, or `None` if the user is gone or no longer as
+    /// `checked` (the admin command passes `None`).
+    fn disable_totp(
+        &self,
+        user_id: i64,
+        checked: Option<Checked<'_>>,
+        keep: Option<SessionRow>,
+    ) -> Result<Option<i64>>;
+
+    /// How many unused recovery codes the user has.
+    fn recovery_codes_left(&self, user_id: i64) -> Result<i64>;
+
+    /// Accepts a code's step if it is later than the last accepted one, so
+    /// no code is ever accepted twice, even by two requests at once.
+    fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool>;
+
+    /// Uses a recovery code: marks it used, ends every session of the
+    /// account (epoch and rows), and returns the new epoch and how many
+    /// unused codes remain; `None` if the code is not an unused one of the
+    /// account's, or the account is no longer as `checked` (the code then
+    /// stays unused).
+    fn use_recovery_code(
+        &self,
+        user_id: i64,
+        checked: Checked<'_>,
+        code_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<(i64, i64)>>;
+}
+
+impl TotpStore for Database {
+    fn set_totp_pending(&self, user_id: i64, checked: Checked<'_>, secret: &[u8]) -> Result<bool> {
         let (epoch, hash) = guard(Some(checked));
         let changed = self
             .writer()
@@ -53,11 +98,7 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Turns two-factor login on with the pending secret `secret` (checked
-    /// by the caller against a code for `step`), with new recovery codes;
-    /// returns the new epoch, or `None` if the pending secret changed or
-    /// the account is no longer as `checked`.
-    pub fn enable_totp(
+    fn enable_totp(
         &self,
         user_id: i64,
         checked: Checked<'_>,
@@ -65,7 +106,7 @@ impl Database {
         step: i64,
         code_hashes: &[[u8; 32]],
         keep: Option<SessionRow>,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> Result<Option<i64>> {
         let (epoch, hash) = guard(Some(checked));
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
@@ -95,15 +136,12 @@ impl Database {
         Ok(epoch)
     }
 
-    /// Turns two-factor login off and forgets its secret and codes; returns
-    /// the new epoch, or `None` if the user is gone or no longer as
-    /// `checked` (the admin command passes `None`).
-    pub fn disable_totp(
+    fn disable_totp(
         &self,
         user_id: i64,
         checked: Option<Checked<'_>>,
         keep: Option<SessionRow>,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> Result<Option<i64>> {
         let (epoch, hash) = guard(checked);
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
@@ -124,18 +162,16 @@ impl Database {
         Ok(epoch)
     }
 
-    /// How many unused recovery codes the user has.
-    pub fn recovery_codes_left(&self, user_id: i64) -> rusqlite::Result<i64> {
-        self.writer()
+    fn recovery_codes_left(&self, user_id: i64) -> Result<i64> {
+        Ok(self
+            .writer()
             .prepare_cached(
                 "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
             )?
-            .query_row([user_id], |row| row.get(0))
+            .query_row([user_id], |row| row.get(0))?)
     }
 
-    /// Accepts a code's step if it is later than the last accepted one, so
-    /// no code is ever accepted twice, even by two requests at once.
-    pub fn accept_totp_step(&self, user_id: i64, step: i64) -> rusqlite::Result<bool> {
+    fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool> {
         let changed = self
             .writer()
             .prepare_cached(
@@ -147,18 +183,13 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Uses a recovery code: marks it used, ends every session of the
-    /// account (epoch and rows), and returns the new epoch and how many
-    /// unused codes remain; `None` if the code is not an unused one of the
-    /// account's, or the account is no longer as `checked` (the code then
-    /// stays unused).
-    pub fn use_recovery_code(
+    fn use_recovery_code(
         &self,
         user_id: i64,
         checked: Checked<'_>,
         code_hash: &[u8; 32],
         now: i64,
-    ) -> rusqlite::Result<Option<(i64, i64)>> {
+    ) -> Result<Option<(i64, i64)>> {
         let (epoch, hash) = guard(Some(checked));
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;

@@ -6,6 +6,7 @@
 use rusqlite::params;
 
 use super::Database;
+use super::error::Result;
 
 /// What to unlock: a login identifier (a username or an email address, as
 /// typed at sign-in) or an address group.
@@ -15,8 +16,16 @@ pub enum Unlock {
     Address(String),
 }
 
-impl Database {
-    pub fn request_unlock(&self, unlock: &Unlock, at: i64) -> rusqlite::Result<()> {
+/// Operators' unlock requests for the running server.
+pub trait UnlockStore {
+    fn request_unlock(&self, unlock: &Unlock, at: i64) -> Result<()>;
+
+    /// Every request waiting, taken out of the table.
+    fn take_unlocks(&self) -> Result<Vec<Unlock>>;
+}
+
+impl UnlockStore for Database {
+    fn request_unlock(&self, unlock: &Unlock, at: i64) -> Result<()> {
         let (kind, value) = match unlock {
             Unlock::Identifier(value) => ("identifier", value),
             Unlock::Address(value) => ("address", value),
@@ -27,8 +36,7 @@ impl Database {
         Ok(())
     }
 
-    /// Every request waiting, taken out of the table.
-    pub fn take_unlocks(&self) -> rusqlite::Result<Vec<Unlock>> {
+    fn take_unlocks(&self) -> Result<Vec<Unlock>> {
         let connection = self.writer();
         let mut statement =
             connection.prepare_cached("DELETE FROM unlock_requests RETURNING kind, value")?;
@@ -40,6 +48,6 @@ impl Database {
                 _ => Unlock::Identifier(value),
             })
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 }

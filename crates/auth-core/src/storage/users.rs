@@ -3,8 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::Database;
+use super::error::{Result, StorageError};
 use super::sessions::{self, SessionRow};
+use super::{Database, DatabaseFile};
 
 /// A user row as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,22 +81,105 @@ pub(crate) use unchanged;
 pub enum InsertError {
     UsernameTaken,
     EmailTaken,
-    Database(rusqlite::Error),
+    Storage(StorageError),
 }
 
-impl Database {
+/// The accounts: finding, adding and changing them.
+pub trait UserStore {
     /// Stores a new user. Uniqueness is the database's to decide, so two
     /// simultaneous registrations of one name have exactly one winner. Its
     /// auth epoch starts at a random value, so its sessions belong to it
     /// alone (see schema.sql).
-    pub fn insert_user(
+    fn insert_user(
         &self,
         username: &str,
         email: &str,
         password_hash: &str,
         now: i64,
-    ) -> Result<User, InsertError> {
-        let auth_epoch = initial_epoch().map_err(InsertError::Database)?;
+    ) -> std::result::Result<User, InsertError>;
+
+    fn user_by_id(&self, id: i64) -> Result<Option<User>>;
+
+    /// Case-insensitive, like the uniqueness rule.
+    fn user_by_username(&self, username: &str) -> Result<Option<User>>;
+
+    /// `email` is expected lower-case, as stored.
+    fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    /// The account a person means by `identifier`: an email when it has an
+    /// `@` (usernames cannot contain one), otherwise a username. The one
+    /// lookup both the login and the admin command use.
+    fn user_by_identifier(&self, identifier: &str) -> Result<Option<User>>;
+
+    /// Records a successful login and returns the user as it now is, with
+    /// the time of the login before this one, but only if the account is
+    /// still the one whose password was checked: same id and the same
+    /// `auth_epoch` as read with the hash. A password change, a disable or
+    /// a deletion in between makes this `None`, so a login checked against
+    /// an old password can never open a session that outlives the change.
+    ///
+    /// `session`, when sessions are stored, is written in the same
+    /// transaction (with the previous login time filled in), so a session
+    /// the client was told about survives a crash the instant after.
+    fn record_login(
+        &self,
+        id: i64,
+        checked_epoch: i64,
+        now: i64,
+        session: Option<SessionRow>,
+    ) -> Result<Option<(User, Option<i64>)>>;
+
+    /// Replaces a hash with one of the same password at the configured
+    /// cost, only if the account is as checked: a rehash must never put
+    /// back a password that was changed meanwhile.
+    fn rehash_password(&self, id: i64, checked: Checked<'_>, password_hash: &str) -> Result<()>;
+
+    /// Sets a new password hash and ends every session of the user by
+    /// bumping the epoch. Returns the new epoch, or `None` if the user is
+    /// gone or no longer as `checked`.
+    ///
+    /// Every stored session of the user goes too, and `keep` (the caller's
+    /// session under its new token, when sessions are stored) is written in
+    /// the same transaction under the new epoch.
+    fn change_password(
+        &self,
+        id: i64,
+        checked: Option<Checked<'_>>,
+        password_hash: &str,
+        keep: Option<SessionRow>,
+    ) -> Result<Option<i64>>;
+
+    /// Disables or enables an account; either way its sessions end, in
+    /// memory (the epoch) and on disk (the rows).
+    fn set_disabled(&self, id: i64, disabled: bool) -> Result<bool>;
+
+    /// Deletes an account; its username and email are free again, and
+    /// (secure_delete, then a checkpoint) no longer readable in the files.
+    /// Its id is never given to another account (AUTOINCREMENT). `false`
+    /// if the user is gone or no longer as `checked`.
+    fn delete_user(&self, id: i64, checked: Option<Checked<'_>>) -> Result<bool>;
+
+    /// Adds (`add`) or removes groups of a user, in one transaction; the
+    /// user's groups after, sorted. Group changes take effect on the next
+    /// request (the row every session check reads holds them) and end no
+    /// session.
+    fn change_groups(&self, user_id: i64, groups: &[String], add: bool) -> Result<Vec<String>>;
+
+    /// The usernames of a group's members, sorted.
+    fn group_members(&self, group: &str) -> Result<Vec<String>>;
+
+    fn list_users(&self) -> Result<Vec<User>>;
+}
+
+impl UserStore for Database {
+    fn insert_user(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> std::result::Result<User, InsertError> {
+        let auth_epoch = initial_epoch().map_err(|e| InsertError::Storage(e.into()))?;
         let connection = self.writer();
         let inserted = connection
             .prepare_cached("INSERT INTO users (username, email, password_hash, created_at, auth_epoch) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -121,30 +205,25 @@ impl Database {
         }
     }
 
-    pub fn user_by_id(&self, id: i64) -> rusqlite::Result<Option<User>> {
-        self.query_user("SELECT * FROM users WHERE id = ?1", &id)
+    fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        Ok(self.query_user("SELECT * FROM users WHERE id = ?1", &id)?)
     }
 
-    /// Case-insensitive, like the uniqueness rule.
-    pub fn user_by_username(&self, username: &str) -> rusqlite::Result<Option<User>> {
-        self.query_user(
+    fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        Ok(self.query_user(
             "SELECT * FROM users WHERE username = ?1 COLLATE NOCASE",
             &username,
-        )
+        )?)
     }
 
-    /// `email` is expected lower-case, as stored.
-    pub fn user_by_email(&self, email: &str) -> rusqlite::Result<Option<User>> {
-        self.query_user(
+    fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        Ok(self.query_user(
             "SELECT * FROM users WHERE email = ?1 COLLATE NOCASE",
             &email,
-        )
+        )?)
     }
 
-    /// The account a person means by `identifier`: an email when it has an
-    /// `@` (usernames cannot contain one), otherwise a username. The one
-    /// lookup both the login and the admin command use.
-    pub fn user_by_identifier(&self, identifier: &str) -> rusqlite::Result<Option<User>> {
+    fn user_by_identifier(&self, identifier: &str) -> Result<Option<User>> {
         if identifier.contains('@') {
             self.user_by_email(&identifier.trim().to_lowercase())
         } else {
@@ -152,29 +231,13 @@ impl Database {
         }
     }
 
-    fn query_user(&self, sql: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<User>> {
-        let connection = self.writer();
-        let mut statement = connection.prepare_cached(sql)?;
-        statement.query_row([key], user_from_row).optional()
-    }
-
-    /// Records a successful login and returns the user as it now is, with
-    /// the time of the login before this one, but only if the account is
-    /// still the one whose password was checked: same id and the same
-    /// `auth_epoch` as read with the hash. A password change, a disable or
-    /// a deletion in between makes this `None`, so a login checked against
-    /// an old password can never open a session that outlives the change.
-    ///
-    /// `session`, when sessions are stored, is written in the same
-    /// transaction (with the previous login time filled in), so a session
-    /// the client was told about survives a crash the instant after.
-    pub fn record_login(
+    fn record_login(
         &self,
         id: i64,
         checked_epoch: i64,
         now: i64,
         session: Option<SessionRow>,
-    ) -> rusqlite::Result<Option<(User, Option<i64>)>> {
+    ) -> Result<Option<(User, Option<i64>)>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let recorded = record_login_in(&transaction, id, checked_epoch, now, session)?;
@@ -184,15 +247,7 @@ impl Database {
         Ok(recorded)
     }
 
-    /// Replaces a hash with one of the same password at the configured
-    /// cost, only if the account is as checked: a rehash must never put
-    /// back a password that was changed meanwhile.
-    pub fn rehash_password(
-        &self,
-        id: i64,
-        checked: Checked<'_>,
-        password_hash: &str,
-    ) -> rusqlite::Result<()> {
+    fn rehash_password(&self, id: i64, checked: Checked<'_>, password_hash: &str) -> Result<()> {
         let (epoch, old_hash) = guard(Some(checked));
         let connection = self.writer();
         connection
@@ -204,20 +259,13 @@ impl Database {
         Ok(())
     }
 
-    /// Sets a new password hash and ends every session of the user by
-    /// bumping the epoch. Returns the new epoch, or `None` if the user is
-    /// gone or no longer as `checked`.
-    ///
-    /// Every stored session of the user goes too, and `keep` (the caller's
-    /// session under its new token, when sessions are stored) is written in
-    /// the same transaction under the new epoch.
-    pub fn change_password(
+    fn change_password(
         &self,
         id: i64,
         checked: Option<Checked<'_>>,
         password_hash: &str,
         keep: Option<SessionRow>,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> Result<Option<i64>> {
         let (epoch, old_hash) = guard(checked);
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
@@ -243,9 +291,7 @@ impl Database {
         Ok(Some(epoch))
     }
 
-    /// Disables or enables an account; either way its sessions end, in
-    /// memory (the epoch) and on disk (the rows).
-    pub fn set_disabled(&self, id: i64, disabled: bool) -> rusqlite::Result<bool> {
+    fn set_disabled(&self, id: i64, disabled: bool) -> Result<bool> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let changed = transaction
@@ -258,11 +304,7 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Deletes an account; its username and email are free again, and
-    /// (secure_delete, then a checkpoint) no longer readable in the files.
-    /// Its id is never given to another account (AUTOINCREMENT). `false`
-    /// if the user is gone or no longer as `checked`.
-    pub fn delete_user(&self, id: i64, checked: Option<Checked<'_>>) -> rusqlite::Result<bool> {
+    fn delete_user(&self, id: i64, checked: Option<Checked<'_>>) -> Result<bool> {
         let (epoch, old_hash) = guard(checked);
         let deleted = {
             let connection = self.writer();
@@ -286,16 +328,7 @@ impl Database {
         Ok(deleted == 1)
     }
 
-    /// Adds (`add`) or removes groups of a user, in one transaction; the
-    /// user's groups after, sorted. Group changes take effect on the next
-    /// request (the row every session check reads holds them) and end no
-    /// session.
-    pub fn change_groups(
-        &self,
-        user_id: i64,
-        groups: &[String],
-        add: bool,
-    ) -> rusqlite::Result<Vec<String>> {
+    fn change_groups(&self, user_id: i64, groups: &[String], add: bool) -> Result<Vec<String>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
         let column: String = transaction
@@ -317,8 +350,7 @@ impl Database {
         Ok(now)
     }
 
-    /// The usernames of a group's members, sorted.
-    pub fn group_members(&self, group: &str) -> rusqlite::Result<Vec<String>> {
+    fn group_members(&self, group: &str) -> Result<Vec<String>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
             "SELECT username FROM users WHERE ',' || groups || ',' LIKE '%,' || ?1 || ',%' ESCAPE '\\'
@@ -326,13 +358,27 @@ impl Database {
         )?;
         // Group names hold no LIKE wildcard but `_`: escaped.
         let pattern = group.replace('_', "\\_");
-        statement.query_map([pattern], |row| row.get(0))?.collect()
+        statement
+            .query_map([pattern], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 
-    pub fn list_users(&self) -> rusqlite::Result<Vec<User>> {
+    fn list_users(&self) -> Result<Vec<User>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached("SELECT * FROM users ORDER BY id")?;
-        statement.query_map([], user_from_row)?.collect()
+        statement
+            .query_map([], user_from_row)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
+    }
+}
+
+impl Database {
+    fn query_user(&self, sql: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<User>> {
+        let connection = self.writer();
+        let mut statement = connection.prepare_cached(sql)?;
+        statement.query_row([key], user_from_row).optional()
     }
 }
 
@@ -418,7 +464,7 @@ fn classify_insert_error(error: rusqlite::Error) -> InsertError {
             return InsertError::EmailTaken;
         }
     }
-    InsertError::Database(error)
+    InsertError::Storage(error.into())
 }
 
 #[cfg(test)]
@@ -426,6 +472,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::storage::*;
 
     fn database() -> Database {
         Database::open(Path::new(":memory:")).unwrap()
