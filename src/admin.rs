@@ -11,16 +11,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use auth_core::accounts::audit::AuthEvent;
-use auth_core::accounts::notices::Change;
+use auth_core::accounts::User;
 use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
-use auth_core::accounts::{Accounts, Client, Trouble, oidc, passkeys, password, unlock};
+use auth_core::accounts::{Accounts, Client, Trouble, oidc, operator, passkeys, password, unlock};
 use auth_core::auth::access::{Visitor, is_group_name, read_rules};
 use auth_core::auth::jose::Alg;
 use auth_core::auth::validation;
-use auth_core::storage::StorageError;
-use auth_core::storage::User;
-use auth_core::storage::mail::Purpose;
 use auth_core::support::config::Settings;
 use auth_core::support::text::printable;
 use auth_core::support::url::{Host, normalize_path};
@@ -116,7 +112,7 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
     // not the server's.
     eprintln!(
         "auth-server: database {}",
-        accounts.settings.database_path.display()
+        accounts.settings().database_path.display()
     );
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut out = std::io::stdout().lock();
@@ -169,9 +165,9 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["group", "members", group] => group_members(accounts, group, &mut out),
         ["rules", "explain", host, rest @ ..] => match explain_args(rest) {
             Ok((path, Some(name))) => find(accounts, name).and_then(|user| {
-                explain_rules(&accounts.settings, host, path, Some(&user), &mut out)
+                explain_rules(accounts.settings(), host, path, Some(&user), &mut out)
             }),
-            Ok((path, None)) => explain_rules(&accounts.settings, host, path, None, &mut out),
+            Ok((path, None)) => explain_rules(accounts.settings(), host, path, None, &mut out),
             Err(failure) => Err(failure),
         },
         ["passkeys", name] => {
@@ -181,7 +177,7 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["passkey-remove", name, id] => remove_passkey(accounts, name, id),
         ["oidc-client", "add", name, options @ ..] => add_oidc_client(accounts, name, options),
         ["oidc-clients"] => list_oidc_clients(accounts, &mut out),
-        ["oidc-client", "remove", id] => match accounts.db.remove_oidc_client(id) {
+        ["oidc-client", "remove", id] => match operator::remove_oidc_client(accounts, id) {
             Ok(true) => {
                 println!("client {id} removed; its codes and tokens are revoked");
                 Ok(())
@@ -189,7 +185,7 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
             Ok(false) => Err(Failure::Refused(format!(
                 "no client {id:?} (see: admin oidc-clients)"
             ))),
-            Err(error) => Err(database_failure(error)),
+            Err(error) => Err(trouble(error)),
         },
         ["oidc", "rotate-keys"] => rotate_keys(accounts),
         _ => Err(Failure::Usage("unknown admin command".into())),
@@ -197,17 +193,16 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
     exit_code(result)
 }
 
-fn database_failure(error: StorageError) -> Failure {
-    Failure::Refused(format!("database error: {error}"))
-}
-
 /// A user by username, or by email when the name has an `@`.
 fn find(accounts: &Accounts, name: &str) -> Result<User, Failure> {
-    accounts
-        .db
-        .user_by_identifier(name)
-        .map_err(database_failure)?
+    operator::find(accounts, name)
+        .map_err(trouble)?
         .ok_or_else(|| Failure::Refused(format!("no user named {name:?}")))
+}
+
+/// The operator at this shell, now.
+fn shell() -> Client<'static> {
+    Client::shell(clock::now())
 }
 
 fn optional_time(time: Option<i64>) -> String {
@@ -215,7 +210,7 @@ fn optional_time(time: Option<i64>) -> String {
 }
 
 fn list_users(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
-    let users = accounts.db.list_users().map_err(database_failure)?;
+    let users = operator::list_users(accounts).map_err(trouble)?;
     let _ = writeln!(
         out,
         "id\tusername\temail\tcreated_at\tlast_login_at\tlogins\tstatus"
@@ -250,27 +245,9 @@ fn show_user(user: &User, out: &mut impl Write) {
     );
 }
 
-/// Writes an `admin_*` audit row for a change made from the shell.
-fn audit(accounts: &Accounts, kind: AuthEvent, user: &User) {
-    let shell = Client::shell(clock::now());
-    accounts.record(kind, Some(user.id), Some(&user.username), &shell);
-}
-
 fn set_disabled(accounts: &Accounts, name: &str, disabled: bool) -> Result<(), Failure> {
     let user = find(accounts, name)?;
-    accounts
-        .db
-        .set_disabled(user.id, disabled)
-        .map_err(database_failure)?;
-    audit(
-        accounts,
-        if disabled {
-            AuthEvent::AdminDisabled
-        } else {
-            AuthEvent::AdminEnabled
-        },
-        &user,
-    );
+    operator::set_disabled(accounts, &user, disabled, &shell()).map_err(trouble)?;
     println!(
         "{} {}",
         user.username,
@@ -300,11 +277,7 @@ fn delete(accounts: &Accounts, name: &str, confirmed: bool) -> Result<(), Failur
             return Err(Failure::Refused("not deleted".into()));
         }
     }
-    accounts
-        .db
-        .delete_user(user.id, None)
-        .map_err(database_failure)?;
-    audit(accounts, AuthEvent::AdminDeleted, &user);
+    operator::delete(accounts, &user, &shell()).map_err(trouble)?;
     println!("{} deleted; its sessions have ended", user.username);
     Ok(())
 }
@@ -356,17 +329,7 @@ fn change_groups(
     }
     let user = find(accounts, name)?;
     let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-    let now = accounts
-        .db
-        .change_groups(user.id, &groups, add)
-        .map_err(database_failure)?;
-    let kind = if add {
-        AuthEvent::GroupAdded
-    } else {
-        AuthEvent::GroupRemoved
-    };
-    let shell = Client::shell(clock::now());
-    accounts.record(kind, Some(user.id), Some(&groups.join(",")), &shell);
+    let now = operator::change_groups(accounts, &user, &groups, add, &shell()).map_err(trouble)?;
     println!("{}: {}", printable(&user.username), now.join(" "));
     Ok(())
 }
@@ -375,7 +338,7 @@ fn group_members(accounts: &Accounts, group: &str, out: &mut impl Write) -> Resu
     if !is_group_name(group) {
         return Err(Failure::Usage(format!("{group:?} is not a group name")));
     }
-    for name in accounts.db.group_members(group).map_err(database_failure)? {
+    for name in operator::group_members(accounts, group).map_err(trouble)? {
         let _ = writeln!(out, "{}", printable(&name));
     }
     Ok(())
@@ -461,7 +424,7 @@ fn explain_rules(
 
 /// A use case that could not finish, as the command reports it.
 fn trouble(trouble: Trouble) -> Failure {
-    Failure::Refused(format!("cannot finish: {trouble:?}"))
+    Failure::Refused(format!("cannot finish: {trouble}"))
 }
 
 /// An account made by the operator (for `REGISTRATION=closed`): the
@@ -522,12 +485,8 @@ fn set_password(accounts: &Accounts, name: &str) -> Result<(), Failure> {
 /// reset page.
 fn reset_link(accounts: &Accounts, name: &str) -> Result<(), Failure> {
     let user = find(accounts, name)?;
-    let token = accounts
-        .mailer
-        .mint(user.id, Purpose::Reset, clock::now())
-        .map_err(Failure::Refused)?;
-    audit(accounts, AuthEvent::AdminResetLink, &user);
-    println!("{}", accounts.mailer.link(Purpose::Reset, &token, None));
+    let link = operator::reset_link(accounts, &user, &shell()).map_err(Failure::Refused)?;
+    println!("{link}");
     Ok(())
 }
 
@@ -535,12 +494,7 @@ fn reset_link(accounts: &Accounts, name: &str) -> Result<(), Failure> {
 /// and recovery codes forgotten, every session ended.
 fn totp_reset(accounts: &Accounts, name: &str) -> Result<(), Failure> {
     let user = find(accounts, name)?;
-    accounts
-        .db
-        .disable_totp(user.id, None, None)
-        .map_err(database_failure)?;
-    audit(accounts, AuthEvent::AdminTotpReset, &user);
-    accounts.notify(&user, Change::TwoFactorOff, &Client::shell(clock::now()));
+    operator::reset_totp(accounts, &user, &shell()).map_err(trouble)?;
     println!(
         "two-factor login of {} is off; its sessions have ended",
         printable(&user.username)
@@ -550,11 +504,7 @@ fn totp_reset(accounts: &Accounts, name: &str) -> Result<(), Failure> {
 
 fn verify(accounts: &Accounts, name: &str) -> Result<(), Failure> {
     let user = find(accounts, name)?;
-    accounts
-        .db
-        .set_email_verified(user.id)
-        .map_err(database_failure)?;
-    audit(accounts, AuthEvent::AdminEmailVerified, &user);
+    operator::verify_email(accounts, &user, &shell()).map_err(trouble)?;
     println!(
         "{} <{}> is verified",
         printable(&user.username),
@@ -566,10 +516,7 @@ fn verify(accounts: &Accounts, name: &str) -> Result<(), Failure> {
 /// Public id, times, address and user agent of each stored session; never
 /// the token or its hash.
 fn list_sessions(accounts: &Accounts, user: &User, out: &mut impl Write) -> Result<(), Failure> {
-    let rows = accounts
-        .db
-        .sessions_of_user(user.id)
-        .map_err(database_failure)?;
+    let rows = operator::stored_sessions(accounts, user).map_err(trouble)?;
     let _ = writeln!(out, "id\tcreated_at\tlast_seen_at\tip\tuser_agent");
     for row in rows {
         let _ = writeln!(
@@ -647,15 +594,15 @@ fn unlock_address(accounts: &Accounts, address: &str) -> Result<(), Failure> {
 /// stderr: the one way to see a relay's complaint before a person needs a
 /// reset link.
 fn mail_test(accounts: &Accounts, address: &str, out: &mut impl Write) -> Result<(), Failure> {
-    if !accounts.mailer.enabled() {
+    if !accounts.mailer().enabled() {
         return Err(Failure::Usage(
             "MAIL_COMMAND is not set (pass --env-file with the server's settings)".into(),
         ));
     }
     let to = validation::normalize_email(address)
         .map_err(|problem| Failure::Usage(format!("{:?} {problem}", printable(address))))?;
-    let message = accounts.mailer.test_message(&to, clock::now());
-    match accounts.mailer.send_now(&message) {
+    let message = accounts.mailer().test_message(&to, clock::now());
+    match accounts.mailer().send_now(&message) {
         Ok(()) => {
             let _ = writeln!(out, "sent to {to}: the mail command exited 0");
             Ok(())
@@ -693,7 +640,7 @@ fn list_outbox(
     failed_only: bool,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let waiting = accounts.db.outbox(failed_only).map_err(database_failure)?;
+    let waiting = operator::outbox(accounts, failed_only).map_err(trouble)?;
     let _ = writeln!(
         out,
         "id\tkind\trecipient\tqueued_at\tattempts\tnext_try\tlast_error"
@@ -718,23 +665,17 @@ fn list_outbox(
 }
 
 fn drop_outbox(accounts: &Accounts, id: i64) -> Result<(), Failure> {
-    match accounts.db.drop_mail(id) {
-        Ok(true) => {
-            println!("message {id} dropped, unsent");
-            Ok(())
-        }
-        Ok(false) => Err(Failure::Refused(format!("no message {id} in the outbox"))),
-        Err(error) => Err(database_failure(error)),
+    if !operator::drop_mail(accounts, id).map_err(trouble)? {
+        return Err(Failure::Refused(format!("no message {id} in the outbox")));
     }
+    println!("message {id} dropped, unsent");
+    Ok(())
 }
 
 /// Makes one message, or all, due now; the server's mailer (which looks
 /// at the outbox every second) tries them.
 fn retry_outbox(accounts: &Accounts, id: Option<i64>) -> Result<(), Failure> {
-    let due = accounts
-        .db
-        .retry_mail_now(id, clock::now())
-        .map_err(database_failure)?;
+    let due = operator::retry_mail(accounts, id, clock::now()).map_err(trouble)?;
     match (id, due) {
         (Some(id), 0) => Err(Failure::Refused(format!("no message {id} in the outbox"))),
         _ => {
@@ -767,7 +708,7 @@ fn remove_all_passkeys(accounts: &Accounts, name: &str) -> Result<(), Failure> {
 /// Registers an OpenID Connect client. The issuer is `PUBLIC_URL`, so it
 /// must be set (in the environment or `--env-file`) first.
 fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<(), Failure> {
-    let Some(issuer) = accounts.settings.public_url.as_deref() else {
+    let Some(issuer) = accounts.settings().public_url.as_deref() else {
         return Err(Failure::Refused(
             "set PUBLIC_URL first (pass --env-file): it is the issuer every app checks".into(),
         ));
@@ -821,7 +762,7 @@ fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<
 }
 
 fn list_oidc_clients(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
-    let clients = accounts.db.oidc_clients().map_err(database_failure)?;
+    let clients = operator::oidc_clients(accounts).map_err(trouble)?;
     let _ = writeln!(out, "client_id	name	type	alg	allowed_groups	redirect_uris");
     for client in clients {
         let _ = writeln!(
@@ -862,20 +803,13 @@ fn rotate_keys(accounts: &Accounts) -> Result<(), Failure> {
 /// and in the stored copy (the rows go), so a restart cannot bring one back.
 fn revoke_sessions(accounts: &Accounts, name: &str) -> Result<(), Failure> {
     let user = find(accounts, name)?;
-    accounts
-        .db
-        .revoke_sessions(user.id)
-        .map_err(database_failure)?;
-    audit(accounts, AuthEvent::AdminSessionsRevoked, &user);
+    operator::revoke_sessions(accounts, &user, &shell()).map_err(trouble)?;
     println!("every session of {} has ended", printable(&user.username));
     Ok(())
 }
 
 fn stats(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
-    let stats = accounts
-        .db
-        .stats(clock::now() - 86_400)
-        .map_err(database_failure)?;
+    let stats = operator::stats(accounts, clock::now() - 86_400).map_err(trouble)?;
     let _ = writeln!(out, "users: {}", stats.users);
     let _ = writeln!(out, "users disabled: {}", stats.disabled);
     let _ = writeln!(out, "users verified: {}", stats.verified);
@@ -897,10 +831,8 @@ fn backup(accounts: &Accounts, file: &str) -> Result<(), Failure> {
             "{file} exists; choose a new file"
         )));
     }
-    accounts
-        .db
-        .backup_to(path)
-        .map_err(|error| Failure::Refused(format!("backup failed: {error}")))?;
+    operator::backup(accounts, path)
+        .map_err(|trouble| Failure::Refused(format!("backup failed: {trouble}")))?;
     println!("backed up to {file} (integrity check: ok)");
     Ok(())
 }
@@ -919,10 +851,7 @@ fn events(accounts: &Accounts, options: &[&str], out: &mut impl Write) -> Result
             _ => return Err(Failure::Usage(format!("unknown events option {option:?}"))),
         }
     }
-    let rows = accounts
-        .db
-        .events(user_id, limit)
-        .map_err(database_failure)?;
+    let rows = operator::events(accounts, user_id, limit).map_err(trouble)?;
     let _ = writeln!(
         out,
         "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount\tdetail"

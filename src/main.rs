@@ -17,9 +17,10 @@ use auth_core::storage::{Database, SCHEMA_VERSION};
 use auth_core::support::clock;
 use auth_core::support::config::Settings;
 use auth_core::support::log::Logger;
+use auth_core::support::metrics::Metrics;
 use auth_core::support::{env_file, settings_table};
 use auth_server::admin;
-use auth_server::api::app::{App, Wiring};
+use auth_server::api::app::App;
 use auth_server::api::metrics::MetricsService;
 use auth_server::api::openapi;
 use auth_server::api::router::ROUTES;
@@ -160,11 +161,13 @@ fn main() -> ExitCode {
 fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
     warn_about_settings(&settings, &log);
-    let wiring = Wiring {
-        routes: ROUTES.iter().map(|route| route.path).collect(),
-        openapi: openapi::text,
-    };
-    let app = Arc::new(App::new(settings, Arc::new(db), log, wiring));
+    // The metrics are labelled by the route table's patterns.
+    let metrics = settings.metrics_addr.map(|_| {
+        let routes: Vec<&'static str> = ROUTES.iter().map(|route| route.path).collect();
+        Arc::new(Metrics::new(&routes))
+    });
+    let accounts = Accounts::new(settings, Arc::new(db), log, metrics.clone());
+    let app = Arc::new(App::new(accounts, metrics, openapi::text));
     // The access rules: a bad line stops start-up, naming it (exit 2, as a
     // bad setting does).
     if let Err(problem) = app.accounts.load_rules() {
@@ -173,8 +176,7 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     }
     // OpenID Connect clients need an issuer, and the issuer is PUBLIC_URL
     // (the ID tokens name it; apps check it).
-    if app.settings().public_url.is_none() && app.accounts.db.count_oidc_clients().unwrap_or(0) > 0
-    {
+    if app.settings().public_url.is_none() && app.accounts.has_oidc_clients().unwrap_or(false) {
         eprintln!(
             "auth-server: invalid PUBLIC_URL: expected the issuer's URL, such as https://auth.example.com, whenever OpenID Connect clients exist"
         );
@@ -184,10 +186,10 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
     // never makes one (a key made by a GET would be a write, and seconds
     // of RSA work, on someone's page load).
     if app.settings().public_url.is_some()
-        && app.accounts.db.count_oidc_clients().unwrap_or(0) > 0
+        && app.accounts.has_oidc_clients().unwrap_or(false)
         && let Err(trouble) = oidc::ensure_keys(&app.accounts, clock::now())
     {
-        eprintln!("auth-server: cannot make the OpenID Connect signing keys: {trouble:?}");
+        eprintln!("auth-server: cannot make the OpenID Connect signing keys: {trouble}");
         return ExitCode::from(1);
     }
     let server = match bind(app.settings()) {
@@ -364,7 +366,7 @@ fn log_started(
     loading: Duration,
 ) {
     let s = app.settings();
-    app.accounts.log.line(
+    app.accounts.log().line(
         "started",
         &[
             ("version", &env!("CARGO_PKG_VERSION")),
@@ -399,8 +401,8 @@ fn start_background_threads(app: &Arc<App>) {
         }
     });
     let warm = Arc::clone(app);
-    std::thread::spawn(move || warm.accounts.passwords.warm_up());
-    let mailer = Arc::clone(&app.accounts.mailer);
+    std::thread::spawn(move || warm.accounts.warm_up_hashing());
+    let mailer = Arc::clone(app.accounts.mailer());
     std::thread::spawn(move || mailer.run());
     let upkeep = Arc::clone(app);
     std::thread::spawn(move || {
@@ -423,7 +425,7 @@ fn stop_cleanly(
 ) {
     let accounts = &app.accounts;
     accounts.maintain(false);
-    let checkpointed = match accounts.db.checkpoint() {
+    let checkpointed = match accounts.checkpoint() {
         Ok(()) => true,
         Err(error) => {
             accounts.log_error(&format!("checkpoint at stop: {error}"));
@@ -431,12 +433,12 @@ fn stop_cleanly(
         }
     };
     let millis = |d: Duration| (d.as_secs_f64() * 1000.0).round();
-    accounts.log.line(
+    accounts.log().line(
         "stopped",
         &[
             ("drain_ms", &drained.map(millis)),
             ("connections_left", &connections_left),
-            ("sessions_saved", &accounts.sessions.store().len()),
+            ("sessions_saved", &accounts.live_sessions()),
             ("checkpointed", &checkpointed),
             ("total_ms", &asked.map(|a| millis(a.elapsed()))),
         ],

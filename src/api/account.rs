@@ -76,7 +76,6 @@ pub const DASHBOARD: Doc = Doc {
 
 pub fn dashboard(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiError> {
     let SignedIn { session, user, .. } = me;
-    let sessions = app.accounts.sessions.store();
     let codes_left = two_factor::codes_left(&app.accounts, &user)?;
     Reply::ok("ok").with_data(Dashboard {
         user: user_json(&user),
@@ -87,7 +86,7 @@ pub fn dashboard(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, ApiErro
         stats: DashboardStats {
             login_count: user.login_count,
             last_login_at: session.previous_login_at.map(Rfc3339),
-            active_sessions: sessions.count_for_user(user.id, cx.now),
+            active_sessions: app.accounts.live_sessions_of(user.id, cx.now).len(),
         },
         two_factor: DashboardTwoFactor {
             recovery_codes_left: codes_left,

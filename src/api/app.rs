@@ -15,10 +15,8 @@ use crate::api::cors::Cors;
 use crate::api::error::ApiError;
 use crate::http::Request;
 use auth_core::accounts::{Accounts, Client};
-use auth_core::storage::Database;
 use auth_core::support::clock;
 use auth_core::support::config::Settings;
-use auth_core::support::log::Logger;
 use auth_core::support::metrics::{LoginResult, Metrics, RegistrationResult};
 
 /// Everything a handler may use: the use cases' shared state, and what
@@ -37,19 +35,17 @@ pub struct App {
     make_openapi: fn() -> String,
 }
 
-/// What `main` wires into [`App::new`] from the layers above it.
-pub struct Wiring {
-    /// Every route's path pattern: the metrics' labels.
-    pub routes: Vec<&'static str>,
-    /// Makes openapi.json.
-    pub openapi: fn() -> String,
-}
-
 impl App {
-    pub fn new(settings: Settings, db: Arc<Database>, log: Logger, wiring: Wiring) -> App {
-        let metrics = settings
-            .metrics_addr
-            .map(|_| Arc::new(Metrics::new(&wiring.routes)));
+    /// The HTTP side around the use cases' state: cookies, CORS and the
+    /// metrics from the settings; `make_openapi` makes openapi.json (the
+    /// document comes from the route table, above this file, so `main`
+    /// hands it in).
+    pub fn new(
+        accounts: Accounts,
+        metrics: Option<Arc<Metrics>>,
+        make_openapi: fn() -> String,
+    ) -> App {
+        let settings = accounts.settings();
         App {
             cookies: CookiePolicy {
                 secure: settings.cookie_secure,
@@ -57,11 +53,11 @@ impl App {
                 domain: settings.cookie_domain.clone(),
             },
             cors: Cors::new(settings.cors_origins.clone(), settings.public_origin()),
-            metrics: metrics.clone(),
+            metrics,
             started_at: clock::now(),
             openapi: OnceLock::new(),
-            make_openapi: wiring.openapi,
-            accounts: Accounts::new(settings, db, log, metrics),
+            make_openapi,
+            accounts,
         }
     }
 
@@ -71,7 +67,7 @@ impl App {
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.accounts.settings
+        self.accounts.settings()
     }
 
     /// Counts a login's outcome, when metrics are on.

@@ -9,10 +9,10 @@ use crate::api::app::{App, Context, Reply};
 use crate::api::cookies;
 use crate::api::error::ApiError;
 use crate::api::schema::{Describe, reply_body};
+use auth_core::accounts::User;
 use auth_core::accounts::check::{self, Refused, SignedIn};
 use auth_core::auth::sessions::Session;
 use auth_core::auth::token::Token;
-use auth_core::storage::User;
 use auth_core::support::clock::Rfc3339;
 
 reply_body! {

@@ -26,7 +26,7 @@ use crate::api::handler::Anyone;
 use crate::api::schema::Describe;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::forward::{ProxyHeaders, Target, describe};
-use auth_core::auth::access::{Decision, Who};
+use auth_core::auth::access::Decision;
 use auth_core::support::text::percent_encode;
 use auth_core::support::url::Url;
 
@@ -116,7 +116,7 @@ pub fn check(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let target = match describe(&headers) {
         Ok(target) => target,
         Err(why) => {
-            app.accounts.log.line(
+            app.accounts.log().line(
                 "forward_auth_refused",
                 &[("request_id", &cx.request_id), ("reason", &why.to_string())],
             );
@@ -287,11 +287,7 @@ pub fn check_redirect(
         });
         // For "this app is for admins": the groups a rule names are no
         // secret to someone it turned away; usernames are.
-        let rules = app.accounts.rules.current();
-        if let Some(Who::Groups(groups)) = rules.rule_for(Some(&host), &path).map(|rule| &rule.who)
-        {
-            data.groups = Some(groups.clone());
-        }
+        data.groups = app.accounts.rule_groups(Some(&host), &path);
     }
     Reply::ok("ok").with_data(data)
 }

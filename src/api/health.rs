@@ -33,11 +33,10 @@ pub const HEALTH: Doc = Doc {
 /// takes the instance out until it does.
 pub fn health(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
     app.accounts
-        .db
-        .check()
-        .map_err(|error| ApiError::ServiceUnavailable {
+        .check_storage()
+        .map_err(|trouble| ApiError::ServiceUnavailable {
             retry_after_secs: RETRY_AFTER_STORAGE_SECS,
-            cause: format!("health check: {error}"),
+            cause: format!("health check: {trouble}"),
         })?;
     Reply::ok("ok").with_data(HealthJson { database: "ok" })
 }

@@ -38,8 +38,8 @@ impl Service for MetricsService {
                 .with_header("Allow", "GET, HEAD");
         }
         let gauges = Gauges {
-            hash_queue_depth: self.app.accounts.passwords.queue_depth(),
-            sessions_live: self.app.accounts.sessions.store().len(),
+            hash_queue_depth: self.app.accounts.hash_queue_depth(),
+            sessions_live: self.app.accounts.live_sessions(),
             connections_open: self.api.open_connections(),
             start_time_secs: self.app.started_at,
         };

@@ -583,7 +583,7 @@ pub fn authorize(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> 
             // The page stays generic; the operator's log says which client
             // and which address were asked for, to set the app up right.
             let asked = |name: &str| params.get(name).map(String::as_str);
-            app.accounts.log.line(
+            app.accounts.log().line(
                 "oidc_authorize_refused",
                 &[
                     ("request_id", &cx.request_id),

@@ -49,7 +49,7 @@ fn fill(page: &str, app: &App) -> String {
     page.replace("SITE_NAME", &html_escape(&settings.site_name))
         .replace(
             "MAIL_FLAG",
-            if app.accounts.mailer.enabled() {
+            if app.accounts.mailer().enabled() {
                 "on"
             } else {
                 "off"

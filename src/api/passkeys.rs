@@ -20,12 +20,12 @@ use crate::api::error::ApiError;
 use crate::api::fields::{Body, Object, request_body};
 use crate::api::handler::{Anyone, Fresh};
 use crate::api::schema::{Describe, reply_body};
+use auth_core::accounts::Passkey;
 use auth_core::accounts::Trouble;
 use auth_core::accounts::check::SignedIn;
 use auth_core::accounts::passkeys::{self, AddOutcome, RenameOutcome, SignInOutcome};
 use auth_core::auth::challenges::CHALLENGE_TTL_SECS;
 use auth_core::auth::webauthn::{ALGORITHMS, Assertion, Failure, Registration};
-use auth_core::storage::passkeys::Passkey;
 use auth_core::support::base64;
 use auth_core::support::clock::Rfc3339;
 use auth_core::support::metrics::LoginResult;
@@ -260,7 +260,7 @@ pub fn creation_options(
     body.read()?;
     let options = passkeys::creation_options(&app.accounts, &me, &cx.client())?
         .ok_or(ApiError::Unauthenticated)?;
-    let rp = &app.accounts.relying_party;
+    let rp = app.accounts.relying_party();
     let params: Vec<Value> = ALGORITHMS
         .iter()
         .map(|alg| json!({ "type": "public-key", "alg": alg }))
@@ -457,7 +457,7 @@ pub fn request_options(
         .with_data(PublicKeyJson {
             public_key: json!({
                 "challenge": base64::encode_url(&challenge),
-                "rpId": app.accounts.relying_party.id,
+                "rpId": app.accounts.relying_party().id,
                 "userVerification": "required",
                 "allowCredentials": [],
                 "timeout": TIMEOUT_MS,

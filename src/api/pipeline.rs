@@ -32,7 +32,7 @@ fn log_refused_origin(app: &App, request: &Request) {
         return;
     }
     let seen = |name| request.header(name).map(printable).unwrap_or_default();
-    app.accounts.log.line(
+    app.accounts.log().line(
         "warning",
         &[
             (
@@ -230,7 +230,7 @@ impl Service for App {
                 // Every 5xx says why, once, with what ties it to the
                 // request: the client only ever sees the fixed message.
                 if let Some(cause) = error.cause() {
-                    self.accounts.log.line(
+                    self.accounts.log().line(
                         "error",
                         &[
                             ("request_id", &request_id),
@@ -249,7 +249,7 @@ impl Service for App {
         }
         // The path only: a query string may carry what should never be
         // logged (OWASP ASVS 4.0.3 V7.1.1).
-        self.accounts.log.line(
+        self.accounts.log().line(
             "request",
             &[
                 ("method", &request.method),
@@ -273,7 +273,7 @@ impl Service for App {
         let mut response = error_response(&ApiError::Http(refusal));
         let request_id = new_request_id();
         finish(&mut response, &Origin::Absent, &request_id);
-        self.accounts.log.line(
+        self.accounts.log().line(
             "refused",
             &[("status", &response.status), ("request_id", &request_id)],
         );
@@ -281,6 +281,6 @@ impl Service for App {
     }
 
     fn log_error(&self, message: &str) {
-        self.accounts.log.line("error", &[("message", &message)]);
+        self.accounts.log().line("error", &[("message", &message)]);
     }
 }

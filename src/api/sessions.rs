@@ -54,9 +54,7 @@ pub fn list_sessions(app: &App, cx: &Context, me: SignedIn) -> Result<Reply, Api
     let current = me.token.hash();
     let sessions = app
         .accounts
-        .sessions
-        .store()
-        .live_for_user(me.user.id, cx.now)
+        .live_sessions_of(me.user.id, cx.now)
         .into_iter()
         .map(|(hash, session)| SessionInfo {
             id: public_id_text(session.public_id),

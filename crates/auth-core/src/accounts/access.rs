@@ -5,7 +5,7 @@
 
 use crate::accounts::check::{self, AppCode, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::access::{Verdict, Visitor};
+use crate::auth::access::{Verdict, Visitor, Who};
 use crate::auth::sessions::OpenedWith;
 
 impl Accounts {
@@ -50,6 +50,21 @@ impl Accounts {
             second_factor: me.session.opened_with.second_factor(),
         });
         self.rules.current().decide(host, path, visitor.as_ref())
+    }
+
+    /// The groups the rule that decides `host` + `path` names, when it is
+    /// a `groups=` rule: no secret to someone it turned away ("this app
+    /// is for admins"), unlike a `users=` rule's names.
+    pub fn rule_groups(&self, host: Option<&str>, path: &str) -> Option<Vec<String>> {
+        match self
+            .rules
+            .current()
+            .rule_for(host, path)
+            .map(|rule| &rule.who)
+        {
+            Some(Who::Groups(groups)) => Some(groups.clone()),
+            _ => None,
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod logout;
 pub mod mailer;
 pub mod notices;
 pub mod oidc;
+pub mod operator;
 pub mod passkeys;
 pub mod password;
 pub mod reauth;
@@ -29,6 +30,11 @@ pub mod register;
 pub mod sessions;
 pub mod two_factor;
 pub mod unlock;
+
+/// The account and a passkey, as the flows hand them out (their rows, read
+/// by storage).
+pub use crate::storage::User;
+pub use crate::storage::passkeys::Passkey;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -45,6 +51,7 @@ use crate::auth::redirect::approve;
 use crate::auth::sessions::{Lifetimes, Session, SessionStore};
 use crate::auth::throttle::Throttle;
 use crate::auth::token::Token;
+use crate::auth::token::TokenHash;
 use crate::auth::webauthn::RelyingParty;
 use crate::storage;
 use crate::storage::sessions::SessionRow;
@@ -59,25 +66,25 @@ use crate::support::url::Url;
 /// queue, the throttle, the audit trail, the log and the mailer. Built once
 /// at start-up.
 pub struct Accounts {
-    pub settings: Settings,
-    pub db: Arc<dyn Storage>,
-    pub sessions: Sessions,
-    pub passwords: PasswordHasher,
-    pub throttle: Throttle,
-    pub audit: Audit,
-    pub log: Logger,
+    pub(crate) settings: Settings,
+    pub(crate) db: Arc<dyn Storage>,
+    pub(crate) sessions: Sessions,
+    pub(crate) passwords: PasswordHasher,
+    pub(crate) throttle: Throttle,
+    pub(crate) audit: Audit,
+    pub(crate) log: Logger,
     /// Sends mail from its own thread (started by `main`).
-    pub mailer: Arc<Mailer>,
+    pub(crate) mailer: Arc<Mailer>,
     /// `ACCESS_RULES_FILE`'s rules, in memory.
-    pub rules: RuleBook,
+    pub(crate) rules: RuleBook,
     /// The outstanding challenges of passkeys being added.
-    pub challenges: Challenges,
+    pub(crate) challenges: Challenges,
     /// Passkey sign-in challenges, held by the browsers.
-    pub sign_in_tickets: SignInTickets,
+    pub(crate) sign_in_tickets: SignInTickets,
     /// Who this server is to a passkey: `PASSKEY_RP_ID`, `PASSKEY_ORIGINS`.
-    pub relying_party: RelyingParty,
+    pub(crate) relying_party: RelyingParty,
     /// The OpenID Connect signing keys, parsed (`accounts::oidc::keys`).
-    pub oidc_keys: KeyRing,
+    pub(crate) oidc_keys: KeyRing,
 }
 
 /// Who is asking, as every flow records it and keys its limits on.
@@ -125,6 +132,17 @@ pub enum Trouble {
     Unavailable(String),
     /// A bug or corruption.
     Internal(String),
+}
+
+impl std::fmt::Display for Trouble {
+    /// The cause, for the log (never for a client).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trouble::Busy { cause, .. }
+            | Trouble::Unavailable(cause)
+            | Trouble::Internal(cause) => f.write_str(cause),
+        }
+    }
 }
 
 impl Trouble {
@@ -213,6 +231,64 @@ impl Accounts {
             db,
             log,
         }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The log every flow writes to, for the server's own lines.
+    pub fn log(&self) -> &Logger {
+        &self.log
+    }
+
+    /// The mailer: whether mail goes out, and the outbox's thread (started
+    /// by `main`).
+    pub fn mailer(&self) -> &Arc<Mailer> {
+        &self.mailer
+    }
+
+    /// Who this server is to a passkey.
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.relying_party
+    }
+
+    /// Whether storage answers a read (the health check).
+    pub fn check_storage(&self) -> Result<(), Trouble> {
+        Ok(self.db.check()?)
+    }
+
+    /// Writes the database's log into its file (at a clean stop), so the
+    /// file alone is a complete copy.
+    pub fn checkpoint(&self) -> Result<(), Trouble> {
+        Ok(self.db.checkpoint()?)
+    }
+
+    /// Whether any app is registered with the OpenID provider.
+    pub fn has_oidc_clients(&self) -> Result<bool, Trouble> {
+        Ok(self.db.count_oidc_clients()? > 0)
+    }
+
+    /// Sessions live in memory now.
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.store().len()
+    }
+
+    /// An account's live sessions, oldest first, each with its token's
+    /// hash (to tell the caller's own).
+    pub fn live_sessions_of(&self, user_id: i64, now: i64) -> Vec<(TokenHash, Session)> {
+        self.sessions.store().live_for_user(user_id, now)
+    }
+
+    /// How many requests wait for a bcrypt worker.
+    pub fn hash_queue_depth(&self) -> usize {
+        self.passwords.queue_depth()
+    }
+
+    /// Runs one hash, so the first sign-in does not pay for warming up.
+    pub fn warm_up_hashing(&self) {
+        self.passwords.warm_up();
     }
 
     /// Before the first request: the sessions that survived the last run;
