@@ -431,165 +431,177 @@ fn error_schema() -> Value {
     })
 }
 
+/// The fixed parts of the document, as JSON text (read once, when the
+/// document is made).
+fn fixed(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 fn info() -> Value {
-    json!({
-        "title": "auth-server",
-        "version": "0.1.0",
-        "description": "A small, synchronous authentication backend for browser front ends. Every response carries the security headers and X-Request-Id; requests with a body must be application/json (else 415); POST, PUT, PATCH and DELETE from an Origin not in CORS_ORIGINS get 403. See README.md."
-    })
+    fixed(INFO)
 }
 
 fn tags() -> Value {
-    json!([
-        {
-            "name": "auth"
-        },
-        {
-            "name": "account"
-        },
-        {
-            "name": "passkeys",
-            "description": "Passkeys (WebAuthn): adding them, and signing in with one."
-        },
-        {
-            "name": "ops"
-        },
-        {
-            "name": "recovery",
-            "description": "Forgotten passwords and verified email addresses (mail through MAIL_COMMAND)."
-        },
-        {
-            "name": "forward-auth",
-            "description": "Guarding other apps behind a reverse proxy."
-        },
-        {
-            "name": "sign-in page",
-            "description": "The built-in sign-in page."
-        },
-        {
-            "name": "openid-connect",
-            "description": "The OpenID Provider (authorization code flow with PKCE). Its endpoints speak OAuth's formats, not the API envelope."
-        }
-    ])
+    fixed(TAGS)
 }
 
 fn security_schemes() -> Value {
-    json!({
-        "cookieAuth": {
-            "type": "apiKey",
-            "in": "cookie",
-            "name": "sid",
-            "description": "The session token set by POST /api/login: 43 characters of base64url (256 bits), HttpOnly, Path=/, SameSite from COOKIE_SAMESITE, Secure when COOKIE_SECURE=true, Max-Age only for remember."
-        }
-    })
+    fixed(SECURITY_SCHEMES)
 }
 
 /// The headers answers carry, by name.
-static HEADERS: LazyLock<Value> = LazyLock::new(|| {
-    json!({
-        "X-Request-Id": {
-            "description": "A random id for this request, also in the log.",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Vary": {
-            "description": "Always includes Origin.",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Cache-Control": {
-            "schema": {
-                "const": "no-store"
-            }
-        },
-        "X-Content-Type-Options": {
-            "schema": {
-                "const": "nosniff"
-            }
-        },
-        "Content-Security-Policy": {
-            "schema": {
-                "const": "default-src 'none'; frame-ancestors 'none'"
-            }
-        },
-        "X-Frame-Options": {
-            "schema": {
-                "const": "DENY"
-            }
-        },
-        "Referrer-Policy": {
-            "schema": {
-                "const": "no-referrer"
-            }
-        },
-        "Retry-After": {
-            "description": "Whole seconds to wait before trying again (at least 1).",
-            "schema": {
-                "type": "string",
-                "pattern": "^[0-9]+$"
-            }
-        },
-        "Set-Cookie": {
-            "description": "`sid=<token>; HttpOnly; Path=/; SameSite=<Lax|Strict|None>[; Secure][; Max-Age=<s>]` when signing in, or `sid=; ...; Max-Age=0` when signing out.",
-            "schema": {
-                "type": "string",
-                "pattern": "^sid="
-            }
-        },
-        "Remote-User": {
-            "description": "The signed-in username, for the proxy to pass to the app.",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Remote-Name": {
-            "description": "The display name (the username).",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Remote-Email": {
-            "description": "The account's email address, only once it is verified (absent otherwise: anyone can type any address at sign-up).",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Remote-User-Id": {
-            "description": "The account's id.",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Location": {
-            "description": "Where to go next.",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Page-Content-Security-Policy": {
-            "description": "The sign-in page's policy: its own script and style, calls to this origin.",
-            "schema": {
-                "type": "string",
-                "const": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-            }
-        },
-        "Remote-Groups": {
-            "description": "The user's groups, comma-separated; absent when none.",
-            "schema": {
-                "type": "string"
-            }
-        },
-        "Set-Cookie-Passkey-Challenge": {
-            "description": "The passkey sign-in ticket: passkey_challenge=…; HttpOnly; SameSite; Max-Age=300 (no Path: sent back only to the sign-in path).",
-            "schema": {
-                "type": "string",
-                "pattern": "^passkey_challenge="
-            }
+static HEADERS: LazyLock<Value> = LazyLock::new(|| fixed(HEADER_TEXT));
+
+const INFO: &str = r#"{
+    "description": "A small, synchronous authentication backend for browser front ends. Every response carries the security headers and X-Request-Id; requests with a body must be application/json (else 415); POST, PUT, PATCH and DELETE from an Origin not in CORS_ORIGINS get 403. See README.md.",
+    "title": "auth-server",
+    "version": "0.1.0"
+}"#;
+
+const TAGS: &str = r#"[
+    {
+        "name": "auth"
+    },
+    {
+        "name": "account"
+    },
+    {
+        "description": "Passkeys (WebAuthn): adding them, and signing in with one.",
+        "name": "passkeys"
+    },
+    {
+        "name": "ops"
+    },
+    {
+        "description": "Forgotten passwords and verified email addresses (mail through MAIL_COMMAND).",
+        "name": "recovery"
+    },
+    {
+        "description": "Guarding other apps behind a reverse proxy.",
+        "name": "forward-auth"
+    },
+    {
+        "description": "The built-in sign-in page.",
+        "name": "sign-in page"
+    },
+    {
+        "description": "The OpenID Provider (authorization code flow with PKCE). Its endpoints speak OAuth's formats, not the API envelope.",
+        "name": "openid-connect"
+    }
+]"#;
+
+const SECURITY_SCHEMES: &str = r#"{
+    "cookieAuth": {
+        "description": "The session token set by POST /api/login: 43 characters of base64url (256 bits), HttpOnly, Path=/, SameSite from COOKIE_SAMESITE, Secure when COOKIE_SECURE=true, Max-Age only for remember.",
+        "in": "cookie",
+        "name": "sid",
+        "type": "apiKey"
+    }
+}"#;
+
+const HEADER_TEXT: &str = r#"{
+    "Cache-Control": {
+        "schema": {
+            "const": "no-store"
         }
-    })
-});
+    },
+    "Content-Security-Policy": {
+        "schema": {
+            "const": "default-src 'none'; frame-ancestors 'none'"
+        }
+    },
+    "Location": {
+        "description": "Where to go next.",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "Page-Content-Security-Policy": {
+        "description": "The sign-in page's policy: its own script and style, calls to this origin.",
+        "schema": {
+            "const": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "type": "string"
+        }
+    },
+    "Referrer-Policy": {
+        "schema": {
+            "const": "no-referrer"
+        }
+    },
+    "Remote-Email": {
+        "description": "The account's email address, only once it is verified (absent otherwise: anyone can type any address at sign-up).",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "Remote-Groups": {
+        "description": "The user's groups, comma-separated; absent when none.",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "Remote-Name": {
+        "description": "The display name (the username).",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "Remote-User": {
+        "description": "The signed-in username, for the proxy to pass to the app.",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "Remote-User-Id": {
+        "description": "The account's id.",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again (at least 1).",
+        "schema": {
+            "pattern": "^[0-9]+$",
+            "type": "string"
+        }
+    },
+    "Set-Cookie": {
+        "description": "`sid=<token>; HttpOnly; Path=/; SameSite=<Lax|Strict|None>[; Secure][; Max-Age=<s>]` when signing in, or `sid=; ...; Max-Age=0` when signing out.",
+        "schema": {
+            "pattern": "^sid=",
+            "type": "string"
+        }
+    },
+    "Set-Cookie-Passkey-Challenge": {
+        "description": "The passkey sign-in ticket: passkey_challenge=…; HttpOnly; SameSite; Max-Age=300 (no Path: sent back only to the sign-in path).",
+        "schema": {
+            "pattern": "^passkey_challenge=",
+            "type": "string"
+        }
+    },
+    "Vary": {
+        "description": "Always includes Origin.",
+        "schema": {
+            "type": "string"
+        }
+    },
+    "X-Content-Type-Options": {
+        "schema": {
+            "const": "nosniff"
+        }
+    },
+    "X-Frame-Options": {
+        "schema": {
+            "const": "DENY"
+        }
+    },
+    "X-Request-Id": {
+        "description": "A random id for this request, also in the log.",
+        "schema": {
+            "type": "string"
+        }
+    }
+}"#;
 
 #[cfg(test)]
 mod tests {
