@@ -76,12 +76,8 @@ const fn form(
     doc: &'static Doc,
 ) -> Route {
     Route {
-        method,
-        path,
-        serve,
-        doc,
         accepts: Accepts::JsonOrForm,
-        same_origin: true,
+        ..route(method, path, serve, doc)
     }
 }
 
@@ -93,12 +89,8 @@ const fn oauth(
     doc: &'static Doc,
 ) -> Route {
     Route {
-        method,
-        path,
-        serve,
-        doc,
-        accepts: Accepts::JsonOrForm,
         same_origin: false,
+        ..form(method, path, serve, doc)
     }
 }
 
@@ -111,12 +103,9 @@ const fn proxy(
     doc: &'static Doc,
 ) -> Route {
     Route {
-        method,
-        path,
-        serve,
-        doc,
         accepts: Accepts::Anything,
         same_origin: false,
+        ..route(method, path, serve, doc)
     }
 }
 

@@ -185,6 +185,14 @@ mod tests {
 
     const CALLBACK: &str = "https://app.example.com/cb";
 
+    /// A provider with one app (public, or with a secret); the app's id.
+    fn provider(public: bool) -> (Accounts, String) {
+        let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
+        let uris = [CALLBACK.to_string()];
+        let app = add_client(&accounts, "a", &uris, public, &[], Alg::Es256, 0).unwrap();
+        (accounts, app.client_id)
+    }
+
     fn request(pairs: &[(&str, &str)]) -> AuthorizationRequest {
         let params: Params = pairs
             .iter()
@@ -195,17 +203,7 @@ mod tests {
 
     #[test]
     fn nothing_goes_back_along_an_unknown_client_or_address() {
-        let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(
-            &accounts,
-            "a",
-            &[CALLBACK.into()],
-            false,
-            &[],
-            Alg::Es256,
-            0,
-        )
-        .unwrap();
+        let (accounts, client_id) = provider(false);
         let shell = Client::shell(0);
         let outcome =
             |pairs: &[(&str, &str)]| authorize(&accounts, &request(pairs), None, &shell).unwrap();
@@ -219,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             outcome(&[
-                ("client_id", &app.client_id),
+                ("client_id", &client_id),
                 ("redirect_uri", "https://evil.example/cb")
             ]),
             AuthorizeOutcome::BadClient(BadClient::UnregisteredRedirect)
@@ -231,7 +229,7 @@ mod tests {
             issuer,
             result,
         } = outcome(&[
-            ("client_id", &app.client_id),
+            ("client_id", &client_id),
             ("redirect_uri", CALLBACK),
             ("response_type", "token"),
             ("state", "s"),
@@ -248,19 +246,9 @@ mod tests {
 
     #[test]
     fn a_signed_out_browser_is_sent_to_sign_in_unless_prompt_is_none() {
-        let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(
-            &accounts,
-            "a",
-            &[CALLBACK.into()],
-            false,
-            &[],
-            Alg::Es256,
-            0,
-        )
-        .unwrap();
+        let (accounts, client_id) = provider(false);
         let base = [
-            ("client_id", app.client_id.as_str()),
+            ("client_id", client_id.as_str()),
             ("redirect_uri", CALLBACK),
             ("response_type", "code"),
             ("scope", "openid"),
@@ -290,11 +278,10 @@ mod tests {
 
     #[test]
     fn a_public_client_must_use_pkce() {
-        let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(&accounts, "a", &[CALLBACK.into()], true, &[], Alg::Es256, 0).unwrap();
+        let (accounts, client_id) = provider(true);
         let shell = Client::shell(0);
         let asked = request(&[
-            ("client_id", &app.client_id),
+            ("client_id", &client_id),
             ("redirect_uri", CALLBACK),
             ("response_type", "code"),
             ("scope", "openid"),
