@@ -34,7 +34,7 @@ mod request;
 mod response;
 mod server;
 
-pub use request::{Request, Version};
+pub use request::{Head, HeadLimits, Request, Version, parse_head};
 pub use response::{Response, reason_phrase};
 pub use server::{DEFAULT_MAX_BODY_BYTES, Limits, Server, StopHandle};
 

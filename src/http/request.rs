@@ -72,7 +72,7 @@ impl Request {
 /// What the connection loop needs to know about a parsed head before it reads
 /// the body.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub struct Head {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -90,7 +90,7 @@ pub const MAX_HEADERS_CEILING: usize = 64;
 
 /// The limits that apply while parsing a head.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct HeadLimits {
+pub struct HeadLimits {
     pub max_head_bytes: usize,
     pub max_headers: usize,
 }
@@ -99,8 +99,9 @@ pub(crate) struct HeadLimits {
 ///
 /// Returns `Ok(None)` when more bytes are needed, `Ok(Some((head, n)))` when
 /// the head is complete and takes the first `n` bytes, and `Err(refusal)` when
-/// the request must be refused and the connection closed.
-pub(crate) fn parse_head(buf: &[u8], limits: HeadLimits) -> Result<Option<(Head, usize)>, Refusal> {
+/// the request must be refused and the connection closed. Public for the
+/// fuzz targets (`fuzz/`), which call it as the server does.
+pub fn parse_head(buf: &[u8], limits: HeadLimits) -> Result<Option<(Head, usize)>, Refusal> {
     // On the stack: this runs for every request, and a heap allocation of
     // this size makes glibc's malloc consolidate its free lists each time.
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS_CEILING];
