@@ -4,6 +4,8 @@
 //! algorithm and verifies any message and signature without panicking.
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_core::auth::webauthn::{ALGORITHMS, PublicKey};
 use libfuzzer_sys::fuzz_target;
 

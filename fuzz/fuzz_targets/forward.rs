@@ -6,6 +6,8 @@
 //! can pass a rule its plain form would not.
 #![no_main]
 
+mod bounded_alloc;
+
 use std::sync::OnceLock;
 
 use auth_core::accounts::forward::{ProxyHeaders, describe};

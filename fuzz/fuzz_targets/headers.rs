@@ -5,6 +5,8 @@
 //! the configuration lists, byte for byte.
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_server::api::client_ip::{client_ip, rightmost_forwarded};
 use auth_server::api::cookies::{session_tokens, ticket};
 use auth_server::api::cors::{Cors, Origin};

@@ -4,6 +4,8 @@
 //! the bytes it took (so what follows, the body, cannot change it).
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_server::http::{HeadLimits, parse_head};
 use libfuzzer_sys::fuzz_target;
 

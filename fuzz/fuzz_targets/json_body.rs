@@ -4,6 +4,8 @@
 //! type promises.
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_server::api::account::ReauthRequest;
 use auth_server::api::auth::{LoginRequest, RegisterRequest};
 use auth_server::api::error::ApiError;

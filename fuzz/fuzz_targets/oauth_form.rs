@@ -5,6 +5,8 @@
 //! requests read any map.
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_core::accounts::oidc::{AuthorizationRequest, TokenRequest};
 use auth_core::support::form;
 use auth_core::support::text::percent_encode;

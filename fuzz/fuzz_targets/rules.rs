@@ -3,6 +3,8 @@
 //! named error, never a panic, and rules that parse decide any request.
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_core::auth::access::{Rules, Visitor};
 use libfuzzer_sys::fuzz_target;
 

@@ -8,6 +8,8 @@
 //! that passes has a key that parses.
 #![no_main]
 
+mod bounded_alloc;
+
 use auth_core::auth::webauthn::{
     Assertion, PublicKey, Registration, RelyingParty, verify_assertion, verify_registration,
 };

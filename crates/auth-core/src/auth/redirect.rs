@@ -99,4 +99,17 @@ mod tests {
             "none allowed"
         );
     }
+
+    /// Found by fuzzing against WHATWG's parser (`fuzz/fuzz_targets/url.rs`):
+    /// an `xn--` label is compared as the ASCII it is, which is what a
+    /// browser sends to DNS. One that is not valid IDNA (`xn--cl`) is
+    /// approved here and refused by the browser, which then goes nowhere;
+    /// no spelling reaches another host than the one compared.
+    #[test]
+    fn an_internationalised_label_is_compared_as_the_ascii_a_browser_sends() {
+        let allowed = ["*.example.com".to_string()];
+        let approved = approve("https://XN--Cl.example.com/", &allowed).unwrap();
+        assert_eq!(approved.authority.host.key(), "xn--cl.example.com");
+        assert!(approve("https://xn--cl.example.com.evil.example/", &allowed).is_none());
+    }
 }
