@@ -1,4 +1,4 @@
--- auth-server schema, version 11. Applied to a new database at start-up;
+-- auth-server schema, version 12. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
 -- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
 
@@ -62,7 +62,11 @@ CREATE TABLE auth_events (
     ip          TEXT,
     user_agent  TEXT,
     count       INTEGER NOT NULL DEFAULT 1,  -- > 1 for aggregated throttled attempts
-    detail      TEXT                         -- access_denied: host, path, rule, decision
+    detail      TEXT,                        -- access_denied: host, path, rule, decision
+    -- The administrator who made the change (an admin page's action); NULL
+    -- for the person's own and for the shell (`admin`), whose operator has
+    -- no account.
+    actor       INTEGER
 );
 CREATE INDEX auth_events_at ON auth_events (at);
 CREATE INDEX auth_events_user ON auth_events (user_id, at);
@@ -207,3 +211,20 @@ CREATE TABLE oidc_grants (
 CREATE INDEX oidc_grants_family ON oidc_grants (family);
 CREATE INDEX oidc_grants_user ON oidc_grants (user_id);
 CREATE INDEX oidc_grants_client ON oidc_grants (client_id);
+
+-- Invitations to join (REGISTRATION=invite): the token only as SHA-256, so a
+-- copy of this file lets nobody register. Single use: the registration that
+-- uses one sets used_at in the transaction that makes the account, so of two
+-- racing registrations exactly one gets it.
+CREATE TABLE invites (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash   BLOB    NOT NULL UNIQUE,
+    groups       TEXT    NOT NULL DEFAULT '', -- given to the new account, as users.groups
+    email        TEXT,                        -- set: the account must use it (and it counts as verified)
+    created_by   INTEGER,                     -- the administrator; NULL from the shell
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    used_by      INTEGER,                     -- the account it made
+    withdrawn_at INTEGER
+);

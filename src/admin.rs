@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use auth_core::accounts::User;
 use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
-use auth_core::accounts::{Accounts, Client, Trouble, oidc, operator, passkeys, password, unlock};
+use auth_core::accounts::{
+    Accounts, Client, Trouble, invites, oidc, operator, passkeys, password, unlock,
+};
 use auth_core::auth::access::{Visitor, is_group_name, read_rules};
 use auth_core::auth::jose::Alg;
 use auth_core::auth::validation;
@@ -67,6 +69,11 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
        auth-server admin oidc-clients                  the registered apps
        auth-server admin oidc-client remove ID         remove one and revoke its tokens
        auth-server admin oidc rotate-keys              new signing keys; the old stay published a day
+       auth-server admin invite [--group G…] [--hours N] [--email E]
+                                                       a single-use link to register (72 h unless --hours;
+                                                       mailed to E when mail is on); prints the link
+       auth-server admin invites                       the invitations and where each stands
+       auth-server admin invite withdraw ID            withdraw an open invitation
        auth-server --help | --version";
 
 /// What went wrong, and so the exit code.
@@ -177,7 +184,8 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["passkey-remove", name, id] => remove_passkey(accounts, name, id),
         ["oidc-client", "add", name, options @ ..] => add_oidc_client(accounts, name, options),
         ["oidc-clients"] => list_oidc_clients(accounts, &mut out),
-        ["oidc-client", "remove", id] => match operator::remove_oidc_client(accounts, id) {
+        ["oidc-client", "remove", id] => match operator::remove_oidc_client(accounts, id, &shell())
+        {
             Ok(true) => {
                 println!("client {id} removed; its codes and tokens are revoked");
                 Ok(())
@@ -188,6 +196,9 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
             Err(error) => Err(trouble(error)),
         },
         ["oidc", "rotate-keys"] => rotate_keys(accounts),
+        ["invites"] => list_invites(accounts, &mut out),
+        ["invite", "withdraw", id] => withdraw_invite(accounts, id),
+        ["invite", options @ ..] => invite(accounts, options),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     exit_code(result)
@@ -437,6 +448,7 @@ fn create(accounts: &Accounts, username: &str, email: &str) -> Result<(), Failur
         email,
         password: &password,
         return_to: None,
+        invite: None,
     };
     let shell = Client::shell(clock::now());
     let user = match register::register(accounts, form, Channel::Admin, &shell).map_err(trouble)? {
@@ -455,6 +467,8 @@ fn create(accounts: &Accounts, username: &str, email: &str) -> Result<(), Failur
             return Err(Failure::Refused("that email is already registered".into()));
         }
         RegisterOutcome::Closed
+        | RegisterOutcome::InviteRequired
+        | RegisterOutcome::InvalidInvite
         | RegisterOutcome::Throttled { .. }
         | RegisterOutcome::Busy { .. } => {
             return Err(Failure::Refused("the account could not be made now".into()));
@@ -748,10 +762,9 @@ fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<
             "oidc-client add NAME needs at least one --redirect-uri".into(),
         ));
     }
-    let now = clock::now();
     // (The first signing keys are made with the first client.)
-    let made =
-        oidc::add_client(accounts, name, &uris, public, &groups, alg, now).map_err(trouble)?;
+    let made = operator::add_oidc_client(accounts, name, &uris, public, &groups, alg, &shell())
+        .map_err(trouble)?;
     println!("client_id: {}", made.client_id);
     if let Some(secret) = made.secret {
         println!("client_secret: {secret}");
@@ -851,7 +864,7 @@ fn events(accounts: &Accounts, options: &[&str], out: &mut impl Write) -> Result
             _ => return Err(Failure::Usage(format!("unknown events option {option:?}"))),
         }
     }
-    let rows = operator::events(accounts, user_id, limit).map_err(trouble)?;
+    let rows = operator::events(accounts, user_id, None, limit).map_err(trouble)?;
     let _ = writeln!(
         out,
         "time\tevent\tuser_id\tidentifier\tip\tuser_agent\tcount\tdetail"
@@ -874,4 +887,82 @@ fn events(accounts: &Accounts, options: &[&str], out: &mut impl Write) -> Result
         );
     }
     Ok(())
+}
+
+/// `admin invite`: an invitation made at the shell, its link printed.
+fn invite(accounts: &Accounts, options: &[&str]) -> Result<(), Failure> {
+    let (mut groups, mut hours, mut email) = (Vec::new(), invites::DEFAULT_HOURS, None);
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match (*option, rest.next()) {
+            ("--group", Some(group)) => groups.push(group.to_string()),
+            ("--hours", Some(n)) => {
+                hours = n.parse().map_err(|_| {
+                    Failure::Usage(format!("invite: --hours {n:?} is not a number"))
+                })?;
+            }
+            ("--email", Some(address)) => email = Some(*address),
+            _ => {
+                return Err(Failure::Usage(format!(
+                    "invite: {option:?} is not an option here (or lacks its value)"
+                )));
+            }
+        }
+    }
+    let request = invites::InviteRequest {
+        groups: &groups,
+        hours,
+        email,
+    };
+    let made = match invites::create(accounts, &request, &shell()).map_err(trouble)? {
+        Ok(made) => made,
+        Err(problems) => {
+            let said: Vec<String> = problems
+                .iter()
+                .map(|(field, problem)| format!("{field}: {problem}"))
+                .collect();
+            return Err(Failure::Refused(said.join("; ")));
+        }
+    };
+    println!("{}", made.url);
+    eprintln!(
+        "invitation {} until {}{}",
+        made.invite.id,
+        clock::rfc3339(made.invite.expires_at),
+        if made.mailed { "; mailed" } else { "" }
+    );
+    Ok(())
+}
+
+fn list_invites(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
+    let now = clock::now();
+    let _ = writeln!(out, "id\tstate\tgroups\temail\texpires_at\tused_by");
+    for invite in invites::list(accounts).map_err(trouble)? {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            invite.id,
+            invite.state(now).as_str(),
+            invite.groups.join(","),
+            invite.email.as_deref().map_or("-".into(), printable),
+            clock::rfc3339(invite.expires_at),
+            invite.used_by.map_or("-".into(), |id| id.to_string())
+        );
+    }
+    Ok(())
+}
+
+fn withdraw_invite(accounts: &Accounts, id: &str) -> Result<(), Failure> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| Failure::Usage(format!("invite withdraw: {id:?} is not an id")))?;
+    match invites::withdraw(accounts, id, &shell()).map_err(trouble)? {
+        true => {
+            println!("invitation {id} withdrawn");
+            Ok(())
+        }
+        false => Err(Failure::Refused(format!(
+            "no open invitation {id} (see: admin invites)"
+        ))),
+    }
 }

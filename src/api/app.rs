@@ -113,6 +113,7 @@ impl Context<'_> {
             user_agent: self.user_agent(),
             request_id: Some(self.request_id),
             now: self.now,
+            actor: None,
         }
     }
 }

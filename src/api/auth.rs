@@ -5,7 +5,7 @@
 
 use crate::api::app::{App, Context, Reply};
 use crate::api::common::{
-    JustUser, SignedInJson, hash_queue_busy, invalid, just_user, refused, signed_in_reply, too_many,
+    JustUser, SignedInJson, just_user, refused, registration_refused, signed_in_reply,
 };
 use crate::api::cookies;
 use crate::api::doc::{Doc, busy_hashing, ok, ok_with_cookie, refusal, throttled};
@@ -18,6 +18,7 @@ use auth_core::accounts::check::SecondFactor;
 use auth_core::accounts::login::{self, LoginOutcome};
 use auth_core::accounts::logout;
 use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
+use auth_core::support::config::Registration as Mode;
 use auth_core::support::metrics::{LoginResult, RegistrationResult};
 
 request_body! {
@@ -35,6 +36,10 @@ request_body! {
         /// afterwards (as the sign-in page's rd). Kept only if the sign-in
         /// would follow it; otherwise dropped.
         pub redirect: Option<String>,
+        /// The token of an invitation (from its link,
+        /// `/register?invite=TOKEN`): needed with REGISTRATION=invite; it
+        /// gives its groups, and the address it names must be this one.
+        pub invite: Option<String>,
     }
 }
 
@@ -50,8 +55,12 @@ pub const REGISTER: Doc = Doc {
             &[ApiError::UsernameTaken, ApiError::EmailTaken],
         ),
         refusal(
-            "REGISTRATION=closed: accounts come from `auth-server admin create`.",
-            &[ApiError::RegistrationClosed],
+            "REGISTRATION=closed (accounts come from the operator), or REGISTRATION=invite and no invitation.",
+            &[ApiError::RegistrationClosed, ApiError::InviteRequired],
+        ),
+        refusal(
+            "The invitation is unknown, used, withdrawn or expired.",
+            &[ApiError::InvalidInvite],
         ),
         throttled(),
         busy_hashing(),
@@ -66,7 +75,7 @@ pub fn register(
     body: Body<RegisterRequest>,
 ) -> Result<Reply, ApiError> {
     // Before the body is read: a closed server says so to any form.
-    if !app.settings().registration_open {
+    if app.settings().registration == Mode::Closed {
         app.count_registration(RegistrationResult::Closed);
         return Err(ApiError::RegistrationClosed);
     }
@@ -77,6 +86,7 @@ pub fn register(
         email,
         password,
         redirect,
+        invite,
     } = body
         .read_checked(|given| {
             let (_, problems) = register::form_problems(
@@ -94,6 +104,7 @@ pub fn register(
         email: &email,
         password: &password,
         return_to: return_to.as_deref(),
+        invite: invite.as_deref(),
     };
     let outcome = register::register(&app.accounts, form, Channel::SignUp, &cx.client());
     app.count_registration(match &outcome {
@@ -105,12 +116,7 @@ pub fn register(
         RegisterOutcome::Registered(user) => Reply::ok("Registered. You can now sign in.")
             .with_status(201)
             .with_data(just_user(&user)),
-        RegisterOutcome::Invalid(problems) => Err(invalid(problems)),
-        RegisterOutcome::UsernameTaken => Err(ApiError::UsernameTaken),
-        RegisterOutcome::EmailTaken => Err(ApiError::EmailTaken),
-        RegisterOutcome::Closed => Err(ApiError::RegistrationClosed),
-        RegisterOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),
-        RegisterOutcome::Busy { retry_after_secs } => Err(hash_queue_busy(retry_after_secs)),
+        refused => Err(registration_refused(refused)),
     }
 }
 

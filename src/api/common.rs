@@ -11,6 +11,7 @@ use crate::api::error::ApiError;
 use crate::api::schema::{Describe, reply_body};
 use auth_core::accounts::User;
 use auth_core::accounts::check::{self, Refused, SignedIn};
+use auth_core::accounts::register::RegisterOutcome;
 use auth_core::auth::sessions::Session;
 use auth_core::auth::token::Token;
 use auth_core::support::clock::Rfc3339;
@@ -84,6 +85,23 @@ pub fn hash_queue_busy(retry_after_secs: u64) -> ApiError {
     ApiError::ServiceUnavailable {
         retry_after_secs,
         cause: "the bcrypt queue is full".into(),
+    }
+}
+
+/// A registration that made no account, as the client hears it.
+pub fn registration_refused(outcome: RegisterOutcome) -> ApiError {
+    match outcome {
+        RegisterOutcome::Invalid(problems) => invalid(problems),
+        RegisterOutcome::UsernameTaken => ApiError::UsernameTaken,
+        RegisterOutcome::EmailTaken => ApiError::EmailTaken,
+        RegisterOutcome::Closed => ApiError::RegistrationClosed,
+        RegisterOutcome::InviteRequired => ApiError::InviteRequired,
+        RegisterOutcome::InvalidInvite => ApiError::InvalidInvite,
+        RegisterOutcome::Throttled { retry_after_secs } => too_many(retry_after_secs),
+        RegisterOutcome::Busy { retry_after_secs } => hash_queue_busy(retry_after_secs),
+        RegisterOutcome::Registered(_) => ApiError::Internal {
+            cause: "a registration that made an account was taken for a refusal".into(),
+        },
     }
 }
 

@@ -60,6 +60,19 @@ pub enum ApiError {
     PasskeyRefused,
     /// `REGISTRATION=closed`: accounts come from the admin command.
     RegistrationClosed,
+    /// `REGISTRATION=invite`, and the form has no invitation.
+    InviteRequired,
+    /// An invitation that is unknown, used, withdrawn or expired: one
+    /// answer for all, so a token cannot be probed.
+    InvalidInvite,
+    /// Signed in, but not a member of `ADMIN_GROUP`.
+    AdminOnly,
+    /// An administrator whose session was opened without a second factor
+    /// (a code from the app, a recovery code or a passkey).
+    SecondFactorRequired,
+    /// A change that cannot be made as things are (an administrator
+    /// disabling or deleting their own account): why.
+    Conflict(&'static str),
     /// Signed in, but the session's last proof is older than
     /// `REAUTH_SECS`, and the request adds a credential.
     ReauthenticationRequired,
@@ -127,6 +140,11 @@ impl ApiError {
             ApiError::TotpNotEnabled,
             ApiError::PasskeyRefused,
             ApiError::RegistrationClosed,
+            ApiError::InviteRequired,
+            ApiError::InvalidInvite,
+            ApiError::AdminOnly,
+            ApiError::SecondFactorRequired,
+            ApiError::Conflict(""),
             ApiError::ReauthenticationRequired,
             ApiError::Forbidden,
             ApiError::UndescribedRequest,
@@ -246,6 +264,23 @@ impl ApiError {
                 "registration_closed",
                 "Sign-up is closed here; ask the operator for an account.",
             ),
+            ApiError::InviteRequired => (
+                403,
+                "invite_required",
+                "Sign-up here is by invitation: open the link you were sent.",
+            ),
+            ApiError::InvalidInvite => (
+                400,
+                "invalid_invite",
+                "This invitation is not valid: it may have been used, withdrawn or expired. Ask for a new one.",
+            ),
+            ApiError::AdminOnly => (403, "forbidden", "This page is for administrators."),
+            ApiError::SecondFactorRequired => (
+                403,
+                "second_factor_required",
+                "Confirm it is you with a second factor (a code from your app or a passkey) first.",
+            ),
+            ApiError::Conflict(why) => (409, "conflict", why),
             ApiError::ReauthenticationRequired => (
                 403,
                 "reauthentication_required",

@@ -251,6 +251,81 @@ impl Field for bool {
     }
 }
 
+/// A boolean that may be absent: a change asked for or not.
+impl Field for Option<bool> {
+    const REQUIRED: bool = false;
+    fn read(fields: &mut Fields, name: &str) -> Option<Option<bool>> {
+        match fields.values.get(name) {
+            None => Some(None),
+            Some(Value::Bool(b)) => Some(Some(*b)),
+            Some(_) => {
+                fields.problem(name, "must be true or false");
+                None
+            }
+        }
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "boolean" })
+    }
+}
+
+/// A whole number from 0 that may be absent.
+impl Field for Option<u32> {
+    const REQUIRED: bool = false;
+    fn read(fields: &mut Fields, name: &str) -> Option<Option<u32>> {
+        match fields.values.get(name) {
+            None => Some(None),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {
+                Some(n.as_u64().map(|n| n as u32))
+            }
+            Some(_) => {
+                fields.problem(name, "must be a whole number");
+                None
+            }
+        }
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "integer", "minimum": 0 })
+    }
+}
+
+/// A list of strings that must be present.
+impl Field for Vec<String> {
+    const REQUIRED: bool = true;
+    fn read(fields: &mut Fields, name: &str) -> Option<Vec<String>> {
+        if !fields.has(name) {
+            fields.problem(name, "is required");
+            return None;
+        }
+        <Option<Vec<String>> as Field>::read(fields, name).flatten()
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "array", "items": { "type": "string" } })
+    }
+}
+
+/// A list of strings that may be absent.
+impl Field for Option<Vec<String>> {
+    const REQUIRED: bool = false;
+    fn read(fields: &mut Fields, name: &str) -> Option<Option<Vec<String>>> {
+        let list = match fields.values.get(name) {
+            None => return Some(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>(),
+            Some(_) => None,
+        };
+        if list.is_none() {
+            fields.problem(name, "must be a list of strings");
+        }
+        list.map(Some)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "array", "items": { "type": "string" } })
+    }
+}
+
 /// A JSON object of someone else's format, kept as it is (a WebAuthn
 /// credential).
 #[derive(Debug)]

@@ -24,6 +24,26 @@ pub enum Needs {
     /// A live session that proved itself a moment ago (else 403
     /// `reauthentication_required`).
     FreshProof,
+    /// A member of `ADMIN_GROUP` (else 403 `forbidden`) whose session was
+    /// opened with a second factor (else 403 `second_factor_required`).
+    Admin,
+    /// An administrator, with a proof a moment ago: for what cannot be
+    /// undone (deleting an account, removing an app).
+    FreshAdmin,
+}
+
+impl Needs {
+    pub fn session(self) -> bool {
+        self != Needs::Nothing
+    }
+
+    pub fn fresh_proof(self) -> bool {
+        matches!(self, Needs::FreshProof | Needs::FreshAdmin)
+    }
+
+    pub fn admin(self) -> bool {
+        matches!(self, Needs::Admin | Needs::FreshAdmin)
+    }
 }
 
 /// Who may call an endpoint: the type of a handler's third argument.
@@ -62,6 +82,48 @@ impl Caller for Fresh {
             return Err(ApiError::ReauthenticationRequired);
         }
         Ok(Fresh(me))
+    }
+}
+
+/// An administrator: a member of `ADMIN_GROUP` whose session was opened
+/// with a second factor. What an administrator can do reaches every
+/// account, so the password alone is not enough (OWASP ASVS 5.0 V6.3.3:
+/// multi-factor for administrative access; NIST SP 800-63B AAL2).
+pub struct Admin(pub SignedIn);
+
+impl Admin {
+    /// The account the caller is signed in to.
+    pub fn id(&self) -> i64 {
+        self.0.user.id
+    }
+}
+
+impl Caller for Admin {
+    const NEEDS: Needs = Needs::Admin;
+    fn check(app: &App, cx: &Context) -> Result<Admin, ApiError> {
+        let me = signed_in(app, cx)?;
+        if !me.user.groups.contains(&app.settings().admin_group) {
+            return Err(ApiError::AdminOnly);
+        }
+        if !me.session.opened_with.second_factor() {
+            return Err(ApiError::SecondFactorRequired);
+        }
+        Ok(Admin(me))
+    }
+}
+
+/// An administrator who proved who they are a moment ago ("sudo mode"),
+/// for what cannot be undone.
+pub struct FreshAdmin(pub Admin);
+
+impl Caller for FreshAdmin {
+    const NEEDS: Needs = Needs::FreshAdmin;
+    fn check(app: &App, cx: &Context) -> Result<FreshAdmin, ApiError> {
+        let admin = Admin::check(app, cx)?;
+        if !reauth::is_fresh(&app.accounts, &admin.0, cx.now) {
+            return Err(ApiError::ReauthenticationRequired);
+        }
+        Ok(FreshAdmin(admin))
     }
 }
 

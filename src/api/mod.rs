@@ -9,6 +9,7 @@
 //! [`client_ip`]).
 
 pub mod account;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod client_ip;

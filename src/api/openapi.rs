@@ -22,7 +22,7 @@ use crate::api::error::ApiError;
 use crate::api::handler::Needs;
 use crate::api::router::{Accepts, ROUTES, Route};
 use crate::api::schema::Describe;
-use crate::api::{account, common, oidc, passkeys, sessions};
+use crate::api::{account, admin, common, oidc, passkeys, sessions};
 
 /// The headers every answer carries (`api::pipeline::finish`).
 const EVERY_ANSWER: &[&str] = &[
@@ -47,6 +47,10 @@ fn components() -> Vec<(&'static str, Value)> {
         passkeys::PasskeyJson::component(),
         oidc::TokenResponse::component(),
         oidc::OAuthErrorJson::component(),
+        admin::AdminUser::component(),
+        admin::InviteInfo::component(),
+        admin::AppInfo::component(),
+        admin::AuditEvent::component(),
     ]
     .into_iter()
     .flatten()
@@ -128,8 +132,9 @@ pub fn endpoint_table() -> String {
         // What the "who" column and the body already imply is left out.
         let implied = |code: &str| match code {
             "invalid_json" | "validation_error" => route.serve.request().is_some(),
-            "unauthenticated" => route.serve.needs() != Needs::Nothing,
-            "reauthentication_required" => route.serve.needs() == Needs::FreshProof,
+            "unauthenticated" => route.serve.needs().session(),
+            "reauthentication_required" => route.serve.needs().fresh_proof(),
+            "second_factor_required" => route.serve.needs().admin(),
             "origin_not_allowed" => true,
             _ => false,
         };
@@ -137,6 +142,10 @@ pub fn endpoint_table() -> String {
             Needs::Nothing => "anyone",
             Needs::Session => "a session",
             Needs::FreshProof => "a session, proved within `REAUTH_SECS`",
+            Needs::Admin => "an administrator (`ADMIN_GROUP`, second factor)",
+            Needs::FreshAdmin => {
+                "an administrator (`ADMIN_GROUP`, second factor), proved within `REAUTH_SECS`"
+            }
         };
         let mut answers = Vec::new();
         let mut refusals = Vec::new();
@@ -290,7 +299,15 @@ fn responses(route: &Route, method: &str, doc: &Doc, needs: Needs) -> Value {
             &[],
         );
     }
-    if needs == Needs::FreshProof {
+    if needs.admin() {
+        refusals.add(
+            403,
+            "Not a member of ADMIN_GROUP (forbidden), or a session opened without a second factor (second_factor_required).",
+            &["forbidden", "second_factor_required"],
+            &[],
+        );
+    }
+    if needs.fresh_proof() {
         refusals.add(
             403,
             "The session's last proof is older than REAUTH_SECS: POST /api/user/reauth first.",

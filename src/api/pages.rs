@@ -11,6 +11,7 @@ use crate::api::app::{App, Context, Document, Reply};
 use crate::api::doc::{Answer, Doc};
 use crate::api::error::ApiError;
 use crate::api::handler::Anyone;
+use auth_core::support::config::Registration;
 use auth_core::support::text::html_escape;
 use serde_json::{Value, json};
 
@@ -32,6 +33,22 @@ const ACCOUNT_CSS: &str = concat!(
 const ACCOUNT_JS: &str = concat!(
     include_str!("../../web/common.js"),
     include_str!("../../web/account.js")
+);
+const REGISTER_HTML: &str = include_str!("../../web/register.html");
+const REGISTER_JS: &str = concat!(
+    include_str!("../../web/common.js"),
+    include_str!("../../web/register.js")
+);
+const ADMIN_HTML: &str = include_str!("../../web/admin.html");
+/// The account page's styles, then the admin page's own.
+const ADMIN_CSS: &str = concat!(
+    include_str!("../../web/login.css"),
+    include_str!("../../web/account.css"),
+    include_str!("../../web/admin.css")
+);
+const ADMIN_JS: &str = concat!(
+    include_str!("../../web/common.js"),
+    include_str!("../../web/admin.js")
 );
 
 /// The pages' policy: their own script and style, calls to this origin,
@@ -62,6 +79,14 @@ fn fill(page: &str, app: &App) -> String {
         .replace(
             "PASSKEY_ORIGINS",
             &html_escape(&settings.passkey_origins.join(" ")),
+        )
+        .replace(
+            "REGISTRATION_MODE",
+            match settings.registration {
+                Registration::Open => "open",
+                Registration::Invite => "invite",
+                Registration::Closed => "closed",
+            },
         )
 }
 
@@ -121,6 +146,23 @@ pub const ACCOUNT: Doc = page(
 );
 pub const ACCOUNT_STYLE: Doc = page("accountStyle", "The account page's stylesheet", CSS_TYPE);
 pub const ACCOUNT_SCRIPT: Doc = page("accountScript", "The account page's script", SCRIPT_TYPE);
+pub const REGISTER: Doc = page(
+    "registerPage",
+    "The registration page (HTML): an open sign-up, or joining with an invitation (?invite=TOKEN)",
+    HTML_TYPE,
+);
+pub const REGISTER_SCRIPT: Doc = page(
+    "registerScript",
+    "The registration page's script",
+    SCRIPT_TYPE,
+);
+pub const ADMIN: Doc = page(
+    "adminPage",
+    "The admin page (HTML): people, invitations, apps, the audit trail",
+    HTML_TYPE,
+);
+pub const ADMIN_STYLE: Doc = page("adminStyle", "The admin page's stylesheet", CSS_TYPE);
+pub const ADMIN_SCRIPT: Doc = page("adminScript", "The admin page's script", SCRIPT_TYPE);
 
 pub fn sign_in(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
     Ok(file("text/html; charset=utf-8", fill(HTML, app).as_bytes()))
@@ -155,4 +197,37 @@ pub fn script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
         "text/javascript; charset=utf-8",
         SIGN_IN_JS.as_bytes(),
     ))
+}
+
+/// `GET /register`: the page; what it offers follows `REGISTRATION`, and
+/// the server decides again when the form is sent.
+pub fn register(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file(
+        "text/html; charset=utf-8",
+        fill(REGISTER_HTML, app).as_bytes(),
+    ))
+}
+
+pub fn register_script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file(
+        "text/javascript; charset=utf-8",
+        REGISTER_JS.as_bytes(),
+    ))
+}
+
+/// `GET /admin`: the page, for anyone; its script asks the API, which
+/// answers only an administrator with a second factor.
+pub fn admin(app: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file(
+        "text/html; charset=utf-8",
+        fill(ADMIN_HTML, app).as_bytes(),
+    ))
+}
+
+pub fn admin_style(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file("text/css; charset=utf-8", ADMIN_CSS.as_bytes()))
+}
+
+pub fn admin_script(_: &App, _: &Context, _: Anyone) -> Result<Reply, ApiError> {
+    Ok(file("text/javascript; charset=utf-8", ADMIN_JS.as_bytes()))
 }

@@ -6,7 +6,9 @@
 use crate::api::doc::Doc;
 use crate::api::error::ApiError;
 use crate::api::handler::{Call, CallWith, Handler};
-use crate::api::{account, auth, forward, health, oidc, pages, passkeys, recovery, sessions, totp};
+use crate::api::{
+    account, admin, auth, forward, health, oidc, pages, passkeys, recovery, sessions, totp,
+};
 
 /// One endpoint: where it is, its handler (whose signature says who may
 /// call it and what body it reads; `api::handler`), which bodies it takes
@@ -171,6 +173,28 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/account",                          &Call(pages::account),                     &pages::ACCOUNT),
     route("GET",    "/account.css",                      &Call(pages::account_style),               &pages::ACCOUNT_STYLE),
     route("GET",    "/account.js",                       &Call(pages::account_script),              &pages::ACCOUNT_SCRIPT),
+    // Joining with an invitation (or an open sign-up).
+    route("GET",    "/register",                         &Call(pages::register),                    &pages::REGISTER),
+    route("GET",    "/register.js",                      &Call(pages::register_script),             &pages::REGISTER_SCRIPT),
+    // The administrators' page and API (api/admin.rs): ADMIN_GROUP, signed
+    // in with a second factor; what cannot be undone wants a fresh proof.
+    route("GET",    "/admin",                            &Call(pages::admin),                       &pages::ADMIN),
+    route("GET",    "/admin.css",                        &Call(pages::admin_style),                 &pages::ADMIN_STYLE),
+    route("GET",    "/admin.js",                         &Call(pages::admin_script),                &pages::ADMIN_SCRIPT),
+    route("GET",    "/api/admin/users",                  &Call(admin::list_users),                  &admin::LIST_USERS),
+    route("POST",   "/api/admin/users",                  &CallWith(admin::create_user),             &admin::CREATE_USER),
+    route("PATCH",  "/api/admin/users/{id}",             &CallWith(admin::update_user),             &admin::UPDATE_USER),
+    route("DELETE", "/api/admin/users/{id}",             &Call(admin::delete_user),                 &admin::DELETE_USER),
+    route("POST",   "/api/admin/users/{id}/reset-link",  &Call(admin::reset_link),                  &admin::RESET_LINK),
+    route("POST",   "/api/admin/users/{id}/unlock",      &Call(admin::unlock),                      &admin::UNLOCK),
+    route("DELETE", "/api/admin/users/{id}/sessions",    &Call(admin::revoke_sessions),             &admin::REVOKE_SESSIONS),
+    route("GET",    "/api/admin/invites",                &Call(admin::list_invites),                &admin::LIST_INVITES),
+    route("POST",   "/api/admin/invites",                &CallWith(admin::create_invite),           &admin::CREATE_INVITE),
+    route("DELETE", "/api/admin/invites/{id}",           &Call(admin::withdraw_invite),             &admin::WITHDRAW_INVITE),
+    route("GET",    "/api/admin/oidc-clients",           &Call(admin::list_apps),                   &admin::LIST_APPS),
+    route("POST",   "/api/admin/oidc-clients",           &CallWith(admin::add_app),                 &admin::ADD_APP),
+    route("DELETE", "/api/admin/oidc-clients/{id}",      &Call(admin::remove_app),                  &admin::REMOVE_APP),
+    route("GET",    "/api/admin/audit",                  &Call(admin::audit),                       &admin::AUDIT),
 ];
 
 /// Where a request goes.

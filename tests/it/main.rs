@@ -14,6 +14,7 @@ mod common;
 
 mod access;
 mod accounts;
+mod admin_page;
 mod admission;
 mod api;
 mod concurrency;

@@ -86,10 +86,16 @@ pub enum AuthEvent {
     /// An access rule turned a signed-in visitor away (forward auth or an
     /// OpenID sign-in); the detail names the host, path, rule and decision.
     AccessDenied,
+    InviteCreated,
+    InviteWithdrawn,
+    AdminEmailUnverified,
+    AdminGroupsSet,
+    AdminOidcClientAdded,
+    AdminOidcClientRemoved,
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 43] = [
+    pub const ALL: [AuthEvent; 49] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -133,6 +139,12 @@ impl AuthEvent {
         AuthEvent::OidcClientDenied,
         AuthEvent::SecurityNoticeSent,
         AuthEvent::AccessDenied,
+        AuthEvent::InviteCreated,
+        AuthEvent::InviteWithdrawn,
+        AuthEvent::AdminEmailUnverified,
+        AuthEvent::AdminGroupsSet,
+        AuthEvent::AdminOidcClientAdded,
+        AuthEvent::AdminOidcClientRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -180,6 +192,12 @@ impl AuthEvent {
             AuthEvent::OidcClientDenied => "oidc_client_denied",
             AuthEvent::SecurityNoticeSent => "security_notice_sent",
             AuthEvent::AccessDenied => "access_denied",
+            AuthEvent::InviteCreated => "invite_created",
+            AuthEvent::InviteWithdrawn => "invite_withdrawn",
+            AuthEvent::AdminEmailUnverified => "admin_email_unverified",
+            AuthEvent::AdminGroupsSet => "admin_groups_set",
+            AuthEvent::AdminOidcClientAdded => "admin_oidc_client_added",
+            AuthEvent::AdminOidcClientRemoved => "admin_oidc_client_removed",
         }
     }
 }
@@ -196,6 +214,8 @@ pub struct EventRecord<'a> {
     /// What else the event needs to be understood (an access refusal's
     /// host, path and rule).
     pub detail: Option<&'a str>,
+    /// The administrator who acted, when one did.
+    pub actor: Option<i64>,
 }
 
 #[derive(Default)]
@@ -239,6 +259,7 @@ impl Audit {
                 ("identifier", &event.identifier),
                 ("client", &event.ip),
                 ("detail", &event.detail),
+                ("actor", &event.actor),
             ],
         );
         let row = Event {
@@ -250,6 +271,7 @@ impl Audit {
             user_agent: event.user_agent.filter(|ua| !ua.is_empty()).map(clip),
             count: 1,
             detail: event.detail.map(clip),
+            actor: event.actor,
         };
         store(db, log, &row);
     }
@@ -286,6 +308,7 @@ impl Audit {
                 user_agent: None,
                 count,
                 detail: None,
+                actor: None,
             };
             store(db, log, &row);
         }
@@ -373,6 +396,12 @@ mod tests {
                 "oidc_client_denied",
                 "security_notice_sent",
                 "access_denied",
+                "invite_created",
+                "invite_withdrawn",
+                "admin_email_unverified",
+                "admin_groups_set",
+                "admin_oidc_client_added",
+                "admin_oidc_client_removed",
             ]
         );
     }
@@ -431,6 +460,7 @@ mod tests {
             user_agent: Some(&agent),
             request_id: None,
             detail: None,
+            actor: None,
         };
         audit.record(&db, &log, &event, 0);
         audit.record(&db, &log, &event, 100 * 86_400);

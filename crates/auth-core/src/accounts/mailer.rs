@@ -152,6 +152,7 @@ impl Mailer {
             user_agent: Some(&request.user_agent),
             request_id: Some(&request.request_id),
             detail: None,
+            actor: None,
         };
         Audit::default().record(self.db.as_ref(), &self.log, &event, request.at);
         Ok(())
@@ -399,6 +400,33 @@ impl Mailer {
         )
     }
 
+    /// An invitation to join: the link (sent at once, never queued: the
+    /// outbox holds no token) and when it stops working.
+    pub fn invitation(&self, to: &str, url: &str, expires_at: &str) -> String {
+        let site = &self.site_name;
+        message(
+            &self.from,
+            to,
+            &format!("You are invited to {site}"),
+            &format!(
+                "Hello,
+
+an administrator of {site} invites you to make an account.
+                 Open this link to choose a username and a password:
+
+{url}
+
+                 The link works once, until {} (UTC). If you did not expect it,
+                 ignore this message: nothing happens without the link.
+
+-- 
+{site}
+",
+                expires_at.replace('T', " ").trim_end_matches('Z')
+            ),
+        )
+    }
+
     /// Pipes `message` to the command now and waits for it (the admin
     /// command's mail test, outside the outbox).
     pub fn send_now(&self, message: &str) -> Result<(), CommandFailure> {
@@ -488,6 +516,7 @@ impl Mailer {
             user_agent: None,
             request_id: None,
             detail: None,
+            actor: None,
         };
         Audit::default().record(self.db.as_ref(), &self.log, &event, now);
     }

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod check;
 pub mod delete;
 pub mod forward;
+pub mod invites;
 pub mod login;
 pub mod logout;
 pub mod mailer;
@@ -98,6 +99,20 @@ pub struct Client<'a> {
     pub request_id: Option<&'a str>,
     /// One clock reading per request, so every check in it agrees.
     pub now: i64,
+    /// The administrator acting on someone else's account (the admin
+    /// page), recorded with every event the request causes; `None` when
+    /// people act on their own account, and from the shell.
+    pub actor: Option<i64>,
+}
+
+impl Client<'_> {
+    /// The same client, acting as the administrator `actor`.
+    pub fn acting_as(self, actor: i64) -> Self {
+        Client {
+            actor: Some(actor),
+            ..self
+        }
+    }
 }
 
 impl Client<'static> {
@@ -110,6 +125,7 @@ impl Client<'static> {
             user_agent: "auth-server admin",
             request_id: None,
             now,
+            actor: None,
         }
     }
 }
@@ -377,6 +393,7 @@ impl Accounts {
             user_agent: Some(client.user_agent),
             request_id: client.request_id,
             detail,
+            actor: client.actor,
         };
         self.audit
             .record(self.db.as_ref(), &self.log, &event, client.now);

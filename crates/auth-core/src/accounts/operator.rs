@@ -1,15 +1,21 @@
-//! What an operator does: look accounts up, disable, delete, change their
-//! groups, end their sessions, reset their second factor, mint a reset
-//! link, and tend the outbox, the registered apps and the database file.
-//! The admin command calls these (as an admin page would); each change is
-//! recorded in the audit trail as the operator's (`admin_*` events), with
-//! the operator's `Client`.
+//! What an operator does: look accounts up, make them, disable, delete,
+//! change their groups, end their sessions, reset their second factor,
+//! mint a reset link, and tend the outbox, the registered apps and the
+//! database file. The admin command and the admin page call these; each
+//! change is recorded in the audit trail as the operator's (`admin_*`
+//! events), with the operator's `Client` (whose `actor` names the
+//! administrator on the page).
 
 use std::path::Path;
 
 use crate::accounts::audit::AuthEvent;
 use crate::accounts::notices::Change;
+use crate::accounts::oidc::{self, NewClient};
+use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::accounts::{Accounts, Client, Trouble};
+use crate::auth::access::is_group_name;
+use crate::auth::jose::Alg;
+use crate::auth::token::Token;
 use crate::storage::audit::Event;
 use crate::storage::mail::{Purpose, Waiting};
 use crate::storage::oidc::OidcClient;
@@ -23,6 +29,90 @@ pub fn find(accounts: &Accounts, name: &str) -> Result<Option<User>, Trouble> {
 
 pub fn list_users(accounts: &Accounts) -> Result<Vec<User>, Trouble> {
     Ok(accounts.db.list_users()?)
+}
+
+pub fn user_by_id(accounts: &Accounts, id: i64) -> Result<Option<User>, Trouble> {
+    Ok(accounts.db.user_by_id(id)?)
+}
+
+/// One page of the accounts whose name or address contains `query`, each
+/// with its number of passkeys, and how many match in all.
+pub fn search_users(
+    accounts: &Accounts,
+    query: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<(Vec<(User, i64)>, i64), Trouble> {
+    Ok(accounts.db.search_users(query, limit, offset)?)
+}
+
+/// Whether the administrator behind `client` would be acting on their own
+/// account: nobody may disable or delete themself from the admin page, so
+/// a server is never left without the administrator who was using it.
+pub fn is_self(client: &Client, user: &User) -> bool {
+    client.actor == Some(user.id)
+}
+
+/// An account made by an administrator, with no password anyone knows (a
+/// random one, hashed like any other) and a one-time reset link to hand
+/// over, so the person chooses their own. `Err` with the registration's
+/// refusal (invalid fields, a taken name, a busy hash queue).
+pub fn create_user(
+    accounts: &Accounts,
+    username: &str,
+    email: &str,
+    groups: &[String],
+    client: &Client,
+) -> Result<Result<(User, String), RegisterOutcome>, Trouble> {
+    if let Some(bad) = groups.iter().find(|g| !is_group_name(g)) {
+        return Ok(Err(RegisterOutcome::Invalid(vec![(
+            "groups",
+            format!("{bad:?} is not a group name (1-64 of a-z 0-9 _ -)"),
+        )])));
+    }
+    let password = Token::generate().map_err(Trouble::random)?.encode();
+    let form = Registration {
+        username,
+        email,
+        password: &password,
+        return_to: None,
+        invite: None,
+    };
+    let mut user = match register::register(accounts, form, Channel::Admin, client)? {
+        RegisterOutcome::Registered(user) => *user,
+        refused => return Ok(Err(refused)),
+    };
+    if !groups.is_empty() {
+        user.groups = change_groups(accounts, &user, groups, true, client)?;
+    }
+    let link = reset_link(accounts, &user, client).map_err(Trouble::Internal)?;
+    Ok(Ok((user, link)))
+}
+
+/// Sets the account's groups to exactly `groups`; the groups as they now
+/// are.
+pub fn set_groups(
+    accounts: &Accounts,
+    user: &User,
+    groups: &[String],
+    client: &Client,
+) -> Result<Vec<String>, Trouble> {
+    let gone: Vec<String> = user
+        .groups
+        .iter()
+        .filter(|g| !groups.contains(g))
+        .cloned()
+        .collect();
+    accounts.db.change_groups(user.id, &gone, false)?;
+    let now = accounts.db.change_groups(user.id, groups, true)?;
+    accounts.record_detail(
+        AuthEvent::AdminGroupsSet,
+        Some(user.id),
+        Some(&user.username),
+        &format!("groups={}", now.join(",")),
+        client,
+    );
+    Ok(now)
 }
 
 fn record(accounts: &Accounts, kind: AuthEvent, user: &User, client: &Client) {
@@ -94,8 +184,22 @@ pub fn reset_totp(accounts: &Accounts, user: &User, client: &Client) -> Result<(
 }
 
 pub fn verify_email(accounts: &Accounts, user: &User, client: &Client) -> Result<(), Trouble> {
-    accounts.db.set_email_verified(user.id)?;
-    record(accounts, AuthEvent::AdminEmailVerified, user, client);
+    set_email_verified(accounts, user, true, client)
+}
+
+/// Marks the address verified, or not (an address typed wrong, say).
+pub fn set_email_verified(
+    accounts: &Accounts,
+    user: &User,
+    verified: bool,
+    client: &Client,
+) -> Result<(), Trouble> {
+    accounts.db.set_email_verified_to(user.id, verified)?;
+    let kind = match verified {
+        true => AuthEvent::AdminEmailVerified,
+        false => AuthEvent::AdminEmailUnverified,
+    };
+    record(accounts, kind, user, client);
     Ok(())
 }
 
@@ -133,9 +237,58 @@ pub fn oidc_clients(accounts: &Accounts) -> Result<Vec<OidcClient>, Trouble> {
     Ok(accounts.db.oidc_clients()?)
 }
 
+/// Registers an app with the OpenID provider (the first one also gets the
+/// signing keys), recorded as the operator's.
+pub fn add_oidc_client(
+    accounts: &Accounts,
+    name: &str,
+    redirect_uris: &[String],
+    public: bool,
+    allowed_groups: &[String],
+    alg: Alg,
+    client: &Client,
+) -> Result<NewClient, Trouble> {
+    let made = oidc::add_client(
+        accounts,
+        name,
+        redirect_uris,
+        public,
+        allowed_groups,
+        alg,
+        client.now,
+    )?;
+    accounts.record_detail(
+        AuthEvent::AdminOidcClientAdded,
+        None,
+        None,
+        &format!("client_id={}", made.client_id),
+        client,
+    );
+    Ok(made)
+}
+
+/// How many passkeys the account has.
+pub fn passkey_count(accounts: &Accounts, user_id: i64) -> Result<i64, Trouble> {
+    Ok(accounts.db.passkeys_of(user_id)?.len() as i64)
+}
+
 /// Removes a registered app (its grants go with it); whether there was one.
-pub fn remove_oidc_client(accounts: &Accounts, client_id: &str) -> Result<bool, Trouble> {
-    Ok(accounts.db.remove_oidc_client(client_id)?)
+pub fn remove_oidc_client(
+    accounts: &Accounts,
+    client_id: &str,
+    client: &Client,
+) -> Result<bool, Trouble> {
+    let removed = accounts.db.remove_oidc_client(client_id)?;
+    if removed {
+        accounts.record_detail(
+            AuthEvent::AdminOidcClientRemoved,
+            None,
+            None,
+            &format!("client_id={client_id}"),
+            client,
+        );
+    }
+    Ok(removed)
 }
 
 /// Counts of accounts and sessions, and of each event since `since`.
@@ -149,13 +302,15 @@ pub fn backup(accounts: &Accounts, path: &Path) -> Result<(), Trouble> {
     Ok(accounts.db.backup_to(path)?)
 }
 
-/// The newest events first, of one account or of all.
+/// The newest events first, of one account or of all, of one kind or of
+/// all.
 pub fn events(
     accounts: &Accounts,
     user_id: Option<i64>,
+    kind: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Event>, Trouble> {
-    Ok(accounts.db.events(user_id, limit)?)
+    Ok(accounts.db.find_events(user_id, kind, limit)?)
 }
 
 #[cfg(test)]
@@ -182,7 +337,7 @@ mod tests {
         delete(&accounts, &alice, &shell).unwrap();
         assert!(find(&accounts, "alice").unwrap().is_none());
         accounts.audit.flush(accounts.db.as_ref(), &accounts.log, 0);
-        let kinds: Vec<String> = events(&accounts, None, 10)
+        let kinds: Vec<String> = events(&accounts, None, None, 10)
             .unwrap()
             .into_iter()
             .map(|e| e.event)

@@ -1,15 +1,20 @@
 //! Signing up, and the operator's `admin create`: the same rules, one
-//! place. The form is checked (every problem at once), then counted against
-//! the address's registration limit (sign-up only), hashed on the bcrypt
-//! queue, and stored; the database picks the one winner of a race for a
-//! name. Sign-up then queues the verification mail.
+//! place. The form is checked (every problem at once), the invitation if
+//! there is one (`REGISTRATION=invite` wants one), then counted against the
+//! address's registration limit (sign-up only), hashed on the bcrypt queue,
+//! and stored; the database picks the one winner of a race for a name, or
+//! for an invitation. Sign-up then queues the verification mail, unless the
+//! invitation named the address (it was read there).
 
 use crate::accounts::audit::AuthEvent;
+use crate::accounts::invites::{self, Unusable};
 use crate::accounts::recovery::queue_verification;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::validation;
+use crate::storage::invites::InvitedUser;
 use crate::storage::{InsertError, User};
+use crate::support::config::Registration as Mode;
 use crate::support::metrics::RegistrationResult;
 
 /// Who is making the account.
@@ -27,6 +32,8 @@ pub struct Registration<'a> {
     pub password: &'a str,
     /// An approved `rd` for the verification mail's page to return to.
     pub return_to: Option<&'a str>,
+    /// An invitation's token, from its link.
+    pub invite: Option<&'a str>,
 }
 
 pub enum RegisterOutcome {
@@ -37,6 +44,10 @@ pub enum RegisterOutcome {
     EmailTaken,
     /// `REGISTRATION=closed`: accounts come from the operator.
     Closed,
+    /// `REGISTRATION=invite`, and no invitation.
+    InviteRequired,
+    /// An invitation that is unknown, used, withdrawn or expired.
+    InvalidInvite,
     Throttled {
         retry_after_secs: u64,
     },
@@ -54,7 +65,8 @@ impl RegisterOutcome {
             RegisterOutcome::UsernameTaken | RegisterOutcome::EmailTaken => {
                 RegistrationResult::Taken
             }
-            RegisterOutcome::Closed => RegistrationResult::Closed,
+            RegisterOutcome::Closed | RegisterOutcome::InviteRequired => RegistrationResult::Closed,
+            RegisterOutcome::InvalidInvite => RegistrationResult::Invalid,
             RegisterOutcome::Throttled { .. } => RegistrationResult::Throttled,
             RegisterOutcome::Busy { .. } => RegistrationResult::RefusedBusy,
         }
@@ -101,8 +113,12 @@ pub fn register(
     channel: Channel,
     client: &Client,
 ) -> Result<RegisterOutcome, Trouble> {
-    if channel == Channel::SignUp && !accounts.settings.registration_open {
-        return Ok(RegisterOutcome::Closed);
+    if channel == Channel::SignUp {
+        match (accounts.settings.registration, form.invite) {
+            (Mode::Closed, _) => return Ok(RegisterOutcome::Closed),
+            (Mode::Invite, None) => return Ok(RegisterOutcome::InviteRequired),
+            _ => {}
+        }
     }
     let (email, problems) = form_problems(
         accounts.settings.password_min_length,
@@ -112,6 +128,20 @@ pub fn register(
     );
     let Some(email) = email.filter(|_| problems.is_empty()) else {
         return Ok(RegisterOutcome::Invalid(problems));
+    };
+    // Checked before any work is spent; used up only with the account.
+    let invite = match form.invite {
+        None => None,
+        Some(token) => match invites::usable(accounts, token, &email, client.now)? {
+            Ok(invite) => Some(invite),
+            Err(Unusable::Invalid) => return Ok(RegisterOutcome::InvalidInvite),
+            Err(Unusable::OtherAddress) => {
+                return Ok(RegisterOutcome::Invalid(vec![(
+                    "email",
+                    "must be the address the invitation was sent to".into(),
+                )]));
+            }
+        },
     };
     // Counted only once the form is valid, so a typo costs no quota; and
     // before bcrypt, so a refused attempt costs the server nothing.
@@ -127,21 +157,42 @@ pub fn register(
         }
         Err(error) => return Err(error.into()),
     };
-    let user = match accounts
-        .db
-        .insert_user(form.username, &email, &hash, client.now)
-    {
+    let inserted = match &invite {
+        None => accounts
+            .db
+            .insert_user(form.username, &email, &hash, client.now),
+        Some(invite) => accounts.db.insert_invited_user(
+            invite.id,
+            &InvitedUser {
+                username: form.username,
+                email: &email,
+                password_hash: &hash,
+                now: client.now,
+            },
+        ),
+    };
+    let user = match inserted {
         Ok(user) => user,
         Err(InsertError::UsernameTaken) => return Ok(RegisterOutcome::UsernameTaken),
         Err(InsertError::EmailTaken) => return Ok(RegisterOutcome::EmailTaken),
+        Err(InsertError::InviteGone) => return Ok(RegisterOutcome::InvalidInvite),
         Err(InsertError::Storage(error)) => return Err(error.into()),
     };
     let event = match channel {
         Channel::SignUp => AuthEvent::Registered,
         Channel::Admin => AuthEvent::AdminCreated,
     };
-    accounts.record(event, Some(user.id), Some(&user.username), client);
-    if channel == Channel::SignUp {
+    match &invite {
+        Some(invite) => accounts.record_detail(
+            event,
+            Some(user.id),
+            Some(&user.username),
+            &format!("invite {}", invite.id),
+            client,
+        ),
+        None => accounts.record(event, Some(user.id), Some(&user.username), client),
+    }
+    if channel == Channel::SignUp && !user.email_verified {
         queue_verification(accounts, &user, form.return_to, client);
     }
     Ok(RegisterOutcome::Registered(Box::new(user)))

@@ -18,6 +18,9 @@ pub struct Event {
     pub user_agent: Option<String>,
     pub count: i64,
     pub detail: Option<String>,
+    /// The administrator who made the change, when one did (the admin
+    /// page); `None` for the person's own actions and the shell's.
+    pub actor: Option<i64>,
 }
 
 /// The audit trail's rows.
@@ -25,7 +28,18 @@ pub trait AuditStore {
     fn insert_event(&self, event: &Event) -> Result<()>;
 
     /// The newest events first, of one user or of all.
-    fn events(&self, user_id: Option<i64>, limit: u32) -> Result<Vec<Event>>;
+    fn events(&self, user_id: Option<i64>, limit: u32) -> Result<Vec<Event>> {
+        self.find_events(user_id, None, limit)
+    }
+
+    /// The newest events first, of one user (or all) and of one kind (or
+    /// all).
+    fn find_events(
+        &self,
+        user_id: Option<i64>,
+        event: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
 
     /// Deletes events older than `before`; returns how many.
     fn prune_events(&self, before: i64) -> Result<usize>;
@@ -40,8 +54,8 @@ impl AuditStore for Database {
         let connection = self.writer();
         connection
             .prepare_cached(
-                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count, detail, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 event.at,
@@ -51,19 +65,26 @@ impl AuditStore for Database {
                 event.ip,
                 event.user_agent,
                 event.count,
-                event.detail
+                event.detail,
+                event.actor
             ])?;
         Ok(())
     }
 
-    fn events(&self, user_id: Option<i64>, limit: u32) -> Result<Vec<Event>> {
+    fn find_events(
+        &self,
+        user_id: Option<i64>,
+        event: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(
-            "SELECT at, event, user_id, identifier, ip, user_agent, count, detail FROM auth_events
-             WHERE ?1 IS NULL OR user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+            "SELECT at, event, user_id, identifier, ip, user_agent, count, detail, actor FROM auth_events
+             WHERE (?1 IS NULL OR user_id = ?1) AND (?3 IS NULL OR event = ?3)
+             ORDER BY at DESC, id DESC LIMIT ?2",
         )?;
         statement
-            .query_map(params![user_id, limit], |row| {
+            .query_map(params![user_id, limit, event], |row| {
                 Ok(Event {
                     at: row.get(0)?,
                     event: row.get(1)?,
@@ -73,6 +94,7 @@ impl AuditStore for Database {
                     user_agent: row.get(5)?,
                     count: row.get(6)?,
                     detail: row.get(7)?,
+                    actor: row.get(8)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()
@@ -113,6 +135,7 @@ mod tests {
                 user_agent: None,
                 count: 1,
                 detail: None,
+                actor: None,
             };
             db.insert_event(&event).unwrap();
         }
@@ -120,6 +143,17 @@ mod tests {
         assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [30, 20, 10]);
         assert_eq!(db.events(Some(1), 10).unwrap().len(), 2);
         assert_eq!(db.events(None, 1).unwrap().len(), 1);
+        assert_eq!(
+            db.find_events(None, Some("login_failed"), 10)
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(
+            db.find_events(None, Some("login_ok"), 10)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(db.prune_events(25).unwrap(), 2);
         assert_eq!(db.events(None, 10).unwrap().len(), 1);
     }

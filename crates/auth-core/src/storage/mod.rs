@@ -1,6 +1,7 @@
 //! SQLite: the connection and what concerns the whole file (opening,
 //! permissions, checkpoints, backups, statistics); one file per table
-//! below it (`users`, `audit`, `sessions`, `mail`, `totp`, `passkeys`, `oidc`) and the schema
+//! below it (`users`, `audit`, `sessions`, `mail`, `totp`, `passkeys`, `oidc`,
+//! `invites`) and the schema
 //! with its migrations (`schema`). Every query is a prepared statement with
 //! bound parameters (no SQL is ever built from input, OWASP ASVS 4.0.3
 //! V5.3.4).
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 pub mod audit;
 pub mod cache;
 pub mod error;
+pub mod invites;
 pub mod mail;
 pub mod oidc;
 pub mod passkeys;
@@ -30,6 +32,7 @@ mod users;
 
 pub use audit::{AuditStore, Event};
 pub use error::{Result, StorageError};
+pub use invites::InviteStore;
 pub use mail::MailStore;
 pub use oidc::OidcStore;
 pub use passkeys::PasskeyStore;
@@ -58,6 +61,7 @@ pub trait Storage:
     + PasskeyStore
     + TotpStore
     + UnlockStore
+    + InviteStore
     + DatabaseFile
     + Send
     + Sync
@@ -73,6 +77,7 @@ impl<T> Storage for T where
         + PasskeyStore
         + TotpStore
         + UnlockStore
+        + InviteStore
         + DatabaseFile
         + Send
         + Sync

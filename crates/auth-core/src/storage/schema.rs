@@ -6,7 +6,7 @@ use rusqlite::Connection;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -154,6 +154,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
          UPDATE oidc_grants SET issued_at = auth_time;
          CREATE TABLE unlock_requests (
              id INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL);",
+    ),
+    (
+        12,
+        // An audit row names the administrator who acted (the admin page);
+        // invitations to join a server whose sign-up wants one.
+        "ALTER TABLE auth_events ADD COLUMN actor INTEGER;
+         CREATE TABLE invites (
+             id INTEGER PRIMARY KEY AUTOINCREMENT, token_hash BLOB NOT NULL UNIQUE,
+             groups TEXT NOT NULL DEFAULT '', email TEXT, created_by INTEGER,
+             created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+             used_at INTEGER, used_by INTEGER, withdrawn_at INTEGER);",
     ),
 ];
 

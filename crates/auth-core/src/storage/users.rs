@@ -81,6 +81,9 @@ pub(crate) use unchanged;
 pub enum InsertError {
     UsernameTaken,
     EmailTaken,
+    /// The invitation was used, withdrawn or expired meanwhile (another
+    /// registration won the race for it).
+    InviteGone,
     Storage(StorageError),
 }
 
@@ -169,6 +172,15 @@ pub trait UserStore {
     fn group_members(&self, group: &str) -> Result<Vec<String>>;
 
     fn list_users(&self) -> Result<Vec<User>>;
+
+    /// One page of the accounts whose username or email contains `query`
+    /// (any case), oldest first, each with its number of passkeys; and how
+    /// many match in all.
+    fn search_users(&self, query: &str, limit: u32, offset: u32)
+    -> Result<(Vec<(User, i64)>, i64)>;
+
+    /// Marks the address verified or not (an administrator's correction).
+    fn set_email_verified_to(&self, id: i64, verified: bool) -> Result<bool>;
 }
 
 impl UserStore for Database {
@@ -179,30 +191,8 @@ impl UserStore for Database {
         password_hash: &str,
         now: i64,
     ) -> std::result::Result<User, InsertError> {
-        let auth_epoch = initial_epoch().map_err(|e| InsertError::Storage(e.into()))?;
         let connection = self.writer();
-        let inserted = connection
-            .prepare_cached("INSERT INTO users (username, email, password_hash, created_at, auth_epoch) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .and_then(|mut statement| statement.execute(params![username, email, password_hash, now, auth_epoch]));
-        match inserted {
-            Ok(_) => Ok(User {
-                id: connection.last_insert_rowid(),
-                username: username.to_string(),
-                email: email.to_string(),
-                password_hash: password_hash.to_string(),
-                created_at: now,
-                last_login_at: None,
-                login_count: 0,
-                auth_epoch,
-                disabled: false,
-                email_verified: false,
-                totp_secret: None,
-                totp_pending: None,
-                groups: Vec::new(),
-                passkey_handle: None,
-            }),
-            Err(error) => Err(classify_insert_error(error)),
-        }
+        insert_user_in(&connection, username, email, password_hash, now, &[], false)
     }
 
     fn user_by_id(&self, id: i64) -> Result<Option<User>> {
@@ -364,6 +354,28 @@ impl UserStore for Database {
             .map_err(Into::into)
     }
 
+    fn search_users(
+        &self,
+        query: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<(User, i64)>, i64)> {
+        // The query is data, never SQL: LIKE's wildcards in it are escaped.
+        let escaped = query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        Ok(self.query_user_page(&format!("%{escaped}%"), limit, offset)?)
+    }
+
+    fn set_email_verified_to(&self, id: i64, verified: bool) -> Result<bool> {
+        let changed = self
+            .writer()
+            .prepare_cached("UPDATE users SET email_verified = ?2 WHERE id = ?1")?
+            .execute(params![id, verified])?;
+        Ok(changed == 1)
+    }
+
     fn list_users(&self) -> Result<Vec<User>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached("SELECT * FROM users ORDER BY id")?;
@@ -375,6 +387,32 @@ impl UserStore for Database {
 }
 
 impl Database {
+    fn query_user_page(
+        &self,
+        pattern: &str,
+        limit: u32,
+        offset: u32,
+    ) -> rusqlite::Result<(Vec<(User, i64)>, i64)> {
+        let connection = self.writer();
+        let total = connection
+            .prepare_cached(
+                "SELECT count(*) FROM users
+                 WHERE username LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'",
+            )?
+            .query_row([pattern], |row| row.get(0))?;
+        let mut statement = connection.prepare_cached(
+            "SELECT *, (SELECT count(*) FROM passkeys WHERE passkeys.user_id = users.id) AS passkey_count
+             FROM users WHERE username LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
+             ORDER BY id LIMIT ?2 OFFSET ?3",
+        )?;
+        let page = statement
+            .query_map(params![pattern, limit, offset], |row| {
+                Ok((user_from_row(row)?, row.get("passkey_count")?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((page, total))
+    }
+
     fn query_user(&self, sql: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<User>> {
         let connection = self.writer();
         let mut statement = connection.prepare_cached(sql)?;
@@ -388,6 +426,56 @@ fn initial_epoch() -> rusqlite::Result<i64> {
     getrandom::u64()
         .map(|n| (n >> 1) as i64)
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+}
+
+/// Stores a new account in `connection` (a transaction, when the caller
+/// does more in the same one): with `groups` and, when an invitation named
+/// the address, the address counted as verified.
+pub(crate) fn insert_user_in(
+    connection: &Connection,
+    username: &str,
+    email: &str,
+    password_hash: &str,
+    now: i64,
+    groups: &[String],
+    email_verified: bool,
+) -> std::result::Result<User, InsertError> {
+    let auth_epoch = initial_epoch().map_err(|e| InsertError::Storage(e.into()))?;
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO users (username, email, password_hash, created_at, auth_epoch, groups, email_verified)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                username,
+                email,
+                password_hash,
+                now,
+                auth_epoch,
+                groups.join(","),
+                email_verified
+            ])
+        });
+    match inserted {
+        Ok(_) => Ok(User {
+            id: connection.last_insert_rowid(),
+            username: username.to_string(),
+            email: email.to_string(),
+            password_hash: password_hash.to_string(),
+            created_at: now,
+            last_login_at: None,
+            login_count: 0,
+            auth_epoch,
+            disabled: false,
+            email_verified,
+            totp_secret: None,
+            totp_pending: None,
+            groups: groups.to_vec(),
+            passkey_handle: None,
+        }),
+        Err(error) => Err(classify_insert_error(error)),
+    }
 }
 
 /// [`Database::record_login`]'s work inside a transaction the caller
@@ -443,7 +531,7 @@ pub(crate) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// The column's form: sorted, comma-separated.
-fn split_groups(column: &str) -> Vec<String> {
+pub(crate) fn split_groups(column: &str) -> Vec<String> {
     column
         .split(',')
         .filter(|g| !g.is_empty())
@@ -513,6 +601,25 @@ mod tests {
             epoch,
             "no sign-out"
         );
+    }
+
+    #[test]
+    fn a_search_matches_names_and_addresses_and_treats_wildcards_as_text() {
+        let db = database();
+        for name in ["alice", "bob", "al_x"] {
+            db.insert_user(name, &format!("{name}@example.com"), "h", 1)
+                .unwrap();
+        }
+        let names = |query: &str, limit, offset| {
+            let (page, total) = db.search_users(query, limit, offset).unwrap();
+            let names: Vec<String> = page.into_iter().map(|(u, _)| u.username).collect();
+            (names, total)
+        };
+        assert_eq!(names("AL", 10, 0), (vec!["alice".into(), "al_x".into()], 2));
+        assert_eq!(names("_", 10, 0), (vec!["al_x".into()], 1));
+        assert_eq!(names("%", 10, 0), (vec![], 0));
+        assert_eq!(names("example", 1, 1), (vec!["bob".into()], 3));
+        assert_eq!(names("", 10, 0).1, 3);
     }
 
     #[test]

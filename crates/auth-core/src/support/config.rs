@@ -13,6 +13,17 @@ use crate::support::settings_table::{self, Setting};
 use crate::support::text::{is_format, is_host_name};
 use crate::support::url::Url;
 
+/// `REGISTRATION`: who may sign up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// Anyone; an invitation, when given, still gives its groups.
+    Open,
+    /// Only with an invitation from an administrator.
+    Invite,
+    /// Nobody: accounts come from the operator.
+    Closed,
+}
+
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
@@ -95,8 +106,10 @@ pub struct Settings {
     pub login_url: String,
     /// `ACCESS_RULES_FILE`, when set.
     pub access_rules_file: Option<PathBuf>,
-    /// `false` (`REGISTRATION=closed`): accounts come from the admin command.
-    pub registration_open: bool,
+    /// Who may make an account through `POST /api/register`.
+    pub registration: Registration,
+    /// The group whose members (with a second factor) use the admin page.
+    pub admin_group: String,
     /// `PASSKEY_RP_ID`: the WebAuthn relying party id.
     pub passkey_rp_id: String,
     /// `PASSKEY_ORIGINS`: where a passkey ceremony may come from.
@@ -195,10 +208,22 @@ impl Settings {
             // Filled in below: the defaults depend on PUBLIC_URL.
             passkey_rp_id: String::new(),
             passkey_origins: Vec::new(),
-            registration_open: match vars.text("REGISTRATION")?.trim() {
-                "open" => true,
-                "closed" => false,
+            registration: match vars.text("REGISTRATION")?.trim() {
+                "open" => Registration::Open,
+                "invite" => Registration::Invite,
+                "closed" => Registration::Closed,
                 _ => return Err(vars.refused("REGISTRATION")),
+            },
+            admin_group: match vars.text("ADMIN_GROUP")?.trim() {
+                // A group name as `admin group add` takes it.
+                name if (1..=64).contains(&name.len())
+                    && name.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    }) =>
+                {
+                    name.to_string()
+                }
+                _ => return Err(vars.refused("ADMIN_GROUP")),
             },
             log_format: match vars.text("LOG_FORMAT")?.as_str() {
                 "text" => LogFormat::Text,
@@ -632,7 +657,8 @@ mod tests {
         assert_eq!(s.hash_queue_wait_secs, 5);
         assert_eq!(s.public_url, None);
         assert_eq!(s.login_url, "/login");
-        assert!(s.registration_open);
+        assert_eq!(s.registration, Registration::Open);
+        assert_eq!(s.admin_group, "admins");
         assert_eq!(s.cookie_domain, None);
         let proxied = settings(&[
             ("PUBLIC_URL", "https://auth.example.com"),

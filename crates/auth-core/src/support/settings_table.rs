@@ -356,8 +356,15 @@ pub const SETTINGS: &[Setting] = &[
         "REGISTRATION",
         "open",
         None,
-        "open or closed",
-        "closed: POST /api/register answers 403 registration_closed; accounts come from the admin command",
+        "open, invite or closed",
+        "invite: POST /api/register needs an invitation from an administrator (the admin page or `admin invite`); closed: it answers 403 registration_closed, even with an invitation, and accounts come from the operator",
+    ),
+    setting(
+        "ADMIN_GROUP",
+        "admins",
+        None,
+        "a group name: 1-64 of a-z 0-9 _ -",
+        "the group whose members may use the admin page and /api/admin/* (with a session opened with a second factor)",
     ),
 ];
 
