@@ -239,6 +239,7 @@ $("search").addEventListener("submit", (event) => {
   event.preventDefault();
   query = $("search-query").value.trim();
   loadUsers();
+  loadInvites();
 });
 $("more-users").addEventListener("click", () => loadUsers(true));
 
