@@ -20,24 +20,37 @@ fn call(server: &Server, method: &str, path: &str, body: Option<Value>, cookie: 
     server.request(method, path, &headers, &body)
 }
 
-/// `name`, a member of the admin group with two-factor login on: its
-/// cookie from a sign-in with password and code, and its secret.
-fn administrator(server: &Server, name: &str) -> (String, Vec<u8>) {
-    let cookie = server.signed_in_user(name);
-    let (code, out, err) = admin(&server.dir, &["group", "add", name, "admins"], "");
-    assert_eq!(code, Some(0), "{out}{err}");
+/// Turns two-factor login on for the signed-in `cookie` (with the code of
+/// the step before this one, so the current one is still unused): the
+/// secret and the session's new cookie (still opened with the password
+/// alone).
+fn two_factor_on(server: &Server, cookie: &str) -> (Vec<u8>, String) {
     let setup = server.post(
         "/api/user/totp/setup",
         &json!({ "password": PASSWORD }).to_string(),
-        Some(&cookie),
+        Some(cookie),
     );
     let secret = base32_decode(setup.json()["data"]["secret"].as_str().unwrap());
     let enable = server.post(
         "/api/user/totp/enable",
         &json!({ "code": totp_code(&secret, -1) }).to_string(),
-        Some(&cookie),
+        Some(cookie),
     );
     assert_eq!(enable.status, 200, "{}", enable.text());
+    (secret, enable.session_cookie().unwrap())
+}
+
+fn join_group(server: &Server, name: &str, group: &str) {
+    let (code, out, err) = admin(&server.dir, &["group", "add", name, group], "");
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+/// `name`, a member of the admin group with two-factor login on: its
+/// cookie from a sign-in with password and code, and its secret.
+fn administrator(server: &Server, name: &str) -> (String, Vec<u8>) {
+    let cookie = server.signed_in_user(name);
+    join_group(server, name, "admins");
+    let (secret, _) = two_factor_on(server, &cookie);
     let login = server.post(
         "/api/login",
         &json!({ "username": name, "password": PASSWORD, "totp_code": totp_code(&secret, 0) })
@@ -104,26 +117,14 @@ fn only_an_administrator_with_a_second_factor_gets_in() {
 
     // In the group, but signed in with the password alone.
     let alice = server.signed_in_user("alice");
-    let (code, _, _) = admin(&server.dir, &["group", "add", "alice", "admins"], "");
-    assert_eq!(code, Some(0));
+    join_group(&server, "alice", "admins");
     let no_factor = server.get("/api/admin/audit", Some(&alice));
     assert_eq!(
         (no_factor.status, no_factor.code().as_str()),
         (403, "second_factor_required")
     );
     // A step-up code shown by this session is a second factor.
-    let setup = server.post(
-        "/api/user/totp/setup",
-        &json!({ "password": PASSWORD }).to_string(),
-        Some(&alice),
-    );
-    let secret = base32_decode(setup.json()["data"]["secret"].as_str().unwrap());
-    let enable = server.post(
-        "/api/user/totp/enable",
-        &json!({ "code": totp_code(&secret, -1) }).to_string(),
-        Some(&alice),
-    );
-    let alice = enable.session_cookie().unwrap();
+    let (secret, alice) = two_factor_on(&server, &alice);
     assert_eq!(
         server.get("/api/admin/users", Some(&alice)).code(),
         "second_factor_required"
@@ -635,21 +636,8 @@ fn administrator_on_closed(server: &Server) -> (String, Vec<u8>) {
         &format!("{PASSWORD}\n"),
     );
     assert_eq!(code, Some(0), "{out}{err}");
-    let cookie = server.login("root", PASSWORD);
-    let (code, _, _) = admin(&server.dir, &["group", "add", "root", "admins"], "");
-    assert_eq!(code, Some(0));
-    let setup = server.post(
-        "/api/user/totp/setup",
-        &json!({ "password": PASSWORD }).to_string(),
-        Some(&cookie),
-    );
-    let secret = base32_decode(setup.json()["data"]["secret"].as_str().unwrap());
-    let enable = server.post(
-        "/api/user/totp/enable",
-        &json!({ "code": totp_code(&secret, -1) }).to_string(),
-        Some(&cookie),
-    );
-    let cookie = enable.session_cookie().unwrap();
+    join_group(server, "root", "admins");
+    let (secret, cookie) = two_factor_on(server, &server.login("root", PASSWORD));
     let stepped = server.post(
         "/api/auth/step-up",
         &json!({ "code": totp_code(&secret, 0) }).to_string(),

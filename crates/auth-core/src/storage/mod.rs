@@ -240,6 +240,21 @@ pub trait DatabaseFile {
     fn check(&self) -> Result<()>;
 }
 
+impl Database {
+    /// Runs a read on the read-only connection when there is one (a file),
+    /// so a long read (an administrator's search over every account) never
+    /// holds up a sign-in's write; on the writer otherwise (in memory).
+    pub(crate) fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        match &self.reader {
+            Some(reader) => read(&lock(reader)),
+            None => read(&self.writer()),
+        }
+    }
+}
+
 impl DatabaseFile for Database {
     fn session_user(&self, id: i64) -> Result<Option<Arc<User>>> {
         self.notice_other_writers()?;

@@ -393,7 +393,15 @@ impl Database {
         limit: u32,
         offset: u32,
     ) -> rusqlite::Result<(Vec<(User, i64)>, i64)> {
-        let connection = self.writer();
+        self.read(|connection| Self::user_page_in(connection, pattern, limit, offset))
+    }
+
+    fn user_page_in(
+        connection: &Connection,
+        pattern: &str,
+        limit: u32,
+        offset: u32,
+    ) -> rusqlite::Result<(Vec<(User, i64)>, i64)> {
         let total = connection
             .prepare_cached(
                 "SELECT count(*) FROM users
