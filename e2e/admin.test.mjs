@@ -158,7 +158,9 @@ for (const [look, viewport, colorScheme] of looks) {
     const me = (await api("GET", "/api/user", undefined, (await admin.cookies()).map((c) => `${c.name}=${c.value}`).join("; "))).json.data.user;
     await page.getByLabel("User", { exact: true }).fill(kim);
     await page.getByRole("button", { name: "Filter" }).click();
-    const disabledRow = page.getByRole("row").filter({ hasText: "admin_disabled" });
+    // (The rows from before the filter may still be there for a moment:
+    // the row is the one about this account.)
+    const disabledRow = page.getByRole("row").filter({ hasText: "admin_disabled" }).filter({ hasText: kim });
     await disabledRow.waitFor();
     assert.equal(await disabledRow.locator("td").nth(3).textContent(), String(me.id));
     await admin.close();
