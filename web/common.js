@@ -69,3 +69,13 @@ function credentialJSON(credential) {
   const id = toBase64url(credential.rawId);
   return { id, rawId: id, type: credential.type, response: json, clientExtensionResults: {} };
 }
+
+// The pages behind a sign-in (account, admin) have "Sign out" at the top,
+// easy to find on every one of them.
+const pageSignOut = document.getElementById("page-sign-out");
+if (pageSignOut) {
+  pageSignOut.addEventListener("click", async () => {
+    await call("POST", "api/logout");
+    location.replace("login");
+  });
+}

@@ -344,3 +344,253 @@ fn the_endpoint_table_is_the_servers() {
         "docs/api.md's endpoint table differs from the server's; it should read:\n{table}"
     );
 }
+
+/// Every requirement of the five chapters of OWASP ASVS 5.0.0 the map
+/// covers (V6 to V10), with its level: the map must account for each.
+const ASVS_REQUIREMENTS: &[(&str, u8)] = &[
+    ("6.1.1", 1),
+    ("6.1.2", 2),
+    ("6.1.3", 2),
+    ("6.2.1", 1),
+    ("6.2.2", 1),
+    ("6.2.3", 1),
+    ("6.2.4", 1),
+    ("6.2.5", 1),
+    ("6.2.6", 1),
+    ("6.2.7", 1),
+    ("6.2.8", 1),
+    ("6.2.9", 2),
+    ("6.2.10", 2),
+    ("6.2.11", 2),
+    ("6.2.12", 2),
+    ("6.3.1", 1),
+    ("6.3.2", 1),
+    ("6.3.3", 2),
+    ("6.3.4", 2),
+    ("6.3.5", 3),
+    ("6.3.6", 3),
+    ("6.3.7", 3),
+    ("6.3.8", 3),
+    ("6.4.1", 1),
+    ("6.4.2", 1),
+    ("6.4.3", 2),
+    ("6.4.4", 2),
+    ("6.4.5", 3),
+    ("6.4.6", 3),
+    ("6.5.1", 2),
+    ("6.5.2", 2),
+    ("6.5.3", 2),
+    ("6.5.4", 2),
+    ("6.5.5", 2),
+    ("6.5.6", 3),
+    ("6.5.7", 3),
+    ("6.5.8", 3),
+    ("6.6.1", 2),
+    ("6.6.2", 2),
+    ("6.6.3", 2),
+    ("6.6.4", 3),
+    ("6.7.1", 3),
+    ("6.7.2", 3),
+    ("6.8.1", 2),
+    ("6.8.2", 2),
+    ("6.8.3", 2),
+    ("6.8.4", 2),
+    ("7.1.1", 2),
+    ("7.1.2", 2),
+    ("7.1.3", 2),
+    ("7.2.1", 1),
+    ("7.2.2", 1),
+    ("7.2.3", 1),
+    ("7.2.4", 1),
+    ("7.3.1", 2),
+    ("7.3.2", 2),
+    ("7.4.1", 1),
+    ("7.4.2", 1),
+    ("7.4.3", 2),
+    ("7.4.4", 2),
+    ("7.4.5", 2),
+    ("7.5.1", 2),
+    ("7.5.2", 2),
+    ("7.5.3", 3),
+    ("7.6.1", 2),
+    ("7.6.2", 2),
+    ("8.1.1", 1),
+    ("8.1.2", 2),
+    ("8.1.3", 3),
+    ("8.1.4", 3),
+    ("8.2.1", 1),
+    ("8.2.2", 1),
+    ("8.2.3", 2),
+    ("8.2.4", 3),
+    ("8.3.1", 1),
+    ("8.3.2", 3),
+    ("8.3.3", 3),
+    ("8.4.1", 2),
+    ("8.4.2", 3),
+    ("9.1.1", 1),
+    ("9.1.2", 1),
+    ("9.1.3", 1),
+    ("9.2.1", 1),
+    ("9.2.2", 2),
+    ("9.2.3", 2),
+    ("9.2.4", 2),
+    ("10.1.1", 2),
+    ("10.1.2", 2),
+    ("10.2.1", 2),
+    ("10.2.2", 2),
+    ("10.2.3", 3),
+    ("10.3.1", 2),
+    ("10.3.2", 2),
+    ("10.3.3", 2),
+    ("10.3.4", 2),
+    ("10.3.5", 3),
+    ("10.4.1", 1),
+    ("10.4.2", 1),
+    ("10.4.3", 1),
+    ("10.4.4", 1),
+    ("10.4.5", 1),
+    ("10.4.6", 2),
+    ("10.4.7", 2),
+    ("10.4.8", 2),
+    ("10.4.9", 2),
+    ("10.4.10", 2),
+    ("10.4.11", 2),
+    ("10.4.12", 3),
+    ("10.4.13", 3),
+    ("10.4.14", 3),
+    ("10.4.15", 3),
+    ("10.4.16", 3),
+    ("10.5.1", 2),
+    ("10.5.2", 2),
+    ("10.5.3", 2),
+    ("10.5.4", 2),
+    ("10.5.5", 2),
+    ("10.6.1", 2),
+    ("10.6.2", 2),
+    ("10.7.1", 2),
+    ("10.7.2", 2),
+    ("10.7.3", 2),
+];
+
+/// The source files a named test may be defined in: Rust, the Python
+/// checks and the browser tests.
+fn test_sources() -> Vec<String> {
+    let mut sources = Vec::new();
+    for (dir, extension) in [
+        ("src", "rs"),
+        ("crates", "rs"),
+        ("tests", "rs"),
+        ("e2e", "py"),
+        ("fuzz/fuzz_targets", "rs"),
+    ] {
+        for path in files_under(dir, extension) {
+            sources.push(std::fs::read_to_string(path).unwrap());
+        }
+    }
+    for entry in std::fs::read_dir("e2e").unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".test.mjs") {
+            sources.push(std::fs::read_to_string(path).unwrap());
+        }
+    }
+    sources
+}
+
+/// Whether a test called `name` is defined: a Rust `fn`, a Python `def`, or
+/// the title of a browser test.
+fn test_defined(sources: &[String], name: &str) -> bool {
+    sources.iter().any(|source| {
+        source.contains(&format!("fn {name}("))
+            || source.contains(&format!("def {name}("))
+            || source.contains(&format!("test(`{name}"))
+            || source.contains(&format!("test(\"{name}"))
+    })
+}
+
+/// The `backticked` words of a table cell.
+fn ticked(cell: &str) -> Vec<&str> {
+    cell.split('`').skip(1).step_by(2).collect()
+}
+
+#[test]
+fn the_asvs_map_accounts_for_every_requirement() {
+    let map = std::fs::read_to_string("docs/asvs.md").unwrap();
+    assert!(map.contains("v5.0.0-6.2.1"), "the version is cited");
+    let sources = test_sources();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut kept = 0;
+    for line in map.lines().filter(|l| {
+        l.split('|')
+            .nth(1)
+            .is_some_and(|c| c.trim().starts_with(|ch: char| ch.is_ascii_digit()))
+    }) {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        assert_eq!(cells.len(), 6, "six cells: {line}");
+        let (id, level, status, what, files, tests) =
+            (cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]);
+        let Some(&(_, wanted)) = ASVS_REQUIREMENTS.iter().find(|(known, _)| *known == id) else {
+            panic!("{id} is not a requirement of ASVS 5.0.0 V6-V10");
+        };
+        assert!(!seen.contains(&id), "{id} is listed twice");
+        seen.push(id);
+        assert_eq!(level, format!("L{wanted}"), "{id}'s level");
+        assert!(what.len() > 20, "{id} says what the server does");
+        for file in ticked(files) {
+            assert!(
+                Path::new(file).exists(),
+                "{id} names {file}, which does not exist"
+            );
+        }
+        match status {
+            "met" | "partly" => {
+                kept += 1;
+                assert!(
+                    !ticked(files).is_empty(),
+                    "{id} names the code that meets it"
+                );
+                assert!(!ticked(tests).is_empty(), "{id} names a test");
+                for test in ticked(tests) {
+                    assert!(
+                        test_defined(&sources, test),
+                        "{id} names {test}, defined nowhere"
+                    );
+                }
+            }
+            "not met" | "n/a" => {}
+            other => panic!("{id}: {other:?} is not met, partly, not met or n/a"),
+        }
+    }
+    let missing: Vec<&str> = ASVS_REQUIREMENTS
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !seen.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "the map leaves out {missing:?}");
+    assert!(kept >= 70, "{kept} requirements met or partly met");
+}
+
+#[test]
+fn every_stop_of_the_walkthrough_exists() {
+    // `path::function`: the file exists and defines the function.
+    let walk = std::fs::read_to_string("docs/walkthrough.md").unwrap();
+    let stops: Vec<&str> = ticked(&walk)
+        .into_iter()
+        .filter(|t| t.contains(".rs::"))
+        .collect();
+    assert!(stops.len() >= 25, "{} stops", stops.len());
+    for stop in stops {
+        let (file, function) = stop.split_once("::").unwrap();
+        let source = std::fs::read_to_string(file)
+            .unwrap_or_else(|_| panic!("the walkthrough names {file}, which does not exist"));
+        assert!(
+            source.contains(&format!("fn {function}("))
+                || source.contains(&format!("fn {function}<")),
+            "the walkthrough names {stop}, which {file} does not define"
+        );
+    }
+}

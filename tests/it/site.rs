@@ -135,3 +135,34 @@ fn invalid_json_names_the_line_and_column() {
         .to_string();
     assert!(message.contains("line 3, column 3"), "{message}");
 }
+
+#[test]
+fn password_fields_are_masked_and_let_password_managers_fill_them() {
+    // Masked entry, and nothing that stops pasting or a password manager:
+    // every password field of every page is type=password with the
+    // autocomplete hint a manager reads, and no page blocks paste.
+    let server = Server::start();
+    let mut fields = 0;
+    for page in ["/login", "/account", "/register", "/admin"] {
+        let html = server.get(page, None).text();
+        for input in html.split("<input").skip(1) {
+            let tag = &input[..input.find('>').unwrap()];
+            if !tag.contains("password") || tag.contains("type=\"text\"") {
+                continue;
+            }
+            fields += 1;
+            assert!(tag.contains("type=\"password\""), "{page}: {tag}");
+            assert!(
+                tag.contains("autocomplete=\"current-password\"")
+                    || tag.contains("autocomplete=\"new-password\""),
+                "{page}: {tag}"
+            );
+        }
+        assert!(!html.contains("onpaste"), "{page}");
+    }
+    for script in ["/login.js", "/account.js", "/register.js", "/admin.js"] {
+        let text = server.get(script, None).text();
+        assert!(!text.contains("\"paste\""), "{script} handles paste");
+    }
+    assert!(fields >= 8, "{fields} password fields");
+}

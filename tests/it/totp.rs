@@ -228,3 +228,34 @@ fn the_secret_never_appears_in_the_log() {
     let secret = setup.json()["data"]["secret"].as_str().unwrap().to_string();
     assert!(!server.log_text().contains(&secret));
 }
+
+#[test]
+fn a_reset_password_still_asks_for_the_second_factor() {
+    // A reset link proves the mailbox, not the authenticator: the new
+    // password alone must not sign in an account with two-factor login on.
+    let server = Server::start();
+    let cookie = server.signed_in_user("alice");
+    let (secret, _, _) = turn_on(&server, &cookie);
+    let (status, token, err) = admin(&server.dir, &["reset-link", "alice"], "");
+    assert_eq!(status, Some(0), "{err}");
+    let reset = server.post(
+        "/api/password/reset",
+        &json!({ "token": token.trim(), "new_password": "a brand new passphrase" }).to_string(),
+        None,
+    );
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    assert!(reset.session_cookie().is_none(), "a reset opens no session");
+    let no_code = server.post(
+        "/api/login",
+        &json!({ "username": "alice", "password": "a brand new passphrase" }).to_string(),
+        None,
+    );
+    assert_eq!(no_code.code(), "totp_required");
+    let with_code = server.post(
+        "/api/login",
+        &json!({ "username": "alice", "password": "a brand new passphrase", "totp_code": code(&secret, 1) })
+            .to_string(),
+        None,
+    );
+    assert_eq!(with_code.status, 200, "{}", with_code.text());
+}
