@@ -213,9 +213,9 @@ pub const REAUTHENTICATE: Doc = Doc {
     id: "reauthenticate",
     tag: "account",
     summary: "Prove it is you again (sudo mode): the password or an app code",
-    description: "Records a fresh proof on this session, for what wants one within REAUTH_SECS (adding a passkey). A wrong password or code counts as a failed login for the account's throttle.",
+    description: "Records a fresh proof on this session, for what wants one within REAUTH_SECS (adding a passkey), and moves it to a new token (the cookie is replaced; the old token ends). A wrong password or code counts as a failed login for the account's throttle.",
     answers: &[
-        ok(
+        ok_with_cookie(
             200,
             "The session's proof is fresh until data.fresh_until.",
             Some(FreshUntil::describe),
@@ -259,9 +259,11 @@ pub fn reauthenticate(
     };
 
     match reauth::reauthenticate(&app.accounts, &me, &proof, &cx.client())? {
-        ReauthOutcome::Proved => Reply::ok("Thanks, that is you.").with_data(FreshUntil {
-            fresh_until: Rfc3339(cx.now + app.settings().reauth_secs),
-        }),
+        ReauthOutcome::Proved(successor) => Reply::ok("Thanks, that is you.")
+            .with_cookie(successor_cookie(app, &successor, cx.now))
+            .with_data(FreshUntil {
+                fresh_until: Rfc3339(cx.now + app.settings().reauth_secs),
+            }),
         ReauthOutcome::Wrong => Err(match proof {
             Proof::Password(_) => ApiError::InvalidCredentials,
             Proof::Code(_) => ApiError::InvalidTotp,

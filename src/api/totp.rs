@@ -128,9 +128,9 @@ pub const STEP_UP: Doc = Doc {
     tag: "account",
     summary: "Show a code from the authenticator app for a session an access rule wants a second factor from",
     answers: &[
-        ok(
+        ok_with_cookie(
             200,
-            "The session now counts as opened with a second factor.",
+            "The session now counts as opened with a second factor, under a new token (the cookie is replaced; the old token ends).",
             None,
         ),
         refusal(
@@ -222,7 +222,9 @@ pub fn step_up(
     let StepUpRequest { code } = body.read()?;
 
     match access::step_up(&app.accounts, &me, &code, &cx.client())? {
-        StepUpOutcome::SteppedUp => Ok(Reply::ok("Code accepted.")),
+        StepUpOutcome::SteppedUp(successor) => {
+            Ok(Reply::ok("Code accepted.").with_cookie(successor_cookie(app, &successor, cx.now)))
+        }
         StepUpOutcome::NotOn => Err(ApiError::TotpNotEnabled),
         StepUpOutcome::WrongCode => Err(ApiError::InvalidTotp),
         StepUpOutcome::Throttled { retry_after_secs } => Err(too_many(retry_after_secs)),

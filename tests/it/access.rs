@@ -333,6 +333,12 @@ fn a_rule_that_wants_a_second_factor_is_met_by_step_up_or_a_code_at_sign_in() {
         Some(&alice),
     );
     assert_eq!(stepped.status, 200, "{}", stepped.text());
+    // The proof renews the token: a copy of the old one taken before the
+    // code was shown gains nothing, it is over.
+    let before = alice;
+    let alice = stepped.session_cookie().unwrap();
+    assert_ne!(alice, before);
+    assert_eq!(server.get("/api/user", Some(&before)).status, 401);
     assert_eq!(
         forward(&server, Some(&alice), "grafana.example.com/", API).status,
         200

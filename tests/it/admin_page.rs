@@ -135,6 +135,7 @@ fn only_an_administrator_with_a_second_factor_gets_in() {
         Some(&alice),
     );
     assert_eq!(stepped.status, 200, "{}", stepped.text());
+    let alice = stepped.session_cookie().unwrap();
     assert_eq!(server.get("/api/admin/users", Some(&alice)).status, 200);
 
     // Another group's name is another group.
@@ -454,6 +455,7 @@ fn what_cannot_be_undone_wants_a_fresh_proof() {
         Some(&root),
     );
     assert_eq!(proof.status, 200, "{}", proof.text());
+    let root = proof.session_cookie().unwrap();
     let removed = call(
         &server,
         "DELETE",
@@ -644,7 +646,7 @@ fn administrator_on_closed(server: &Server) -> (String, Vec<u8>) {
         Some(&cookie),
     );
     assert_eq!(stepped.status, 200, "{}", stepped.text());
-    (cookie, secret)
+    (stepped.session_cookie().unwrap(), secret)
 }
 
 #[test]

@@ -623,7 +623,10 @@ fn adding_a_passkey_wants_a_recent_proof_and_a_wrong_one_counts() {
     let proved = reauth(json!({ "password": PASSWORD }));
     assert_eq!(proved.status, 200, "{}", proved.text());
     assert!(proved.json()["data"]["fresh_until"].is_string());
-    assert_eq!(add(&server, &cookie, &mut second).status, 201);
+    // The proof moved the session to a new token; the old one is over.
+    let renewed = proved.session_cookie().unwrap();
+    assert_eq!(server.get("/api/user", Some(&cookie)).status, 401);
+    assert_eq!(add(&server, &renewed, &mut second).status, 201);
     // The proof is in the stored copy too: a restart keeps it.
     let db = rusqlite::Connection::open(server.dir.join("auth.db")).unwrap();
     let (created, proved_at): (i64, i64) = db

@@ -6,7 +6,8 @@
 use crate::accounts::check::{self, AppCode, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::access::{Verdict, Visitor, Who};
-use crate::auth::sessions::OpenedWith;
+use crate::auth::sessions::{OpenedWith, Session};
+use crate::auth::token::Token;
 
 impl Accounts {
     /// At start-up: the rules of `ACCESS_RULES_FILE`, if set; an error
@@ -69,8 +70,9 @@ impl Accounts {
 }
 
 pub enum StepUpOutcome {
-    /// The session now counts as opened with a second factor.
-    SteppedUp,
+    /// The session now counts as opened with a second factor, under a new
+    /// token (none if it ended meanwhile).
+    SteppedUp(Option<(Token, Session)>),
     /// The account has no two-factor login to show.
     NotOn,
     WrongCode,
@@ -90,12 +92,11 @@ pub fn step_up(
     client: &Client,
 ) -> Result<StepUpOutcome, Trouble> {
     Ok(match check::app_code(accounts, &me.user, code, client)? {
-        AppCode::Accepted => {
-            accounts
-                .sessions
-                .step_up(&me.token, OpenedWith::PasswordTotp, client.now)?;
-            StepUpOutcome::SteppedUp
-        }
+        AppCode::Accepted => StepUpOutcome::SteppedUp(accounts.sessions.renew(
+            &me.token,
+            Some(OpenedWith::PasswordTotp),
+            client.now,
+        )?),
         AppCode::NotOn => StepUpOutcome::NotOn,
         AppCode::Wrong => StepUpOutcome::WrongCode,
         AppCode::Throttled { retry_after_secs } => StepUpOutcome::Throttled { retry_after_secs },

@@ -10,6 +10,8 @@
 
 use crate::accounts::check::{self, AppCode, Refused, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
+use crate::auth::sessions::Session;
+use crate::auth::token::Token;
 
 /// What the person shows again.
 pub enum Proof {
@@ -19,8 +21,9 @@ pub enum Proof {
 }
 
 pub enum ReauthOutcome {
-    /// The session's proof is now fresh.
-    Proved,
+    /// The session's proof is now fresh, under a new token (none if it
+    /// ended meanwhile).
+    Proved(Option<(Token, Session)>),
     /// A wrong password or code (counted as a failed login).
     Wrong,
     /// A code, for an account without two-factor login.
@@ -53,7 +56,7 @@ pub fn reauthenticate(
             match check::password(accounts, &user.username, Some(user), password, client)? {
                 Ok(reservation) => {
                     accounts.throttle.login_succeeded(reservation);
-                    ReauthOutcome::Proved
+                    ReauthOutcome::Proved(None)
                 }
                 Err(Refused::InvalidCredentials) => ReauthOutcome::Wrong,
                 Err(Refused::Throttled { retry_after_secs }) => {
@@ -63,7 +66,7 @@ pub fn reauthenticate(
             }
         }
         Proof::Code(code) => match check::app_code(accounts, user, code, client)? {
-            AppCode::Accepted => ReauthOutcome::Proved,
+            AppCode::Accepted => ReauthOutcome::Proved(None),
             AppCode::NotOn => ReauthOutcome::NoCodes,
             AppCode::Wrong => ReauthOutcome::Wrong,
             AppCode::Throttled { retry_after_secs } => {
@@ -71,8 +74,10 @@ pub fn reauthenticate(
             }
         },
     };
-    if matches!(outcome, ReauthOutcome::Proved) {
-        accounts.sessions.reauthenticated(&me.token, client.now)?;
+    if let ReauthOutcome::Proved(_) = outcome {
+        return Ok(ReauthOutcome::Proved(
+            accounts.sessions.renew(&me.token, None, client.now)?,
+        ));
     }
     Ok(outcome)
 }

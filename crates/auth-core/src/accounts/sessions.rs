@@ -13,6 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::accounts::Trouble;
 use crate::auth::sessions::{NewSession, OpenedWith, Session, SessionStore};
 use crate::auth::token::{Token, TokenHash};
 use crate::storage::sessions::SessionRow;
@@ -141,28 +142,32 @@ impl Sessions {
         self.write_dropped()
     }
 
-    /// Records a second factor shown by a signed-in session (step-up), in
-    /// memory and in the durable copy.
-    pub fn step_up(&self, token: &Token, opened_with: OpenedWith, now: i64) -> storage::Result<()> {
-        if !self.store.stepped_up(token, opened_with, now) {
-            return Ok(());
+    /// A proof shown by a signed-in session (the password or a code again,
+    /// or a second factor: `stepped_up`), recorded on the session under a
+    /// new token: the old token ends, so a copy of it taken before the
+    /// proof never gains what the proof brings (OWASP ASVS 5.0
+    /// v5.0.0-7.2.4; OWASP Session Management Cheat Sheet, "Renew the
+    /// Session ID After Any Privilege Level Change"). Memory and the
+    /// durable copy change together; `None` if the old token is not live.
+    pub fn renew(
+        &self,
+        old: &Token,
+        stepped_up: Option<OpenedWith>,
+        now: i64,
+    ) -> Result<Option<(Token, Session)>, Trouble> {
+        let Some((token, mut session)) = self.store.successor(old, now).map_err(Trouble::random)?
+        else {
+            return Ok(None);
+        };
+        if let Some(opened_with) = stepped_up {
+            session.opened_with = opened_with;
         }
-        match &self.db {
-            Some(db) => db.set_session_proof(&token.hash().0, Some(opened_with.as_str()), now),
-            None => Ok(()),
+        if let Some(db) = &self.db {
+            db.replace_session(&old.hash().0, &to_row(&token.hash(), &session))?;
         }
-    }
-
-    /// Records a fresh proof of a signed-in session, in memory and in the
-    /// durable copy (so a restart keeps it, as it keeps the session).
-    pub fn reauthenticated(&self, token: &Token, now: i64) -> storage::Result<()> {
-        if !self.store.reauthenticated(token, now) {
-            return Ok(());
-        }
-        match &self.db {
-            Some(db) => db.set_session_proof(&token.hash().0, None, now),
-            None => Ok(()),
-        }
+        self.store.end(&old.hash());
+        self.admit(&token, session.clone(), now)?;
+        Ok(Some((token, session)))
     }
 
     /// Ends a session at once, in memory and in the durable copy.

@@ -270,34 +270,6 @@ impl SessionStore {
         Ok(Some((token, session)))
     }
 
-    /// Records that a live session has shown a second factor since it
-    /// was opened (step-up), which is also a fresh proof; whether it was
-    /// there.
-    pub fn stepped_up(&self, token: &Token, opened_with: OpenedWith, now: i64) -> bool {
-        let mut inner = lock(&self.inner);
-        match inner.sessions.get_mut(&token.hash()) {
-            Some(session) => {
-                session.opened_with = opened_with;
-                session.proved_at = now;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Records a fresh proof (the password or a code shown again);
-    /// whether the session was there.
-    pub fn reauthenticated(&self, token: &Token, now: i64) -> bool {
-        let mut inner = lock(&self.inner);
-        match inner.sessions.get_mut(&token.hash()) {
-            Some(session) => {
-                session.proved_at = now;
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Removes a user's sessions from the map only: for a caller that has
     /// already deleted their rows in its own transaction.
     pub fn forget_user(&self, user_id: i64) {

@@ -97,15 +97,9 @@ const LIVE: &str = "min(last_seen_at + idle_secs, absolute_end) > ?1";
 
 /// The sessions' durable copy.
 pub trait SessionRows {
-    /// Records that a session has proved itself again at `proved_at`:
-    /// with a second factor (step-up: `opened_with` changes too), or the
-    /// password or a code alone.
-    fn set_session_proof(
-        &self,
-        token_hash: &[u8; 32],
-        opened_with: Option<&str>,
-        proved_at: i64,
-    ) -> Result<()>;
+    /// Moves a stored session to a new token in one transaction: the old
+    /// row goes, the new one is stored (a proof shown renews the token).
+    fn replace_session(&self, old_hash: &[u8; 32], new: &SessionRow) -> Result<()>;
 
     /// Deletes what can no longer be used (expired, or its account gone,
     /// disabled or changed since), then returns every live session: what
@@ -136,18 +130,14 @@ pub trait SessionRows {
 }
 
 impl SessionRows for Database {
-    fn set_session_proof(
-        &self,
-        token_hash: &[u8; 32],
-        opened_with: Option<&str>,
-        proved_at: i64,
-    ) -> Result<()> {
-        self.writer()
-            .prepare_cached(
-                "UPDATE sessions SET opened_with = coalesce(?2, opened_with), proved_at = ?3
-                 WHERE token_hash = ?1",
-            )?
-            .execute(params![token_hash, opened_with, proved_at])?;
+    fn replace_session(&self, old_hash: &[u8; 32], new: &SessionRow) -> Result<()> {
+        let connection = self.writer();
+        let transaction = connection.unchecked_transaction()?;
+        transaction
+            .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+            .execute([old_hash])?;
+        insert(&transaction, new)?;
+        transaction.commit()?;
         Ok(())
     }
 
