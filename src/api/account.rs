@@ -141,13 +141,13 @@ pub fn change_password(
     me: SignedIn,
     body: Body<ChangePasswordRequest>,
 ) -> Result<Reply, ApiError> {
-    let min_length = app.settings().password_min_length;
+    let policy = app.accounts.password_policy();
     let ChangePasswordRequest {
         current_password: current,
         new_password: new,
     } = body.read_checked(|given| {
         password::form_problems(
-            min_length,
+            policy,
             &me.user,
             given.given_string("current_password"),
             given.given_string("new_password"),

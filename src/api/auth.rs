@@ -80,7 +80,7 @@ pub fn register(
         return Err(ApiError::RegistrationClosed);
     }
     // Every problem at once, the rules' beside the types'.
-    let min_length = app.settings().password_min_length;
+    let policy = app.accounts.password_policy();
     let RegisterRequest {
         username,
         email,
@@ -90,7 +90,7 @@ pub fn register(
     } = body
         .read_checked(|given| {
             let (_, problems) = register::form_problems(
-                min_length,
+                policy,
                 given.given_string("username"),
                 given.given_string("email"),
                 given.given_string("password"),

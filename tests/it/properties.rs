@@ -68,7 +68,8 @@ proptest! {
     fn field_rules_never_panic(text in "\\PC{0,80}", min in 8usize..64) {
         let _ = validation::check_username(&text);
         let _ = validation::normalize_email(&text);
-        let _ = validation::check_new_password(&text, min, &text, &text);
+        let policy = validation::PasswordPolicy { min_chars: min, site_name: &text };
+        let _ = validation::check_new_password(&text, policy, &text, &text);
     }
 
     #[test]

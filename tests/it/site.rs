@@ -166,3 +166,23 @@ fn password_fields_are_masked_and_let_password_managers_fill_them() {
     }
     assert!(fields >= 8, "{fields} password fields");
 }
+
+#[test]
+fn a_password_built_on_the_sites_name_is_refused() {
+    let server = Server::start_with(&[("SITE_NAME", "Family Cloud")]);
+    let register = |password: &str| {
+        let body = json!({ "username": "kim", "email": "kim@example.com", "password": password });
+        server.post("/api/register", &body.to_string(), None)
+    };
+    let refused = register("FamilyCloud2024!");
+    assert_eq!(refused.code(), "validation_error");
+    assert!(
+        refused.json()["error"]["fields"]["password"]
+            .as_str()
+            .unwrap()
+            .contains("site's name"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(register("our family cloud keeps the photos").status, 201);
+}

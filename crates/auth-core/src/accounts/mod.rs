@@ -53,6 +53,7 @@ use crate::auth::sessions::{Lifetimes, Session, SessionStore};
 use crate::auth::throttle::Throttle;
 use crate::auth::token::Token;
 use crate::auth::token::TokenHash;
+use crate::auth::validation::PasswordPolicy;
 use crate::auth::webauthn::RelyingParty;
 use crate::storage;
 use crate::storage::sessions::SessionRow;
@@ -252,6 +253,14 @@ impl Accounts {
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// What a new password is checked against (`auth::validation`).
+    pub fn password_policy(&self) -> PasswordPolicy<'_> {
+        PasswordPolicy {
+            min_chars: self.settings.password_min_length,
+            site_name: &self.settings.site_name,
+        }
     }
 
     /// The log every flow writes to, for the server's own lines.

@@ -11,13 +11,13 @@ use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
 use crate::auth::sessions::Session;
 use crate::auth::token::Token;
-use crate::auth::validation;
+use crate::auth::validation::{self, PasswordPolicy};
 use crate::storage::User;
 
 /// The rules for a new password of `user`, for whatever fields are present:
 /// the registration rules, and not the current one.
 pub fn form_problems(
-    min_length: usize,
+    policy: PasswordPolicy,
     user: &User,
     current: Option<&str>,
     new: Option<&str>,
@@ -25,9 +25,7 @@ pub fn form_problems(
     let Some(new) = new else {
         return Vec::new();
     };
-    if let Err(problem) =
-        validation::check_new_password(new, min_length, &user.username, &user.email)
-    {
+    if let Err(problem) = validation::check_new_password(new, policy, &user.username, &user.email) {
         return vec![("new_password", problem)];
     }
     if current == Some(new) {
@@ -59,8 +57,7 @@ pub fn change(
     client: &Client,
 ) -> Result<ChangeOutcome, Trouble> {
     let user = &me.user;
-    let min_length = accounts.settings.password_min_length;
-    let problems = form_problems(min_length, user, Some(current), Some(new));
+    let problems = form_problems(accounts.password_policy(), user, Some(current), Some(new));
     if !problems.is_empty() {
         return Ok(ChangeOutcome::Invalid(problems));
     }
@@ -100,9 +97,8 @@ pub fn set_by_operator(
     new: &str,
     client: &Client,
 ) -> Result<Result<(), String>, Trouble> {
-    let min_length = accounts.settings.password_min_length;
     if let Err(problem) =
-        validation::check_new_password(new, min_length, &user.username, &user.email)
+        validation::check_new_password(new, accounts.password_policy(), &user.username, &user.email)
     {
         return Ok(Err(problem));
     }

@@ -107,7 +107,7 @@ pub fn reset(
     // The registration rules, against this account's own names.
     if let Err(problem) = validation::check_new_password(
         new_password,
-        accounts.settings.password_min_length,
+        accounts.password_policy(),
         &user.username,
         &user.email,
     ) {

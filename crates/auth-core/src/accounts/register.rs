@@ -11,7 +11,7 @@ use crate::accounts::invites::{self, Unusable};
 use crate::accounts::recovery::queue_verification;
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::passwords::HashError;
-use crate::auth::validation;
+use crate::auth::validation::{self, PasswordPolicy};
 use crate::storage::invites::InvitedUser;
 use crate::storage::{InsertError, User};
 use crate::support::config::Registration as Mode;
@@ -77,7 +77,7 @@ impl RegisterOutcome {
 /// email's (the address normalised when it passes), and the password's
 /// against both names (NIST SP 800-63B §5.1.1.2).
 pub fn form_problems(
-    min_length: usize,
+    policy: PasswordPolicy,
     username: Option<&str>,
     email: Option<&str>,
     password: Option<&str>,
@@ -100,7 +100,7 @@ pub fn form_problems(
     if let Some(password) = password {
         let name = username.unwrap_or("");
         let address = email.as_deref().unwrap_or("");
-        if let Err(problem) = validation::check_new_password(password, min_length, name, address) {
+        if let Err(problem) = validation::check_new_password(password, policy, name, address) {
             problems.push(("password", problem));
         }
     }
@@ -121,7 +121,7 @@ pub fn register(
         }
     }
     let (email, problems) = form_problems(
-        accounts.settings.password_min_length,
+        accounts.password_policy(),
         Some(form.username),
         Some(form.email),
         Some(form.password),

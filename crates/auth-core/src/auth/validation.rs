@@ -82,15 +82,48 @@ fn is_domain(domain: &str) -> bool {
     domain.contains('.') && is_host_name(domain)
 }
 
+/// What a new password is checked against beyond itself: the settings'
+/// minimum length and the name of the service (`SITE_NAME`), a
+/// context-specific word (NIST SP 800-63B §5.1.1.2; OWASP ASVS 5.0
+/// v5.0.0-6.1.2, 6.2.11).
+#[derive(Clone, Copy, Debug)]
+pub struct PasswordPolicy<'a> {
+    pub min_chars: usize,
+    pub site_name: &'a str,
+}
+
+/// The letters and digits of `text`, lower-cased: what is left of a name
+/// once spaces, dashes and case stop mattering.
+fn letters_and_digits(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether a password is the service's name dressed up: with the name
+/// taken out (ignoring case, spaces and punctuation), fewer than eight
+/// letters or digits are left ("FamilyCloud2024!", "family-cloud-1").
+fn derived_from(password: &str, name: &str) -> bool {
+    let name = letters_and_digits(name);
+    if name.chars().count() < 4 {
+        return false;
+    }
+    let password = letters_and_digits(password);
+    password.contains(&name) && password.replacen(&name, "", 1).chars().count() < 8
+}
+
 /// The registration rules for a new password, after NIST SP 800-63B
 /// §5.1.1.2: a minimum length in code points, no composition rules, a check
-/// against common passwords and the account's own names, never truncated.
+/// against common passwords, the account's own names and the service's
+/// name, never truncated.
 pub fn check_new_password(
     password: &str,
-    min_chars: usize,
+    policy: PasswordPolicy,
     username: &str,
     email: &str,
 ) -> Result<(), String> {
+    let min_chars = policy.min_chars;
     let chars = password.chars().count();
     if chars < min_chars {
         return Err(format!("must be at least {min_chars} characters"));
@@ -116,6 +149,9 @@ pub fn check_new_password(
     }
     if is_common(&folded) {
         return Err("is too common; choose a less guessable password".into());
+    }
+    if derived_from(password, policy.site_name) {
+        return Err("must not be built on this site's name; choose words of your own".into());
     }
     Ok(())
 }
@@ -215,7 +251,12 @@ mod tests {
 
     #[test]
     fn passwords_follow_nist() {
-        let check = |p: &str| check_new_password(p, 12, "alicewonderland1", "alice@example.com");
+        let policy = PasswordPolicy {
+            min_chars: 12,
+            site_name: "Family Cloud",
+        };
+        let check =
+            |p: &str| check_new_password(p, policy, "alicewonderland1", "alice@example.com");
         assert!(
             check("correct horse battery staple").is_ok(),
             "no composition rules"
@@ -228,6 +269,15 @@ mod tests {
         assert!(check("alicewonderland1").is_err());
         assert!(check("ALICE@EXAMPLE.COM").is_err());
         assert!(check("tab\tinside it ok").is_err());
+        // The service's name dressed up, in any case or spacing, is refused;
+        // a phrase that merely mentions it is not.
+        for derived in ["FamilyCloud2024!", "family-cloud-1234", "my Family Cloud!"] {
+            assert!(
+                check(derived).unwrap_err().contains("site's name"),
+                "{derived}"
+            );
+        }
+        assert!(check("our family cloud keeps the holiday photos").is_ok());
     }
 
     #[test]
@@ -237,7 +287,11 @@ mod tests {
             .find(|l| l.chars().count() >= 12)
             .unwrap();
         assert!(COMMON_PASSWORDS.lines().count() >= 10_000);
-        let check = |p: &str| check_new_password(p, 12, "someone", "someone@example.com");
+        let policy = PasswordPolicy {
+            min_chars: 12,
+            site_name: "auth-server",
+        };
+        let check = |p: &str| check_new_password(p, policy, "someone", "someone@example.com");
         assert!(check(common).unwrap_err().contains("too common"));
         assert!(
             check(&common.to_uppercase())

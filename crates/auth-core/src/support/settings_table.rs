@@ -245,7 +245,7 @@ pub const SETTINGS: &[Setting] = &[
         "auth-server",
         None,
         "1 to 64 characters, no control characters",
-        "the name people see: page titles and headings, every mail's subject and body, the TOTP issuer",
+        "the name people see: page titles and headings, every mail's subject and body, the TOTP issuer; a new password built on it (\"FamilyCloud2024!\") is refused",
     ),
     setting(
         "PUBLIC_URL",
