@@ -16,7 +16,7 @@ use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration
 use auth_core::accounts::{
     Accounts, Client, Trouble, invites, oidc, operator, passkeys, password, unlock,
 };
-use auth_core::auth::access::{Visitor, is_group_name, read_rules};
+use auth_core::auth::access::{Visitor, group_problem, is_group_name, read_rules};
 use auth_core::auth::jose::Alg;
 use auth_core::auth::validation;
 use auth_core::support::config::Settings;
@@ -333,10 +333,8 @@ fn change_groups(
     groups: &[&str],
     add: bool,
 ) -> Result<(), Failure> {
-    if let Some(bad) = groups.iter().find(|g| !is_group_name(g)) {
-        return Err(Failure::Usage(format!(
-            "{bad:?} is not a group name (1 to 64 of a-z 0-9 _ -)"
-        )));
+    if let Some(problem) = group_problem(groups) {
+        return Err(Failure::Usage(problem));
     }
     let user = find(accounts, name)?;
     let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
@@ -763,8 +761,8 @@ fn add_oidc_client(accounts: &Accounts, name: &str, options: &[&str]) -> Result<
         ));
     }
     // (The first signing keys are made with the first client.)
-    let made = operator::add_oidc_client(accounts, name, &uris, public, &groups, alg, &shell())
-        .map_err(trouble)?;
+    let made =
+        oidc::add_client(accounts, name, &uris, public, &groups, alg, &shell()).map_err(trouble)?;
     println!("client_id: {}", made.client_id);
     if let Some(secret) = made.secret {
         println!("client_secret: {secret}");

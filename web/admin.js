@@ -355,7 +355,7 @@ $("app-form").addEventListener("submit", async (event) => {
   fieldErrors("app", ["name"], result);
   const fields = (result.json.error && result.json.error.fields) || {};
   fieldError("app-uris", fields.redirect_uris ? `This ${fields.redirect_uris}.` : "");
-  fieldError("app-groups", fields.allowed_groups || fields.groups ? `This ${fields.allowed_groups || fields.groups}.` : "");
+  fieldError("app-groups", fields.allowed_groups ? `This ${fields.allowed_groups}.` : "");
   if (result.status !== 201) return status(problem(result), "error");
   $("app-id").value = result.json.data.client_id;
   $("app-secret").value = result.json.data.client_secret || "(none: a public client)";

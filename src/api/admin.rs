@@ -17,9 +17,9 @@ use crate::api::fields::{Body, request_body};
 use crate::api::handler::{Admin, FreshAdmin};
 use crate::api::schema::{Describe, reply_body};
 use auth_core::accounts::invites::{self, DEFAULT_HOURS, InviteRequest};
-use auth_core::accounts::oidc::valid_redirect_uri;
+use auth_core::accounts::oidc::{self, valid_redirect_uri};
 use auth_core::accounts::{Client, User, operator, unlock};
-use auth_core::auth::access::is_group_name;
+use auth_core::auth::access::group_problem;
 use auth_core::auth::jose::Alg;
 use auth_core::support::clock::Rfc3339;
 use auth_core::support::form;
@@ -226,13 +226,16 @@ fn acting<'c>(cx: &'c Context, admin: &Admin) -> Client<'c> {
     cx.client().acting_as(admin.id())
 }
 
-/// The account a path's `{id}` names (anything else: 404).
-fn target(app: &App, cx: &Context) -> Result<User, ApiError> {
-    let id = cx
-        .parameter
+/// A path's numeric `{id}` (anything else names nothing: 404).
+fn numeric_id(cx: &Context) -> Result<i64, ApiError> {
+    cx.parameter
         .and_then(|id| id.parse::<i64>().ok())
-        .ok_or(ApiError::NotFound)?;
-    operator::user_by_id(&app.accounts, id)?.ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound)
+}
+
+/// The account a path's `{id}` names.
+fn target(app: &App, cx: &Context) -> Result<User, ApiError> {
+    operator::user_by_id(&app.accounts, numeric_id(cx)?)?.ok_or(ApiError::NotFound)
 }
 
 /// The query string's parameters (a bad one: 400, naming it).
@@ -265,15 +268,6 @@ fn number(
             .filter(|n| *n <= max)
             .ok_or_else(|| ApiError::field(name, "must be a whole number in range")),
     }
-}
-
-fn groups_problem(groups: &[String]) -> Option<ApiError> {
-    groups.iter().find(|g| !is_group_name(g)).map(|bad| {
-        ApiError::Validation(BTreeMap::from([(
-            "groups".to_string(),
-            format!("{bad:?} is not a group name (1-64 of a-z 0-9 _ -)"),
-        )]))
-    })
 }
 
 /// The account as it is now, as the list shows it.
@@ -409,8 +403,8 @@ pub fn update_user(
         groups,
         email_verified,
     } = body.read()?;
-    if let Some(problem) = groups.as_deref().and_then(groups_problem) {
-        return Err(problem);
+    if let Some(problem) = groups.as_deref().and_then(group_problem) {
+        return Err(ApiError::field("groups", &problem));
     }
     let client = acting(cx, &admin);
     if disabled == Some(true) && operator::is_self(&client, &user) {
@@ -573,11 +567,7 @@ pub const WITHDRAW_INVITE: Doc = Doc {
 };
 
 pub fn withdraw_invite(app: &App, cx: &Context, admin: Admin) -> Result<Reply, ApiError> {
-    let id = cx
-        .parameter
-        .and_then(|id| id.parse::<i64>().ok())
-        .ok_or(ApiError::NotFound)?;
-    match invites::withdraw(&app.accounts, id, &acting(cx, &admin))? {
+    match invites::withdraw(&app.accounts, numeric_id(cx)?, &acting(cx, &admin))? {
         true => Ok(Reply::ok("Withdrawn.")),
         false => Err(ApiError::NotFound),
     }
@@ -635,10 +625,11 @@ pub fn add_app(
         alg,
     } = body.read_checked(|given| {
         let mut problems = Vec::new();
-        if given
-            .given_string("name")
-            .is_some_and(|name| name.trim().is_empty() || name.chars().any(char::is_control))
-        {
+        if given.given_string("name").is_some_and(|name| {
+            name.trim().is_empty()
+                || name.chars().count() > 100
+                || name.chars().any(char::is_control)
+        }) {
             problems.push(("name", "must be 1-100 printable characters".to_string()));
         }
         if given
@@ -657,15 +648,15 @@ pub fn add_app(
             ),
         ));
     }
-    if redirect_uris.is_empty() || name.chars().count() > 100 {
+    if redirect_uris.is_empty() {
         return Err(ApiError::field(
             "redirect_uris",
-            "must name at least one URI (and the name at most 100 characters)",
+            "must name at least one URI",
         ));
     }
     let allowed_groups = allowed_groups.unwrap_or_default();
-    if let Some(problem) = groups_problem(&allowed_groups) {
-        return Err(problem);
+    if let Some(problem) = group_problem(&allowed_groups) {
+        return Err(ApiError::field("allowed_groups", &problem));
     }
     if app.settings().public_url.is_none() {
         return Err(ApiError::Conflict(
@@ -673,7 +664,7 @@ pub fn add_app(
         ));
     }
     let alg = alg.as_deref().and_then(Alg::parse).unwrap_or(Alg::Rs256);
-    let made = operator::add_oidc_client(
+    let made = oidc::add_client(
         &app.accounts,
         &name,
         &redirect_uris,

@@ -7,10 +7,10 @@
 
 use crate::accounts::audit::AuthEvent;
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::access::is_group_name;
+use crate::auth::access::group_problem;
 use crate::auth::token::Token;
 use crate::auth::validation;
-use crate::storage::invites::{Invite, NewInvite};
+use crate::storage::invites::{Invite, InviteState, NewInvite};
 use crate::support::clock;
 
 /// How long an invitation lasts unless told otherwise.
@@ -46,11 +46,8 @@ pub fn create(
     client: &Client,
 ) -> Result<Result<Invitation, Problems>, Trouble> {
     let mut problems = Vec::new();
-    if let Some(bad) = request.groups.iter().find(|g| !is_group_name(g)) {
-        problems.push((
-            "groups",
-            format!("{bad:?} is not a group name (1-64 of a-z 0-9 _ -)"),
-        ));
+    if let Some(problem) = group_problem(request.groups) {
+        problems.push(("groups", problem));
     }
     if !(1..=MAX_HOURS).contains(&request.hours) {
         problems.push(("expires_in_hours", format!("must be 1 to {MAX_HOURS}")));
@@ -167,7 +164,7 @@ pub fn usable(
     let Some(invite) = accounts.db.invite_by_token(&token.hash().0)? else {
         return Ok(Err(Unusable::Invalid));
     };
-    if invite.state(now) != crate::storage::invites::InviteState::Open {
+    if invite.state(now) != InviteState::Open {
         return Ok(Err(Unusable::Invalid));
     }
     if invite

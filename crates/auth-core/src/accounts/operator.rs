@@ -10,11 +10,9 @@ use std::path::Path;
 
 use crate::accounts::audit::AuthEvent;
 use crate::accounts::notices::Change;
-use crate::accounts::oidc::{self, NewClient};
 use crate::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use crate::accounts::{Accounts, Client, Trouble};
-use crate::auth::access::is_group_name;
-use crate::auth::jose::Alg;
+use crate::auth::access::group_problem;
 use crate::auth::token::Token;
 use crate::storage::audit::Event;
 use crate::storage::mail::{Purpose, Waiting};
@@ -64,11 +62,8 @@ pub fn create_user(
     groups: &[String],
     client: &Client,
 ) -> Result<Result<(User, String), RegisterOutcome>, Trouble> {
-    if let Some(bad) = groups.iter().find(|g| !is_group_name(g)) {
-        return Ok(Err(RegisterOutcome::Invalid(vec![(
-            "groups",
-            format!("{bad:?} is not a group name (1-64 of a-z 0-9 _ -)"),
-        )])));
+    if let Some(problem) = group_problem(groups) {
+        return Ok(Err(RegisterOutcome::Invalid(vec![("groups", problem)])));
     }
     let password = Token::generate().map_err(Trouble::random)?.encode();
     let form = Registration {
@@ -235,36 +230,6 @@ pub fn retry_mail(accounts: &Accounts, id: Option<i64>, now: i64) -> Result<usiz
 
 pub fn oidc_clients(accounts: &Accounts) -> Result<Vec<OidcClient>, Trouble> {
     Ok(accounts.db.oidc_clients()?)
-}
-
-/// Registers an app with the OpenID provider (the first one also gets the
-/// signing keys), recorded as the operator's.
-pub fn add_oidc_client(
-    accounts: &Accounts,
-    name: &str,
-    redirect_uris: &[String],
-    public: bool,
-    allowed_groups: &[String],
-    alg: Alg,
-    client: &Client,
-) -> Result<NewClient, Trouble> {
-    let made = oidc::add_client(
-        accounts,
-        name,
-        redirect_uris,
-        public,
-        allowed_groups,
-        alg,
-        client.now,
-    )?;
-    accounts.record_detail(
-        AuthEvent::AdminOidcClientAdded,
-        None,
-        None,
-        &format!("client_id={}", made.client_id),
-        client,
-    );
-    Ok(made)
 }
 
 /// How many passkeys the account has.

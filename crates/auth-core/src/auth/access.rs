@@ -24,12 +24,16 @@ use std::time::SystemTime;
 use crate::support::lock::lock;
 use crate::support::url::normalize_path;
 
-/// A group name: 1 to 64 characters of `a-z0-9_-`.
-pub fn is_group_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+pub use crate::support::text::is_group_name;
+
+/// The first of `groups` that is not a group name, as the problem to
+/// report; `None` when every one is.
+pub fn group_problem<S: AsRef<str>>(groups: &[S]) -> Option<String> {
+    groups
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|g| !is_group_name(g))
+        .map(|bad| format!("{bad:?} is not a group name (1-64 of a-z 0-9 _ -)"))
 }
 
 /// Who may pass, before the optional second-factor demand.
@@ -363,10 +367,8 @@ fn parse_rule(content: &str, line: usize) -> Result<Rule, RuleError> {
             },
             Some(("groups", list)) => {
                 let groups: Vec<String> = list.split(',').map(str::to_string).collect();
-                if let Some(bad) = groups.iter().find(|g| !is_group_name(g)) {
-                    return Err(error(format!(
-                        "{bad:?} is not a group name (1-64 of a-z 0-9 _ -)"
-                    )));
+                if let Some(problem) = group_problem(&groups) {
+                    return Err(error(problem));
                 }
                 Who::Groups(groups)
             }

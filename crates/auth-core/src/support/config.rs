@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::support::settings_table::{self, Setting};
-use crate::support::text::{is_format, is_host_name};
+use crate::support::text::{is_format, is_group_name, is_host_name};
 use crate::support::url::Url;
 
 /// `REGISTRATION`: who may sign up.
@@ -215,14 +215,7 @@ impl Settings {
                 _ => return Err(vars.refused("REGISTRATION")),
             },
             admin_group: match vars.text("ADMIN_GROUP")?.trim() {
-                // A group name as `admin group add` takes it.
-                name if (1..=64).contains(&name.len())
-                    && name.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                    }) =>
-                {
-                    name.to_string()
-                }
+                name if is_group_name(name) => name.to_string(),
                 _ => return Err(vars.refused("ADMIN_GROUP")),
             },
             log_format: match vars.text("LOG_FORMAT")?.as_str() {

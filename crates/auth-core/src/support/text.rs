@@ -5,6 +5,15 @@
 
 use std::borrow::Cow;
 
+/// A group name (access rules, `users.groups`, `ADMIN_GROUP`): 1 to 64
+/// characters of `a-z0-9_-`.
+pub fn is_group_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// Unicode format characters (general category Cf), which render as
 /// nothing or reorder what follows them: `alice\u{200b}@example.com` looks
 /// like `alice@example.com`, and U+202E turns the rest of a line around

@@ -189,7 +189,16 @@ mod tests {
     fn provider(public: bool) -> (Accounts, String) {
         let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
         let uris = [CALLBACK.to_string()];
-        let app = add_client(&accounts, "a", &uris, public, &[], Alg::Es256, 0).unwrap();
+        let app = add_client(
+            &accounts,
+            "a",
+            &uris,
+            public,
+            &[],
+            Alg::Es256,
+            &Client::shell(0),
+        )
+        .unwrap();
         (accounts, app.client_id)
     }
 

@@ -4,8 +4,9 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::accounts::audit::AuthEvent;
 use crate::accounts::oidc::{hash_of, keys, new_secret};
-use crate::accounts::{Accounts, Trouble};
+use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::jose::Alg;
 use crate::storage::User;
 use crate::storage::oidc::OidcClient;
@@ -18,7 +19,7 @@ pub struct NewClient {
 }
 
 /// Registers an app, and makes the signing keys if there are none yet (so
-/// no request has to).
+/// no request has to); recorded as `client`'s (an operator's).
 pub fn add_client(
     accounts: &Accounts,
     name: &str,
@@ -26,8 +27,9 @@ pub fn add_client(
     public: bool,
     allowed_groups: &[String],
     alg: Alg,
-    now: i64,
+    client: &Client,
 ) -> Result<NewClient, Trouble> {
+    let now = client.now;
     let (client_id, _) = new_secret()?;
     let client_id = client_id[..22].to_string();
     let secret = if public { None } else { Some(new_secret()?) };
@@ -41,6 +43,13 @@ pub fn add_client(
         created_at: now,
     })?;
     keys::ensure_keys(accounts, now)?;
+    accounts.record_detail(
+        AuthEvent::AdminOidcClientAdded,
+        None,
+        None,
+        &format!("client_id={client_id}"),
+        client,
+    );
     Ok(NewClient {
         client_id,
         secret: secret.map(|(text, _)| text),
@@ -141,7 +150,16 @@ mod tests {
     fn a_client_is_known_by_its_secret_or_as_public() {
         let accounts = Accounts::for_tests(&[]);
         let uris = ["https://app.example.com/cb".to_string()];
-        let confidential = add_client(&accounts, "a", &uris, false, &[], Alg::Es256, 0).unwrap();
+        let confidential = add_client(
+            &accounts,
+            "a",
+            &uris,
+            false,
+            &[],
+            Alg::Es256,
+            &Client::shell(0),
+        )
+        .unwrap();
         let secret = confidential.secret.clone().unwrap();
         let with = |client_id: &str, secret: Option<&str>| {
             let credentials = ClientCredentials {
@@ -153,7 +171,16 @@ mod tests {
         assert!(with(&confidential.client_id, Some(&secret)));
         assert!(!with(&confidential.client_id, Some("wrong")));
         assert!(!with(&confidential.client_id, None));
-        let public = add_client(&accounts, "b", &uris, true, &[], Alg::Es256, 0).unwrap();
+        let public = add_client(
+            &accounts,
+            "b",
+            &uris,
+            true,
+            &[],
+            Alg::Es256,
+            &Client::shell(0),
+        )
+        .unwrap();
         assert!(public.secret.is_none());
         assert!(with(&public.client_id, None));
         assert!(!with(&public.client_id, Some("anything")));

@@ -371,7 +371,16 @@ mod tests {
     #[test]
     fn a_code_is_exchanged_once_and_its_tokens_read_userinfo() {
         let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(&accounts, "a", &[CALLBACK.into()], true, &[], Alg::Es256, 0).unwrap();
+        let app = add_client(
+            &accounts,
+            "a",
+            &[CALLBACK.into()],
+            true,
+            &[],
+            Alg::Es256,
+            &Client::shell(0),
+        )
+        .unwrap();
         let credentials = ClientCredentials {
             client_id: app.client_id.clone(),
             secret: None,
@@ -411,7 +420,16 @@ mod tests {
     #[test]
     fn a_wrong_verifier_or_client_gets_nothing() {
         let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(&accounts, "a", &[CALLBACK.into()], true, &[], Alg::Es256, 0).unwrap();
+        let app = add_client(
+            &accounts,
+            "a",
+            &[CALLBACK.into()],
+            true,
+            &[],
+            Alg::Es256,
+            &Client::shell(0),
+        )
+        .unwrap();
         let code = code_for(&accounts, &app.client_id, "openid", 100);
         let shell = Client::shell(101);
         let stranger = ClientCredentials {
