@@ -549,7 +549,7 @@ fn every_refusal_is_logged_with_its_rule_and_recorded() {
     assert_eq!(reply.status, 403);
     let request_id = format!("request_id={}", reply.header("X-Request-Id").unwrap());
     let line = server
-        .log_text()
+        .log_through(&reply)
         .lines()
         .find(|l| l.contains("access_denied"))
         .map(str::to_string)
@@ -572,7 +572,7 @@ fn every_refusal_is_logged_with_its_rule_and_recorded() {
     );
     // A signed-out visitor sent to sign in is not a refusal.
     let before = server.log_text().matches("access_denied").count();
-    ask(
+    let sent_to_sign_in = ask(
         &server,
         None,
         &[
@@ -581,7 +581,9 @@ fn every_refusal_is_logged_with_its_rule_and_recorded() {
             ("X-Forwarded-Uri", "/"),
         ],
     );
-    assert_eq!(server.log_text().matches("access_denied").count(), before);
+    assert_eq!(sent_to_sign_in.status, 401);
+    let log = server.log_through(&sent_to_sign_in);
+    assert_eq!(log.matches("access_denied").count(), before);
 }
 
 #[test]

@@ -214,9 +214,8 @@ fn nothing_secret_reaches_the_log() {
         None,
     );
     server.post("/api/login?password=querysecret9911", "{}", None);
-    server.post("/api/logout", "", Some(&cookie));
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let log = server.log_text();
+    let last = server.post("/api/logout", "", Some(&cookie));
+    let log = server.log_through(&last);
     assert!(
         log.contains("login_failed") && log.contains("registered"),
         "{log}"

@@ -557,7 +557,7 @@ fn a_catch_all_deny_rule_decides_oidc_sign_ins_and_the_refusal_is_explained() {
     let denied = server.get(&authorize_path(&app, ""), Some(&cookie));
     assert_eq!(location_params(&denied)["error"], "access_denied");
     let request_id = format!("request_id={}", denied.header("X-Request-Id").unwrap());
-    let log = server.log_text();
+    let log = server.log_through(&denied);
     let line = log
         .lines()
         .find(|l| l.contains("access_denied") && l.contains(&request_id))

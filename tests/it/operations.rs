@@ -147,7 +147,9 @@ fn start_and_stop_each_write_one_line_and_events_carry_their_request_id() {
         .signal_and_wait("TERM", Duration::from_secs(15))
         .unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(100));
+    // The last line a stopping server writes; the reader may still be on
+    // its way to it when the process has exited.
+    assert!(server.log_shows(" stopped "), "{}", server.log_text());
     let log = server.log_text();
     let started: Vec<&str> = log.lines().filter(|l| l.contains(" started ")).collect();
     assert_eq!(started.len(), 1, "{log}");

@@ -9,7 +9,6 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::{PASSWORD, Reply, Server, binary, temp_dir};
 
@@ -48,8 +47,7 @@ fn assert_logged_503(server: &Server, refused: &Reply) {
     assert!(!refused.text().to_lowercase().contains("disk"));
     assert!(!refused.text().to_lowercase().contains("sqlite"));
     let request_id = refused.header("X-Request-Id").expect("a request id");
-    std::thread::sleep(Duration::from_millis(100));
-    let log = server.log_text();
+    let log = server.log_through(&refused);
     let line = log
         .lines()
         .find(|l| l.contains(" error ") && l.contains(request_id))

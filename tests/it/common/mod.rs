@@ -205,6 +205,30 @@ impl Server {
         true
     }
 
+    /// The log once it holds the line `reply`'s request ended with. The
+    /// server writes that line before it answers, after every other line the
+    /// request wrote, but the line can still be on its way here: reading
+    /// the log at once would race the reader thread on a busy machine.
+    pub fn log_through(&self, reply: &Reply) -> String {
+        let id = reply.header("X-Request-Id").expect("a request id");
+        let end = format!("request_id={id}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log_text();
+            if log
+                .lines()
+                .any(|l| l.contains(" request method=") && l.contains(&end))
+            {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no request line for {id} in:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends a signal with kill(1) and waits for the exit, up to `limit`.
     pub fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> Option<ExitStatus> {
         Command::new("kill")
