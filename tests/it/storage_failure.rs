@@ -47,7 +47,7 @@ fn assert_logged_503(server: &Server, refused: &Reply) {
     assert!(!refused.text().to_lowercase().contains("disk"));
     assert!(!refused.text().to_lowercase().contains("sqlite"));
     let request_id = refused.header("X-Request-Id").expect("a request id");
-    let log = server.log_through(&refused);
+    let log = server.log_through(refused);
     let line = log
         .lines()
         .find(|l| l.contains(" error ") && l.contains(request_id))
