@@ -156,17 +156,20 @@ pub const MAX_SPENT: usize = 100_000;
 /// The HMAC tag's length in the ticket.
 const TAG_BYTES: usize = 32;
 
-/// Sign-in challenges held by the browser (see the module's note).
+/// What a browser holds for this server, sealed: base64url(body ‖ tag),
+/// the tag an HMAC-SHA256 (RFC 2104) under a key of this process, so only
+/// this server can make one and nobody can change one; and the set of
+/// those already spent, each kept until it would have expired anyway.
 #[derive(Default)]
-pub struct SignInTickets {
-    /// Made at the first sign-in of the process: SHA-256's block size,
-    /// HMAC's natural key length (RFC 2104 §3).
+pub struct Seal {
+    /// Made at first use: SHA-256's block size, HMAC's natural key length
+    /// (RFC 2104 §3).
     key: OnceLock<[u8; 64]>,
-    /// Spent challenges and when each would have expired.
+    /// Spent ids and when each would have expired.
     spent: Mutex<HashMap<[u8; CHALLENGE_BYTES], i64>>,
 }
 
-impl SignInTickets {
+impl Seal {
     fn key(&self) -> Result<&[u8; 64], getrandom::Error> {
         if let Some(key) = self.key.get() {
             return Ok(key);
@@ -176,13 +179,62 @@ impl SignInTickets {
         Ok(self.key.get_or_init(|| fresh))
     }
 
-    fn tag(key: &[u8; 64], body: &[u8]) -> Hmac<Sha256> {
+    /// `purpose` keeps a seal made for one use from being accepted by
+    /// another.
+    fn tag(key: &[u8; 64], purpose: &[u8], body: &[u8]) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new(&(*key).into());
-        mac.update(b"passkey sign-in ");
+        mac.update(purpose);
         mac.update(body);
         mac
     }
 
+    /// `body`, sealed for `purpose`.
+    pub fn seal(&self, purpose: &[u8], body: &[u8]) -> Result<String, getrandom::Error> {
+        let mut sealed = body.to_vec();
+        sealed.extend_from_slice(
+            &Self::tag(self.key()?, purpose, body)
+                .finalize()
+                .into_bytes(),
+        );
+        Ok(base64::encode_url(&sealed))
+    }
+
+    /// The body of a seal this process made for `purpose`; `None` for
+    /// anything else.
+    pub fn open(&self, purpose: &[u8], sealed: &str) -> Option<Vec<u8>> {
+        let (key, bytes) = (self.key.get()?, base64::decode_url(sealed)?);
+        let split = bytes.len().checked_sub(TAG_BYTES)?;
+        let (body, tag) = bytes.split_at(split);
+        // Constant time (hmac's verify): a forged tag learns nothing.
+        Self::tag(key, purpose, body).verify_slice(tag).ok()?;
+        Some(body.to_vec())
+    }
+
+    /// Spends `id`, good until `expires_at`: `false` if it was spent
+    /// before, or if [`MAX_SPENT`] unexpired ones are held (refusing is
+    /// safe; forgetting one would let it be spent twice).
+    pub fn spend(&self, id: [u8; CHALLENGE_BYTES], expires_at: i64, now: i64) -> bool {
+        let mut spent = lock(&self.spent);
+        if spent.len() >= MAX_SPENT {
+            spent.retain(|_, expires| *expires > now);
+        }
+        if spent.len() >= MAX_SPENT || spent.contains_key(&id) {
+            return false;
+        }
+        spent.insert(id, expires_at);
+        true
+    }
+}
+
+/// Sign-in challenges held by the browser (see the module's note).
+#[derive(Default)]
+pub struct SignInTickets {
+    seal: Seal,
+}
+
+const TICKET_PURPOSE: &[u8] = b"passkey sign-in ";
+
+impl SignInTickets {
     /// A new challenge, and the cookie value that carries it:
     /// base64url(challenge ‖ issued at ‖ HMAC tag).
     pub fn issue(&self, now: i64) -> Result<([u8; CHALLENGE_BYTES], String), getrandom::Error> {
@@ -190,24 +242,17 @@ impl SignInTickets {
         getrandom::fill(&mut challenge)?;
         let mut ticket = challenge.to_vec();
         ticket.extend_from_slice(&now.to_be_bytes());
-        let tag = Self::tag(self.key()?, &ticket).finalize().into_bytes();
-        ticket.extend_from_slice(&tag);
-        Ok((challenge, base64::encode_url(&ticket)))
+        Ok((challenge, self.seal.seal(TICKET_PURPOSE, &ticket)?))
     }
 
     /// Whether `ticket` is one this process issued less than five minutes
     /// ago, for `challenge` (the one the browser signed), spent now and
     /// never before.
     pub fn redeem(&self, ticket: &str, challenge: &[u8], now: i64) -> bool {
-        let (Some(key), Some(bytes)) = (self.key.get(), base64::decode_url(ticket)) else {
+        let Some(body) = self.seal.open(TICKET_PURPOSE, ticket) else {
             return false;
         };
-        if bytes.len() != CHALLENGE_BYTES + 8 + TAG_BYTES {
-            return false;
-        }
-        let (body, tag) = bytes.split_at(CHALLENGE_BYTES + 8);
-        // Constant time (hmac's verify): a forged tag learns nothing.
-        if Self::tag(key, body).verify_slice(tag).is_err() {
+        if body.len() != CHALLENGE_BYTES + 8 {
             return false;
         }
         let (issued, at) = body.split_at(CHALLENGE_BYTES);
@@ -221,15 +266,7 @@ impl SignInTickets {
         let Ok(issued) = <[u8; CHALLENGE_BYTES]>::try_from(issued) else {
             return false;
         };
-        let mut spent = lock(&self.spent);
-        if spent.len() >= MAX_SPENT {
-            spent.retain(|_, expires| *expires > now);
-        }
-        if spent.len() >= MAX_SPENT || spent.contains_key(&issued) {
-            return false;
-        }
-        spent.insert(issued, at + CHALLENGE_TTL_SECS);
-        true
+        self.seal.spend(issued, at + CHALLENGE_TTL_SECS, now)
     }
 }
 

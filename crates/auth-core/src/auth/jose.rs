@@ -253,6 +253,84 @@ fn length_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     (rest.len() >= length).then(|| rest.split_at(length))
 }
 
+/// Why a JWS from another issuer (an upstream's ID token) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwsError {
+    /// Not three base64url parts with a JSON header and claims.
+    Malformed,
+    /// An algorithm other than RS256 or ES256: `none` above all, and HS256,
+    /// which would make a public key a shared secret (RFC 8725 §2.1, §3.1).
+    Algorithm,
+    /// No key of the set has the header's `kid` (perhaps a new one: the
+    /// caller fetches the set again, once).
+    UnknownKey,
+    /// The key is there and the signature is not its.
+    Signature,
+}
+
+/// The claims of `token` if one of the JSON Web Key Set `jwks`'s keys
+/// signed it, with RS256 or ES256, the algorithm the key itself is for
+/// (RFC 8725 §3.1: the header's `alg` is the attacker's, so it must fit the
+/// key). Expiry and audience are the caller's.
+pub fn verify_with_set(token: &str, jwks: &Value) -> Result<Value, JwsError> {
+    use crate::auth::webauthn::PublicKey;
+    let mut parts = token.split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::Malformed);
+    };
+    let head: Value = decode_url(header)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(JwsError::Malformed)?;
+    let alg = head["alg"]
+        .as_str()
+        .and_then(Alg::parse)
+        .ok_or(JwsError::Algorithm)?;
+    let kty = match alg {
+        Alg::Rs256 => "RSA",
+        Alg::Es256 => "EC",
+    };
+    let fits = |jwk: &&Value| {
+        jwk["kty"] == kty
+            && (jwk["use"].is_null() || jwk["use"] == "sig")
+            && (jwk["alg"].is_null() || jwk["alg"] == alg.as_str())
+    };
+    let keys = jwks["keys"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let candidates: Vec<&Value> = match head["kid"].as_str() {
+        Some(kid) => keys
+            .iter()
+            .filter(|k| k["kid"] == kid)
+            .filter(fits)
+            .collect(),
+        // No kid: only a set with a single key of the kind can say which.
+        None => keys.iter().filter(fits).collect(),
+    };
+    let [jwk] = candidates.as_slice() else {
+        return Err(JwsError::UnknownKey);
+    };
+    let field = |name: &str| jwk[name].as_str().and_then(decode_url);
+    let key = match alg {
+        Alg::Rs256 => match (field("n"), field("e")) {
+            (Some(n), Some(e)) => PublicKey::rs256(&n, &e).ok(),
+            _ => None,
+        },
+        Alg::Es256 => match (jwk["crv"].as_str(), field("x"), field("y")) {
+            (Some("P-256"), Some(x), Some(y)) => PublicKey::es256(&x, &y),
+            _ => None,
+        },
+    }
+    .ok_or(JwsError::UnknownKey)?;
+    let signature = decode_url(signature).ok_or(JwsError::Malformed)?;
+    if !key.verifies_jws(format!("{header}.{claims}").as_bytes(), &signature) {
+        return Err(JwsError::Signature);
+    }
+    decode_url(claims)
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(Value::is_object)
+        .ok_or(JwsError::Malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +396,42 @@ mod tests {
         assert_eq!(key.verify(&key.sign(&claims)), Some(written));
         let (other, _) = Key::generate(Alg::Es256).unwrap();
         assert_eq!(other.verify(&key.sign(&claims)), None);
+    }
+
+    #[test]
+    fn a_set_verifies_only_its_own_keys_for_their_own_algorithm() {
+        let (es, _) = Key::generate(Alg::Es256).unwrap();
+        let (rs, _) = Key::generate(Alg::Rs256).unwrap();
+        let set = json!({ "keys": [es.jwk(), rs.jwk()] });
+        let claims = json!({ "sub": "x" });
+        assert_eq!(verify_with_set(&es.sign(&claims), &set), Ok(claims.clone()));
+        assert_eq!(verify_with_set(&rs.sign(&claims), &set), Ok(claims.clone()));
+        let (stranger, _) = Key::generate(Alg::Es256).unwrap();
+        assert_eq!(
+            verify_with_set(&stranger.sign(&claims), &set),
+            Err(JwsError::UnknownKey)
+        );
+        // A token whose header names the ES256 key's id with RS256, or with
+        // `none`, is refused before any signature is looked at.
+        let token = es.sign(&claims);
+        let parts: Vec<&str> = token.split('.').collect();
+        for alg in ["RS256", "none", "HS256"] {
+            let header = json!({ "alg": alg, "kid": es.kid });
+            let forged = format!(
+                "{}.{}.{}",
+                encode_url(header.to_string().as_bytes()),
+                parts[1],
+                parts[2]
+            );
+            assert!(verify_with_set(&forged, &set).is_err(), "{alg}");
+        }
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            encode_url(b"{\"sub\":\"y\"}"),
+            parts[2]
+        );
+        assert_eq!(verify_with_set(&tampered, &set), Err(JwsError::Signature));
+        assert_eq!(verify_with_set("a.b", &set), Err(JwsError::Malformed));
     }
 }

@@ -282,13 +282,7 @@ impl PublicKey {
                 let (Some(x), Some(y)) = (second, y) else {
                     return Err(bad);
                 };
-                if x.len() != 32 || y.len() != 32 {
-                    return Err(bad);
-                }
-                let point = [&[0x04][..], x, y].concat();
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map(PublicKey::Es256)
-                    .map_err(|_| bad)
+                PublicKey::es256(x, y).ok_or(bad)
             }
             // OKP, EdDSA, Ed25519.
             (Some(1), Some(EDDSA), Some(6)) => {
@@ -306,24 +300,51 @@ impl PublicKey {
                 let (Some(n), Some(e)) = (first, second) else {
                     return Err(bad);
                 };
-                // FIPS 186-5 Appendix A.1.1: 2^16 < e; a smaller exponent
-                // (3 above all) has a history of forgeable signatures.
-                let e_value = e
-                    .iter()
-                    .skip_while(|b| **b == 0)
-                    .try_fold(0u64, |value, b| {
-                        value.checked_mul(256).map(|v| v + u64::from(*b))
-                    });
-                if e_value.is_none_or(|e| e < 65_537) {
-                    return Err(Failure::WeakKey);
-                }
-                let n = BoxedUint::from_be_slice_vartime(n);
-                let e = BoxedUint::from_be_slice_vartime(e);
-                rsa::PublicKey::new_with_size_limits(n, e, RSA_BITS)
-                    .map(|key| PublicKey::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)))
-                    .map_err(|_| bad)
+                PublicKey::rs256(n, e)
             }
             _ => Err(Failure::UnsupportedAlgorithm),
+        }
+    }
+
+    /// A P-256 point from its coordinates (32 bytes each), as SEC1's
+    /// uncompressed 04 ‖ x ‖ y; `None` off the curve.
+    pub fn es256(x: &[u8], y: &[u8]) -> Option<PublicKey> {
+        if x.len() != 32 || y.len() != 32 {
+            return None;
+        }
+        let point = [&[0x04][..], x, y].concat();
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            .ok()
+            .map(PublicKey::Es256)
+    }
+
+    /// An RSA key from its modulus and exponent (big-endian bytes).
+    pub fn rs256(n: &[u8], e: &[u8]) -> Result<PublicKey, Failure> {
+        // FIPS 186-5 Appendix A.1.1: 2^16 < e; a smaller exponent (3 above
+        // all) has a history of forgeable signatures.
+        let e_value = e
+            .iter()
+            .skip_while(|b| **b == 0)
+            .try_fold(0u64, |value, b| {
+                value.checked_mul(256).map(|v| v + u64::from(*b))
+            });
+        if e_value.is_none_or(|e| e < 65_537) {
+            return Err(Failure::WeakKey);
+        }
+        let n = BoxedUint::from_be_slice_vartime(n);
+        let e = BoxedUint::from_be_slice_vartime(e);
+        rsa::PublicKey::new_with_size_limits(n, e, RSA_BITS)
+            .map(|key| PublicKey::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)))
+            .map_err(|_| Failure::Malformed("publicKey"))
+    }
+
+    /// Whether `signature` is this key's over `message` in a JWS, where an
+    /// ECDSA signature is r ‖ s, 64 bytes (RFC 7518 §3.4), not DER.
+    pub fn verifies_jws(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            PublicKey::Es256(key) => p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            PublicKey::EdDsa(_) | PublicKey::Rs256(_) => self.verifies(message, signature),
         }
     }
 
