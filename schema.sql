@@ -1,6 +1,6 @@
--- auth-server schema, version 12. Applied to a new database at start-up;
+-- auth-server schema, version 13. Applied to a new database at start-up;
 -- PRAGMA user_version records which version a database file is at, and
--- src/storage/mod.rs migrates older files in place (MIGRATIONS there).
+-- crates/auth-core/src/storage/schema.rs migrates older files in place (MIGRATIONS there).
 
 CREATE TABLE users (
     -- AUTOINCREMENT: an id is never handed out twice, so nothing that
@@ -228,3 +228,33 @@ CREATE TABLE invites (
     used_by      INTEGER,                     -- the account it made
     withdrawn_at INTEGER
 );
+
+-- OpenID providers people may sign in through ("Sign in with ..."). The
+-- client secret is sent to the provider's token endpoint, so it is kept as
+-- it is; the file is its owner's alone (0600).
+CREATE TABLE upstreams (
+    name            TEXT    PRIMARY KEY,       -- in the URLs: /auth/upstream/NAME
+    issuer          TEXT    NOT NULL,
+    client_id       TEXT    NOT NULL,
+    client_secret   TEXT    NOT NULL,
+    label           TEXT    NOT NULL,          -- the sign-in button's words
+    scope           TEXT    NOT NULL,
+    link_by_email   INTEGER NOT NULL DEFAULT 0,
+    create_accounts INTEGER NOT NULL DEFAULT 0,
+    allowed_domains TEXT    NOT NULL DEFAULT '', -- comma-separated; empty: any
+    created_at      INTEGER NOT NULL
+);
+
+-- Which upstream identity (issuer, sub) signs in to which account. Kept when
+-- the provider is removed, so adding it back restores them.
+CREATE TABLE upstream_links (
+    issuer       TEXT    NOT NULL,
+    subject      TEXT    NOT NULL,
+    user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    upstream     TEXT    NOT NULL,
+    email        TEXT,                          -- as the provider gave it when linked
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    PRIMARY KEY (issuer, subject)
+) WITHOUT ROWID;
+CREATE INDEX upstream_links_user ON upstream_links (user_id);

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use auth_core::accounts::User;
 use auth_core::accounts::register::{self, Channel, RegisterOutcome, Registration};
 use auth_core::accounts::{
-    Accounts, Client, Trouble, invites, oidc, operator, passkeys, password, unlock,
+    Accounts, Client, Trouble, invites, oidc, operator, passkeys, password, unlock, upstream,
 };
 use auth_core::auth::access::{Visitor, group_problem, is_group_name, read_rules};
 use auth_core::auth::jose::Alg;
@@ -74,6 +74,13 @@ usage: auth-server [--env-file FILE]            serve (settings from the environ
                                                        mailed to E when mail is on); prints the link
        auth-server admin invites                       the invitations and where each stands
        auth-server admin invite withdraw ID            withdraw an open invitation
+       auth-server admin upstream add NAME --issuer URL --client-id ID [--label TEXT]
+                 [--scope SCOPES] [--link-by-email] [--create-accounts]
+                 [--allowed-domain DOMAIN…]        sign-in through an OpenID provider; the client
+                                                       secret from standard input (piped); prints the
+                                                       callback URL to register at the provider
+       auth-server admin upstreams                     the providers one may sign in through
+       auth-server admin upstream remove NAME          remove one (its links stay, for adding it back)
        auth-server --help | --version";
 
 /// What went wrong, and so the exit code.
@@ -125,7 +132,10 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match words.as_slice() {
         ["users"] => list_users(accounts, &mut out),
-        ["user", name] => find(accounts, name).map(|user| show_user(&user, &mut out)),
+        ["user", name] => find(accounts, name).and_then(|user| {
+            show_user(&user, &mut out);
+            show_links(accounts, &user, &mut out)
+        }),
         ["disable", name] => set_disabled(accounts, name, true),
         ["enable", name] => set_disabled(accounts, name, false),
         ["delete", name] => delete(accounts, name, false),
@@ -199,6 +209,18 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["invites"] => list_invites(accounts, &mut out),
         ["invite", "withdraw", id] => withdraw_invite(accounts, id),
         ["invite", options @ ..] => invite(accounts, options),
+        ["upstream", "add", name, options @ ..] => add_upstream(accounts, name, options),
+        ["upstreams"] => list_upstreams(accounts, &mut out),
+        ["upstream", "remove", name] => match upstream::remove(accounts, name, &shell()) {
+            Ok(true) => {
+                println!("upstream {name} removed; its links stay, for when it is added back");
+                Ok(())
+            }
+            Ok(false) => Err(Failure::Refused(format!(
+                "no upstream {name:?} (see: admin upstreams)"
+            ))),
+            Err(error) => Err(trouble(error)),
+        },
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     exit_code(result)
@@ -301,11 +323,17 @@ fn delete(accounts: &Accounts, name: &str, confirmed: bool) -> Result<(), Failur
 /// history, and refuses a terminal, where it would be shown as typed:
 /// turning echo off needs `unsafe` terminal calls or another crate.
 fn read_password(command: &str) -> Result<String, Failure> {
+    read_secret(command, "password", "new passphrase")
+}
+
+/// One line of standard input, which must not be a terminal (it would
+/// show what is typed); `what` names it in the refusal.
+fn read_secret(command: &str, what: &str, example: &str) -> Result<String, Failure> {
     if std::io::stdin().is_terminal() {
         return Err(Failure::Refused(format!(
-            "{command} reads the password from standard input, which is a terminal here, \
+            "{command} reads the {what} from standard input, which is a terminal here, \
              where it would be shown as typed; pipe it in instead: \
-             `echo 'new passphrase' | auth-server admin {command} …` \
+             `echo '{example}' | auth-server admin {command} …` \
              or `auth-server admin {command} … < file`"
         )));
     }
@@ -315,13 +343,13 @@ fn read_password(command: &str) -> Result<String, Failure> {
         .read_line(&mut line)
         .map_err(|error| {
             Failure::Refused(format!(
-                "cannot read the password from standard input: {error}"
+                "cannot read the {what} from standard input: {error}"
             ))
         })?;
-    let password = line
+    let secret = line
         .strip_suffix('\n')
         .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
-    Ok(password.to_string())
+    Ok(secret.to_string())
 }
 
 /// Adds or removes groups of an account. The groups are part of the row
@@ -963,4 +991,128 @@ fn withdraw_invite(accounts: &Accounts, id: &str) -> Result<(), Failure> {
             "no open invitation {id} (see: admin invites)"
         ))),
     }
+}
+
+/// The account's connected sign-ins, a line each.
+fn show_links(accounts: &Accounts, user: &User, out: &mut impl Write) -> Result<(), Failure> {
+    for link in upstream::links(accounts, user.id).map_err(trouble)? {
+        let _ = writeln!(
+            out,
+            "upstream: {} (sub {}, {}, linked {}, last used {})",
+            printable(&link.upstream),
+            printable(&link.subject),
+            printable(link.email.as_deref().unwrap_or("no address")),
+            clock::rfc3339(link.created_at),
+            optional_time(link.last_used_at)
+        );
+    }
+    Ok(())
+}
+
+fn add_upstream(accounts: &Accounts, name: &str, options: &[&str]) -> Result<(), Failure> {
+    let (mut issuer, mut client_id, mut label, mut scope) = (None, None, None, None);
+    let (mut link_by_email, mut create_accounts, mut domains) = (false, false, Vec::new());
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        let value = rest.clone().next().copied();
+        let take = |slot: &mut Option<String>| -> Result<(), Failure> {
+            let value = value
+                .ok_or_else(|| Failure::Usage(format!("upstream add: {option} needs a value")))?;
+            *slot = Some(value.to_string());
+            Ok(())
+        };
+        match *option {
+            "--issuer" => take(&mut issuer)?,
+            "--client-id" => take(&mut client_id)?,
+            "--label" => take(&mut label)?,
+            "--scope" => take(&mut scope)?,
+            "--allowed-domain" => {
+                let mut domain = None;
+                take(&mut domain)?;
+                domains.extend(domain);
+            }
+            "--link-by-email" => {
+                link_by_email = true;
+                continue;
+            }
+            "--create-accounts" => {
+                create_accounts = true;
+                continue;
+            }
+            _ => {
+                return Err(Failure::Usage(format!(
+                    "upstream add: {option:?} is not an option here"
+                )));
+            }
+        }
+        rest.next();
+    }
+    let (Some(issuer), Some(client_id)) = (issuer, client_id) else {
+        return Err(Failure::Usage(
+            "upstream add NAME needs --issuer and --client-id".into(),
+        ));
+    };
+    if accounts.settings().public_url.is_none() {
+        return Err(Failure::Refused(
+            "set PUBLIC_URL first (pass --env-file): the provider sends people back under it"
+                .into(),
+        ));
+    }
+    // Piped, never an argument: arguments show in `ps` and shell history.
+    let secret = read_secret("upstream add", "client secret", "SECRET")?;
+    let new = upstream::NewUpstream {
+        name,
+        issuer: &issuer,
+        client_id: &client_id,
+        client_secret: secret.trim(),
+        label: label.as_deref(),
+        scope: scope.as_deref(),
+        link_by_email,
+        create_accounts,
+        allowed_domains: &domains,
+    };
+    let added = upstream::add(accounts, &new, &shell())
+        .map_err(trouble)?
+        .map_err(|why| Failure::Refused(format!("upstream add: {why}")))?;
+    println!(
+        "upstream {} added: \"{}\"",
+        added.name,
+        printable(&added.label)
+    );
+    if let Some(callback) = upstream::callback_url(accounts, &added.name) {
+        println!("callback (register it at the provider as the redirect URI): {callback}");
+    }
+    // Said now, not at the first sign-in: a wrong issuer or a missing CA
+    // bundle is the operator's to fix.
+    match upstream::check_reachable(accounts, &added.name, clock::now()).map_err(trouble)? {
+        Ok(()) => println!("its discovery document and keys were fetched"),
+        Err(why) => eprintln!("auth-server: warning: the provider cannot be reached now: {why}"),
+    }
+    Ok(())
+}
+
+fn list_upstreams(accounts: &Accounts, out: &mut impl Write) -> Result<(), Failure> {
+    let _ = writeln!(
+        out,
+        "name\tissuer\tclient_id\tlabel\tscope\tlink_by_email\tcreate_accounts\tallowed_domains"
+    );
+    for u in upstream::list(accounts).map_err(trouble)? {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            u.name,
+            printable(&u.issuer),
+            printable(&u.client_id),
+            printable(&u.label),
+            u.scope,
+            u.link_by_email,
+            u.create_accounts,
+            if u.allowed_domains.is_empty() {
+                "-".to_string()
+            } else {
+                u.allowed_domains.join(",")
+            }
+        );
+    }
+    Ok(())
 }

@@ -24,6 +24,8 @@ use auth_server::api::app::App;
 use auth_server::api::metrics::MetricsService;
 use auth_server::api::openapi;
 use auth_server::api::router::ROUTES;
+use auth_server::api::upstream;
+use auth_server::http;
 use auth_server::http::{Limits, Server, StopHandle};
 
 /// How often the background upkeep runs (the sessions' last-seen times are
@@ -149,6 +151,7 @@ fn main() -> ExitCode {
     if is_admin {
         let log = Logger::new(settings.log_format);
         let accounts = Accounts::new(settings, Arc::new(db), log, None);
+        give_upstreams_a_client(&accounts);
         return admin::run(&args[1..], &accounts);
     }
     serve(settings, db)
@@ -158,6 +161,18 @@ fn main() -> ExitCode {
 /// state and load the stored sessions, start the metrics listener, install
 /// the signal handler, log `started`, start the background threads, print
 /// `listening on`, serve until a signal, then stop cleanly.
+/// Signing in through upstream providers fetches over HTTPS with the
+/// server's client, trusting `UPSTREAM_CA_FILE`'s certificates.
+fn give_upstreams_a_client(accounts: &Accounts) {
+    let client = http::client::Client::new(
+        &accounts.settings().upstream_ca_file,
+        Duration::from_secs(10),
+    );
+    accounts
+        .upstreams()
+        .set_fetch(Arc::new(upstream::Outbound(client)));
+}
+
 fn serve(settings: Settings, db: Database) -> ExitCode {
     let log = Logger::new(settings.log_format);
     warn_about_settings(&settings, &log);
@@ -167,6 +182,7 @@ fn serve(settings: Settings, db: Database) -> ExitCode {
         Arc::new(Metrics::new(&routes))
     });
     let accounts = Accounts::new(settings, Arc::new(db), log, metrics.clone());
+    give_upstreams_a_client(&accounts);
     let app = Arc::new(App::new(accounts, metrics, openapi::text));
     // The access rules: a bad line stops start-up, naming it (exit 2, as a
     // bad setting does).

@@ -156,9 +156,11 @@ function renameForm(passkey) {
 }
 
 /** The server wants a recent proof before a new credential: ask for the
- *  password right here, then carry on. */
-function needsProof(result) {
+ *  password right here, then carry on with `then`. */
+let afterProof = null;
+function needsProof(result, then = addPasskey) {
   if (result.status !== 403 || !result.json.error || result.json.error.code !== "reauthentication_required") return false;
+  afterProof = then;
   $("reauth").classList.remove("hidden");
   $("passkey-add").classList.add("hidden");
   status(problem(result), "error");
@@ -184,7 +186,7 @@ $("reauth").addEventListener("submit", async (event) => {
     return input.focus();
   }
   closeProof();
-  await addPasskey();
+  await (afterProof || addPasskey)();
 });
 
 $("reauth-cancel").addEventListener("click", () => {
@@ -319,7 +321,62 @@ $("delete-form").addEventListener("submit", async (event) => {
   location.replace("login");
 });
 
+/** Connected sign-ins: each provider, connect or disconnect. */
+async function showUpstreams() {
+  const result = await call("GET", "api/user/upstreams");
+  if (result.status === 401) return signIn();
+  if (result.status !== 200) return;
+  const providers = result.json.data.providers;
+  $("upstreams-section").classList.toggle("hidden", providers.length === 0);
+  $("upstreams").replaceChildren(...providers.map(upstreamItem));
+}
+
+function upstreamItem(provider) {
+  const item = document.createElement("li");
+  const what = document.createElement("span");
+  const name = provider.label.replace(/^Sign in with /, "");
+  if (provider.connected) {
+    const used = provider.last_used_at ? `last used ${when(provider.last_used_at)}` : "not used yet";
+    what.textContent = `${name}: connected${provider.email ? ` as ${provider.email}` : ""}, ${used}`;
+    const off = smallButton("Disconnect", `Disconnect ${name}`);
+    off.addEventListener("click", async () => {
+      const done = await call("DELETE", `api/user/upstreams/${provider.name}`);
+      status(done.status === 200 ? `${name} no longer signs you in.` : problem(done), done.status === 200 ? "ok" : "error");
+      await showUpstreams();
+    });
+    item.append(what, " ", off);
+  } else {
+    what.textContent = `${name}: not connected`;
+    const on = smallButton("Connect", `Connect ${name}`);
+    const connect = async () => {
+      const started = await call("POST", `api/user/upstreams/${provider.name}`);
+      if (started.status === 401) return signIn();
+      if (needsProof(started, connect)) return;
+      if (started.status !== 200) return status(problem(started), "error");
+      status(`Taking you to ${name}…`);
+      location.assign(started.json.data.location);
+    };
+    on.addEventListener("click", connect);
+    item.append(what, " ", on);
+  }
+  return item;
+}
+
+// Back from connecting a provider: what happened.
+const back = new URLSearchParams(location.search);
+if (back.get("connected")) status("Connected. You can sign in with it now.", "ok");
+const connectWords = {
+  linked_elsewhere: "That account elsewhere is already connected to another account here.",
+  not_signed_in: "You were signed out meanwhile, so nothing was connected. Please try again.",
+  unavailable: "The other service could not be reached. Try again shortly.",
+  cancelled: "Connecting was cancelled.",
+};
+if (back.get("upstream_error")) {
+  status(connectWords[back.get("upstream_error")] || "Nothing was connected. Please try again.", "error");
+}
+
 showProfile()
   .then(showPasskeys)
+  .then(showUpstreams)
   .then(showSessions)
   .catch(() => status("The account service cannot be reached. Try again shortly.", "error"));

@@ -24,7 +24,7 @@ function title(text) {
 }
 
 function showOnly(id) {
-  for (const section of ["sign-in", "forgot", "reset", "step-up", "signed-in"]) {
+  for (const section of ["sign-in", "forgot", "reset", "step-up", "upstream-code", "signed-in"]) {
     $(section).classList.toggle("hidden", section !== id);
   }
 }
@@ -233,7 +233,64 @@ $("sign-out").addEventListener("click", async () => {
   $("identifier").focus();
 });
 
+// Signing in through another service (an upstream OpenID provider): what
+// the server's upstream_error codes mean, in words a person can act on.
+const upstreamWords = {
+  unknown_provider: "That way of signing in is not available. Sign in another way.",
+  unavailable: "The other service could not be reached. Try again shortly, or sign in another way.",
+  state: "That sign-in took too long, or began in another browser. Please try again.",
+  cancelled: "The sign-in at the other service was cancelled.",
+  rejected: "The other service's answer could not be trusted, so you are not signed in. Please try again.",
+  no_account: "No account here is connected to that sign-in. Sign in with your password, then connect it on your account page.",
+  email_unverified: "That service has not confirmed your email address, so it cannot be matched to an account here.",
+  domain: "Accounts with that email domain cannot sign in here.",
+  registration_closed: "There is no account here for you yet, and new accounts need an invitation.",
+  email_taken: "An account with that email address exists. Sign in to it, then connect this sign-in on your account page.",
+  disabled: "This account is disabled.",
+  email_not_verified: "Confirm your email address first: look for our message.",
+};
+
+/** One button (a link: it navigates) per provider, carrying rd along. */
+async function showUpstreams() {
+  const result = await call("GET", "api/upstreams");
+  if (result.status !== 200) return;
+  const links = result.json.data.providers.map((provider) => {
+    const link = document.createElement("a");
+    link.className = "button secondary";
+    link.textContent = provider.label;
+    link.href = wanted ? `${provider.url}?rd=${encodeURIComponent(wanted)}` : provider.url;
+    return link;
+  });
+  $("upstreams").replaceChildren(...links);
+  $("upstreams").classList.toggle("hidden", links.length === 0);
+}
+
+$("upstream-code").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("upstream-code-input");
+  const result = await call("POST", "api/login/upstream", { code: input.value.trim() });
+  if (result.status === 200) return signedIn(result);
+  if (result.status === 401) {
+    showOnly("sign-in");
+    title(`Sign in to ${site}`);
+    return status("That sign-in has expired. Please start again.", "error");
+  }
+  status(problem(result), "error");
+  input.setAttribute("aria-invalid", "true");
+  input.focus();
+});
+
 async function start() {
+  showUpstreams().catch(() => {});
+  const failed = params.get("upstream_error");
+  if (failed) status(upstreamWords[failed] || "You could not be signed in that way.", "error");
+  if (params.get("upstream_code")) {
+    showOnly("upstream-code");
+    title("Enter your code");
+    status("One more step: your account has two-factor login.");
+    $("upstream-code-input").focus();
+    return;
+  }
   if (page === "reset-password" && linkToken) {
     showOnly("reset");
     title(`Choose a new ${site} password`);

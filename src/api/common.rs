@@ -193,3 +193,28 @@ pub fn signed_in(app: &App, cx: &Context) -> Result<SignedIn, ApiError> {
     check::signed_in(&app.accounts, cookies::session_tokens(cx.request), cx.now)?
         .ok_or(ApiError::Unauthenticated)
 }
+
+/// `uri` with `params` appended to its query, each value percent-encoded.
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut out = uri.to_string();
+    let mut separator = if uri.contains('?') { '&' } else { '?' };
+    for (name, value) in params {
+        out.push(separator);
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&auth_core::support::text::percent_encode(value));
+        separator = '&';
+    }
+    out
+}
+
+/// A 302 to `location`, with no body.
+pub fn redirect(location: String) -> Reply {
+    Reply::document(crate::api::app::Document {
+        content_type: "text/plain; charset=utf-8",
+        body: Vec::new(),
+        content_security_policy: None,
+    })
+    .with_status(302)
+    .with_header("Location", location)
+}

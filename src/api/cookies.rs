@@ -43,6 +43,17 @@ impl CookiePolicy {
         )
     }
 
+    /// A short-lived `HttpOnly` cookie for one path: a sign-in through an
+    /// upstream provider under way. `SameSite=Lax` whatever the session
+    /// cookie's, since the provider sends the browser back with a
+    /// cross-site navigation, which a `Strict` cookie would not go with.
+    pub fn scoped(&self, name: &str, value: &str, path: &str, max_age_secs: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{name}={value}; HttpOnly; Path={path}; SameSite=Lax{secure}; Max-Age={max_age_secs}"
+        )
+    }
+
     /// An empty cookie that expires at once.
     pub fn clear(&self) -> String {
         format!("{SESSION_COOKIE}=; {}; Max-Age=0", self.attributes())
@@ -82,12 +93,17 @@ pub fn session_tokens(request: &Request) -> Vec<Token> {
 
 /// The passkey sign-in ticket, if the browser sent one of a sane size.
 pub fn ticket(request: &Request) -> Option<String> {
+    named(request, TICKET_COOKIE, 256)
+}
+
+/// The first cookie called `wanted` of 1 to `max_len` bytes.
+pub fn named(request: &Request, wanted: &str, max_len: usize) -> Option<String> {
     request
         .header_values("cookie")
         .filter_map(|value| std::str::from_utf8(value).ok())
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == TICKET_COOKIE && (1..=256).contains(&value.len()))
+        .find(|(name, value)| *name == wanted && (1..=max_len).contains(&value.len()))
         .map(|(_, value)| value.to_string())
 }
 

@@ -3,7 +3,7 @@
 //! From the top: [`pipeline`] (the HTTP layer's `Service`: origin check,
 //! routing, content type, dispatch, headers, logging), the handlers, one
 //! file per resource ([`auth`], [`account`], [`sessions`], [`recovery`],
-//! [`totp`], [`passkeys`], [`forward`], [`pages`], [`health`]),
+//! [`totp`], [`passkeys`], [`upstream`], [`forward`], [`pages`], [`health`]),
 //! what the handlers share ([`common`]), and below those the pieces
 //! ([`app`], [`router`], [`fields`], [`error`], [`cookies`], [`cors`],
 //! [`client_ip`]).
@@ -33,3 +33,4 @@ pub mod router;
 pub mod schema;
 pub mod sessions;
 pub mod totp;
+pub mod upstream;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::app::{App, Context, Document, Reply};
-use crate::api::common::signed_in;
+use crate::api::common::{redirect, signed_in, with_query};
 use crate::api::cookies;
 use crate::api::doc::{Answer, Doc, refusal};
 use crate::api::error::ApiError;
@@ -431,19 +431,6 @@ fn oauth_error(error: OAuthError) -> Reply {
 }
 
 /// `redirect_uri` with `params` added to its query.
-fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
-    let mut out = uri.to_string();
-    let mut separator = if uri.contains('?') { '&' } else { '?' };
-    for (name, value) in params {
-        out.push(separator);
-        out.push_str(name);
-        out.push('=');
-        out.push_str(&percent_encode(value));
-        separator = '&';
-    }
-    out
-}
-
 /// What the page says to a browser whose app cannot be answered.
 fn bad_client_words(why: BadClient) -> &'static str {
     match why {
@@ -470,16 +457,6 @@ fn page(app: &App, status: u16, title: &str, body: &str) -> Reply {
         content_security_policy: Some(PAGE_POLICY),
     })
     .with_status(status)
-}
-
-fn redirect(location: String) -> Reply {
-    Reply::document(Document {
-        content_type: "text/plain; charset=utf-8",
-        body: Vec::new(),
-        content_security_policy: None,
-    })
-    .with_status(302)
-    .with_header("Location", location)
 }
 
 /// The issuer: `PUBLIC_URL`, without which there is no provider.

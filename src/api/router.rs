@@ -8,6 +8,7 @@ use crate::api::error::ApiError;
 use crate::api::handler::{Call, CallWith, Handler};
 use crate::api::{
     account, admin, auth, forward, health, oidc, pages, passkeys, recovery, sessions, totp,
+    upstream,
 };
 
 /// One endpoint: where it is, its handler (whose signature says who may
@@ -163,6 +164,15 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/api/auth/redirect",                &CallWith(forward::check_redirect),        &forward::CHECK_REDIRECT),
     route("POST",   "/api/auth/step-up",                 &CallWith(totp::step_up),                  &totp::STEP_UP),
     route("POST",   "/api/user/reauth",                  &CallWith(account::reauthenticate),        &account::REAUTHENTICATE),
+    // Signing in through an upstream OpenID provider (api/upstream.rs): two
+    // navigations, the code step after it, and the account's connections.
+    route("GET",    "/auth/upstream/{name}",             &Call(upstream::start),                    &upstream::START),
+    route("GET",    "/auth/upstream/{name}/callback",    &Call(upstream::callback),                 &upstream::CALLBACK),
+    route("POST",   "/api/login/upstream",               &CallWith(upstream::code),                 &upstream::CODE),
+    route("GET",    "/api/upstreams",                    &Call(upstream::buttons),                  &upstream::BUTTONS),
+    route("GET",    "/api/user/upstreams",               &Call(upstream::connected),                &upstream::CONNECTED),
+    route("POST",   "/api/user/upstreams/{name}",        &Call(upstream::connect),                  &upstream::CONNECT),
+    route("DELETE", "/api/user/upstreams/{name}",        &Call(upstream::disconnect),               &upstream::DISCONNECT),
     // The built-in sign-in page, which also opens mailed links.
     route("GET",    "/login",                            &Call(pages::sign_in),                     &pages::SIGN_IN),
     route("GET",    "/reset-password",                   &Call(pages::sign_in),                     &pages::RESET_PASSWORD),

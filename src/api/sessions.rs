@@ -32,7 +32,7 @@ reply_body! {
         pub current: bool,
         /// How the session was opened (a code shown later by step-up
         /// counts as password+totp).
-        pub opened_with: &'static str = {"enum": ["password", "password+totp", "recovery_code"]},
+        pub opened_with: String = {"description": "password, password+totp, recovery_code, passkey, upstream:NAME or upstream:NAME+totp"},
     }
 }
 

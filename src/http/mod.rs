@@ -30,6 +30,7 @@
 //! `refusal` says how the layer's own refusals look, so they speak the
 //! application's error format without the layer knowing it.
 
+pub mod client;
 mod request;
 mod response;
 mod server;

@@ -35,3 +35,4 @@ mod startup;
 mod storage_failure;
 mod throttle;
 mod totp;
+mod upstream;

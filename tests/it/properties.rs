@@ -128,7 +128,12 @@ proptest! {
 #[test]
 fn every_route_resolves_to_itself() {
     for route in ROUTES {
-        let concrete = route.path.replace("{id}", "abc");
+        let concrete: Vec<&str> = route
+            .path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "abc" } else { s })
+            .collect();
+        let concrete = concrete.join("/");
         let method = if route.method == "*" {
             "PUT"
         } else {
@@ -143,6 +148,6 @@ fn every_route_resolves_to_itself() {
             route.method,
             route.path
         );
-        assert_eq!(parameter, route.path.contains("{id}").then_some("abc"));
+        assert_eq!(parameter, route.path.contains('{').then_some("abc"));
     }
 }

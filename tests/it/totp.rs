@@ -17,7 +17,7 @@ fn login(server: &Server, name: &str, extra: Value) -> Reply {
 
 /// Sets up and turns on two-factor login; returns the secret, the recovery
 /// codes and the caller's new cookie.
-fn turn_on(server: &Server, cookie: &str) -> (Vec<u8>, Vec<String>, String) {
+pub(crate) fn turn_on(server: &Server, cookie: &str) -> (Vec<u8>, Vec<String>, String) {
     let setup = server.post(
         "/api/user/totp/setup",
         &json!({ "password": PASSWORD }).to_string(),

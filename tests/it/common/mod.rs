@@ -320,17 +320,22 @@ impl Reply {
             .to_string()
     }
 
-    /// The `sid=<token>` pair from `Set-Cookie`, if one was set.
     /// The passkey sign-in ticket it sets, as a `Cookie` header's pair.
     pub fn ticket_cookie(&self) -> Option<String> {
+        self.cookie("passkey_challenge")
+    }
+
+    /// The cookie `name` it sets, as a `Cookie` header's pair.
+    pub fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+            .filter(|(header, _)| header.eq_ignore_ascii_case("set-cookie"))
             .filter_map(|(_, value)| value.split(';').next())
-            .find(|pair| pair.starts_with("passkey_challenge="))
+            .find(|pair| pair.starts_with(&format!("{name}=")))
             .map(|pair| pair.trim().to_string())
     }
 
+    /// The `sid=<token>` pair from `Set-Cookie`, if one was set.
     pub fn session_cookie(&self) -> Option<String> {
         let set = self.header("Set-Cookie")?;
         let pair = set.split(';').next()?.trim();

@@ -6,7 +6,7 @@
 use crate::accounts::check::{self, AppCode, SignedIn};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::access::{Verdict, Visitor, Who};
-use crate::auth::sessions::{OpenedWith, Session};
+use crate::auth::sessions::Session;
 use crate::auth::token::Token;
 
 impl Accounts {
@@ -94,7 +94,7 @@ pub fn step_up(
     Ok(match check::app_code(accounts, &me.user, code, client)? {
         AppCode::Accepted => StepUpOutcome::SteppedUp(accounts.sessions.renew(
             &me.token,
-            Some(OpenedWith::PasswordTotp),
+            Some(me.session.opened_with.with_app_code()),
             client.now,
         )?),
         AppCode::NotOn => StepUpOutcome::NotOn,

@@ -92,10 +92,20 @@ pub enum AuthEvent {
     AdminGroupsSet,
     AdminOidcClientAdded,
     AdminOidcClientRemoved,
+    /// A sign-in through an upstream OpenID provider.
+    UpstreamLogin,
+    /// A sign-in through a provider refused (the detail says why).
+    UpstreamFailed,
+    /// A provider identity was linked to an account (connected, or by a
+    /// verified address at a first sign-in).
+    UpstreamLinked,
+    UpstreamUnlinked,
+    AdminUpstreamAdded,
+    AdminUpstreamRemoved,
 }
 
 impl AuthEvent {
-    pub const ALL: [AuthEvent; 49] = [
+    pub const ALL: [AuthEvent; 55] = [
         AuthEvent::Registered,
         AuthEvent::LoginOk,
         AuthEvent::LoginFailed,
@@ -145,6 +155,12 @@ impl AuthEvent {
         AuthEvent::AdminGroupsSet,
         AuthEvent::AdminOidcClientAdded,
         AuthEvent::AdminOidcClientRemoved,
+        AuthEvent::UpstreamLogin,
+        AuthEvent::UpstreamFailed,
+        AuthEvent::UpstreamLinked,
+        AuthEvent::UpstreamUnlinked,
+        AuthEvent::AdminUpstreamAdded,
+        AuthEvent::AdminUpstreamRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -198,6 +214,12 @@ impl AuthEvent {
             AuthEvent::AdminGroupsSet => "admin_groups_set",
             AuthEvent::AdminOidcClientAdded => "admin_oidc_client_added",
             AuthEvent::AdminOidcClientRemoved => "admin_oidc_client_removed",
+            AuthEvent::UpstreamLogin => "upstream_login",
+            AuthEvent::UpstreamFailed => "upstream_failed",
+            AuthEvent::UpstreamLinked => "upstream_linked",
+            AuthEvent::UpstreamUnlinked => "upstream_unlinked",
+            AuthEvent::AdminUpstreamAdded => "admin_upstream_added",
+            AuthEvent::AdminUpstreamRemoved => "admin_upstream_removed",
         }
     }
 }
@@ -402,6 +424,12 @@ mod tests {
                 "admin_groups_set",
                 "admin_oidc_client_added",
                 "admin_oidc_client_removed",
+                "upstream_login",
+                "upstream_failed",
+                "upstream_linked",
+                "upstream_unlinked",
+                "admin_upstream_added",
+                "admin_upstream_removed",
             ]
         );
     }

@@ -31,6 +31,7 @@ pub mod register;
 pub mod sessions;
 pub mod two_factor;
 pub mod unlock;
+pub mod upstream;
 
 /// The account and a passkey, as the flows hand them out (their rows, read
 /// by storage).
@@ -44,6 +45,7 @@ use std::time::Duration;
 use crate::accounts::audit::{Audit, AuthEvent, EventRecord};
 use crate::accounts::mailer::Mailer;
 use crate::accounts::sessions::Sessions;
+use crate::accounts::upstream::Upstreams;
 use crate::auth::access::RuleBook;
 use crate::auth::challenges::{Challenges, SignInTickets};
 use crate::auth::jose::KeyRing;
@@ -87,6 +89,8 @@ pub struct Accounts {
     pub(crate) relying_party: RelyingParty,
     /// The OpenID Connect signing keys, parsed (`accounts::oidc::keys`).
     pub(crate) oidc_keys: KeyRing,
+    /// Signing in through upstream providers: their documents and keys.
+    pub(crate) upstreams: Upstreams,
 }
 
 /// Who is asking, as every flow records it and keys its limits on.
@@ -240,6 +244,7 @@ impl Accounts {
             challenges: Challenges::default(),
             sign_in_tickets: SignInTickets::default(),
             oidc_keys: KeyRing::default(),
+            upstreams: Upstreams::default(),
             relying_party: RelyingParty {
                 id: settings.passkey_rp_id.clone(),
                 origins: settings.passkey_origins.clone(),
@@ -272,6 +277,12 @@ impl Accounts {
     /// by `main`).
     pub fn mailer(&self) -> &Arc<Mailer> {
         &self.mailer
+    }
+
+    /// Signing in through upstream providers (`main` gives it its HTTPS
+    /// client).
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
     }
 
     /// Who this server is to a passkey.

@@ -19,6 +19,9 @@ pub enum Change<'a> {
     PasswordChanged,
     /// Through a link mailed to the address.
     PasswordReset,
+    /// A sign-in through an upstream provider (its name).
+    UpstreamConnected(&'a str),
+    UpstreamDisconnected(&'a str),
 }
 
 impl Change<'_> {
@@ -35,6 +38,14 @@ impl Change<'_> {
             Change::TwoFactorOn => "Two-factor login was turned on for your account.".into(),
             Change::TwoFactorOff => "Two-factor login was turned off for your account.".into(),
             Change::PasswordChanged => "The password of your account was changed.".into(),
+            Change::UpstreamConnected(name) => format!(
+                "Signing in through \"{}\" was connected to your account. It can sign you in without your password.",
+                printable(name)
+            ),
+            Change::UpstreamDisconnected(name) => format!(
+                "Signing in through \"{}\" was disconnected from your account.",
+                printable(name)
+            ),
             Change::PasswordReset => {
                 "The password of your account was reset, through a link mailed to this address."
                     .into()

@@ -40,7 +40,7 @@ fn to_row(hash: &TokenHash, session: &Session) -> SessionRow {
         previous_login_at: session.previous_login_at,
         ip: session.ip.to_string(),
         user_agent: session.user_agent.clone(),
-        opened_with: session.opened_with.as_str().to_string(),
+        opened_with: session.opened_with.as_str(),
         proved_at: session.proved_at,
     }
 }

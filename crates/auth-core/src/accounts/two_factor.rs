@@ -69,6 +69,9 @@ pub fn setup(
     })
 }
 
+// Returned once per request and matched at once: boxing the session would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum EnableOutcome {
     /// On: the ten recovery codes (shown only now) and the caller's
     /// session under a new token.

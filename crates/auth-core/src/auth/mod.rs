@@ -12,5 +12,6 @@ pub mod sessions;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod upstream;
 pub mod validation;
 pub mod webauthn;

@@ -40,7 +40,7 @@ pub struct Lifetimes {
 
 /// How a session was opened; an access rule's `two_factor` wants a second
 /// factor (NIST SP 800-63B §4.2: authenticator assurance level 2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpenedWith {
     Password,
     /// The password and a code from the authenticator app (at sign-in, or
@@ -51,16 +51,26 @@ pub enum OpenedWith {
     /// A passkey with user verification: something the person has and
     /// something they are or know, in one (NIST SP 800-63B §5.1.8).
     Passkey,
+    /// An upstream OpenID provider vouched for the person (`name`). What it
+    /// asked of them is its business, so it counts as one factor; a code
+    /// from this account's app (`totp`) adds the second.
+    Upstream {
+        name: String,
+        totp: bool,
+    },
 }
 
 impl OpenedWith {
-    /// The stored and shown name.
-    pub fn as_str(self) -> &'static str {
+    /// The stored and shown name: `password`, `password+totp`,
+    /// `recovery_code`, `passkey`, `upstream:NAME`, `upstream:NAME+totp`.
+    pub fn as_str(&self) -> String {
         match self {
-            OpenedWith::Password => "password",
-            OpenedWith::PasswordTotp => "password+totp",
-            OpenedWith::RecoveryCode => "recovery_code",
-            OpenedWith::Passkey => "passkey",
+            OpenedWith::Password => "password".into(),
+            OpenedWith::PasswordTotp => "password+totp".into(),
+            OpenedWith::RecoveryCode => "recovery_code".into(),
+            OpenedWith::Passkey => "passkey".into(),
+            OpenedWith::Upstream { name, totp: false } => format!("upstream:{name}"),
+            OpenedWith::Upstream { name, totp: true } => format!("upstream:{name}+totp"),
         }
     }
 
@@ -70,12 +80,39 @@ impl OpenedWith {
             "password+totp" => OpenedWith::PasswordTotp,
             "recovery_code" => OpenedWith::RecoveryCode,
             "passkey" => OpenedWith::Passkey,
-            _ => OpenedWith::Password,
+            _ => match text.strip_prefix("upstream:") {
+                Some(rest) => match rest.strip_suffix("+totp") {
+                    Some(name) => OpenedWith::Upstream {
+                        name: name.into(),
+                        totp: true,
+                    },
+                    None => OpenedWith::Upstream {
+                        name: rest.into(),
+                        totp: false,
+                    },
+                },
+                None => OpenedWith::Password,
+            },
         }
     }
 
-    pub fn second_factor(self) -> bool {
-        self != OpenedWith::Password
+    pub fn second_factor(&self) -> bool {
+        match self {
+            OpenedWith::Password => false,
+            OpenedWith::Upstream { totp, .. } => *totp,
+            _ => true,
+        }
+    }
+
+    /// The same sign-in once a code from the app was shown (a step-up).
+    pub fn with_app_code(&self) -> OpenedWith {
+        match self {
+            OpenedWith::Upstream { name, .. } => OpenedWith::Upstream {
+                name: name.clone(),
+                totp: true,
+            },
+            _ => OpenedWith::PasswordTotp,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `invites` table: invitations to join, kept as the SHA-256 of their
 //! token, and the registration that uses one up.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::Database;
 use super::error::Result;
@@ -175,42 +175,54 @@ impl InviteStore for Database {
         let storage = |error: rusqlite::Error| InsertError::Storage(error.into());
         let connection = self.writer();
         let transaction = connection.unchecked_transaction().map_err(storage)?;
-        let claimed: Option<(String, Option<String>)> = transaction
-            .prepare_cached(
-                "UPDATE invites SET used_at = ?2
-                 WHERE id = ?1 AND used_at IS NULL AND withdrawn_at IS NULL AND expires_at > ?2
-                 RETURNING groups, email",
-            )
-            .and_then(|mut statement| {
-                statement
-                    .query_row(params![invite_id, user.now], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()
-            })
-            .map_err(storage)?;
-        let Some((groups, email)) = claimed else {
-            return Err(InsertError::InviteGone);
-        };
-        // The address the invitation was sent to is the one the person
-        // read it at (the caller checked the account uses it).
-        let verified = email.is_some_and(|email| email.eq_ignore_ascii_case(user.email));
-        let made = insert_user_in(
-            &transaction,
-            user.username,
-            user.email,
-            user.password_hash,
-            user.now,
-            &split_groups(&groups),
-            verified,
-        )?;
-        transaction
-            .prepare_cached("UPDATE invites SET used_by = ?2 WHERE id = ?1")
-            .and_then(|mut statement| statement.execute(params![invite_id, made.id]))
-            .map_err(storage)?;
+        let made = insert_invited_user_in(&transaction, invite_id, user)?;
         transaction.commit().map_err(storage)?;
         Ok(made)
     }
+}
+
+/// [`InviteStore::insert_invited_user`]'s work in a transaction the caller
+/// commits (a sign-in through a provider links the account in it too).
+pub(crate) fn insert_invited_user_in(
+    transaction: &Connection,
+    invite_id: i64,
+    user: &InvitedUser,
+) -> std::result::Result<User, InsertError> {
+    let storage = |error: rusqlite::Error| InsertError::Storage(error.into());
+    let claimed: Option<(String, Option<String>)> = transaction
+        .prepare_cached(
+            "UPDATE invites SET used_at = ?2
+             WHERE id = ?1 AND used_at IS NULL AND withdrawn_at IS NULL AND expires_at > ?2
+             RETURNING groups, email",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![invite_id, user.now], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .map_err(storage)?;
+    let Some((groups, email)) = claimed else {
+        return Err(InsertError::InviteGone);
+    };
+    // The address the invitation was sent to is the one the person read it
+    // at (the caller checked the account uses it).
+    let verified = email.is_some_and(|email| email.eq_ignore_ascii_case(user.email));
+    let made = insert_user_in(
+        transaction,
+        user.username,
+        user.email,
+        user.password_hash,
+        user.now,
+        &split_groups(&groups),
+        verified,
+    )?;
+    transaction
+        .prepare_cached("UPDATE invites SET used_by = ?2 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![invite_id, made.id]))
+        .map_err(storage)?;
+    Ok(made)
 }
 
 #[cfg(test)]

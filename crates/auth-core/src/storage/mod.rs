@@ -1,7 +1,7 @@
 //! SQLite: the connection and what concerns the whole file (opening,
 //! permissions, checkpoints, backups, statistics); one file per table
 //! below it (`users`, `audit`, `sessions`, `mail`, `totp`, `passkeys`, `oidc`,
-//! `invites`) and the schema
+//! `invites`, `upstreams`) and the schema
 //! with its migrations (`schema`). Every query is a prepared statement with
 //! bound parameters (no SQL is ever built from input, OWASP ASVS 4.0.3
 //! V5.3.4).
@@ -28,6 +28,7 @@ mod schema;
 pub mod sessions;
 pub mod totp;
 pub mod unlocks;
+pub mod upstreams;
 mod users;
 
 pub use audit::{AuditStore, Event};
@@ -40,6 +41,7 @@ pub use schema::SCHEMA_VERSION;
 pub use sessions::SessionRows;
 pub use totp::TotpStore;
 pub use unlocks::UnlockStore;
+pub use upstreams::UpstreamStore;
 pub use users::UserStore;
 pub use users::{Checked, InsertError, User};
 pub(crate) use users::{guard, unchanged, user_from_row};
@@ -62,6 +64,7 @@ pub trait Storage:
     + TotpStore
     + UnlockStore
     + InviteStore
+    + UpstreamStore
     + DatabaseFile
     + Send
     + Sync
@@ -78,6 +81,7 @@ impl<T> Storage for T where
         + TotpStore
         + UnlockStore
         + InviteStore
+        + UpstreamStore
         + DatabaseFile
         + Send
         + Sync

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 /// The schema of a new database, embedded in the binary.
 const SCHEMA: &str = include_str!("../../../../schema.sql");
 /// The version `SCHEMA` creates; `PRAGMA user_version` holds a file's version.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// How to bring a file from the version before each entry to that entry's
 /// version. A new database gets `SCHEMA` directly; an old one runs every
@@ -165,6 +165,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
              groups TEXT NOT NULL DEFAULT '', email TEXT, created_by INTEGER,
              created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
              used_at INTEGER, used_by INTEGER, withdrawn_at INTEGER);",
+    ),
+    (
+        13,
+        // Signing in through upstream OpenID providers, and who is whom.
+        "CREATE TABLE upstreams (
+             name TEXT PRIMARY KEY, issuer TEXT NOT NULL, client_id TEXT NOT NULL,
+             client_secret TEXT NOT NULL, label TEXT NOT NULL, scope TEXT NOT NULL,
+             link_by_email INTEGER NOT NULL DEFAULT 0, create_accounts INTEGER NOT NULL DEFAULT 0,
+             allowed_domains TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);
+         CREATE TABLE upstream_links (
+             issuer TEXT NOT NULL, subject TEXT NOT NULL,
+             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+             upstream TEXT NOT NULL, email TEXT, created_at INTEGER NOT NULL, last_used_at INTEGER,
+             PRIMARY KEY (issuer, subject)) WITHOUT ROWID;
+         CREATE INDEX upstream_links_user ON upstream_links (user_id);",
     ),
 ];
 

@@ -114,6 +114,8 @@ pub struct Settings {
     pub passkey_rp_id: String,
     /// `PASSKEY_ORIGINS`: where a passkey ceremony may come from.
     pub passkey_origins: Vec<String>,
+    /// The CA certificates upstream providers' HTTPS is checked against.
+    pub upstream_ca_file: PathBuf,
 }
 
 /// A variable whose value cannot be used.
@@ -214,6 +216,7 @@ impl Settings {
                 "closed" => Registration::Closed,
                 _ => return Err(vars.refused("REGISTRATION")),
             },
+            upstream_ca_file: PathBuf::from(vars.text("UPSTREAM_CA_FILE")?.trim()),
             admin_group: match vars.text("ADMIN_GROUP")?.trim() {
                 name if is_group_name(name) => name.to_string(),
                 _ => return Err(vars.refused("ADMIN_GROUP")),

@@ -360,6 +360,13 @@ pub const SETTINGS: &[Setting] = &[
         "invite: POST /api/register needs an invitation from an administrator (the admin page or `admin invite`); closed: it answers 403 registration_closed, even with an invitation, and accounts come from the operator",
     ),
     setting(
+        "UPSTREAM_CA_FILE",
+        "/etc/ssl/certs/ca-certificates.crt",
+        None,
+        "a path to a PEM file of CA certificates",
+        "the certificates an upstream OpenID provider's HTTPS is checked against (`admin upstream add`); Debian's ca-certificates by default, so the system keeps them current",
+    ),
+    setting(
         "ADMIN_GROUP",
         "admins",
         None,

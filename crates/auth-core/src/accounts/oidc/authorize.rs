@@ -162,7 +162,7 @@ pub fn authorize(
         redirect_uri: Some(redirect_uri.to_string()),
         code_challenge: pkce.as_ref().map(|p| p.challenge().to_string()),
         auth_time: me.session.created_at,
-        amr: amr(me.session.opened_with).to_string(),
+        amr: amr(&me.session.opened_with).to_string(),
         expires_at: client.now + CODE_TTL_SECS,
         issued_at: client.now,
     })?;

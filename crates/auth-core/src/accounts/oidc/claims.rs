@@ -10,11 +10,15 @@ use crate::auth::sessions::OpenedWith;
 use crate::storage::User;
 
 /// RFC 8176 authentication method references for how the session opened.
-pub(crate) fn amr(opened_with: OpenedWith) -> &'static str {
+/// `fed` (as Microsoft's and others' providers write it) for a sign-in
+/// an upstream provider vouched for.
+pub(crate) fn amr(opened_with: &OpenedWith) -> &'static str {
     match opened_with {
         OpenedWith::Password => "pwd",
         OpenedWith::PasswordTotp | OpenedWith::RecoveryCode => "pwd otp mfa",
         OpenedWith::Passkey => "hwk user mfa",
+        OpenedWith::Upstream { totp: false, .. } => "fed",
+        OpenedWith::Upstream { totp: true, .. } => "fed otp mfa",
     }
 }
 
@@ -78,8 +82,8 @@ mod tests {
 
     #[test]
     fn a_second_factor_is_in_the_method_references() {
-        assert_eq!(amr(OpenedWith::Password), "pwd");
-        assert!(amr(OpenedWith::PasswordTotp).contains("mfa"));
-        assert!(amr(OpenedWith::Passkey).contains("mfa"));
+        assert_eq!(amr(&OpenedWith::Password), "pwd");
+        assert!(amr(&OpenedWith::PasswordTotp).contains("mfa"));
+        assert!(amr(&OpenedWith::Passkey).contains("mfa"));
     }
 }
