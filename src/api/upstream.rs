@@ -40,7 +40,11 @@ impl Fetch for Outbound {
             Host::Name(name) => name.clone(),
             Host::Ip(ip) => ip.to_string(),
         };
-        let path = if url.path.is_empty() { "/" } else { url.path.as_str() };
+        let path = if url.path.is_empty() {
+            "/"
+        } else {
+            url.path.as_str()
+        };
         let path_and_query = match &url.query {
             Some(query) => format!("{path}?{query}"),
             None => path.to_string(),

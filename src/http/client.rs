@@ -25,7 +25,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 /// The largest reply read: discovery documents and key sets are a few KB.
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
 const MAX_HEADERS: usize = 64;
@@ -148,8 +147,10 @@ impl Client {
             let config = self.tls.clone().ok_or_else(|| {
                 FetchError::NoRoots(self.roots_problem.clone().unwrap_or_default())
             })?;
-            let name = rustls::pki_types::ServerName::try_from(target.host.trim_end_matches('.').to_string())
-                .map_err(|e| FetchError::Tls(e.to_string()))?;
+            let name = rustls::pki_types::ServerName::try_from(
+                target.host.trim_end_matches('.').to_string(),
+            )
+            .map_err(|e| FetchError::Tls(e.to_string()))?;
             let connection = rustls::ClientConnection::new(config, name)
                 .map_err(|e| FetchError::Tls(e.to_string()))?;
             exchange(rustls::StreamOwned::new(connection, tcp), &wire, deadline)?
@@ -351,10 +352,23 @@ mod tests {
     #[test]
     fn plain_http_goes_only_to_loopback() {
         let client = Client::new(Path::new("/nonexistent"), Duration::from_secs(1));
-        let elsewhere = Target { https: false, host: "192.0.2.1", port: 80, path_and_query: "/" };
-        assert!(matches!(client.send("GET", elsewhere, &[], b""), Err(FetchError::Insecure)));
+        let elsewhere = Target {
+            https: false,
+            host: "192.0.2.1",
+            port: 80,
+            path_and_query: "/",
+        };
+        assert!(matches!(
+            client.send("GET", elsewhere, &[], b""),
+            Err(FetchError::Insecure)
+        ));
         assert!(client.roots_problem().is_some());
-        let tls = Target { https: true, host: "127.0.0.1", port: 1, path_and_query: "/" };
+        let tls = Target {
+            https: true,
+            host: "127.0.0.1",
+            port: 1,
+            path_and_query: "/",
+        };
         assert!(client.send("GET", tls, &[], b"").is_err());
     }
 }

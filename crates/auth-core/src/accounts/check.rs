@@ -23,6 +23,7 @@ pub struct SignedIn {
 /// The first token that names a live session of an existing, enabled user
 /// whose account has not changed since the login (same auth epoch); `None`
 /// otherwise. Each success restarts the session's idle timer.
+#[inline]
 pub fn signed_in(
     accounts: &Accounts,
     tokens: impl IntoIterator<Item = Token>,

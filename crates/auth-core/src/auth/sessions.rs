@@ -149,6 +149,7 @@ impl Session {
         (self.last_seen_at + self.idle_secs).min(self.absolute_end)
     }
 
+    #[inline]
     fn is_live(&self, now: i64) -> bool {
         now < self.expires_at()
     }
@@ -318,7 +319,10 @@ impl SessionStore {
     }
 
     /// The live session behind a token, with its idle timer restarted; an
-    /// expired session is removed and `None`.
+    /// expired session is removed and `None`. (`#[inline]`, as the few
+    /// calls below it: every request makes it, and this crate is built for
+    /// size, so it is compiled into the caller at full speed.)
+    #[inline]
     pub fn authenticate(&self, token: &Token, now: i64) -> Option<Session> {
         let key = token.hash();
         let mut inner = lock(&self.inner);
@@ -511,6 +515,7 @@ impl Inner {
 
     /// Expired sessions would otherwise stay in memory until their token was
     /// presented again, which for an abandoned browser is never.
+    #[inline]
     fn sweep_if_due(&mut self, now: i64) {
         if now - self.last_sweep >= SWEEP_INTERVAL_SECS {
             self.sweep(now);

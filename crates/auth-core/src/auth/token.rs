@@ -41,6 +41,7 @@ impl Token {
     /// once stored, a copy of the database) would show (OWASP Session
     /// Management Cheat Sheet; ASVS 5.0 V7.2.4 keeps reference tokens
     /// unguessable, and a hash of 256 random bits cannot be turned back).
+    #[inline]
     pub fn hash(&self) -> TokenHash {
         TokenHash(Sha256::digest(self.0).into())
     }

@@ -238,8 +238,47 @@ fn check_authenticator_data(data: &AuthenticatorData, rp: &RelyingParty) -> Resu
 /// RFC 9053 §2 and §7; RFC 8230 for RSA).
 pub enum PublicKey {
     Es256(p256::ecdsa::VerifyingKey),
-    EdDsa(ed25519_dalek::VerifyingKey),
+    /// The point's 32-byte encoding (RFC 8032 §5.1.2).
+    EdDsa([u8; 32]),
     Rs256(rsa::pkcs1v15::VerifyingKey<Sha256>),
+}
+
+/// The encodings of Ed25519's small-order points, sign bit cleared (as
+/// libsodium's blocklist has them): the eight torsion points' y, and the
+/// two non-canonical ones (p and p + 1, read as 0 and 1).
+const SMALL_ORDER: [[u8; 32]; 7] = {
+    let mut ff = [0xffu8; 32];
+    ff[31] = 0x7f;
+    let (mut p_minus_1, mut p, mut p_plus_1) = (ff, ff, ff);
+    p_minus_1[0] = 0xec;
+    p[0] = 0xed;
+    p_plus_1[0] = 0xee;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    [
+        [0; 32],
+        one,
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        p_minus_1,
+        p,
+        p_plus_1,
+    ]
+};
+
+/// Whether an Ed25519 public key is a point of small order, either sign.
+fn small_order(x: &[u8; 32]) -> bool {
+    let mut y = *x;
+    y[31] &= 0x7f;
+    SMALL_ORDER.contains(&y)
 }
 
 /// The COSE key labels used here.
@@ -286,14 +325,13 @@ impl PublicKey {
             }
             // OKP, EdDSA, Ed25519.
             (Some(1), Some(EDDSA), Some(6)) => {
-                let x: &[u8; 32] = second.and_then(|x| x.try_into().ok()).ok_or(bad)?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(x).map_err(|_| bad)?;
+                let x: [u8; 32] = second.and_then(|x| x.try_into().ok()).ok_or(bad)?;
                 // A small-order point verifies signatures anyone can make
-                // (RFC 8032 §5.1.7 leaves it to the verifier; `is_weak`).
-                if key.is_weak() {
+                // (RFC 8032 §5.1.7 leaves it to the verifier).
+                if small_order(&x) {
                     return Err(Failure::WeakKey);
                 }
-                Ok(PublicKey::EdDsa(key))
+                Ok(PublicKey::EdDsa(x))
             }
             // RSA, RS256 (RSASSA-PKCS1-v1_5 with SHA-256).
             (Some(3), Some(RS256), None) => {
@@ -362,10 +400,14 @@ impl PublicKey {
         match self {
             PublicKey::Es256(key) => p256::ecdsa::Signature::from_der(signature)
                 .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-            PublicKey::EdDsa(key) => <&[u8; 64]>::try_from(signature).is_ok_and(|bytes| {
-                key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(bytes))
+            // ring's Ed25519 (the one TLS already uses): S must be below
+            // the group order, so a signature has one form (RFC 8032
+            // §5.1.7); a key that is no point fails here, at its first use.
+            PublicKey::EdDsa(key) => {
+                ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+                    .verify(message, signature)
                     .is_ok()
-            }),
+            }
             PublicKey::Rs256(key) => rsa::pkcs1v15::Signature::try_from(signature)
                 .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
         }
@@ -737,6 +779,22 @@ mod tests {
         );
         let real = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
         assert!(PublicKey::from_cose(&ed(real.as_bytes())).is_ok());
+    }
+
+    #[test]
+    fn the_small_order_list_is_the_eight_torsion_points_either_sign() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        for point in EIGHT_TORSION {
+            let encoded = point.compress().to_bytes();
+            assert!(small_order(&encoded), "{encoded:02x?}");
+            let mut other_sign = encoded;
+            other_sign[31] ^= 0x80;
+            assert!(small_order(&other_sign));
+            // And dalek agrees each is weak.
+            assert!(ed25519_dalek::VerifyingKey::from_bytes(&encoded).is_ok_and(|k| k.is_weak()));
+        }
+        let real = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+        assert!(!small_order(real.as_bytes()));
     }
 
     #[test]

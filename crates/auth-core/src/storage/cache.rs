@@ -70,6 +70,7 @@ impl Default for UserCache {
 
 impl UserCache {
     /// The cached row, and the version to store a fresh read under.
+    #[inline]
     pub fn get(&self, id: i64) -> (Option<Arc<User>>, u64) {
         let inner = lock(&self.inner);
         (inner.users.get(&id).cloned(), inner.version)
@@ -104,6 +105,7 @@ impl UserCache {
     /// Whether it is time to look for other processes' commits; if so the
     /// look is claimed (one thread takes it) and the answer is how long ago
     /// the data version was last read.
+    #[inline]
     pub fn due(&self, now: Instant) -> Option<Duration> {
         let mut inner = lock(&self.inner);
         if now.duration_since(inner.tried_at) < CHECK_INTERVAL && inner.data_version.is_some() {
