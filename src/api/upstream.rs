@@ -203,6 +203,7 @@ pub const CONNECT: Doc = Doc {
             BUSY,
         ),
     ],
+    more: Some(|| parameters(&[])),
     ..Doc::PLAIN
 };
 
@@ -218,15 +219,21 @@ pub const DISCONNECT: Doc = Doc {
             &[ApiError::Conflict("")],
         ),
     ],
+    more: Some(|| parameters(&[])),
     ..Doc::PLAIN
 };
 
+/// The provider's name in the path, and the query parameters `names`.
 fn parameters(names: &[&str]) -> Value {
-    let list: Vec<Value> = names
+    let provider = json!({
+        "name": "name", "in": "path", "required": true,
+        "description": "The provider's name, as `admin upstream add` gave it.",
+        "schema": { "type": "string" },
+    });
+    let query = names
         .iter()
-        .map(|name| json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } }))
-        .collect();
-    json!({ "parameters": list })
+        .map(|name| json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } }));
+    json!({ "parameters": std::iter::once(provider).chain(query).collect::<Vec<_>>() })
 }
 
 /// `PUBLIC_URL` and its path: where the pages and callbacks live.

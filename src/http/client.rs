@@ -197,7 +197,7 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// TLS 1.2 and 1.3 with rustls's safe defaults and ring's primitives,
+/// TLS 1.3 (the one version built in) with rustls's defaults and ring's primitives,
 /// trusting the certificates in `ca_file`.
 fn tls_config(ca_file: &Path) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::CertificateDer;

@@ -517,3 +517,24 @@ fn a_signed_in_account_connects_with_a_fresh_proof_and_keeps_one_way_in() {
         "max2"
     );
 }
+
+#[test]
+fn where_sign_up_wants_an_invitation_a_first_sign_in_needs_one_and_takes_its_groups() {
+    let pair = pair(&["--create-accounts"], &[("REGISTRATION", "invite")]);
+    let at_idp = person_at_idp(&pair, "ona");
+    assert_eq!(
+        refusal_of(&round(&pair, &at_idp, "")),
+        "registration_closed"
+    );
+    let env = [("PUBLIC_URL", pair.rp_url.as_str())];
+    let (code, url, err) =
+        common::admin_with(&pair.rp.dir, &env, &["invite", "--group", "family"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let token = url.trim().split("invite=").nth(1).unwrap().to_string();
+    let back = round(&pair, &at_idp, &format!("?invite={token}"));
+    let cookie = back.session_cookie().expect("made with the invitation");
+    let me = pair.rp.get("/api/user", Some(&cookie)).json();
+    assert_eq!(me["data"]["user"]["groups"], serde_json::json!(["family"]));
+    let (_, listed, _) = common::admin(&pair.rp.dir, &["invites"], "");
+    assert!(listed.contains("\tused\t"), "{listed}");
+}
