@@ -194,36 +194,37 @@ pub fn run(args: &[String], accounts: &Accounts) -> ExitCode {
         ["passkey-remove", name, id] => remove_passkey(accounts, name, id),
         ["oidc-client", "add", name, options @ ..] => add_oidc_client(accounts, name, options),
         ["oidc-clients"] => list_oidc_clients(accounts, &mut out),
-        ["oidc-client", "remove", id] => match operator::remove_oidc_client(accounts, id, &shell())
-        {
-            Ok(true) => {
-                println!("client {id} removed; its codes and tokens are revoked");
-                Ok(())
-            }
-            Ok(false) => Err(Failure::Refused(format!(
-                "no client {id:?} (see: admin oidc-clients)"
-            ))),
-            Err(error) => Err(trouble(error)),
-        },
+        ["oidc-client", "remove", id] => removed(
+            operator::remove_oidc_client(accounts, id, &shell()),
+            format!("client {id} removed; its codes and tokens are revoked"),
+            format!("no client {id:?} (see: admin oidc-clients)"),
+        ),
         ["oidc", "rotate-keys"] => rotate_keys(accounts),
         ["invites"] => list_invites(accounts, &mut out),
         ["invite", "withdraw", id] => withdraw_invite(accounts, id),
         ["invite", options @ ..] => invite(accounts, options),
         ["upstream", "add", name, options @ ..] => add_upstream(accounts, name, options),
         ["upstreams"] => list_upstreams(accounts, &mut out),
-        ["upstream", "remove", name] => match upstream::remove(accounts, name, &shell()) {
-            Ok(true) => {
-                println!("upstream {name} removed; its links stay, for when it is added back");
-                Ok(())
-            }
-            Ok(false) => Err(Failure::Refused(format!(
-                "no upstream {name:?} (see: admin upstreams)"
-            ))),
-            Err(error) => Err(trouble(error)),
-        },
+        ["upstream", "remove", name] => removed(
+            upstream::remove(accounts, name, &shell()),
+            format!("upstream {name} removed; its links stay, for when it is added back"),
+            format!("no upstream {name:?} (see: admin upstreams)"),
+        ),
         _ => Err(Failure::Usage("unknown admin command".into())),
     };
     exit_code(result)
+}
+
+/// What a removal prints: `done` when something was removed, else
+/// `missing` as the refusal.
+fn removed(result: Result<bool, Trouble>, done: String, missing: String) -> Result<(), Failure> {
+    match result.map_err(trouble)? {
+        true => {
+            println!("{done}");
+            Ok(())
+        }
+        false => Err(Failure::Refused(missing)),
+    }
 }
 
 /// A user by username, or by email when the name has an `@`.

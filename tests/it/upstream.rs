@@ -137,6 +137,20 @@ fn round(pair: &Pair, idp_cookie: &str, query: &str) -> Reply {
     callback(pair, &back, &[&state])
 }
 
+/// Connecting the provider from the account page of `account` (a session
+/// cookie), signed in at the idp as `idp_cookie`: the callback's answer.
+fn connect_from_account(pair: &Pair, account: &str, idp_cookie: &str) -> Reply {
+    let started = pair.rp.post("/api/user/upstreams/idp", "", Some(account));
+    assert_eq!(started.status, 200, "{}", started.text());
+    let state = started.cookie("upstream_state").unwrap();
+    let location = started.json()["data"]["location"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let back = authorize_at_idp(pair, &location, idp_cookie);
+    callback(pair, &back, &[&state, account])
+}
+
 /// How the session behind `cookie` was opened, as its list says.
 fn opened_with(server: &Server, cookie: &str) -> String {
     let sessions = server.get("/api/sessions", Some(cookie)).json();
@@ -468,15 +482,7 @@ fn a_signed_in_account_connects_with_a_fresh_proof_and_keeps_one_way_in() {
     let listed = pair.rp.get("/api/user/upstreams", Some(&max)).json();
     assert_eq!(listed["data"]["providers"][0]["connected"], false);
     let at_idp = person_at_idp(&pair, "max2");
-    let started = pair.rp.post("/api/user/upstreams/idp", "", Some(&max));
-    assert_eq!(started.status, 200, "{}", started.text());
-    let state = started.cookie("upstream_state").unwrap();
-    let location = started.json()["data"]["location"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let back = authorize_at_idp(&pair, &location, &at_idp);
-    let done = callback(&pair, &back, &[&state, &max]);
+    let done = connect_from_account(&pair, &max, &at_idp);
     assert!(
         done.header("Location")
             .unwrap()
@@ -494,15 +500,8 @@ fn a_signed_in_account_connects_with_a_fresh_proof_and_keeps_one_way_in() {
     );
     // The same identity cannot be connected to a second account.
     let nan = pair.rp.signed_in_user("nan");
-    let started = pair.rp.post("/api/user/upstreams/idp", "", Some(&nan));
-    let state = started.cookie("upstream_state").unwrap();
-    let location = started.json()["data"]["location"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let back = authorize_at_idp(&pair, &location, &at_idp);
     assert_eq!(
-        refusal_of(&callback(&pair, &back, &[&state, &nan])),
+        refusal_of(&connect_from_account(&pair, &nan, &at_idp)),
         "linked_elsewhere"
     );
     // max has a password, so disconnecting leaves a way in; the identity

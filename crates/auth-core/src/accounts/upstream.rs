@@ -206,6 +206,26 @@ struct Proof {
 const STATE_PURPOSE: &[u8] = b"upstream state ";
 const PROOF_PURPOSE: &[u8] = b"upstream proof ";
 
+/// `value` as JSON, sealed for `purpose`: a cookie's value.
+fn seal(accounts: &Accounts, purpose: &[u8], value: &impl Serialize) -> Result<String, Trouble> {
+    let body = serde_json::to_vec(value).map_err(|e| Trouble::Internal(e.to_string()))?;
+    accounts
+        .upstreams
+        .seal
+        .seal(purpose, &body)
+        .map_err(Trouble::random)
+}
+
+/// What a cookie sealed for `purpose` holds; `None` for anything else.
+fn unseal<T: serde::de::DeserializeOwned>(
+    accounts: &Accounts,
+    purpose: &[u8],
+    cookie: Option<&str>,
+) -> Option<T> {
+    let body = accounts.upstreams.seal.open(purpose, cookie?)?;
+    serde_json::from_slice(&body).ok()
+}
+
 fn random_text() -> Result<(String, [u8; 32]), Trouble> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(Trouble::random)?;
@@ -268,12 +288,7 @@ pub fn start(
         connect: request.connect.map(|user| (user.id, user.auth_epoch)),
         at: client.now,
     };
-    let body = serde_json::to_vec(&pending).map_err(|e| Trouble::Internal(e.to_string()))?;
-    let cookie = accounts
-        .upstreams
-        .seal
-        .seal(STATE_PURPOSE, &body)
-        .map_err(Trouble::random)?;
+    let cookie = seal(accounts, STATE_PURPOSE, &pending)?;
     let endpoint = &provider.discovery.authorization_endpoint;
     let query = [
         ("response_type", "code"),
@@ -360,10 +375,7 @@ fn finish_inner(
     client: &Client,
 ) -> Result<Result<Finished, Refusal>, Trouble> {
     // The state: this browser's, for this provider, fresh, and spent now.
-    let pending: Option<Pending> = callback
-        .cookie
-        .and_then(|cookie| accounts.upstreams.seal.open(STATE_PURPOSE, cookie))
-        .and_then(|body| serde_json::from_slice(&body).ok());
+    let pending: Option<Pending> = unseal(accounts, STATE_PURPOSE, callback.cookie);
     let Some(pending) = pending else {
         return Ok(Err(Refusal::State));
     };
@@ -450,12 +462,7 @@ fn finish_inner(
             rd: pending.rd.clone(),
             at: client.now,
         };
-        let body = serde_json::to_vec(&proof).map_err(|e| Trouble::Internal(e.to_string()))?;
-        let proof = accounts
-            .upstreams
-            .seal
-            .seal(PROOF_PURPOSE, &body)
-            .map_err(Trouble::random)?;
+        let proof = seal(accounts, PROOF_PURPOSE, &proof)?;
         return Ok(Ok(Finished::CodeNeeded {
             proof,
             rd: pending.rd,
@@ -892,9 +899,7 @@ pub fn finish_code(
     previous: Vec<Token>,
     client: &Client,
 ) -> Result<CodeOutcome, Trouble> {
-    let proof: Option<Proof> = proof
-        .and_then(|cookie| accounts.upstreams.seal.open(PROOF_PURPOSE, cookie))
-        .and_then(|body| serde_json::from_slice(&body).ok());
+    let proof: Option<Proof> = unseal(accounts, PROOF_PURPOSE, proof);
     let Some(proof) = proof.filter(|p| (0..PROOF_TTL_SECS).contains(&(client.now - p.at))) else {
         return Ok(CodeOutcome::NoProof);
     };
