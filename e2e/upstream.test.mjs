@@ -123,6 +123,10 @@ for (const [device, viewport, name] of [["desktop", { width: 1280, height: 800 }
       await page.goto(`${publicUrl}/account`);
       await page.waitForSelector("#upstreams li");
       assert.match(await page.textContent("#upstreams"), new RegExp(`Example: connected as ${name}@example.com`));
+      // The account has no password: the page says how to set one instead
+      // of showing forms that ask for it.
+      assert.ok(await page.isVisible("#no-password"));
+      assert.ok(!(await page.isVisible("#password-form")) && !(await page.isVisible("#delete-form")));
       await accessible(page, `the account page with a connected sign-in (${device})`);
       await page.screenshot({ path: join(output, `upstream-${device}-4-account.png`), fullPage: true });
       await context.close();

@@ -56,6 +56,10 @@ async function showProfile() {
   $("email").textContent = user.email;
   $("verified").textContent = user.email_verified ? "Yes" : "Not yet";
   $("resend").classList.toggle("hidden", user.email_verified || !mailOn);
+  // An account a provider made has no password: the forms that ask for
+  // one give way to how to set it.
+  $("no-password").classList.toggle("hidden", user.has_password);
+  for (const id of ["password-form", "totp-start", "delete-form"]) $(id).classList.toggle("hidden", !user.has_password);
   $("totp-off").classList.toggle("hidden", user.totp_enabled);
   $("totp-on").classList.toggle("hidden", !user.totp_enabled);
   const left = me.json.data.two_factor && me.json.data.two_factor.recovery_codes_left;

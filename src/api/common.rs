@@ -35,6 +35,10 @@ reply_body! {
         /// Whether logins need a code from an authenticator app (or a
         /// recovery code).
         pub totp_enabled: bool,
+        /// Whether the account has a password. One made by a first sign-in
+        /// through an upstream provider has none until a reset link sets
+        /// one.
+        pub has_password: bool,
         /// The groups the user belongs to (set with `auth-server admin
         /// group add`), sorted; access rules name them.
         pub groups: &'a [String] = {"items": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}},
@@ -50,6 +54,7 @@ pub fn user_json(user: &User) -> UserJson<'_> {
         last_login_at: user.last_login_at.map(Rfc3339),
         email_verified: user.email_verified,
         totp_enabled: user.totp_enabled(),
+        has_password: user.has_password(),
         groups: &user.groups,
     }
 }

@@ -54,10 +54,12 @@ fn register_returns_the_user_and_does_not_log_in() {
             "last_login_at",
             "email_verified",
             "totp_enabled",
+            "has_password",
             "groups"
         ])
     );
     assert_eq!(user["email_verified"], false);
+    assert_eq!(user["has_password"], true);
     assert!(
         reply.header("Set-Cookie").is_none(),
         "registering does not log in"

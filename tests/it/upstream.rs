@@ -195,6 +195,7 @@ fn a_first_sign_in_makes_an_account_and_later_ones_find_it() {
         me["data"]["user"]["email_verified"], true,
         "the provider said so"
     );
+    assert_eq!(me["data"]["user"]["has_password"], false);
     assert_eq!(opened_with(&pair.rp, &cookie), "upstream:idp");
     // No password was made: the account has none to guess.
     let body = serde_json::json!({ "username": "alice", "password": PASSWORD });

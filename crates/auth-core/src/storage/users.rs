@@ -40,6 +40,12 @@ impl User {
         self.totp_secret.is_some()
     }
 
+    /// Whether a password can sign this account in: its hash is bcrypt's
+    /// (`$2…`), not the placeholder of an account a provider made.
+    pub fn has_password(&self) -> bool {
+        self.password_hash.starts_with("$2")
+    }
+
     /// The account as a credential check of this row saw it.
     pub fn checked(&self) -> Checked<'_> {
         Checked {
