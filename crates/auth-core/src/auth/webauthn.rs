@@ -19,7 +19,6 @@
 
 use minicbor::Decoder;
 use minicbor::data::Type;
-use rsa::BoxedUint;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -382,13 +381,14 @@ impl PublicKey {
                 .collect::<Vec<u8>>()
         };
         let (n, e) = (trimmed(n), trimmed(e));
-        rsa::PublicKey::new_with_size_limits(
-            BoxedUint::from_be_slice_vartime(&n),
-            BoxedUint::from_be_slice_vartime(&e),
-            RSA_BITS,
-        )
-        .map(|_| PublicKey::Rs256 { n, e })
-        .map_err(|_| Failure::Malformed("publicKey"))
+        // 2048 to 4096 bits, odd; ring checks the rest when it verifies
+        // (no second big-number set-up here: keys are decoded at every
+        // sign-in).
+        let bits = n.len() * 8 - n.first().map_or(8, |top| top.leading_zeros() as usize);
+        if !RSA_BITS.contains(&bits) || n.last().is_none_or(|low| low & 1 == 0) {
+            return Err(Failure::Malformed("publicKey"));
+        }
+        Ok(PublicKey::Rs256 { n, e })
     }
 
     /// Whether `signature` is this key's over `message` in a JWS, where an
