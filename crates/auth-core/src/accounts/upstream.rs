@@ -65,6 +65,9 @@ const DISCOVERY_TTL_SECS: i64 = 3600;
 /// its keys) at most this often, so forged `kid`s cannot make this server
 /// hammer the provider.
 const KEYS_REFETCH_SECS: i64 = 60;
+/// How long a failed fetch of a provider's documents is answered from
+/// memory.
+const FAILURE_PAUSE_SECS: i64 = 30;
 /// The placeholder password hash of an account made through a provider: not
 /// bcrypt, so no password matches it; a reset link sets a real one.
 pub const NO_PASSWORD: &str = "!upstream";
@@ -100,6 +103,11 @@ struct Provider {
 pub struct Upstreams {
     fetch: OnceLock<Arc<dyn Fetch>>,
     providers: Mutex<HashMap<String, Provider>>,
+    /// A provider whose documents could not be fetched, when and why: for
+    /// [`FAILURE_PAUSE_SECS`] nobody's start tries again, so visitors of a
+    /// provider that is down (or slow) cannot keep the workers waiting on
+    /// it.
+    failures: Mutex<HashMap<String, (i64, String)>>,
     seal: Seal,
 }
 
@@ -516,6 +524,29 @@ fn provider(
         lock(&accounts.upstreams.providers).insert(upstream.issuer.clone(), cached.clone());
         return Ok(cached);
     }
+    let failures = &accounts.upstreams.failures;
+    if let Some((at, why)) = lock(failures).get(&upstream.issuer)
+        && now - at < FAILURE_PAUSE_SECS
+    {
+        return Err(Refusal::Unavailable(format!(
+            "{why} (at {at}, not tried again yet)"
+        )));
+    }
+    let fetched = fetch_provider(accounts, upstream, now);
+    match &fetched {
+        Ok(provider) => {
+            lock(failures).remove(&upstream.issuer);
+            lock(&accounts.upstreams.providers).insert(upstream.issuer.clone(), provider.clone());
+        }
+        Err(refusal) => {
+            lock(failures).insert(upstream.issuer.clone(), (now, refusal.detail().to_string()));
+        }
+    }
+    fetched
+}
+
+/// The provider's discovery document and keys, fetched now.
+fn fetch_provider(accounts: &Accounts, upstream: &Upstream, now: i64) -> Result<Provider, Refusal> {
     let issuer = Url::parse(&upstream.issuer)
         .map_err(|_| Refusal::Unavailable("the issuer is not a URL".into()))?;
     let well_known = format!(
@@ -530,14 +561,12 @@ fn provider(
     let document = get_json(accounts, &well_known, None)?;
     let discovery = Discovery::parse(&document, &upstream.issuer).map_err(Refusal::Unavailable)?;
     let keys = get_json(accounts, &discovery.jwks_uri, None)?;
-    let provider = Provider {
+    Ok(Provider {
         discovery,
         keys,
         fetched_at: now,
         keys_refetched_at: None,
-    };
-    lock(&accounts.upstreams.providers).insert(upstream.issuer.clone(), provider.clone());
-    Ok(provider)
+    })
 }
 
 fn fetcher(accounts: &Accounts) -> Result<&Arc<dyn Fetch>, Refusal> {
