@@ -448,7 +448,10 @@ fn an_unreachable_provider_is_a_clear_refusal_and_a_log_line() {
     assert!(rp.log_shows("upstream_unavailable"));
     // For a while the next visitors are answered from memory: a provider
     // that is down cannot keep the workers waiting on it.
-    assert_eq!(refusal_of(&rp.get("/auth/upstream/gone", None)), "unavailable");
+    assert_eq!(
+        refusal_of(&rp.get("/auth/upstream/gone", None)),
+        "unavailable"
+    );
     assert!(rp.log_shows("not tried again yet"));
     // A plain-http issuer elsewhere than loopback is refused when added.
     let (code, _, err) = common::admin_with(
