@@ -115,9 +115,9 @@ function passkeyItem(passkey) {
   const remove = smallButton("Remove", `Remove ${passkey.name}`);
   remove.addEventListener("click", async () => {
     const removed = await call("DELETE", `api/user/passkeys/${passkey.id}`);
+    await showPasskeys();
     status(removed.status === 200 ? `${passkey.name} is removed; it no longer signs you in.` : problem(removed),
       removed.status === 200 ? "ok" : "error");
-    await showPasskeys();
   });
   item.append(what, " ", rename, " ", remove);
   return item;
@@ -153,8 +153,9 @@ function renameForm(passkey) {
       input.setAttribute("aria-invalid", "true");
       return status(problem(renamed), "error");
     }
-    status("Passkey renamed.", "ok");
+    // The list first, then the announcement, so what it says is on screen.
     await showPasskeys();
+    status("Passkey renamed.", "ok");
   });
   return form;
 }
@@ -223,8 +224,8 @@ async function addPasskey() {
   if (needsProof(result)) return;
   if (result.status !== 201) return status(problem(result), "error");
   $("passkey-name").value = "";
-  status(`Passkey “${result.json.data.passkey.name}” added. You can sign in with it now.`, "ok");
   await showPasskeys();
+  status(`Passkey “${result.json.data.passkey.name}” added. You can sign in with it now.`, "ok");
 }
 
 $("resend").addEventListener("click", async () => {
@@ -345,8 +346,8 @@ function upstreamItem(provider) {
     const off = smallButton("Disconnect", `Disconnect ${name}`);
     off.addEventListener("click", async () => {
       const done = await call("DELETE", `api/user/upstreams/${provider.name}`);
-      status(done.status === 200 ? `${name} no longer signs you in.` : problem(done), done.status === 200 ? "ok" : "error");
       await showUpstreams();
+      status(done.status === 200 ? `${name} no longer signs you in.` : problem(done), done.status === 200 ? "ok" : "error");
     });
     item.append(what, " ", off);
   } else {
