@@ -308,7 +308,8 @@ pub fn callback(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
     let query = query(cx);
     let get = |key: &str| query.get(key).map(String::as_str);
     let cookie = cookies::named(cx.request, STATE_COOKIE, MAX_COOKIE_BYTES);
-    let me = check::signed_in(&app.accounts, cookies::session_tokens(cx.request), cx.now)?;
+    let previous = cookies::session_tokens(cx.request);
+    let me = check::signed_in(&app.accounts, previous.clone(), cx.now)?;
     let Some((base, path)) = public(app) else {
         return Ok(refused_to(app, "login", &Refusal::UnknownProvider, None));
     };
@@ -321,7 +322,7 @@ pub fn callback(app: &App, cx: &Context, _: Anyone) -> Result<Reply, ApiError> {
         error: get("error"),
         cookie: cookie.as_deref(),
         signed_in: me.as_ref(),
-        previous: cookies::session_tokens(cx.request),
+        previous,
     };
     Ok(
         match upstream::finish(&app.accounts, callback, &cx.client())? {

@@ -81,8 +81,8 @@ pub struct Reply {
 
 /// The client: its TLS settings and its timeouts. Cheap to share.
 pub struct Client {
-    tls: Option<Arc<rustls::ClientConfig>>,
-    roots_problem: Option<String>,
+    /// The TLS settings, or why there are none (no CA bundle).
+    tls: Result<Arc<rustls::ClientConfig>, String>,
     pub timeout: Duration,
 }
 
@@ -91,23 +91,15 @@ impl Client {
     /// missing or empty file is not an error here: plain loopback requests
     /// still work, and an `https` request says why it cannot be made.
     pub fn new(ca_file: &Path, timeout: Duration) -> Client {
-        match tls_config(ca_file) {
-            Ok(config) => Client {
-                tls: Some(Arc::new(config)),
-                roots_problem: None,
-                timeout,
-            },
-            Err(why) => Client {
-                tls: None,
-                roots_problem: Some(why),
-                timeout,
-            },
+        Client {
+            tls: tls_config(ca_file).map(Arc::new),
+            timeout,
         }
     }
 
     /// Why `https` requests cannot be made, if they cannot.
     pub fn roots_problem(&self) -> Option<&str> {
-        self.roots_problem.as_deref()
+        self.tls.as_ref().err().map(String::as_str)
     }
 
     /// Sends one request. `headers` are added after `Host`; a body goes
@@ -144,9 +136,7 @@ impl Client {
         let mut wire = request.into_bytes();
         wire.extend_from_slice(body);
         let raw = if target.https {
-            let config = self.tls.clone().ok_or_else(|| {
-                FetchError::NoRoots(self.roots_problem.clone().unwrap_or_default())
-            })?;
+            let config = self.tls.clone().map_err(FetchError::NoRoots)?;
             let name = rustls::pki_types::ServerName::try_from(
                 target.host.trim_end_matches('.').to_string(),
             )

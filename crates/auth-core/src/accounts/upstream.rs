@@ -234,10 +234,16 @@ fn unseal<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&body).ok()
 }
 
-fn random_text() -> Result<(String, [u8; 32]), Trouble> {
+/// 256 random bits, base64url: a state, a nonce, a verifier, a proof's id.
+fn random_text() -> Result<String, Trouble> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(Trouble::random)?;
-    Ok((encode_url(&bytes), bytes))
+    Ok(encode_url(&bytes))
+}
+
+/// The 256 bits back from [`random_text`]'s text, as the seal spends them.
+fn spend_id(text: &str) -> Option<[u8; 32]> {
+    crate::support::base64::decode_url(text).and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
 /// Where the provider sends the browser back: `PUBLIC_URL/auth/upstream/NAME/callback`.
@@ -283,9 +289,9 @@ pub fn start(
         Ok(provider) => provider,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let (state, _) = random_text()?;
-    let (nonce, _) = random_text()?;
-    let (verifier, _) = random_text()?;
+    let state = random_text()?;
+    let nonce = random_text()?;
+    let verifier = random_text()?;
     let pending = Pending {
         state: state.clone(),
         upstream: upstream.name.clone(),
@@ -390,9 +396,7 @@ fn finish_inner(
     let matches = callback.state == Some(pending.state.as_str())
         && pending.upstream == callback.name
         && (0..STATE_TTL_SECS).contains(&(client.now - pending.at));
-    let id = crate::support::base64::decode_url(&pending.state)
-        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-    let Some(id) = id.filter(|_| matches) else {
+    let Some(id) = spend_id(&pending.state).filter(|_| matches) else {
         return Ok(Err(Refusal::State));
     };
     if !accounts
@@ -461,7 +465,7 @@ fn finish_inner(
         .db
         .touch_link(&upstream.issuer, &profile.subject, client.now)?;
     if user.totp_enabled() {
-        let (id, _) = random_text()?;
+        let id = random_text()?;
         let proof = Proof {
             id,
             user_id: user.id,
@@ -947,9 +951,7 @@ pub fn finish_code(
         }
     }
     // Spent only once the code is right: a typo does not cost the proof.
-    let id =
-        crate::support::base64::decode_url(&proof.id).and_then(|b| <[u8; 32]>::try_from(b).ok());
-    if !id.is_some_and(|id| {
+    if !spend_id(&proof.id).is_some_and(|id| {
         accounts
             .upstreams
             .seal

@@ -318,6 +318,20 @@ mod tests {
     const VERIFIER: &str = "a-code-verifier-of-at-least-forty-three-characters-123";
 
     /// A code for `alice`, made the way a browser would get one.
+    /// A public ES256 app with `CALLBACK` as its redirect URI.
+    fn public_app(accounts: &Accounts) -> crate::accounts::oidc::clients::NewClient {
+        add_client(
+            accounts,
+            "a",
+            &[CALLBACK.into()],
+            true,
+            &[],
+            Alg::Es256,
+            &Client::shell(0),
+        )
+        .unwrap()
+    }
+
     fn code_for(accounts: &Accounts, client_id: &str, scope: &str, now: i64) -> String {
         let user = accounts.user_for_tests("alice");
         let token = Token::generate().unwrap();
@@ -371,16 +385,7 @@ mod tests {
     #[test]
     fn a_code_is_exchanged_once_and_its_tokens_read_userinfo() {
         let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(
-            &accounts,
-            "a",
-            &[CALLBACK.into()],
-            true,
-            &[],
-            Alg::Es256,
-            &Client::shell(0),
-        )
-        .unwrap();
+        let app = public_app(&accounts);
         let credentials = ClientCredentials {
             client_id: app.client_id.clone(),
             secret: None,
@@ -420,16 +425,7 @@ mod tests {
     #[test]
     fn a_wrong_verifier_or_client_gets_nothing() {
         let accounts = Accounts::for_tests(&[("PUBLIC_URL", "https://auth.example.com")]);
-        let app = add_client(
-            &accounts,
-            "a",
-            &[CALLBACK.into()],
-            true,
-            &[],
-            Alg::Es256,
-            &Client::shell(0),
-        )
-        .unwrap();
+        let app = public_app(&accounts);
         let code = code_for(&accounts, &app.client_id, "openid", 100);
         let shell = Client::shell(101);
         let stranger = ClientCredentials {
