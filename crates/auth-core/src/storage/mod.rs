@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use rusqlite::hooks::Action;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub mod audit;
 pub mod cache;
@@ -164,6 +164,13 @@ impl Database {
         // pages (a deleted account's email; OWASP ASVS 4.0.3 V8.3.8).
         connection.pragma_update(None, "secure_delete", "ON")?;
         connection.busy_timeout(Duration::from_secs(5))?;
+        // Every transaction on this connection writes, so it takes the write
+        // lock when it begins. A deferred one that reads first and then writes
+        // while another process (the server, or the admin command) holds the
+        // lock fails at once with "database is locked": SQLite cannot wait
+        // for it without risking a deadlock, so the busy timeout never
+        // applies (SQLite docs, "BEGIN TRANSACTION" and "sqlite3_busy_timeout").
+        connection.set_transaction_behavior(TransactionBehavior::Immediate);
         schema::migrate(&connection)?;
         let users = UserCache::default();
         // Every users row this connection changes, for the cache.

@@ -243,4 +243,32 @@ mod tests {
         assert_eq!(version, SCHEMA_VERSION);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_change_waits_for_another_process_to_finish_writing() {
+        let dir = std::env::temp_dir().join(format!("auth-server-busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        let server = Database::open(&path).unwrap();
+        let alice = server
+            .insert_user("alice", "a@example.com", "h", 1)
+            .unwrap();
+        // The admin command's own connection, holding the write lock for a
+        // moment, as a second process would.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        // Reads the groups, then writes them: it must wait for the lock, not
+        // fail with "database is locked".
+        let groups = server
+            .change_groups(alice.id, &["admins".to_string()], true)
+            .unwrap();
+        assert_eq!(groups, ["admins"]);
+        release.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
