@@ -484,6 +484,99 @@ fn grants_end_with_the_sessions_and_keys_rotate() {
     );
 }
 
+/// Userinfo answers from memory once a token was read; each way a token
+/// ends must reach that memory at once, here or from the admin command.
+#[test]
+fn an_access_token_read_before_ends_at_once_however_it_is_revoked() {
+    let server = start();
+    let app = add_client(&server, &[]);
+    let cookie = server.signed_in_user("alice");
+    let fresh = |cookie: &str| -> (String, String) {
+        let code = code_for(&server, &app, cookie);
+        let tokens = exchange(&server, &app, &code).json();
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        assert_eq!(userinfo(&server, &access).status, 200, "read once, kept");
+        assert_eq!(userinfo(&server, &access).status, 200);
+        (
+            access,
+            tokens["refresh_token"].as_str().unwrap().to_string(),
+        )
+    };
+
+    // Revoking the refresh token takes the family's access tokens.
+    let (access, refresh_token) = fresh(&cookie);
+    let revoked = form_post(
+        &server,
+        "/oauth2/revoke",
+        &app,
+        &[("token", &refresh_token)],
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    assert_eq!(userinfo(&server, &access).status, 401, "revoked");
+
+    // A replayed refresh token revokes its family.
+    let (access, refresh_token) = fresh(&cookie);
+    assert_eq!(refresh(&server, &app, &refresh_token).status, 200);
+    assert_eq!(refresh(&server, &app, &refresh_token).status, 400);
+    assert_eq!(userinfo(&server, &access).status, 401, "replayed");
+
+    // Sign out everywhere.
+    let (access, _) = fresh(&cookie);
+    assert_eq!(
+        server.post("/api/logout-all", "", Some(&cookie)).status,
+        200
+    );
+    assert_eq!(userinfo(&server, &access).status, 401, "signed out");
+
+    // The admin command disables the account, then removes the client.
+    let cookie = server.login("alice", PASSWORD);
+    let (access, _) = fresh(&cookie);
+    let (code, _, err) = admin(&server.dir, &["disable", "alice"], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(userinfo(&server, &access).status, 401, "disabled");
+    let (code, _, err) = admin(&server.dir, &["enable", "alice"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let cookie = server.login("alice", PASSWORD);
+    let (access, _) = fresh(&cookie);
+    let (code, _, err) = admin(&server.dir, &["oidc-client", "remove", &app.id], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(userinfo(&server, &access).status, 401, "client removed");
+}
+
+/// Requests racing with one code: one gets tokens, the others are
+/// replays, and a replay revokes what the winner got (RFC 6749 §4.1.2).
+#[test]
+fn of_requests_racing_with_one_code_one_wins_and_its_tokens_are_revoked() {
+    let server = start();
+    let app = add_client(&server, &[]);
+    let cookie = server.signed_in_user("alice");
+    let code = code_for(&server, &app, &cookie);
+    let start = std::sync::Barrier::new(6);
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    exchange(&server, &app, &code)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let won: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(won.len(), 1, "exactly one wins");
+    for lost in replies.iter().filter(|r| r.status != 200) {
+        assert_eq!(lost.status, 400);
+        assert_eq!(lost.json()["error"], "invalid_grant");
+    }
+    let access = won[0].json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        userinfo(&server, &access).status,
+        401,
+        "revoked by a replay"
+    );
+}
+
 #[test]
 fn logout_with_a_hint_redirects_and_without_one_asks() {
     let server = start();

@@ -76,6 +76,36 @@ fn ended_sessions_stay_ended_after_a_restart() {
     assert_eq!(user_status(&server, &keeper), 200);
 }
 
+/// A sign-in ends the session the browser brought and, at the per-user cap,
+/// the least recently used one; both endings are in the sign-in's own
+/// commit, so neither session comes back after a crash.
+#[test]
+fn sessions_a_sign_in_ended_stay_ended_after_a_crash() {
+    let server = Server::start_with(&[("MAX_SESSIONS_PER_USER", "2")]);
+    let oldest = server.signed_in_user("alice");
+    let replaced = server.login("alice", PASSWORD);
+    let body = serde_json::json!({ "username": "alice", "password": PASSWORD }).to_string();
+    let again = server.request(
+        "POST",
+        "/api/login",
+        &[("Cookie", &replaced), ("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(again.status, 200, "{}", again.text());
+    let kept = again.session_cookie().unwrap();
+    let newest = server.login("alice", PASSWORD);
+
+    let server = Server::start_in(server.kill_keeping_dir(), &[]);
+    assert_eq!(
+        user_status(&server, &replaced),
+        401,
+        "replaced by a sign-in"
+    );
+    assert_eq!(user_status(&server, &oldest), 401, "made way under the cap");
+    assert_eq!(user_status(&server, &kept), 200);
+    assert_eq!(user_status(&server, &newest), 200);
+}
+
 #[test]
 fn logout_everywhere_and_a_password_change_hold_across_a_restart() {
     let server = Server::start();

@@ -272,6 +272,12 @@ impl Audit {
 
     /// Logs the event and stores it.
     pub fn record(&self, db: &dyn Storage, log: &Logger, event: &EventRecord, now: i64) {
+        self.log(log, event);
+        store(db, log, &self.row(event, now));
+    }
+
+    /// The event's line in the log.
+    pub fn log(&self, log: &Logger, event: &EventRecord) {
         // Absent fields are left out of the line (the logger skips nulls).
         log.line(
             event.kind.as_str(),
@@ -284,7 +290,12 @@ impl Audit {
                 ("actor", &event.actor),
             ],
         );
-        let row = Event {
+    }
+
+    /// The event's row in the audit trail, for a write that stores it in
+    /// its own transaction (the change and its record commit together).
+    pub fn row(&self, event: &EventRecord, now: i64) -> Event {
+        Event {
             at: now,
             event: event.kind.as_str().to_string(),
             user_id: event.user_id,
@@ -294,8 +305,7 @@ impl Audit {
             count: 1,
             detail: event.detail.map(clip),
             actor: event.actor,
-        };
-        store(db, log, &row);
+        }
     }
 
     /// Counts one throttled login attempt, to be written by `flush`.

@@ -15,13 +15,14 @@
 //!    the one whose password was checked (same auth epoch).
 
 use crate::accounts::audit::AuthEvent;
+use crate::accounts::audit::EventRecord;
 use crate::accounts::check::{self, Refused, SecondFactor};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::{NewSession, OpenedWith, Session};
 use crate::auth::token::Token;
 use crate::storage;
 use crate::storage::User;
-use crate::storage::sessions::SessionRow;
+use crate::storage::{Event, SignInWrite};
 use crate::support::metrics::LoginResult;
 
 /// What the person sent.
@@ -162,26 +163,28 @@ pub fn login(
     // Only if the account is still the one checked: deleted, disabled or
     // its password changed since the hash was read, and this login fails
     // exactly like a wrong password.
+    let event = accounts.event_for_write(
+        AuthEvent::LoginOk,
+        Some(user.id),
+        Some(&user.username),
+        None,
+        client,
+    );
     let opened = open_session(
         accounts,
         new_session,
         &request.previous,
+        event,
         client.now,
-        |row| {
+        |write| {
             accounts
                 .db
-                .record_login(user.id, checked_epoch, client.now, row)
+                .record_login(user.id, checked_epoch, client.now, write)
         },
     )?;
     let Some((user, token, session)) = opened else {
         return Ok(LoginOutcome::Refused(Refused::InvalidCredentials));
     };
-    accounts.record(
-        AuthEvent::LoginOk,
-        Some(user.id),
-        Some(&user.username),
-        client,
-    );
     Ok(LoginOutcome::SignedIn {
         user: Box::new(user),
         token,
@@ -202,20 +205,40 @@ pub(crate) fn open_session(
     accounts: &Accounts,
     new_session: NewSession,
     previous: &[Token],
+    (event, line): (Event, EventRecord<'_>),
     now: i64,
-    commit: impl FnOnce(Option<SessionRow>) -> storage::Result<Option<(User, Option<i64>)>>,
+    commit: impl FnOnce(SignInWrite) -> storage::Result<Option<(User, Option<i64>)>>,
 ) -> Result<Option<(User, Token, Session)>, Trouble> {
-    for token in previous {
-        accounts.sessions.end(token)?;
-    }
+    // Ended in memory now, with those that make way under the caps; their
+    // rows go in the sign-in's own commit.
+    let mut ended: Vec<[u8; 32]> = previous
+        .iter()
+        .filter_map(|token| accounts.sessions.end_in_memory(token))
+        .collect();
+    ended.extend(accounts.sessions.make_room(new_session.user_id, now));
     let (token, mut session) = accounts
         .sessions
         .prepare(new_session, now)
         .map_err(Trouble::random)?;
-    let row = accounts.sessions.row(&token, &session);
-    let Some((user, previous_login_at)) = commit(row)? else {
-        return Ok(None);
+    let write = SignInWrite {
+        session: accounts.sessions.row(&token, &session),
+        ended: ended.clone(),
+        event: Some(event),
     };
+    let (user, previous_login_at) = match commit(write) {
+        Ok(Some(committed)) => committed,
+        // Nothing was stored: the ended sessions' rows go on their own,
+        // so none comes back at the next start.
+        Ok(None) => {
+            accounts.sessions.delete_rows(&ended)?;
+            return Ok(None);
+        }
+        Err(error) => {
+            let _ = accounts.sessions.delete_rows(&ended);
+            return Err(error.into());
+        }
+    };
+    accounts.log_event(&line);
     session.previous_login_at = previous_login_at;
     accounts.sessions.admit(&token, session.clone(), now)?;
     Ok(Some((user, token, session)))

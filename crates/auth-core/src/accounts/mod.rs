@@ -59,7 +59,7 @@ use crate::auth::validation::PasswordPolicy;
 use crate::auth::webauthn::RelyingParty;
 use crate::storage;
 use crate::storage::sessions::SessionRow;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Event, Storage, StorageError};
 use crate::support::clock;
 use crate::support::config::Settings;
 use crate::support::log::Logger;
@@ -404,19 +404,28 @@ impl Accounts {
         detail: Option<&str>,
         client: &Client,
     ) {
-        let event = EventRecord {
-            kind,
-            user_id,
-            identifier,
-            // The shell has no address (see [`Client::shell`]).
-            ip: Some(client.ip).filter(|ip| !ip.is_unspecified()),
-            user_agent: Some(client.user_agent),
-            request_id: client.request_id,
-            detail,
-            actor: client.actor,
-        };
+        let event = event_record(kind, user_id, identifier, detail, client);
         self.audit
             .record(self.db.as_ref(), &self.log, &event, client.now);
+    }
+
+    /// An event for a write that stores it in its own transaction
+    /// ([`Audit::row`]), and the line to log once that write committed.
+    pub(crate) fn event_for_write<'a>(
+        &self,
+        kind: AuthEvent,
+        user_id: Option<i64>,
+        identifier: Option<&'a str>,
+        detail: Option<&'a str>,
+        client: &'a Client,
+    ) -> (Event, EventRecord<'a>) {
+        let event = event_record(kind, user_id, identifier, detail, client);
+        (self.audit.row(&event, client.now), event)
+    }
+
+    /// The log line of an event whose row a write stored itself.
+    pub(crate) fn log_event(&self, event: &EventRecord) {
+        self.audit.log(&self.log, event);
     }
 
     /// An error line in the log (a failure nobody is waiting for).
@@ -460,6 +469,27 @@ impl Accounts {
             }
             None => None,
         }))
+    }
+}
+
+/// What an event says of who and where, from the request's client.
+fn event_record<'a>(
+    kind: AuthEvent,
+    user_id: Option<i64>,
+    identifier: Option<&'a str>,
+    detail: Option<&'a str>,
+    client: &'a Client,
+) -> EventRecord<'a> {
+    EventRecord {
+        kind,
+        user_id,
+        identifier,
+        // The shell has no address (see [`Client::shell`]).
+        ip: Some(client.ip).filter(|ip| !ip.is_unspecified()),
+        user_agent: Some(client.user_agent),
+        request_id: client.request_id,
+        detail,
+        actor: client.actor,
     }
 }
 

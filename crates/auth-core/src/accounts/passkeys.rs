@@ -273,27 +273,35 @@ pub fn sign_in(
     };
     // Only if the passkey's counter is still the one checked and the
     // account is as it was read (not disabled, deleted or changed since).
-    let opened = open_session(accounts, new_session, previous, client.now, |row| {
-        accounts.db.record_passkey_login(
-            &passkey,
-            verified.sign_count,
-            verified.backed_up,
-            user.auth_epoch,
-            client.now,
-            row,
-        )
-    })?;
+    let event = accounts.event_for_write(
+        AuthEvent::PasskeyLogin,
+        Some(user.id),
+        Some(&user.username),
+        None,
+        client,
+    );
+    let opened = open_session(
+        accounts,
+        new_session,
+        previous,
+        event,
+        client.now,
+        |write| {
+            accounts.db.record_passkey_login(
+                &passkey,
+                verified.sign_count,
+                verified.backed_up,
+                user.auth_epoch,
+                client.now,
+                write,
+            )
+        },
+    )?;
     let Some((user, token, session)) = opened else {
         return Ok(SignInOutcome::Refused(
             "the account or passkey changed meanwhile",
         ));
     };
-    accounts.record(
-        AuthEvent::PasskeyLogin,
-        Some(user.id),
-        Some(&user.username),
-        client,
-    );
     Ok(SignInOutcome::SignedIn {
         user: Box::new(user),
         token,

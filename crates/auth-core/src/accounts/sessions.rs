@@ -170,6 +170,36 @@ impl Sessions {
         Ok(Some((token, session)))
     }
 
+    /// Ends a session in memory at once; the hash of its row, when
+    /// sessions are stored, for the caller's transaction to delete.
+    pub fn end_in_memory(&self, token: &Token) -> Option<[u8; 32]> {
+        let hash = token.hash();
+        self.store.end(&hash);
+        self.db.as_ref().map(|_| hash.0)
+    }
+
+    /// Room for one more session of `user_id`: the hashes of the rows of
+    /// the sessions that made way (and of any the map dropped before), for
+    /// the sign-in's transaction to delete.
+    pub fn make_room(&self, user_id: i64, now: i64) -> Vec<[u8; 32]> {
+        let dropped = self.store.make_room(user_id, now);
+        dropped.iter().map(|hash| hash.0).collect()
+    }
+
+    /// Deletes stored sessions' rows that a sign-in could not (see
+    /// [`Sessions::end_in_memory`], [`Sessions::make_room`]); on failure
+    /// they wait in the dropped list for the next flush, so none comes
+    /// back at the next start.
+    pub fn delete_rows(&self, hashes: &[[u8; 32]]) -> storage::Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        db.delete_sessions(hashes).inspect_err(|_| {
+            self.store
+                .keep_dropped(hashes.iter().map(|hash| TokenHash(*hash)).collect());
+        })
+    }
+
     /// Ends a session at once, in memory and in the durable copy.
     pub fn end(&self, token: &Token) -> storage::Result<()> {
         let hash = token.hash();

@@ -889,19 +889,21 @@ fn sign_in(
         user_agent: client.user_agent.to_string(),
         opened_with,
     };
-    let opened = open_session(accounts, new_session, previous, client.now, |row| {
-        accounts.db.record_login(user.id, epoch, client.now, row)
-    })?;
-    if let Some((user, _, _)) = &opened {
-        accounts.record_detail(
-            AuthEvent::UpstreamLogin,
-            Some(user.id),
-            Some(&user.username),
-            &detail,
-            client,
-        );
-    }
-    Ok(opened)
+    let event = accounts.event_for_write(
+        AuthEvent::UpstreamLogin,
+        Some(user.id),
+        Some(&user.username),
+        Some(&detail),
+        client,
+    );
+    open_session(
+        accounts,
+        new_session,
+        previous,
+        event,
+        client.now,
+        |write| accounts.db.record_login(user.id, epoch, client.now, write),
+    )
 }
 
 /// How the code step after a provider's proof ended.

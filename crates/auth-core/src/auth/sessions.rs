@@ -283,6 +283,16 @@ impl SessionStore {
         lock(&self.inner).insert(token.hash(), session, self.caps(), now);
     }
 
+    /// Makes room for a session of `user_id` about to be admitted (the caps
+    /// of [`SessionStore::admit`]), and hands over the whole dropped list:
+    /// a sign-in deletes those rows in its own transaction instead of a
+    /// second one after it.
+    pub fn make_room(&self, user_id: i64, now: i64) -> Vec<TokenHash> {
+        let mut inner = lock(&self.inner);
+        inner.make_room(user_id, self.caps(), now);
+        std::mem::take(&mut inner.dropped)
+    }
+
     /// The same session under a new token, keeping everything else (its
     /// age, its absolute end), not yet admitted: a password change keeps
     /// the caller signed in while every old token dies. `None` if the old
@@ -432,8 +442,16 @@ impl Inner {
     /// first, and to reach a user with one session, every other account
     /// must be down to one too.
     fn insert(&mut self, token: TokenHash, session: Session, caps: (usize, usize), now: i64) {
-        let (max_sessions, max_per_user) = caps;
         let user_id = session.user_id;
+        self.make_room(user_id, caps, now);
+        self.sessions.insert(token, session);
+        self.by_user.entry(user_id).or_default().push(token);
+    }
+
+    /// Room for one more session of `user_id` (see [`Inner::insert`]); what
+    /// goes is in the dropped list.
+    fn make_room(&mut self, user_id: i64, caps: (usize, usize), now: i64) {
+        let (max_sessions, max_per_user) = caps;
         self.sweep_if_due(now);
         self.drop_expired_of_user(user_id, now);
         while self.by_user.get(&user_id).map_or(0, Vec::len) >= max_per_user {
@@ -461,8 +479,6 @@ impl Inner {
             };
             self.remove(&oldest);
         }
-        self.sessions.insert(token, session);
-        self.by_user.entry(user_id).or_default().push(token);
     }
 
     /// Removes a session the map drops on its own (expiry, a cap): its row

@@ -51,24 +51,7 @@ pub trait AuditStore {
 
 impl AuditStore for Database {
     fn insert_event(&self, event: &Event) -> Result<()> {
-        let connection = self.writer();
-        connection
-            .prepare_cached(
-                "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count, detail, actor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                event.at,
-                event.event,
-                event.user_id,
-                event.identifier,
-                event.ip,
-                event.user_agent,
-                event.count,
-                event.detail,
-                event.actor
-            ])?;
-        Ok(())
+        insert_event_in(&self.writer(), event)
     }
 
     fn find_events(
@@ -115,6 +98,28 @@ impl AuditStore for Database {
             )?
             .query_row(params![user_id, event, since], |row| row.get(0))?)
     }
+}
+
+/// Stores one event with `connection`, in its transaction if one is open
+/// (a change and its event commit together).
+pub(crate) fn insert_event_in(connection: &rusqlite::Connection, event: &Event) -> Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO auth_events (at, event, user_id, identifier, ip, user_agent, count, detail, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            event.at,
+            event.event,
+            event.user_id,
+            event.identifier,
+            event.ip,
+            event.user_agent,
+            event.count,
+            event.detail,
+            event.actor
+        ])?;
+    Ok(())
 }
 
 #[cfg(test)]

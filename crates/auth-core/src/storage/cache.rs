@@ -1,12 +1,16 @@
-//! The user rows a session check needs, in memory, so checking a session
-//! reads no database (the hot path of every signed-in request and of
-//! forward auth).
+//! The rows the hot paths need, in memory, so they read no database: the
+//! user rows of session checks (every signed-in request and forward auth)
+//! and the access tokens of userinfo, with their client.
 //!
 //! How an entry stays true:
-//! - **Changes made here** are seen where they are made: SQLite's update
+//! - **Changes made here** are seen where they are made. SQLite's update
 //!   hook on the writing connection names every `users` row a statement
-//!   changes, and when the writer's lock guard goes (after the commit)
-//!   those entries are dropped ([`UserCache::forget_dirty`]).
+//!   changes; the grants table has no row ids for the hook to name (it is
+//!   `WITHOUT ROWID`), so each write that can end an access token (a
+//!   revocation, a replayed family, sign out everywhere, a removed client,
+//!   the daily prune) marks the tokens dirty itself. When the writer's lock
+//!   guard goes (after the commit) the dirty entries are dropped
+//!   ([`RowCache::forget_dirty`]): the named users, every access token.
 //! - **Changes made by another process** (`auth-server admin`): `PRAGMA
 //!   data_version` on the writing connection changes whenever another
 //!   connection commits; it is read at most every [`CHECK_INTERVAL`] and,
@@ -18,31 +22,46 @@
 //!
 //! So an admin change reaches a running server within
 //! `CHECK_INTERVAL` (2 ms) of its commit when the writer is idle, and
-//! within `MAX_STALENESS` (50 ms) when it is busy.
+//! within `MAX_STALENESS` (50 ms) when it is busy; a change made here,
+//! at once. An access token's own end (`expires_at`) and its account's
+//! (disabled, a new auth epoch) are checked at each use, from these rows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::User;
+use super::oidc::AccessGrant;
 use crate::support::lock::lock;
 
 /// How often another process's commits are looked for, at most.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(2);
 /// How long a busy writer may put the look off.
 pub const MAX_STALENESS: Duration = Duration::from_millis(50);
-/// Entries kept at most: past it the cache starts again empty. Accounts
-/// with a live session are at most `MAX_SESSIONS` (100,000 by default).
+/// Entries kept at most, of each kind: past it that kind starts again
+/// empty. Accounts with a live session are at most `MAX_SESSIONS`
+/// (100,000 by default); access tokens live ten minutes.
 pub const MAX_ENTRIES: usize = 100_000;
 
-pub struct UserCache {
+pub struct RowCache {
     inner: Mutex<Inner>,
-    /// `users` rows the writer changed since its lock was taken.
-    pub(super) dirty: Arc<Mutex<Vec<i64>>>,
+    /// What the writer changed since its lock was taken.
+    pub(super) dirty: Arc<Mutex<Dirty>>,
+}
+
+/// What the writer changed since its lock was taken.
+#[derive(Default)]
+pub(super) struct Dirty {
+    /// `users` rows, named by the update hook.
+    pub users: Vec<i64>,
+    /// Some access token may have ended.
+    pub grants: bool,
 }
 
 struct Inner {
     users: HashMap<i64, Arc<User>>,
+    /// By the SHA-256 of the token, as stored.
+    access: HashMap<[u8; 32], Arc<AccessGrant>>,
     /// Bumped by every forget: a read begun before it is not stored.
     version: u64,
     /// The writer's `PRAGMA data_version` when last read, and when.
@@ -53,22 +72,23 @@ struct Inner {
     tried_at: Instant,
 }
 
-impl Default for UserCache {
-    fn default() -> UserCache {
-        UserCache {
+impl Default for RowCache {
+    fn default() -> RowCache {
+        RowCache {
             inner: Mutex::new(Inner {
                 users: HashMap::new(),
+                access: HashMap::new(),
                 version: 0,
                 data_version: None,
                 read_at: Instant::now(),
                 tried_at: Instant::now(),
             }),
-            dirty: Arc::new(Mutex::new(Vec::new())),
+            dirty: Arc::new(Mutex::new(Dirty::default())),
         }
     }
 }
 
-impl UserCache {
+impl RowCache {
     /// The cached row, and the version to store a fresh read under.
     #[inline]
     pub fn get(&self, id: i64) -> (Option<Arc<User>>, u64) {
@@ -89,17 +109,44 @@ impl UserCache {
         inner.users.insert(user.id, user);
     }
 
-    /// Drops the rows the writer changed (called once its lock is released).
+    /// The cached access token, and the version to store a fresh read
+    /// under.
+    pub fn access(&self, hash: &[u8; 32]) -> (Option<Arc<AccessGrant>>, u64) {
+        let inner = lock(&self.inner);
+        (inner.access.get(hash).cloned(), inner.version)
+    }
+
+    /// Stores an access token read from the database, as [`RowCache::put`].
+    pub fn put_access(&self, grant: Arc<AccessGrant>, version: u64) {
+        let mut inner = lock(&self.inner);
+        if inner.version != version {
+            return;
+        }
+        if inner.access.len() >= MAX_ENTRIES {
+            inner.access.clear();
+        }
+        inner.access.insert(grant.grant.hash, grant);
+    }
+
+    /// Drops what the writer changed (called once its lock is released).
     pub fn forget_dirty(&self) {
-        let ids = std::mem::take(&mut *lock(&self.dirty));
-        if ids.is_empty() {
+        let Dirty { users, grants } = std::mem::take(&mut *lock(&self.dirty));
+        if users.is_empty() && !grants {
             return;
         }
         let mut inner = lock(&self.inner);
         inner.version += 1;
-        for id in ids {
+        for id in users {
             inner.users.remove(&id);
         }
+        if grants {
+            inner.access.clear();
+        }
+    }
+
+    /// Marks every access token dirty: the write under way may end some.
+    pub(super) fn grants_changed(&self) {
+        lock(&self.dirty).grants = true;
     }
 
     /// Whether it is time to look for other processes' commits; if so the
@@ -122,12 +169,14 @@ impl UserCache {
         if inner.data_version != Some(data_version) {
             if inner.data_version.is_some() {
                 inner.users.clear();
+                inner.access.clear();
                 inner.version += 1;
             }
             inner.data_version = Some(data_version);
         }
     }
 
+    /// Cached users (the access tokens aside).
     pub fn len(&self) -> usize {
         lock(&self.inner).users.len()
     }
@@ -159,24 +208,24 @@ mod tests {
 
     #[test]
     fn a_read_that_began_before_a_change_is_not_kept() {
-        let cache = UserCache::default();
+        let cache = RowCache::default();
         let (_, version) = cache.get(1);
         // The writer changes user 1 and releases its lock meanwhile.
-        lock(&cache.dirty).push(1);
+        lock(&cache.dirty).users.push(1);
         cache.forget_dirty();
         cache.put(user(1), version);
         assert!(cache.get(1).0.is_none(), "a stale read stays out");
         let (_, version) = cache.get(1);
         cache.put(user(1), version);
         assert!(cache.get(1).0.is_some());
-        lock(&cache.dirty).push(1);
+        lock(&cache.dirty).users.push(1);
         cache.forget_dirty();
         assert!(cache.get(1).0.is_none(), "a change drops the entry");
     }
 
     #[test]
     fn another_process_commit_drops_everything_and_looks_are_rationed() {
-        let cache = UserCache::default();
+        let cache = RowCache::default();
         let start = Instant::now();
         assert!(cache.due(start).is_some(), "the first look is due");
         cache.saw_data_version(7, start);

@@ -43,11 +43,11 @@ pub use totp::TotpStore;
 pub use unlocks::UnlockStore;
 pub use upstreams::UpstreamStore;
 pub use users::UserStore;
-pub use users::{Checked, InsertError, User};
+pub use users::{Checked, InsertError, SignInWrite, User};
 pub(crate) use users::{guard, unchanged, user_from_row};
 
 use crate::support::lock::lock;
-use cache::UserCache;
+use cache::RowCache;
 
 /// The seam between the use cases and the database: every question and
 /// change the flows put to storage, table by table, with storage's own
@@ -108,15 +108,16 @@ pub struct Database {
     /// they never wait behind a write (WAL lets it read while the writer
     /// writes); `None` for an in-memory database, which has one connection.
     reader: Option<Mutex<Connection>>,
-    /// The user rows of session checks (`cache.rs`).
-    users: UserCache,
+    /// The user rows of session checks and the access tokens of userinfo
+    /// (`cache.rs`).
+    rows: RowCache,
 }
 
 /// The writer's lock; dropping it (after any commit: every transaction here
 /// ends before its guard) drops the cached rows of the users it changed.
 pub(crate) struct Writer<'a> {
     guard: MutexGuard<'a, Connection>,
-    users: &'a UserCache,
+    rows: &'a RowCache,
 }
 
 impl std::ops::Deref for Writer<'_> {
@@ -128,7 +129,7 @@ impl std::ops::Deref for Writer<'_> {
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        self.users.forget_dirty();
+        self.rows.forget_dirty();
     }
 }
 
@@ -172,14 +173,19 @@ impl Database {
         // applies (SQLite docs, "BEGIN TRANSACTION" and "sqlite3_busy_timeout").
         connection.set_transaction_behavior(TransactionBehavior::Immediate);
         schema::migrate(&connection)?;
-        let users = UserCache::default();
+        let rows = RowCache::default();
         // Every users row this connection changes, for the cache.
-        let dirty = Arc::clone(&users.dirty);
-        connection.update_hook(Some(move |_: Action, _: &str, table: &str, id: i64| {
-            if table == "users" {
-                lock(&dirty).push(id);
-            }
-        }))?;
+        let dirty = Arc::clone(&rows.dirty);
+        connection.update_hook(Some(
+            move |action: Action, _: &str, table: &str, id: i64| {
+                if table == "users" {
+                    let mut dirty = lock(&dirty);
+                    dirty.users.push(id);
+                    // A deleted account's tokens go with it (the foreign key).
+                    dirty.grants |= action == Action::SQLITE_DELETE;
+                }
+            },
+        ))?;
         let reader = if path.as_os_str() == ":memory:" {
             None
         } else {
@@ -191,7 +197,7 @@ impl Database {
         Ok(Database {
             connection: Mutex::new(connection),
             reader,
-            users,
+            rows,
         })
     }
 
@@ -199,7 +205,7 @@ impl Database {
     pub(crate) fn writer(&self) -> Writer<'_> {
         Writer {
             guard: lock(&self.connection),
-            users: &self.users,
+            rows: &self.rows,
         }
     }
 
@@ -208,7 +214,7 @@ impl Database {
     /// up to `cache::MAX_STALENESS`.
     fn notice_other_writers(&self) -> rusqlite::Result<()> {
         let now = Instant::now();
-        let Some(since) = self.users.due(now) else {
+        let Some(since) = self.rows.due(now) else {
             return Ok(());
         };
         let guard = match self.connection.try_lock() {
@@ -219,7 +225,7 @@ impl Database {
         };
         let data_version: i64 = guard.query_row("PRAGMA data_version", [], |row| row.get(0))?;
         drop(guard);
-        self.users.saw_data_version(data_version, now);
+        self.rows.saw_data_version(data_version, now);
         Ok(())
     }
 }
@@ -269,7 +275,7 @@ impl Database {
 impl DatabaseFile for Database {
     fn session_user(&self, id: i64) -> Result<Option<Arc<User>>> {
         self.notice_other_writers()?;
-        let (cached, version) = self.users.get(id);
+        let (cached, version) = self.rows.get(id);
         if cached.is_some() {
             return Ok(cached);
         }
@@ -282,7 +288,7 @@ impl DatabaseFile for Database {
         };
         let user = user.map(Arc::new);
         if let Some(user) = &user {
-            self.users.put(Arc::clone(user), version);
+            self.rows.put(Arc::clone(user), version);
         }
         Ok(user)
     }

@@ -3,9 +3,12 @@
 //! grants (authorization codes, access and refresh tokens), each stored
 //! only as the SHA-256 of its random value.
 
+use std::sync::Arc;
+
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::Database;
+use super::audit::{Event, insert_event_in};
 use super::error::Result;
 
 /// A registered client (relying party).
@@ -78,6 +81,26 @@ pub struct Grant {
     pub issued_at: i64,
 }
 
+/// An access token as userinfo reads it: the grant and its client, kept in
+/// memory once read (`cache.rs`).
+#[derive(Debug)]
+pub struct AccessGrant {
+    pub grant: Grant,
+    pub client: OidcClient,
+}
+
+/// What exchanging a code or refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exchanged {
+    /// Spent, and the new grants and the event stored, in one commit.
+    Done,
+    /// Spent by another request since it was read: nothing was stored.
+    SpentMeanwhile,
+    /// The account was disabled or changed its auth epoch since it was
+    /// read: nothing was stored.
+    AccountChanged,
+}
+
 /// What spending a single-use grant found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Spent {
@@ -111,23 +134,41 @@ pub trait OidcStore {
     /// transaction; keys retired before `forget_before` are deleted.
     fn add_oidc_key(&self, key: &StoredKey, forget_before: i64) -> Result<()>;
 
-    /// The account's subject identifier: `None` if the account is gone,
-    /// `Some(None)` before its first sign-in to an app.
-    fn oidc_subject(&self, user_id: i64) -> Result<Option<Option<String>>>;
-
     /// Gives the account the subject `fresh` unless it has one already (two
     /// first sign-ins at once agree); the subject it has, `None` if the
     /// account is gone.
     fn set_oidc_subject(&self, user_id: i64, fresh: &str) -> Result<Option<String>>;
 
-    fn add_grant(&self, grant: &Grant) -> Result<()>;
+    /// Stores a grant and the audit event that tells of it, in one commit.
+    fn add_grant(&self, grant: &Grant, event: &Event) -> Result<()>;
 
     /// Spends a code or refresh token: `Fresh` the first time; a second
     /// use revokes every grant of its family and is `Replayed`.
     fn spend_grant(&self, hash: &[u8; 32], kind: GrantKind, now: i64) -> Result<Spent>;
 
-    /// A live grant of `kind` by its hash (an access token at userinfo).
+    /// An unspent grant of `kind` by its hash.
     fn grant(&self, hash: &[u8; 32], kind: GrantKind) -> Result<Option<Grant>>;
+
+    /// A stored access token and its client, from memory when it can be:
+    /// no database read on userinfo's hot path (`cache.rs` says how it
+    /// stays true).
+    fn access_grant(&self, hash: &[u8; 32]) -> Result<Option<Arc<AccessGrant>>>;
+
+    /// The token endpoint's write, in one transaction and one commit:
+    /// spends the code or refresh token read before (unless another request
+    /// spent it meanwhile), checks that its account is still as it was when
+    /// read (`user_id` at `auth_epoch`, not disabled: a change made after
+    /// a check commits only if the account is as it was), stores the new
+    /// grants and the audit event.
+    fn exchange_grant(
+        &self,
+        hash: &[u8; 32],
+        kind: GrantKind,
+        now: i64,
+        account: (i64, i64),
+        issued: &[Grant],
+        event: Option<&Event>,
+    ) -> Result<Exchanged>;
 
     /// Revokes a token and every grant of its family (RFC 7009 §2.1: a
     /// revoked refresh token takes its access tokens with it); `false` if
@@ -188,6 +229,8 @@ impl OidcStore for Database {
         let removed = connection
             .prepare_cached("DELETE FROM oidc_clients WHERE client_id = ?1")?
             .execute([client_id])?;
+        // Its tokens went with it (the foreign key).
+        self.rows.grants_changed();
         Ok(removed == 1)
     }
 
@@ -228,14 +271,6 @@ impl OidcStore for Database {
         Ok(transaction.commit()?)
     }
 
-    fn oidc_subject(&self, user_id: i64) -> Result<Option<Option<String>>> {
-        Ok(self
-            .writer()
-            .prepare_cached("SELECT oidc_subject FROM users WHERE id = ?1")?
-            .query_row([user_id], |row| row.get(0))
-            .optional()?)
-    }
-
     fn set_oidc_subject(&self, user_id: i64, fresh: &str) -> Result<Option<String>> {
         Ok(self
             .writer()
@@ -247,31 +282,79 @@ impl OidcStore for Database {
             .optional()?)
     }
 
-    fn add_grant(&self, grant: &Grant) -> Result<()> {
-        self.writer()
+    fn add_grant(&self, grant: &Grant, event: &Event) -> Result<()> {
+        let connection = self.writer();
+        let transaction = connection.unchecked_transaction()?;
+        insert_grant(&transaction, grant)?;
+        insert_event_in(&transaction, event)?;
+        Ok(transaction.commit()?)
+    }
+
+    fn exchange_grant(
+        &self,
+        hash: &[u8; 32],
+        kind: GrantKind,
+        now: i64,
+        (user_id, auth_epoch): (i64, i64),
+        issued: &[Grant],
+        event: Option<&Event>,
+    ) -> Result<Exchanged> {
+        let connection = self.writer();
+        let transaction = connection.unchecked_transaction()?;
+        let spent = transaction
             .prepare_cached(
-                "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
-                                          scope, nonce, redirect_uri, code_challenge, auth_time,
-                                          amr, expires_at, issued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                "UPDATE oidc_grants SET used_at = ?3
+                 WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL",
             )?
-            .execute(params![
-                grant.hash,
-                grant.kind.as_str(),
-                grant.client_id,
-                grant.user_id,
-                grant.auth_epoch,
-                grant.family,
-                grant.scope,
-                grant.nonce,
-                grant.redirect_uri,
-                grant.code_challenge,
-                grant.auth_time,
-                grant.amr,
-                grant.expires_at,
-                grant.issued_at,
-            ])?;
-        Ok(())
+            .execute(params![hash, kind.as_str(), now])?;
+        if spent == 0 {
+            return Ok(Exchanged::SpentMeanwhile);
+        }
+        let unchanged: bool = transaction
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND auth_epoch = ?2 AND NOT disabled)",
+            )?
+            .query_row(params![user_id, auth_epoch], |row| row.get(0))?;
+        if !unchanged {
+            return Ok(Exchanged::AccountChanged);
+        }
+        for grant in issued {
+            insert_grant(&transaction, grant)?;
+        }
+        if let Some(event) = event {
+            insert_event_in(&transaction, event)?;
+        }
+        transaction.commit()?;
+        Ok(Exchanged::Done)
+    }
+
+    fn access_grant(&self, hash: &[u8; 32]) -> Result<Option<Arc<AccessGrant>>> {
+        self.notice_other_writers()?;
+        let (cached, version) = self.rows.access(hash);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let found = self.read(|connection| {
+            let grant = connection
+                .prepare_cached(
+                    "SELECT * FROM oidc_grants
+                     WHERE token_hash = ?1 AND kind = 'access' AND used_at IS NULL",
+                )?
+                .query_row([hash], grant_from_row)
+                .optional()?;
+            let Some(grant) = grant else {
+                return Ok(None);
+            };
+            let client = connection
+                .prepare_cached("SELECT * FROM oidc_clients WHERE client_id = ?1")?
+                .query_row([&grant.client_id], client_from_row)
+                .optional()?;
+            Ok(client.map(|client| Arc::new(AccessGrant { grant, client })))
+        })?;
+        if let Some(found) = &found {
+            self.rows.put_access(Arc::clone(found), version);
+        }
+        Ok(found)
     }
 
     fn spend_grant(&self, hash: &[u8; 32], kind: GrantKind, now: i64) -> Result<Spent> {
@@ -300,6 +383,7 @@ impl OidcStore for Database {
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE family = ?1")?
             .execute([family])?;
+        self.rows.grants_changed();
         Ok(Spent::Replayed { user_id, client_id })
     }
 
@@ -327,6 +411,7 @@ impl OidcStore for Database {
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE family = ?1")?
             .execute([family])?;
+        self.rows.grants_changed();
         Ok(true)
     }
 
@@ -335,20 +420,51 @@ impl OidcStore for Database {
         connection
             .prepare_cached("DELETE FROM oidc_grants WHERE user_id = ?1")?
             .execute([user_id])?;
+        self.rows.grants_changed();
         Ok(())
     }
 
     fn prune_grants(&self, now: i64) -> Result<usize> {
         let connection = self.writer();
-        Ok(connection
+        let pruned = connection
             .prepare_cached("DELETE FROM oidc_grants WHERE expires_at < ?1")?
-            .execute([now - 86_400])?)
+            .execute([now - 86_400])?;
+        self.rows.grants_changed();
+        Ok(pruned)
     }
 
     fn count_oidc_clients(&self) -> Result<i64> {
         let connection = self.writer();
         Ok(connection.query_row("SELECT count(*) FROM oidc_clients", [], |row| row.get(0))?)
     }
+}
+
+/// Stores one grant with `connection`, in its transaction if one is open.
+fn insert_grant(connection: &rusqlite::Connection, grant: &Grant) -> Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO oidc_grants (token_hash, kind, client_id, user_id, auth_epoch, family,
+                                      scope, nonce, redirect_uri, code_challenge, auth_time,
+                                      amr, expires_at, issued_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?
+        .execute(params![
+            grant.hash,
+            grant.kind.as_str(),
+            grant.client_id,
+            grant.user_id,
+            grant.auth_epoch,
+            grant.family,
+            grant.scope,
+            grant.nonce,
+            grant.redirect_uri,
+            grant.code_challenge,
+            grant.auth_time,
+            grant.amr,
+            grant.expires_at,
+            grant.issued_at,
+        ])?;
+    Ok(())
 }
 
 fn client_from_row(row: &Row<'_>) -> rusqlite::Result<OidcClient> {

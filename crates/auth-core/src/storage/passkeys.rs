@@ -7,7 +7,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::error::Result;
-use super::sessions::SessionRow;
+use super::users::SignInWrite;
 use super::users::record_login_in;
 use super::{Database, User};
 
@@ -76,7 +76,7 @@ pub trait PasskeyStore {
         backed_up: bool,
         checked_epoch: i64,
         now: i64,
-        session: Option<SessionRow>,
+        write: SignInWrite,
     ) -> Result<Option<(User, Option<i64>)>>;
 }
 
@@ -183,7 +183,7 @@ impl PasskeyStore for Database {
         backed_up: bool,
         checked_epoch: i64,
         now: i64,
-        session: Option<SessionRow>,
+        write: SignInWrite,
     ) -> Result<Option<(User, Option<i64>)>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
@@ -203,7 +203,7 @@ impl PasskeyStore for Database {
         if moved != 1 {
             return Ok(None);
         }
-        let recorded = record_login_in(&transaction, passkey.user_id, checked_epoch, now, session)?;
+        let recorded = record_login_in(&transaction, passkey.user_id, checked_epoch, now, write)?;
         if recorded.is_some() {
             transaction.commit()?;
         }

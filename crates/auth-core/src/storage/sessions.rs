@@ -84,6 +84,15 @@ pub(super) fn insert(connection: &Connection, row: &SessionRow) -> rusqlite::Res
 }
 
 /// Removes every session of a user, inside the caller's transaction.
+/// Deletes sessions by token hash with `connection`, in its transaction.
+pub(super) fn delete(connection: &Connection, hashes: &[[u8; 32]]) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?;
+    for hash in hashes {
+        statement.execute([hash])?;
+    }
+    Ok(())
+}
+
 pub(super) fn delete_for_user(connection: &Connection, user_id: i64) -> rusqlite::Result<()> {
     connection
         .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
@@ -170,13 +179,7 @@ impl SessionRows for Database {
         }
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
-        {
-            let mut statement =
-                transaction.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?;
-            for hash in hashes {
-                statement.execute([hash])?;
-            }
-        }
+        delete(&transaction, hashes)?;
         Ok(transaction.commit()?)
     }
 

@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::audit::{Event, insert_event_in};
 use super::error::{Result, StorageError};
 use super::sessions::{self, SessionRow};
 use super::{Database, DatabaseFile};
@@ -33,6 +34,9 @@ pub struct User {
     pub groups: Vec<String>,
     /// The WebAuthn user handle, once a passkey was first set up.
     pub passkey_handle: Option<Vec<u8>>,
+    /// The subject apps know the account by, from its first sign-in to one
+    /// (OpenID Connect Core §8).
+    pub oidc_subject: Option<String>,
 }
 
 impl User {
@@ -127,15 +131,16 @@ pub trait UserStore {
     /// a deletion in between makes this `None`, so a login checked against
     /// an old password can never open a session that outlives the change.
     ///
-    /// `session`, when sessions are stored, is written in the same
-    /// transaction (with the previous login time filled in), so a session
-    /// the client was told about survives a crash the instant after.
+    /// `write` (the new session's row with the previous login time filled
+    /// in, the sessions it ends, its audit event) goes in the same
+    /// transaction, so a session the client was told about survives a
+    /// crash the instant after, and all of it is one commit.
     fn record_login(
         &self,
         id: i64,
         checked_epoch: i64,
         now: i64,
-        session: Option<SessionRow>,
+        write: SignInWrite,
     ) -> Result<Option<(User, Option<i64>)>>;
 
     /// Replaces a hash with one of the same password at the configured
@@ -232,11 +237,11 @@ impl UserStore for Database {
         id: i64,
         checked_epoch: i64,
         now: i64,
-        session: Option<SessionRow>,
+        write: SignInWrite,
     ) -> Result<Option<(User, Option<i64>)>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
-        let recorded = record_login_in(&transaction, id, checked_epoch, now, session)?;
+        let recorded = record_login_in(&transaction, id, checked_epoch, now, write)?;
         if recorded.is_some() {
             transaction.commit()?;
         }
@@ -487,9 +492,22 @@ pub(crate) fn insert_user_in(
             totp_pending: None,
             groups: groups.to_vec(),
             passkey_handle: None,
+            oidc_subject: None,
         }),
         Err(error) => Err(classify_insert_error(error)),
     }
+}
+
+/// What a sign-in stores in the transaction that records it, so that all of
+/// it commits at once or none of it does: one commit, one `fsync`.
+#[derive(Debug, Default)]
+pub struct SignInWrite {
+    /// The new session's row, when sessions are stored.
+    pub session: Option<SessionRow>,
+    /// The rows of the sessions the browser brought, which it ends.
+    pub ended: Vec<[u8; 32]>,
+    /// The audit event that tells of it.
+    pub event: Option<Event>,
 }
 
 /// [`Database::record_login`]'s work inside a transaction the caller
@@ -499,8 +517,8 @@ pub(crate) fn record_login_in(
     id: i64,
     checked_epoch: i64,
     now: i64,
-    session: Option<SessionRow>,
-) -> rusqlite::Result<Option<(User, Option<i64>)>> {
+    write: SignInWrite,
+) -> Result<Option<(User, Option<i64>)>> {
     let previous: Option<Option<i64>> = transaction
         .prepare_cached("SELECT last_login_at FROM users WHERE id = ?1 AND auth_epoch = ?2")?
         .query_row(params![id, checked_epoch], |row| row.get(0))
@@ -518,9 +536,13 @@ pub(crate) fn record_login_in(
     let Some(user) = user else {
         return Ok(None);
     };
-    if let Some(mut row) = session {
+    if let Some(mut row) = write.session {
         row.previous_login_at = previous;
         sessions::insert(transaction, &row)?;
+    }
+    sessions::delete(transaction, &write.ended)?;
+    if let Some(event) = &write.event {
+        insert_event_in(transaction, event)?;
     }
     Ok(Some((user, previous)))
 }
@@ -541,6 +563,7 @@ pub(crate) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         totp_pending: row.get("totp_pending")?,
         groups: split_groups(&row.get::<_, String>("groups")?),
         passkey_handle: row.get("passkey_handle")?,
+        oidc_subject: row.get("oidc_subject")?,
     })
 }
 
@@ -660,17 +683,31 @@ mod tests {
         let db = database();
         let user = db.insert_user("alice", "a@example.com", "h", 1).unwrap();
         let epoch = user.auth_epoch;
-        let (after_first, previous) = db.record_login(user.id, epoch, 10, None).unwrap().unwrap();
+        let (after_first, previous) = db
+            .record_login(user.id, epoch, 10, SignInWrite::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (after_first.login_count, after_first.last_login_at, previous),
             (1, Some(10), None)
         );
-        let (after_second, previous) = db.record_login(user.id, epoch, 20, None).unwrap().unwrap();
+        let (after_second, previous) = db
+            .record_login(user.id, epoch, 20, SignInWrite::default())
+            .unwrap()
+            .unwrap();
         assert_eq!((after_second.login_count, previous), (2, Some(10)));
-        assert!(db.record_login(999, epoch, 30, None).unwrap().is_none());
+        assert!(
+            db.record_login(999, epoch, 30, SignInWrite::default())
+                .unwrap()
+                .is_none()
+        );
         // Changed since the password was checked: no login.
         db.change_password(user.id, None, "h2", None).unwrap();
-        assert!(db.record_login(user.id, epoch, 40, None).unwrap().is_none());
+        assert!(
+            db.record_login(user.id, epoch, 40, SignInWrite::default())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

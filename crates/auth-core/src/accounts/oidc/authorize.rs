@@ -150,7 +150,15 @@ pub fn authorize(
 
     let (code, hash) = new_secret()?;
     let (_, family) = new_secret()?;
-    accounts.db.add_grant(&Grant {
+    let detail = format!("client={}", app.client_id);
+    let (row, event) = accounts.event_for_write(
+        AuthEvent::OidcCodeIssued,
+        Some(me.user.id),
+        Some(&me.user.username),
+        Some(&detail),
+        client,
+    );
+    let grant = Grant {
         hash,
         kind: GrantKind::Code,
         client_id: app.client_id.clone(),
@@ -165,14 +173,9 @@ pub fn authorize(
         amr: amr(&me.session.opened_with).to_string(),
         expires_at: client.now + CODE_TTL_SECS,
         issued_at: client.now,
-    })?;
-    accounts.record_detail(
-        AuthEvent::OidcCodeIssued,
-        Some(me.user.id),
-        Some(&me.user.username),
-        &format!("client={}", app.client_id),
-        client,
-    );
+    };
+    accounts.db.add_grant(&grant, &row)?;
+    accounts.log_event(&event);
     Ok(answer(Ok(code)))
 }
 

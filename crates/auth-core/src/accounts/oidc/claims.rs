@@ -29,8 +29,8 @@ pub fn claims(accounts: &Accounts, user: &User, scope: Scope) -> Result<Value, T
     // Random, made at the account's first sign-in to an app and never
     // reassigned (OpenID Connect Core §8): no internal id leaks.
     let gone = || Trouble::Internal("the account vanished".into());
-    let sub = match accounts.db.oidc_subject(user.id)?.ok_or_else(gone)? {
-        Some(sub) => sub,
+    let sub = match &user.oidc_subject {
+        Some(sub) => sub.clone(),
         None => {
             let (fresh, _) = new_secret()?;
             accounts

@@ -115,7 +115,7 @@ pub fn hinted_client(
     let (Some(audience), Some(sub)) = (claims["aud"].as_str(), claims["sub"].as_str()) else {
         return Ok(None);
     };
-    if accounts.db.oidc_subject(me.id)?.flatten().as_deref() != Some(sub) {
+    if me.oidc_subject.as_deref() != Some(sub) {
         return Ok(None);
     }
     Ok(accounts.db.oidc_client(audience)?)

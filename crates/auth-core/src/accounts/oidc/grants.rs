@@ -17,7 +17,7 @@ use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::access::{Decision, Visitor};
 use crate::auth::jose::Alg;
 use crate::storage::User;
-use crate::storage::oidc::{Grant, GrantKind, OidcClient, Spent};
+use crate::storage::oidc::{Exchanged, Grant, GrantKind, OidcClient, Spent};
 use crate::support::url::Url;
 
 /// Whether `user` may use `app`: the client's `--allowed-group`s (then a
@@ -104,30 +104,25 @@ pub fn token(
     let Some(app) = authenticate(accounts, credentials)? else {
         return Ok(TokenOutcome::BadClient);
     };
-    let invalid = |why| Ok(TokenOutcome::Refused(OAuthError::InvalidGrant(why)));
     let (presented, kind) = match request {
         TokenRequest::AuthorizationCode { code, .. } => (code, GrantKind::Code),
         TokenRequest::RefreshToken { refresh_token } => (refresh_token, GrantKind::Refresh),
     };
-    let used = match accounts.db.spend_grant(&hash_of(presented), kind, now)? {
-        Spent::Fresh(used) => used,
-        // A second use of a code or refresh token: everything issued from
-        // it is revoked already (RFC 6749 §4.1.2; OAuth 2.0 Security BCP,
-        // RFC 9700 §4.14.2 for refresh tokens).
-        Spent::Replayed { user_id, client_id } => {
-            accounts.record_detail(
-                AuthEvent::OidcReplayDetected,
-                Some(user_id),
-                None,
-                &format!("client={client_id} family revoked"),
-                client,
-            );
-            return invalid("used before: every token from it is revoked");
-        }
-        Spent::Unknown => return invalid("unknown, expired or revoked"),
+    let hash = hash_of(presented);
+    // Read first, checked, then spent in the one commit that stores what it
+    // buys. A refused one is spent all the same, as it would have been had
+    // it been spent first: a code is good for one try.
+    let refused = |why| Ok(TokenOutcome::Refused(OAuthError::InvalidGrant(why)));
+    let refuse = |why| -> Result<TokenOutcome, Trouble> {
+        spend(accounts, &hash, kind, client)?;
+        refused(why)
+    };
+    let Some(used) = accounts.db.grant(&hash, kind)? else {
+        // Spent before (a replay) or unknown: `spend` tells which.
+        return refused(spend(accounts, &hash, kind, client)?);
     };
     if used.client_id != app.client_id || used.expires_at <= now {
-        return invalid("unknown, expired or revoked");
+        return refuse("unknown, expired or revoked");
     }
     if let TokenRequest::AuthorizationCode {
         redirect_uri,
@@ -136,7 +131,7 @@ pub fn token(
     } = request
     {
         if redirect_uri.as_deref() != used.redirect_uri.as_deref() {
-            return invalid("redirect_uri differs from the authorization request's");
+            return refuse("redirect_uri differs from the authorization request's");
         }
         // PKCE: the verifier must hash to the challenge; a verifier without
         // a challenge is a downgrade and refused too (RFC 9700 §2.1.1).
@@ -146,20 +141,20 @@ pub fn token(
             _ => false,
         };
         if !good {
-            return invalid("the code_verifier does not match the code_challenge");
+            return refuse("the code_verifier does not match the code_challenge");
         }
     }
-    let Some(user) = accounts.db.user_by_id(used.user_id)? else {
-        return invalid("the account is gone");
+    let Some(user) = accounts.db.session_user(used.user_id)? else {
+        return refuse("the account is gone");
     };
     if user.disabled || user.auth_epoch != used.auth_epoch {
-        return invalid("the account changed since: sign in again");
+        return refuse(ACCOUNT_CHANGED);
     }
     if kind == GrantKind::Refresh {
         // The family's absolute lifetime, however often it was refreshed
         // (ASVS 5.0 v5.0.0-10.4.8).
         if now - used.issued_at >= refresh_max_secs(accounts) {
-            return invalid("the refresh token's lifetime is over: sign in again");
+            return refuse("the refresh token's lifetime is over: sign in again");
         }
         // The groups and rules in force now, not those of the sign-in.
         let redirect_uri = used.redirect_uri.as_deref().unwrap_or("");
@@ -171,24 +166,68 @@ pub fn token(
             redirect_uri,
             client,
         ) {
-            return invalid("this account may no longer use this app");
+            return refuse("this account may no longer use this app");
         }
     }
-    let tokens = issue(accounts, &app, &user, &used, kind, now)?;
-    if kind == GrantKind::Refresh {
-        accounts.record_detail(
+    let (tokens, issued) = issue(accounts, &app, &user, &used, kind, now)?;
+    let detail = format!("client={}", app.client_id);
+    let event = (kind == GrantKind::Refresh).then(|| {
+        accounts.event_for_write(
             AuthEvent::OidcRefresh,
             Some(user.id),
             Some(&user.username),
-            &format!("client={}", app.client_id),
+            Some(&detail),
             client,
-        );
+        )
+    });
+    let account = (user.id, user.auth_epoch);
+    let row = event.as_ref().map(|(row, _)| row);
+    match accounts
+        .db
+        .exchange_grant(&hash, kind, now, account, &issued, row)?
+    {
+        Exchanged::Done => {}
+        // Two requests raced with one code or token: the other won, so this
+        // one is a replay.
+        Exchanged::SpentMeanwhile => return refused(spend(accounts, &hash, kind, client)?),
+        Exchanged::AccountChanged => return refuse(ACCOUNT_CHANGED),
+    }
+    if let Some((_, line)) = &event {
+        accounts.log_event(line);
     }
     Ok(TokenOutcome::Issued(tokens))
 }
 
+const ACCOUNT_CHANGED: &str = "the account changed since: sign in again";
+
+/// Spends a code or refresh token on its own: the answer to give when it
+/// was spent before (a replay: everything issued from it is revoked now,
+/// RFC 6749 §4.1.2; OAuth 2.0 Security BCP, RFC 9700 §4.14.2 for refresh
+/// tokens) or is unknown.
+fn spend(
+    accounts: &Accounts,
+    hash: &[u8; 32],
+    kind: GrantKind,
+    client: &Client,
+) -> Result<&'static str, Trouble> {
+    Ok(match accounts.db.spend_grant(hash, kind, client.now)? {
+        Spent::Fresh(_) => "unknown, expired or revoked",
+        Spent::Replayed { user_id, client_id } => {
+            accounts.record_detail(
+                AuthEvent::OidcReplayDetected,
+                Some(user_id),
+                None,
+                &format!("client={client_id} family revoked"),
+                client,
+            );
+            "used before: every token from it is revoked"
+        }
+        Spent::Unknown => "unknown, expired or revoked",
+    })
+}
+
 /// An access token, an ID token, and (with `offline_access`) a refresh
-/// token, all of `from`'s family.
+/// token, all of `from`'s family; and the grants to store for them.
 fn issue(
     accounts: &Accounts,
     app: &OidcClient,
@@ -196,15 +235,16 @@ fn issue(
     from: &Grant,
     kind: GrantKind,
     now: i64,
-) -> Result<Tokens, Trouble> {
-    let grant = |kind: GrantKind, ttl: i64| -> Result<String, Trouble> {
+) -> Result<(Tokens, Vec<Grant>), Trouble> {
+    let mut issued = Vec::with_capacity(2);
+    let mut grant = |kind: GrantKind, ttl: i64| -> Result<String, Trouble> {
         let (token, hash) = new_secret()?;
-        accounts.db.add_grant(&Grant {
+        issued.push(Grant {
             hash,
             kind,
             expires_at: now + ttl,
             ..from.clone()
-        })?;
+        });
         Ok(token)
     };
     let scope = Scope::parse(&from.scope);
@@ -233,12 +273,13 @@ fn issue(
     }
     let alg = Alg::parse(&app.alg).unwrap_or(Alg::Rs256);
     let key = signer(accounts, alg, now)?;
-    Ok(Tokens {
+    let tokens = Tokens {
         access_token,
         id_token: key.sign(&claims),
         refresh_token,
         scope: from.scope.clone(),
-    })
+    };
+    Ok((tokens, issued))
 }
 
 /// `OIDC_REFRESH_MAX_DAYS` in seconds.
@@ -254,31 +295,28 @@ pub fn userinfo(
     access_token: &str,
     client: &Client,
 ) -> Result<Option<Value>, Trouble> {
-    let Some(grant) = accounts
-        .db
-        .grant(&hash_of(access_token), GrantKind::Access)?
-    else {
+    // From memory, like a session check (`storage/cache.rs` says how a
+    // revocation, a removed client or a changed account is seen at once).
+    let Some(access) = accounts.db.access_grant(&hash_of(access_token))? else {
         return Ok(None);
     };
+    let grant = &access.grant;
     if grant.expires_at <= client.now {
         return Ok(None);
     }
     let Some(user) = accounts
         .db
-        .user_by_id(grant.user_id)?
+        .session_user(grant.user_id)?
         .filter(|user| !user.disabled && user.auth_epoch == grant.auth_epoch)
     else {
-        return Ok(None);
-    };
-    let Some(app) = accounts.db.oidc_client(&grant.client_id)? else {
         return Ok(None);
     };
     let redirect_uri = grant.redirect_uri.as_deref().unwrap_or("");
     if !may_use(
         accounts,
-        &app,
+        &access.client,
         &user,
-        &grant_visitor(&user, &grant),
+        &grant_visitor(&user, grant),
         redirect_uri,
         client,
     ) {
