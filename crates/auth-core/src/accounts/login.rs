@@ -14,8 +14,7 @@
 //!    in the same transaction as the login, only if the account is still
 //!    the one whose password was checked (same auth epoch).
 
-use crate::accounts::audit::AuthEvent;
-use crate::accounts::audit::EventRecord;
+use crate::accounts::audit::{AuthEvent, EventRecord};
 use crate::accounts::check::{self, Refused, SecondFactor};
 use crate::accounts::{Accounts, Client, Trouble};
 use crate::auth::sessions::{NewSession, OpenedWith, Session};
@@ -197,10 +196,11 @@ pub fn login(
 /// Whatever session the browser brought ends and a fresh token is issued:
 /// an attacker who planted a token learns nothing (session fixation; OWASP
 /// ASVS 4.0.3 V3.2.1). `commit` records the login in the database, given
-/// the session's row to write in the same transaction (so a session the
-/// client is told about survives a crash the instant after); it answers
-/// `None` when the account is no longer as checked, and then no session
-/// opens.
+/// what to write in the same transaction: the session's row (so a session
+/// the client is told about survives a crash the instant after), the rows
+/// of the sessions it ends, and `event` for the audit trail (its line is
+/// logged once committed). It answers `None` when the account is no longer
+/// as checked, and then no session opens.
 pub(crate) fn open_session(
     accounts: &Accounts,
     new_session: NewSession,
