@@ -114,7 +114,7 @@ pub struct Database {
 }
 
 /// The writer's lock; dropping it (after any commit: every transaction here
-/// ends before its guard) drops the cached rows of the users it changed.
+/// ends before its guard) drops the cached rows it changed (`cache.rs`).
 pub(crate) struct Writer<'a> {
     guard: MutexGuard<'a, Connection>,
     rows: &'a RowCache,

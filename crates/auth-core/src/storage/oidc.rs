@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::Database;
 use super::audit::{Event, insert_event_in};
 use super::error::Result;
+use super::users::as_read;
 
 /// A registered client (relying party).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -310,12 +311,7 @@ impl OidcStore for Database {
         if spent == 0 {
             return Ok(Exchanged::SpentMeanwhile);
         }
-        let unchanged: bool = transaction
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND auth_epoch = ?2 AND NOT disabled)",
-            )?
-            .query_row(params![user_id, auth_epoch], |row| row.get(0))?;
-        if !unchanged {
+        if !as_read(&transaction, user_id, auth_epoch)? {
             return Ok(Exchanged::AccountChanged);
         }
         for grant in issued {
@@ -429,7 +425,11 @@ impl OidcStore for Database {
         let pruned = connection
             .prepare_cached("DELETE FROM oidc_grants WHERE expires_at < ?1")?
             .execute([now - 86_400])?;
-        self.rows.grants_changed();
+        // Only what expired is pruned, and expiry is checked at each use:
+        // the cached copies go only to free their memory, not every run.
+        if pruned > 0 {
+            self.rows.grants_changed();
+        }
         Ok(pruned)
     }
 

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::Database;
 use super::error::Result;
 use super::invites::{InvitedUser, insert_invited_user_in};
-use super::users::{InsertError, User, insert_user_in, user_from_row};
+use super::users::{InsertError, User, as_read, insert_user_in, user_from_row};
 
 /// An upstream provider as the operator added it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,12 +210,7 @@ impl UpstreamStore for Database {
     fn insert_link(&self, link: &Link, epoch: i64) -> Result<Option<bool>> {
         let connection = self.writer();
         let transaction = connection.unchecked_transaction()?;
-        let unchanged = transaction
-            .prepare_cached(
-                "SELECT 1 FROM users WHERE id = ?1 AND auth_epoch = ?2 AND disabled = 0",
-            )?
-            .exists(params![link.user_id, epoch])?;
-        if !unchanged {
+        if !as_read(&transaction, link.user_id, epoch)? {
             return Ok(None);
         }
         let added = insert_link_in(&transaction, link)?;

@@ -547,6 +547,15 @@ pub(crate) fn record_login_in(
     Ok(Some((user, previous)))
 }
 
+/// Whether the account is still as a check read it: there, at `epoch`, and
+/// not disabled. A change made after a credential check asks this in its
+/// own transaction, so it commits only if the account is as it was.
+pub(crate) fn as_read(connection: &Connection, user_id: i64, epoch: i64) -> rusqlite::Result<bool> {
+    connection
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1 AND auth_epoch = ?2 AND disabled = 0")?
+        .exists(params![user_id, epoch])
+}
+
 pub(crate) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get("id")?,
