@@ -260,17 +260,21 @@ fn one_address_cannot_hold_every_connection() {
 }
 
 /// A thread's nice value, from `/proc/PID/task/TID/stat` (proc(5): the
-/// 19th field; the name in parentheses may hold spaces, so count after it).
+/// 19th field; the name in parentheses may hold spaces, so count after it);
+/// `None` once the thread has ended (a connection's thread may end between
+/// listing the tasks and reading one).
 #[cfg(target_os = "linux")]
-fn nice_of(task: &std::path::Path) -> i64 {
-    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+fn nice_of(task: &std::path::Path) -> Option<i64> {
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
     let after_name = &stat[stat.rfind(')').unwrap() + 1..];
-    after_name
-        .split_whitespace()
-        .nth(16)
-        .unwrap()
-        .parse()
-        .unwrap()
+    Some(
+        after_name
+            .split_whitespace()
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap(),
+    )
 }
 
 /// The bcrypt workers run ten nice steps below every other thread (issue
@@ -286,7 +290,8 @@ fn bcrypt_workers_run_below_the_threads_that_answer_requests() {
     let own = nice_of(&std::path::PathBuf::from(format!(
         "/proc/{}",
         server.child.id()
-    )));
+    )))
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (mut workers, mut others) = (Vec::new(), Vec::new());
@@ -295,10 +300,13 @@ fn bcrypt_workers_run_below_the_threads_that_answer_requests() {
             .map(|e| e.unwrap().path())
         {
             let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            let Some(nice) = nice_of(&task) else {
+                continue;
+            };
             if name.starts_with("bcrypt-") {
-                workers.push(nice_of(&task));
+                workers.push(nice);
             } else {
-                others.push(nice_of(&task));
+                others.push(nice);
             }
         }
         assert!(others.len() > 1, "{others:?}");
